@@ -28,10 +28,15 @@ from symgraph.datasets.mnist import SAMPLE_DIR, SAMPLE_FILES
 # CI checks the shared data out beside the clone: <parent>/main and <parent>/shared/data.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(
-    not (SHARED_DATA / "mnist").is_dir(),
-    reason=f"shared data folder {SHARED_DATA} is absent (CI has it beside the clone)",
-)
+
+
+def needs_shared(folder: str):
+    """Skip unless the shared data folder ``folder`` is present."""
+    return pytest.mark.skipif(
+        not (SHARED_DATA / folder).is_dir(),
+        reason=f"shared data folder {SHARED_DATA / folder} is absent (CI has it beside the clone)",
+    )
+
 
 STANDARD = {
     ("train", "images"): "train-images-idx3-ubyte.gz",
@@ -420,7 +425,7 @@ def test_load_data_shared():
 # ---------------------------------------------------------------- the real data
 
 
-@needs_shared
+@needs_shared("mnist")
 def test_shared_mnist_folder():
     training, validation, test = load_data(SHARED_DATA / "mnist")
     assert_split(training, 10000 - 1666)
@@ -430,7 +435,7 @@ def test_shared_mnist_folder():
     assert np.bincount(test[1]).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-@needs_shared
+@needs_shared("fashion-mnist")
 def test_shared_fashion_mnist_folder():
     training, validation, test = load_data(SHARED_DATA / "fashion-mnist")
     assert_split(training, 50000)
@@ -441,7 +446,7 @@ def test_shared_fashion_mnist_folder():
     assert test[0].min() == 0.0 and test[0].max() == 1.0
 
 
-@needs_shared
+@needs_shared("mnist")
 def test_bundled_sample_is_what_make_sample_builds(tmp_path):
     src = SHARED_DATA / "mnist"
     indices = build_sample(src, tmp_path)
