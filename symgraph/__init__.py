@@ -1,0 +1,24 @@
+"""symgraph: a Theano-style symbolic graph compiler with Numba CPU and CUDA backends.
+
+Theano code runs with the imports changed::
+
+    import symgraph as theano
+    import symgraph.tensor as T
+
+    a, b = T.dscalars('a', 'b')
+    f = theano.function([a, b], T.sqrt(a ** 2 + b ** 2))
+    f(3, 4)   # array(5.)
+"""
+from symgraph.config import config  # noqa: F401
+from symgraph.compile.function import Function, function  # noqa: F401
+from symgraph.compile.io import In, Out  # noqa: F401
+from symgraph.compile.mode import Mode  # noqa: F401
+from symgraph.compile.shared import SharedVariable, shared  # noqa: F401
+from symgraph.graph.utils import MissingInputError, UnusedInputError  # noqa: F401
+from symgraph import tensor  # noqa: F401
+from symgraph import gradient  # noqa: F401
+from symgraph.gradient import grad  # noqa: F401
+from symgraph import printing  # noqa: F401
+from symgraph.printing import pp, debugprint  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,26 @@
+"""``symgraph.tensor`` — Theano's ``theano.tensor``: types, constructors and ops.
+
+Example::
+
+    >>> import symgraph.tensor as T
+    >>> x = T.dmatrix('x')
+    >>> y = T.sum(T.exp(x), axis=1)
+"""
+from symgraph.tensor.basic import *  # noqa: F401,F403
+from symgraph.tensor.basic import as_tensor_args, as_tensor_variable, constant, tensor  # noqa: F401
+from symgraph.tensor.elemwise import Composite, DimShuffle, Elemwise  # noqa: F401
+from symgraph.tensor.math import *  # noqa: F401,F403
+from symgraph.tensor.math import (  # noqa: F401
+    abs, all, any, max, min, pow, round, sum,
+)
+from symgraph.tensor.shape_ops import *  # noqa: F401,F403
+from symgraph.tensor.type import TensorType  # noqa: F401
+from symgraph.tensor.variable import TensorConstant, TensorVariable  # noqa: F401
+from symgraph.tensor import subtensor  # noqa: F401,E402
+from symgraph.tensor.subtensor import *  # noqa: F401,F403,E402
+from symgraph.tensor.dot import *  # noqa: F401,F403,E402
+from symgraph.tensor import nnet  # noqa: F401,E402
+from symgraph.gradient import grad, hessian, jacobian, verify_grad, Rop, Lop  # noqa: F401,E402
+
+as_tensor = as_tensor_variable
+_as_tensor_variable = as_tensor_variable

@@ -1,0 +1,59 @@
+"""The Numba backend's registry: Op class -> code generator.
+
+A generator is ``fn(op, node, ctx) -> NumbaCode``: Python source defining a function named
+``ctx.name`` that takes the node's inputs positionally and returns its output (a tuple for
+several outputs). Conventions inside generated code:
+
+- a 0-d tensor is a numba *scalar* (float64, float32, int64, bool...), not a 0-d array;
+  generators must accept scalars for 0-d inputs and return scalars for 0-d outputs;
+- typed constants: ``_sg_dt_<dtype>(value)`` (so float32 stays float32);
+- math functions: ``_sg_<name>`` (``_sg_exp``...), bound to numpy ufuncs;
+- helpers defined next to the main function must be decorated with ``@_sg_njit``.
+
+Third-party ops register the same way::
+
+    from symgraph.link.numba.dispatch import numba_impl, NumbaCode
+
+    @numba_impl.register(MyOp)
+    def _(op, node, ctx):
+        return NumbaCode(f"def {ctx.name}(x):\\n    return x * 2\\n")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from symgraph.link.registry import Registry
+
+
+@dataclass
+class NumbaCode:
+    """Source of one node function (no decorator on the main def) and what it needs."""
+
+    src: str
+    imports: tuple = ()
+    jit_options: dict = field(default_factory=dict)
+
+
+numba_impl = Registry("numba")
+
+
+class CodegenContext:
+    """Hands out unique names inside one generated module."""
+
+    def __init__(self):
+        self.counter = 0
+        self.name = ""
+
+    def fresh(self, prefix: str = "t") -> str:
+        self.counter += 1
+        return f"_{prefix}{self.counter}"
+
+
+def np_dtype(dtype: str) -> str:
+    """Source text for a numpy dtype object in generated code."""
+    return f"_sg_dt_{dtype}"
+
+
+def indent(src: str, n: int = 4) -> str:
+    pad = " " * n
+    return "\n".join(pad + line if line.strip() else line for line in src.splitlines())

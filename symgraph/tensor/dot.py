@@ -1,0 +1,2 @@
+"""Dot products (placeholder)."""
+from __future__ import annotations

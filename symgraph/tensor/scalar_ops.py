@@ -1,0 +1,789 @@
+"""Scalar operations: the per-element functions that ``Elemwise`` maps over arrays.
+
+Each ScalarOp knows four things:
+- ``output_dtype(*dtypes)``: its dtype rule (numpy promotion; float functions of ints use
+  Theano's ``upgrade_to_float``);
+- ``np_impl(*arrays)``: the numpy reference on whole arrays;
+- ``expr(args)``: a target-neutral expression template used by code generators. Function
+  names are the fixed vocabulary of ``MATH_FUNCS``; each backend binds them (``np.exp``
+  on CPU, ``math.exp`` on CUDA). Arguments arrive already cast to ``compute_dtypes``;
+- ``grad(inputs, output, gz)``: tensor-level gradient expressions (None = no gradient,
+  e.g. for integer or boolean inputs).
+
+Example::
+
+    >>> from symgraph.tensor.scalar_ops import add
+    >>> add.expr(['a', 'b'])
+    '(a + b)'
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symgraph.tensor.type import DISCRETE_DTYPES, upcast, upgrade_to_float
+
+#: function names code generators must bind (``_sg_<name>``)
+MATH_FUNCS = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "arcsin",
+              "arccos", "arctan", "sinh", "cosh", "floor", "ceil", "rint", "isnan", "isinf",
+              "fabs", "log2", "log10", "exp2", "trunc", "arctan2", "erf")
+
+
+def _f(name):
+    return f"_sg_{name}"
+
+
+class ScalarOp:
+    """Base class: subclasses set ``nin`` (None = variadic) and implement the hooks."""
+
+    nin: int | None = 1
+    nout = 1
+    __props__: tuple = ()
+    name = "scalar"
+    #: True if the op is its own identity element-wise reorderable (add, mul) for printing
+    commutative = False
+
+    def _props(self):
+        return tuple(getattr(self, p) for p in self.__props__)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._props() == other._props()
+
+    def __hash__(self):
+        return hash((type(self), self._props()))
+
+    def __str__(self):
+        if self.__props__:
+            return f"{self.name}{{{','.join(str(p) for p in self._props())}}}"
+        return self.name
+
+    __repr__ = __str__
+
+    def cache_key(self) -> str:
+        return f"{type(self).__qualname__}{self._props()!r}"
+
+    # dtype rules -------------------------------------------------------------------
+    def output_dtypes(self, *dtypes) -> list[str]:
+        return [self.output_dtype(*dtypes)]
+
+    def output_dtype(self, *dtypes) -> str:
+        return upcast(*dtypes)
+
+    def compute_dtypes(self, in_dtypes, out_dtypes) -> list[str]:
+        """Dtypes the inputs are cast to before ``expr`` (default: the output dtype)."""
+        return [out_dtypes[0]] * len(in_dtypes)
+
+    # implementations ---------------------------------------------------------------
+    def np_impl(self, *args):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def expr(self, args: list[str]) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        """Statements and output expressions; Composite overrides for multi-step code."""
+        return [], [self.expr(args)]
+
+    def grad(self, inputs, output, gz):  # pragma: no cover - abstract
+        raise NotImplementedError(f"gradient of scalar op {self} not implemented")
+
+
+def _T():
+    import symgraph.tensor.math as m
+
+    return m
+
+
+def _is_discrete(v) -> bool:
+    return v.type.dtype in DISCRETE_DTYPES
+
+
+# ------------------------------------------------------------------- arithmetic (n-ary)
+
+class Add(ScalarOp):
+    nin = None
+    name = "add"
+    commutative = True
+
+    def np_impl(self, *args):
+        out = args[0]
+        for a in args[1:]:
+            out = out + a
+        return out
+
+    def expr(self, args):
+        return "(" + " + ".join(args) + ")"
+
+    def grad(self, inputs, output, gz):
+        return [None if _is_discrete(x) else gz for x in inputs]
+
+
+class Mul(ScalarOp):
+    nin = None
+    name = "mul"
+    commutative = True
+
+    def np_impl(self, *args):
+        out = args[0]
+        for a in args[1:]:
+            out = out * a
+        return out
+
+    def expr(self, args):
+        return "(" + " * ".join(args) + ")"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        res = []
+        for i, x in enumerate(inputs):
+            if _is_discrete(x):
+                res.append(None)
+                continue
+            others = [y for j, y in enumerate(inputs) if j != i]
+            res.append(T.mul(gz, *others) if others else gz)
+        return res
+
+
+class Sub(ScalarOp):
+    nin = 2
+    name = "sub"
+
+    def np_impl(self, a, b):
+        return a - b
+
+    def expr(self, args):
+        return f"({args[0]} - {args[1]})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, y = inputs
+        return [None if _is_discrete(x) else gz, None if _is_discrete(y) else T.neg(gz)]
+
+
+class TrueDiv(ScalarOp):
+    nin = 2
+    name = "true_div"
+
+    def output_dtype(self, *dtypes):
+        return upgrade_to_float(upcast(*dtypes))
+
+    def np_impl(self, a, b):
+        return np.true_divide(a, b)
+
+    def expr(self, args):
+        return f"({args[0]} / {args[1]})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, y = inputs
+        gx = None if _is_discrete(x) else T.true_div(gz, y)
+        gy = None if _is_discrete(y) else T.neg(T.true_div(T.mul(gz, x), T.sqr(y)))
+        return [gx, gy]
+
+
+class IntDiv(ScalarOp):
+    nin = 2
+    name = "int_div"
+
+    def np_impl(self, a, b):
+        return np.floor_divide(a, b)
+
+    def expr(self, args):
+        return f"({args[0]} // {args[1]})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        return [None if _is_discrete(x) else T.zeros_like(x) for x in inputs]
+
+
+class Mod(ScalarOp):
+    nin = 2
+    name = "mod"
+
+    def np_impl(self, a, b):
+        return np.mod(a, b)
+
+    def expr(self, args):
+        return f"({args[0]} % {args[1]})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, y = inputs
+        gx = None if _is_discrete(x) else gz
+        gy = None if _is_discrete(y) else T.neg(T.mul(gz, T.int_div(x, y)))
+        return [gx, gy]
+
+
+class Pow(ScalarOp):
+    nin = 2
+    name = "pow"
+
+    def np_impl(self, a, b):
+        return np.power(a, b)
+
+    def expr(self, args):
+        return f"({args[0]} ** {args[1]})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, y = inputs
+        gx = None if _is_discrete(x) else T.mul(gz, y, T.pow(x, T.sub(y, 1)))
+        gy = None if _is_discrete(y) else T.mul(gz, output, T.log(x))
+        return [gx, gy]
+
+
+class Maximum(ScalarOp):
+    nin = 2
+    name = "maximum"
+    commutative = True
+
+    def np_impl(self, a, b):
+        return np.maximum(a, b)
+
+    def expr(self, args):
+        a, b = args
+        return f"({a} if {a} >= {b} or {a} != {a} else {b})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, y = inputs
+        gx = None if _is_discrete(x) else T.mul(gz, T.cast(T.ge(x, y), gz.dtype))
+        gy = None if _is_discrete(y) else T.mul(gz, T.cast(T.lt(x, y), gz.dtype))
+        return [gx, gy]
+
+
+class Minimum(ScalarOp):
+    nin = 2
+    name = "minimum"
+    commutative = True
+
+    def np_impl(self, a, b):
+        return np.minimum(a, b)
+
+    def expr(self, args):
+        a, b = args
+        return f"({a} if {a} <= {b} or {a} != {a} else {b})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, y = inputs
+        gx = None if _is_discrete(x) else T.mul(gz, T.cast(T.le(x, y), gz.dtype))
+        gy = None if _is_discrete(y) else T.mul(gz, T.cast(T.gt(x, y), gz.dtype))
+        return [gx, gy]
+
+
+class ArcTan2(ScalarOp):
+    nin = 2
+    name = "arctan2"
+
+    def output_dtype(self, *dtypes):
+        return upgrade_to_float(upcast(*dtypes))
+
+    def np_impl(self, a, b):
+        return np.arctan2(a, b)
+
+    def expr(self, args):
+        return f"{_f('arctan2')}({args[0]}, {args[1]})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        y, x = inputs
+        den = T.add(T.sqr(x), T.sqr(y))
+        return [None if _is_discrete(y) else T.true_div(T.mul(gz, x), den),
+                None if _is_discrete(x) else T.neg(T.true_div(T.mul(gz, y), den))]
+
+
+# ------------------------------------------------------------------------ unary
+
+class UnaryFloat(ScalarOp):
+    """A float-valued function of one argument (ints are upgraded to float)."""
+
+    nin = 1
+    fname = ""
+
+    def output_dtype(self, *dtypes):
+        return upgrade_to_float(dtypes[0])
+
+    def np_impl(self, a):
+        return getattr(np, self.fname)(a)
+
+    def expr(self, args):
+        return f"{_f(self.fname)}({args[0]})"
+
+
+def _unary(cls_name, fname, grad_fn, name=None):
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        if _is_discrete(x):
+            return [None]
+        return [grad_fn(_T(), x, output, gz)]
+
+    cls = type(cls_name, (UnaryFloat,), {"fname": fname, "name": name or fname, "grad": grad})
+    return cls
+
+
+Exp = _unary("Exp", "exp", lambda T, x, z, gz: T.mul(gz, z))
+Exp2 = _unary("Exp2", "exp2", lambda T, x, z, gz: T.mul(gz, z, np.log(2.0)))
+Log = _unary("Log", "log", lambda T, x, z, gz: T.true_div(gz, x))
+Log2 = _unary("Log2", "log2", lambda T, x, z, gz: T.true_div(gz, T.mul(x, np.log(2.0))))
+Log10 = _unary("Log10", "log10", lambda T, x, z, gz: T.true_div(gz, T.mul(x, np.log(10.0))))
+Log1p = _unary("Log1p", "log1p", lambda T, x, z, gz: T.true_div(gz, T.add(x, 1)))
+Expm1 = _unary("Expm1", "expm1", lambda T, x, z, gz: T.mul(gz, T.add(z, 1)))
+Sqrt = _unary("Sqrt", "sqrt", lambda T, x, z, gz: T.true_div(T.mul(gz, 0.5), z))
+Sin = _unary("Sin", "sin", lambda T, x, z, gz: T.mul(gz, T.cos(x)))
+Cos = _unary("Cos", "cos", lambda T, x, z, gz: T.neg(T.mul(gz, T.sin(x))))
+Tan = _unary("Tan", "tan", lambda T, x, z, gz: T.mul(gz, T.add(1, T.sqr(z))))
+Tanh = _unary("Tanh", "tanh", lambda T, x, z, gz: T.mul(gz, T.sub(1, T.sqr(z))))
+Sinh = _unary("Sinh", "sinh", lambda T, x, z, gz: T.mul(gz, T.cosh(x)))
+Cosh = _unary("Cosh", "cosh", lambda T, x, z, gz: T.mul(gz, T.sinh(x)))
+ArcSin = _unary("ArcSin", "arcsin",
+                lambda T, x, z, gz: T.true_div(gz, T.sqrt(T.sub(1, T.sqr(x)))))
+ArcCos = _unary("ArcCos", "arccos",
+                lambda T, x, z, gz: T.neg(T.true_div(gz, T.sqrt(T.sub(1, T.sqr(x))))))
+ArcTan = _unary("ArcTan", "arctan", lambda T, x, z, gz: T.true_div(gz, T.add(1, T.sqr(x))))
+Erf = _unary("Erf", "erf", lambda T, x, z, gz: T.mul(
+    gz, 2.0 / np.sqrt(np.pi), T.exp(T.neg(T.sqr(x)))))
+Erf.np_impl = lambda self, a: _np_erf(a)
+
+
+def _np_erf(a):
+    import math
+
+    return np.vectorize(math.erf, otypes=[np.asarray(a).dtype if np.asarray(a).dtype.kind == "f"
+                                          else np.float64])(a)
+
+
+class Neg(ScalarOp):
+    name = "neg"
+
+    def np_impl(self, a):
+        return np.negative(a)
+
+    def expr(self, args):
+        return f"(-{args[0]})"
+
+    def grad(self, inputs, output, gz):
+        return [None if _is_discrete(inputs[0]) else _T().neg(gz)]
+
+
+class Abs(ScalarOp):
+    name = "abs"
+
+    def np_impl(self, a):
+        return np.abs(a)
+
+    def expr(self, args):
+        return f"abs({args[0]})"
+
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        return [None if _is_discrete(x) else _T().mul(gz, _T().sgn(x))]
+
+
+class Sgn(ScalarOp):
+    name = "sgn"
+
+    def np_impl(self, a):
+        return np.sign(a)
+
+    def expr(self, args):
+        a = args[0]
+        return f"((0 < {a}) - ({a} < 0))"
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        a = args[0]
+        t = out_dtypes[0]
+        return [], [f"({_lit(1, t)} if {a} > 0 else ({_lit(-1, t)} if {a} < 0 else {a}))"]
+
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        return [None if _is_discrete(x) else _T().zeros_like(x)]
+
+
+class Sqr(ScalarOp):
+    name = "sqr"
+
+    def np_impl(self, a):
+        return a * a
+
+    def expr(self, args):
+        return f"({args[0]} * {args[0]})"
+
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        return [None if _is_discrete(x) else _T().mul(gz, 2, x)]
+
+
+class Reciprocal(ScalarOp):
+    name = "reciprocal"
+
+    def output_dtype(self, *dtypes):
+        return upgrade_to_float(dtypes[0])
+
+    def np_impl(self, a):
+        return np.reciprocal(a)
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        return [], [f"({_lit(1, out_dtypes[0])} / {args[0]})"]
+
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        return [None if _is_discrete(x) else _T().neg(_T().mul(gz, _T().sqr(output)))]
+
+
+class Sigmoid(UnaryFloat):
+    name = "sigmoid"
+
+    def np_impl(self, a):
+        a = np.asarray(a)
+        with np.errstate(over="ignore"):
+            return (1.0 / (1.0 + np.exp(-a))).astype(a.dtype if a.dtype.kind == "f" else "float64")
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        t = out_dtypes[0]
+        return [], [f"({_lit(1, t)} / ({_lit(1, t)} + {_f('exp')}(-{args[0]})))"]
+
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        T = _T()
+        return [None if _is_discrete(x) else T.mul(gz, output, T.sub(1, output))]
+
+
+class Softplus(UnaryFloat):
+    """log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) so it never overflows."""
+
+    name = "softplus"
+
+    def np_impl(self, a):
+        a = np.asarray(a)
+        return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        a = args[0]
+        t = out_dtypes[0]
+        z = _lit(0, t)
+        return [], [f"(({a} if {a} > {z} else {z}) + {_f('log1p')}({_f('exp')}(-abs({a}))))"]
+
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        T = _T()
+        return [None if _is_discrete(x) else T.mul(gz, T.sigmoid(x))]
+
+
+class _Rounding(ScalarOp):
+    fname = ""
+
+    def output_dtype(self, *dtypes):
+        return upgrade_to_float(dtypes[0])
+
+    def np_impl(self, a):
+        return getattr(np, self.fname)(a)
+
+    def expr(self, args):
+        return f"{_f(self.fname)}({args[0]})"
+
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        return [None if _is_discrete(x) else _T().zeros_like(x)]
+
+
+class Floor(_Rounding):
+    name = fname = "floor"
+
+
+class Ceil(_Rounding):
+    name = fname = "ceil"
+
+
+class Trunc(_Rounding):
+    name = fname = "trunc"
+
+
+class RoundHalfToEven(_Rounding):
+    name = "round_half_to_even"
+    fname = "rint"
+
+
+class RoundHalfAwayFromZero(_Rounding):
+    name = "round_half_away_from_zero"
+
+    def np_impl(self, a):
+        a = np.asarray(a)
+        return np.where(a >= 0, np.floor(a + 0.5), np.ceil(a - 0.5)).astype(
+            upgrade_to_float(str(a.dtype)))
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        a = args[0]
+        h = _lit(0.5, out_dtypes[0])
+        return [], [f"({_f('floor')}({a} + {h}) if {a} >= 0 else {_f('ceil')}({a} - {h}))"]
+
+
+# ---------------------------------------------------------------- predicates and logic
+
+class _Predicate(ScalarOp):
+    fname = ""
+
+    def output_dtype(self, *dtypes):
+        return "bool"
+
+    def compute_dtypes(self, in_dtypes, out_dtypes):
+        return list(in_dtypes)
+
+    def np_impl(self, a):
+        return getattr(np, self.fname)(a)
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        if in_dtypes[0] in DISCRETE_DTYPES:
+            return [], ["False"]
+        return [], [f"{_f(self.fname)}({args[0]})"]
+
+    def grad(self, inputs, output, gz):
+        return [None]
+
+
+class IsNan(_Predicate):
+    name = fname = "isnan"
+
+
+class IsInf(_Predicate):
+    name = fname = "isinf"
+
+
+class Comparison(ScalarOp):
+    nin = 2
+    symbol = ""
+    npf = None
+
+    def output_dtype(self, *dtypes):
+        return "bool"
+
+    def compute_dtypes(self, in_dtypes, out_dtypes):
+        t = upcast(*in_dtypes)
+        return [t, t]
+
+    def np_impl(self, a, b):
+        return type(self).npf(a, b)
+
+    def expr(self, args):
+        return f"({args[0]} {self.symbol} {args[1]})"
+
+    def grad(self, inputs, output, gz):
+        return [None, None]
+
+
+def _cmp(cls_name, name, symbol, npf):
+    return type(cls_name, (Comparison,), {"name": name, "symbol": symbol, "npf": npf})
+
+
+LT = _cmp("LT", "lt", "<", np.less)
+GT = _cmp("GT", "gt", ">", np.greater)
+LE = _cmp("LE", "le", "<=", np.less_equal)
+GE = _cmp("GE", "ge", ">=", np.greater_equal)
+EQ = _cmp("EQ", "eq", "==", np.equal)
+NEQ = _cmp("NEQ", "neq", "!=", np.not_equal)
+
+
+class _Bitwise(ScalarOp):
+    nin = 2
+    symbol = ""
+    npf = None
+    commutative = True
+
+    def output_dtype(self, *dtypes):
+        for d in dtypes:
+            if d not in DISCRETE_DTYPES:
+                raise TypeError(f"{self.name} needs boolean or integer inputs, got {dtypes}")
+        return upcast(*dtypes)
+
+    def np_impl(self, a, b):
+        return type(self).npf(a, b)
+
+    def expr(self, args):
+        return f"({args[0]} {self.symbol} {args[1]})"
+
+    def grad(self, inputs, output, gz):
+        return [None, None]
+
+
+class And(_Bitwise):
+    name, symbol, npf = "and_", "&", np.bitwise_and
+
+
+class Or(_Bitwise):
+    name, symbol, npf = "or_", "|", np.bitwise_or
+
+
+class Xor(_Bitwise):
+    name, symbol, npf = "xor", "^", np.bitwise_xor
+
+
+class Invert(ScalarOp):
+    name = "invert"
+
+    def output_dtype(self, *dtypes):
+        if dtypes[0] not in DISCRETE_DTYPES:
+            raise TypeError(f"invert needs a boolean or integer input, got {dtypes[0]}")
+        return dtypes[0]
+
+    def np_impl(self, a):
+        return np.invert(a)
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        if in_dtypes[0] == "bool":
+            return [], [f"(not {args[0]})"]
+        return [], [f"(~{args[0]})"]
+
+    def grad(self, inputs, output, gz):
+        return [None]
+
+
+# ---------------------------------------------------------------- ternary and casts
+
+class Switch(ScalarOp):
+    nin = 3
+    name = "switch"
+
+    def output_dtype(self, *dtypes):
+        return upcast(dtypes[1], dtypes[2])
+
+    def compute_dtypes(self, in_dtypes, out_dtypes):
+        return [in_dtypes[0], out_dtypes[0], out_dtypes[0]]
+
+    def np_impl(self, c, a, b):
+        return np.where(c, a, b)
+
+    def expr(self, args):
+        return f"({args[1]} if {args[0]} else {args[2]})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        c, a, b = inputs
+        zero = T.zeros_like(gz)
+        return [None,
+                None if _is_discrete(a) else T.switch(c, gz, zero),
+                None if _is_discrete(b) else T.switch(c, zero, gz)]
+
+
+class Clip(ScalarOp):
+    nin = 3
+    name = "clip"
+
+    def np_impl(self, x, lo, hi):
+        return np.minimum(np.maximum(x, lo), hi)
+
+    def expr(self, args):
+        x, lo, hi = args
+        return f"({lo} if {x} < {lo} else ({hi} if {x} > {hi} else {x}))"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, lo, hi = inputs
+        dt = gz.dtype
+        gx = T.mul(gz, T.cast(T.and_(T.ge(x, lo), T.le(x, hi)), dt))
+        glo = T.mul(gz, T.cast(T.lt(x, lo), dt))
+        ghi = T.mul(gz, T.cast(T.gt(x, hi), dt))
+        return [None if _is_discrete(v) else g for v, g in zip(inputs, (gx, glo, ghi))]
+
+
+class Cast(ScalarOp):
+    __props__ = ("dtype",)
+    name = "cast"
+
+    def __init__(self, dtype):
+        self.dtype = str(np.dtype(dtype))
+
+    def __str__(self):
+        return f"cast{{{self.dtype}}}"
+
+    def output_dtype(self, *dtypes):
+        return self.dtype
+
+    def compute_dtypes(self, in_dtypes, out_dtypes):
+        return list(in_dtypes)
+
+    def np_impl(self, a):
+        return np.asarray(a).astype(self.dtype)
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        if self.dtype == "bool":
+            return [], [f"({args[0]} != 0)"]
+        return [], [f"_sg_dt_{self.dtype}({args[0]})"]
+
+    def grad(self, inputs, output, gz):
+        (x,) = inputs
+        if _is_discrete(x):
+            return [None]
+        return [_T().cast(gz, x.type.dtype)]
+
+
+class Identity(ScalarOp):
+    name = "identity"
+
+    def np_impl(self, a):
+        return np.array(a, copy=True)
+
+    def expr(self, args):
+        return args[0]
+
+    def grad(self, inputs, output, gz):
+        return [None if _is_discrete(inputs[0]) else gz]
+
+
+class Second(ScalarOp):
+    """Return the second argument broadcast to the first's shape (Theano's ``fill``)."""
+
+    nin = 2
+    name = "second"
+
+    def output_dtype(self, *dtypes):
+        return dtypes[1]
+
+    def compute_dtypes(self, in_dtypes, out_dtypes):
+        return [in_dtypes[0], out_dtypes[0]]
+
+    def np_impl(self, a, b):
+        return np.broadcast_to(b, np.broadcast_shapes(np.shape(a), np.shape(b))).copy()
+
+    def expr(self, args):
+        return args[1]
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, y = inputs
+        return [None if _is_discrete(x) else T.zeros_like(x),
+                None if _is_discrete(y) else gz]
+
+
+def _lit(value, dtype: str) -> str:
+    """A typed literal for generated code (float32 stays float32 inside njit)."""
+    if dtype == "bool":
+        return "True" if value else "False"
+    v = np.asarray(value).astype(dtype).item()
+    if isinstance(v, float):
+        if v != v:
+            r = "np.nan"
+        elif v in (float("inf"), float("-inf")):
+            r = "np.inf" if v > 0 else "-np.inf"
+        else:
+            r = repr(v)
+    else:
+        r = repr(v)
+    return f"_sg_dt_{dtype}({r})"
+
+
+literal = _lit
+
+# singletons
+add, mul, sub, true_div, int_div, mod, pow_ = Add(), Mul(), Sub(), TrueDiv(), IntDiv(), Mod(), Pow()
+maximum, minimum, arctan2 = Maximum(), Minimum(), ArcTan2()
+neg, abs_, sgn, sqr, reciprocal = Neg(), Abs(), Sgn(), Sqr(), Reciprocal()
+exp, exp2, log, log2, log10, log1p, expm1, sqrt = (Exp(), Exp2(), Log(), Log2(), Log10(),
+                                                   Log1p(), Expm1(), Sqrt())
+sin, cos, tan, tanh, sinh, cosh = Sin(), Cos(), Tan(), Tanh(), Sinh(), Cosh()
+arcsin, arccos, arctan, erf = ArcSin(), ArcCos(), ArcTan(), Erf()
+sigmoid, softplus = Sigmoid(), Softplus()
+floor, ceil, trunc = Floor(), Ceil(), Trunc()
+round_half_to_even, round_half_away_from_zero = RoundHalfToEven(), RoundHalfAwayFromZero()
+isnan, isinf = IsNan(), IsInf()
+lt, gt, le, ge, eq, neq = LT(), GT(), LE(), GE(), EQ(), NEQ()
+and_, or_, xor, invert = And(), Or(), Xor(), Invert()
+switch, clip, identity, second = Switch(), Clip(), Identity(), Second()
