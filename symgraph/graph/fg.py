@@ -86,6 +86,9 @@ class FunctionGraph:
                     pass
                 if not cl and v.owner is not None:
                     self._prune(v.owner)
+                elif not cl and v.owner is None and v not in self.inputs:
+                    self.variables.discard(v)
+                    self.clients.pop(v, None)
 
     # -- editing --------------------------------------------------------------
     def replace(self, old: Variable, new: Variable, reason: str = "", check_type: bool = True):
@@ -109,6 +112,9 @@ class FunctionGraph:
         self.clients[old] = []
         if old.owner is not None:
             self._prune(old.owner)
+        elif old not in self.inputs:
+            self.variables.discard(old)
+            self.clients.pop(old, None)
 
     def replace_all(self, pairs, reason: str = ""):
         for old, new in pairs:

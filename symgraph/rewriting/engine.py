@@ -1,6 +1,211 @@
-"""Rewrite engine (placeholder phases until the optimizer lands)."""
+"""Rewrite engine: named, tagged rewrites in ordered phases, run to a fixpoint.
+
+Phases run in order: canonicalize -> stabilize -> specialize -> fuse -> inplace.
+A *node rewrite* is ``fn(fgraph, node) -> None | list_of_replacements | dict``; it
+declares the Op classes it looks at (``tracks``) so the engine only calls it on those.
+A *graph rewrite* is ``fn(fgraph) -> None`` and runs once per pass of its phase.
+
+Rules the engine enforces:
+- a replacement keeps the type (dtype and broadcast pattern) of what it replaces;
+- nodes a rewrite creates inherit the creation trace of the node they replace, so
+  run-time errors still point at the user's line;
+- every phase has a budget (passes and node growth): no runaway rewriting.
+
+Select rewrites with ``Mode(excluding=['fusion'])``, ``SYMGRAPH_FLAGS=optimizer_excluding=
+fusion`` or ``optimizer=None``.
+
+Example::
+
+    from symgraph.rewriting.engine import node_rewriter
+    @node_rewriter("canonicalize", tracks=[Elemwise], tags=["algebra"])
+    def local_neg_neg(fgraph, node): ...
+"""
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from symgraph.graph.basic import Variable, toposort
+from symgraph.graph.fg import OUTPUT
+
+PHASES = ("canonicalize", "stabilize", "specialize", "fuse", "inplace")
+MAX_PASSES = 30
+
+
+@dataclass
+class Rewrite:
+    name: str
+    phase: str
+    fn: object
+    kind: str  # "node" or "graph"
+    tracks: tuple = ()
+    tags: tuple = ()
+    stats: dict = field(default_factory=lambda: {"applied": 0, "seconds": 0.0})
+
+    def selected(self, mode) -> bool:
+        keys = {self.name, self.phase, *self.tags}
+        if keys & set(mode.excluding_tags):
+            return False
+        if "optional" in self.tags and not (keys & set(mode.including_tags)):
+            return False
+        return True
+
+
+REGISTRY: list[Rewrite] = []
+
+
+def _register(kind, phase, tracks, tags, name):
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}; phases are {PHASES}")
+
+    def deco(fn):
+        REGISTRY.append(Rewrite(name or fn.__name__, phase, fn, kind, tuple(tracks or ()),
+                                tuple(tags or ())))
+        return fn
+
+    return deco
+
+
+def node_rewriter(phase, tracks=None, tags=(), name=None):
+    """Register ``fn(fgraph, node)`` as a node rewrite of ``phase`` for ``tracks`` ops."""
+    return _register("node", phase, tracks, tags, name)
+
+
+def graph_rewriter(phase, tags=(), name=None):
+    """Register ``fn(fgraph)`` as a whole-graph rewrite of ``phase``."""
+    return _register("graph", phase, None, tags, name)
+
+
+def _load_rewrites():
+    # importing the topic modules registers their rewrites
+    from symgraph.rewriting import (  # noqa: F401
+        canonicalize, constant_folding, fusion, inplace, merge, stabilize, specialize,
+    )
+
+
+class RewriteLog:
+    """What the optimizer did: per-rewrite application counts and per-phase seconds."""
+
+    def __init__(self):
+        self.applied: dict[str, int] = {}
+        self.phase_seconds: dict[str, float] = {}
+
+
+def replace_node_outputs(fgraph, node, new_outputs, reason):
+    """Replace ``node``'s outputs by ``new_outputs`` (None entries are kept)."""
+    trace = getattr(node.tag, "trace", ())
+    for old, new in zip(node.outputs, new_outputs):
+        if new is None or new is old:
+            continue
+        if not isinstance(new, Variable):
+            raise TypeError(f"rewrite {reason} returned {new!r}, not a Variable")
+        if old.type != new.type:
+            new = _fix_type(old, new, reason)
+        _carry_trace(fgraph, new, trace)
+        fgraph.replace(old, new, reason=reason)
+
+
+def _fix_type(old, new, reason):
+    """Adjust ``new`` to ``old``'s type where that is a safe relabel, else refuse."""
+    import symgraph.tensor as T
+
+    if new.type.dtype != old.type.dtype:
+        new = T.cast(new, old.type.dtype)
+    if new.type.broadcastable != old.type.broadcastable:
+        if new.type.ndim != old.type.ndim:
+            raise TypeError(f"rewrite {reason}: ndim {new.type.ndim} != {old.type.ndim}")
+        new = T.patternbroadcast(new, old.type.broadcastable)
+    if old.type != new.type:
+        raise TypeError(f"rewrite {reason}: replacement type {new.type} != {old.type}")
+    return new
+
+
+def _carry_trace(fgraph, var, trace):
+    if not trace:
+        return
+    stack = [var]
+    seen = set()
+    while stack:
+        v = stack.pop()
+        if v in seen or v.owner is None or v in fgraph.variables:
+            continue
+        seen.add(v)
+        v.owner.tag.trace = trace
+        stack.extend(v.owner.inputs)
 
 
 def run_phases(fgraph, mode) -> dict:
-    return {}
+    """Run every selected phase in order; returns seconds per phase."""
+    _load_rewrites()
+    times = {}
+    log = RewriteLog()
+    start_nodes = len(fgraph.apply_nodes)
+    for phase in PHASES:
+        t0 = time.perf_counter()
+        rewrites = [r for r in REGISTRY if r.phase == phase and r.selected(mode)]
+        if rewrites:
+            _run_phase(fgraph, rewrites, log, budget_nodes=max(1000, 20 * start_nodes))
+        times[phase] = time.perf_counter() - t0
+    fgraph.rewrite_log = log
+    log.phase_seconds = times
+    return times
+
+
+def _run_phase(fgraph, rewrites, log, budget_nodes):
+    node_rw = [r for r in rewrites if r.kind == "node"]
+    graph_rw = [r for r in rewrites if r.kind == "graph"]
+    by_class: dict = {}
+
+    def for_op(op):
+        cls = type(op)
+        if cls not in by_class:
+            by_class[cls] = [r for r in node_rw
+                             if not r.tracks or any(isinstance(op, t) for t in r.tracks)]
+        return by_class[cls]
+
+    for _ in range(MAX_PASSES):
+        changed = False
+        for r in graph_rw:
+            t0 = time.perf_counter()
+            n_before = len(fgraph.replace_log)
+            r.fn(fgraph)
+            if len(fgraph.replace_log) != n_before:
+                changed = True
+                log.applied[r.name] = log.applied.get(r.name, 0) + 1
+            r.stats["seconds"] += time.perf_counter() - t0
+        for node in toposort(fgraph.outputs, blockers=fgraph.inputs):
+            if node not in fgraph.apply_nodes:
+                continue
+            for r in for_op(node.op):
+                if node not in fgraph.apply_nodes:
+                    break
+                res = r.fn(fgraph, node)
+                if not res:
+                    continue
+                if isinstance(res, dict):
+                    for old, new in res.items():
+                        replace_node_outputs(fgraph, old.owner, [new if o is old else None
+                                                                 for o in old.owner.outputs],
+                                             r.name)
+                else:
+                    replace_node_outputs(fgraph, node, list(res), r.name)
+                changed = True
+                log.applied[r.name] = log.applied.get(r.name, 0) + 1
+                r.stats["applied"] += 1
+                break
+            if len(fgraph.apply_nodes) > budget_nodes:
+                raise RuntimeError(
+                    f"the optimizer grew the graph past {budget_nodes} nodes; this is a bug in "
+                    f"a rewrite (last applied: {list(log.applied)[-3:]}). Compile with "
+                    f"mode=Mode(optimizer=None) to work around it.")
+        if not changed:
+            return
+
+
+def clients_of(fgraph, var):
+    """Client nodes of ``var`` (graph outputs appear as the string 'output')."""
+    return [c for c, _ in fgraph.clients.get(var, [])]
+
+
+def is_output(fgraph, var) -> bool:
+    return any(c == OUTPUT for c, _ in fgraph.clients.get(var, []))
