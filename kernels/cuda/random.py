@@ -25,12 +25,16 @@ from typing import Any
 
 import numpy as np
 from numba import cuda
-from numba.cuda.random import (
-    create_xoroshiro128p_states,
-    xoroshiro128p_next,
-    xoroshiro128p_normal_float64,
-    xoroshiro128p_uniform_float64,
-)
+
+with warnings.catch_warnings():
+    # Under the simulator numba.cuda.random jits its host helpers with deprecated flags.
+    warnings.simplefilter("ignore")
+    from numba.cuda.random import (
+        create_xoroshiro128p_states,
+        xoroshiro128p_next,
+        xoroshiro128p_normal_float64,
+        xoroshiro128p_uniform_float64,
+    )
 
 from .launch import DeviceArray, check_c_contiguous, check_out, device_empty, using_simulator
 
