@@ -169,3 +169,11 @@ def local_useless_cast(fgraph, node):
                                                      "safe"):
             return [src]
     return None
+
+
+@node_rewriter("canonicalize", tracks=[Elemwise], tags=["algebra", "fast_run"])
+def local_useless_fill(fgraph, node):
+    """``second(x, y)`` -> ``y`` when ``y`` already has the output's type (hence shape)."""
+    if isinstance(node.op.scalar_op, ts.Second) and node.inputs[1].type == node.outputs[0].type:
+        return [node.inputs[1]]
+    return None

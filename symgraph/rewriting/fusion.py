@@ -28,18 +28,49 @@ def _fusable(node):
 
 def fuse_elemwise(fgraph):
     order = fgraph.toposort()
+    pos = {n: k for k, n in enumerate(order)}
     done = set()
     for root in reversed(order):
         if root in done or root not in fgraph.apply_nodes or not _fusable(root):
             continue
-        group = _grow(fgraph, root)
+        group = _grow(fgraph, root, pos)
         done.update(group)
         if len(group) < 2:
             continue
         _replace_group(fgraph, root, group)
 
 
-def _grow(fgraph, root):
+def _outside_clients(fgraph, var, group):
+    return [c for c, _ in fgraph.clients.get(var, []) if c not in group]
+
+
+def _reaches(fgraph, starts, targets, pos, lo):
+    """Whether any node in ``starts`` (or a descendant) is in ``targets``.
+
+    Only nodes after position ``lo`` in the topological order can lead to the group.
+    """
+    stack = list(starts)
+    seen = set()
+    while stack:
+        n = stack.pop()
+        if n == "output" or n in seen:
+            continue
+        if n in targets:
+            return True
+        seen.add(n)
+        for o in n.outputs:
+            for c, _ in fgraph.clients.get(o, []):
+                if c != "output" and pos.get(c, -1) > lo:
+                    stack.append(c)
+    return False
+
+
+def _grow(fgraph, root, pos):
+    """Greedy group around ``root``: absorb same-loop Elemwise producers.
+
+    A producer whose output is also used outside the group becomes an extra output of the
+    fused node, unless that would create a cycle (an outside path back into the group).
+    """
     bcast = root.outputs[0].type.broadcastable
     group = {root}
     frontier = [root]
@@ -47,30 +78,31 @@ def _grow(fgraph, root):
         node = frontier.pop()
         for x in node.inputs:
             p = x.owner
-            if p is None or p in group or not _fusable(p):
+            if p is None or p in group or not _fusable(p) or p not in pos:
                 continue
             if p.outputs[0].type.broadcastable != bcast:
                 continue
-            if is_output(fgraph, x):
-                continue
-            if any(c not in group for c, _ in fgraph.clients.get(x, [])):
+            outside = _outside_clients(fgraph, x, group)
+            lo = pos[p]
+            if outside and _reaches(fgraph, outside, group, pos, lo):
                 continue
             group.add(p)
-            if _n_leaves(group) > MAX_INPUTS:
+            if _n_leaves(group) > MAX_INPUTS or _creates_cycle(fgraph, group, pos):
                 group.discard(p)
                 continue
             frontier.append(p)
-    # a node absorbed early may have clients that were absorbed later; re-check closure
-    changed = True
-    while changed:
-        changed = False
-        for n in list(group):
-            if n is root:
-                continue
-            if any(c not in group for c, _ in fgraph.clients.get(n.outputs[0], [])):
-                group.discard(n)
-                changed = True
     return group
+
+
+def _creates_cycle(fgraph, group, pos):
+    """True if some path leaves ``group`` and comes back into it."""
+    lo = min(pos[n] for n in group)
+    exits = []
+    for n in group:
+        for o in n.outputs:
+            exits.extend(c for c, _ in fgraph.clients.get(o, [])
+                         if c != "output" and c not in group)
+    return _reaches(fgraph, exits, group, pos, lo)
 
 
 def _n_leaves(group):
@@ -107,13 +139,18 @@ def _replace_group(fgraph, root, group):
                 refs.append(("i", leaf_index[x]))
         steps.append((n.op.scalar_op, tuple(refs), n.outputs[0].type.dtype))
         step_of[n.outputs[0]] = len(steps) - 1
-    comp = Composite(steps, [step_of[root.outputs[0]]], [v.type.dtype for v in leaves])
-    new = Elemwise(comp)(*leaves)
-    new.owner.tag.trace = getattr(root.tag, "trace", ())
-    new.owner.tag.fused_traces = [getattr(n.tag, "trace", ()) for n in order]
-    if new.type != root.outputs[0].type:
+    # outputs: the root, plus every absorbed result still used outside the group
+    exposed = [root.outputs[0]] + [
+        n.outputs[0] for n in order if n is not root and (
+            _outside_clients(fgraph, n.outputs[0], group) or is_output(fgraph, n.outputs[0]))]
+    comp = Composite(steps, [step_of[v] for v in exposed], [v.type.dtype for v in leaves])
+    new_node = Elemwise(comp).make_node(*leaves)
+    new_node.tag.trace = getattr(root.tag, "trace", ())
+    new_node.tag.fused_traces = [getattr(n.tag, "trace", ()) for n in order]
+    if any(o.type != v.type for o, v in zip(new_node.outputs, exposed)):
         return
-    fgraph.replace(root.outputs[0], new, reason="fusion")
+    for old_v, new_v in zip(exposed, new_node.outputs):
+        fgraph.replace(old_v, new_v, reason="fusion")
 
 
 graph_rewriter("fuse", tags=["fusion", "fast_run"], name="fusion")(fuse_elemwise)
