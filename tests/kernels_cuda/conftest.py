@@ -78,6 +78,9 @@ def _select_backend() -> str:
                 del sys.modules[name]
             elif name.startswith("symgraph.kernels.cuda"):
                 del sys.modules[name]
+        import numba
+
+        del numba.cuda  # else ``from numba import cuda`` returns the stale attribute
     return "simulator"
 
 
