@@ -65,10 +65,10 @@ def local_mul_zero_sub_self(fgraph, node):
     so = node.op.scalar_op
     out = node.outputs[0]
     if isinstance(so, ts.Sub) and node.inputs[0] is node.inputs[1]:
-        return [T.zeros_like(out)]
+        return _same_type_or_none(node, T.zeros_like(node.inputs[0], dtype=out.type.dtype))
     if isinstance(so, ts.TrueDiv) and node.inputs[0] is node.inputs[1] \
             and out.type.dtype.startswith("float"):
-        return [T.ones_like(out)]
+        return _same_type_or_none(node, T.ones_like(node.inputs[0], dtype=out.type.dtype))
     if isinstance(so, ts.Neg) and is_elemwise(node.inputs[0], ts.Neg):
         return _same_type_or_none(node, node.inputs[0].owner.inputs[0])
     return None

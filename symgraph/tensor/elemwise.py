@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.graph.basic import Apply
+from symgraph.graph.basic import Apply, Constant
 from symgraph.graph.op import Op
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import TensorType
@@ -53,6 +53,12 @@ class Elemwise(Op):
         ndim = max(x.type.ndim for x in inputs)
         padded = []
         for x in inputs:
+            if x.type.ndim < ndim and isinstance(x, Constant):
+                # pad constants directly: no DimShuffle node for them
+                from symgraph.tensor.basic import constant
+
+                data = np.asarray(x.data).reshape((1,) * (ndim - x.type.ndim) + np.shape(x.data))
+                x = constant(data, dtype=x.type.dtype)
             if x.type.ndim < ndim:
                 k = ndim - x.type.ndim
                 x = DimShuffle(x.type.broadcastable, ["x"] * k + list(range(x.type.ndim)))(x)

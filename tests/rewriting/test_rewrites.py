@@ -1,0 +1,181 @@
+"""Each rewrite: the graph before and after, and numerical equality with the unoptimized graph."""
+import numpy as np
+import pytest
+
+import symgraph as theano
+import symgraph.tensor as T
+from symgraph.compile.mode import Mode
+from symgraph.tensor.elemwise import Composite, Elemwise
+
+
+def ops_of(f):
+    return [n.op for n in f.maker.fgraph.toposort()]
+
+
+def scalar_names(f):
+    names = []
+    for op in ops_of(f):
+        if isinstance(op, Elemwise):
+            so = op.scalar_op
+            if isinstance(so, Composite):
+                names.extend(s[0].name for s in so.steps)
+            else:
+                names.append(so.name)
+    return names
+
+
+def compare(inputs, outputs, values, **kw):
+    fo = theano.function(inputs, outputs, **kw)
+    fr = theano.function(inputs, outputs, mode=Mode("py", optimizer=None))
+    a, b = fo(*values), fr(*values)
+    if not isinstance(a, list):
+        a, b = [a], [b]
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+    return fo
+
+
+NOFUSE = Mode(excluding=["fusion", "inplace"])
+
+
+def test_constant_folding():
+    x = T.dvector("x")
+    f = compare([x], x + (T.constant(2.0) * 3.0 + 1.0), [np.arange(3.0)], mode=NOFUSE)
+    # the constant subexpression became one constant: a single add remains
+    assert scalar_names(f) == ["add"]
+
+
+def test_merge_common_subexpressions():
+    x = T.dvector("x")
+    y = T.exp(x) + T.exp(x)
+    f = compare([x], y, [np.arange(3.0)], mode=NOFUSE)
+    assert scalar_names(f).count("exp") == 1
+
+
+def test_merge_identical_constants():
+    x = T.dvector("x")
+    f = compare([x], [x + 1.5, x * 1.5], [np.arange(3.0)], mode=NOFUSE)
+    consts = {id(v) for n in f.maker.fgraph.toposort() for v in n.inputs
+              if isinstance(v, theano.graph.Constant)}
+    assert len(consts) == 1
+
+
+@pytest.mark.parametrize("expr,expected_absent", [
+    (lambda x: x * 1, "mul"),
+    (lambda x: x + 0, "add"),
+    (lambda x: -(-x), "neg"),
+    (lambda x: T.exp(T.log(x)), "exp"),
+    (lambda x: T.log(T.exp(x)), "log"),
+])
+def test_canonicalize_removes(expr, expected_absent):
+    x = T.dvector("x")
+    f = compare([x], T.sin(expr(x)), [np.arange(1.0, 4.0)], mode=NOFUSE)
+    assert expected_absent not in scalar_names(f)
+
+
+def test_sub_self_and_div_self_keep_shape():
+    x = T.dmatrix("x")
+    f = compare([x], [x - x, x / x], [np.ones((2, 3)) * 2], mode=NOFUSE)
+    out = f(np.ones((2, 3)))
+    assert out[0].shape == (2, 3) and out[1].shape == (2, 3)
+    assert "sub" not in scalar_names(f) and "true_div" not in scalar_names(f)
+
+
+@pytest.mark.parametrize("p,name", [(2, "sqr"), (0.5, "sqrt"), (-1, "reciprocal"), (3, "mul")])
+def test_pow_specialize(p, name):
+    x = T.dvector("x")
+    f = compare([x], x ** p, [np.arange(1.0, 4.0)], mode=NOFUSE)
+    names = scalar_names(f)
+    assert "pow" not in names and name in names
+
+
+def test_flatten_add():
+    x, y, z = T.dvectors("x", "y", "z")
+    f = compare([x, y, z], (x + y) + z, [np.arange(3.0)] * 3, mode=NOFUSE)
+    assert scalar_names(f) == ["add"]
+    (node,) = f.maker.fgraph.toposort()
+    assert len(node.inputs) == 3
+
+
+def test_double_dimshuffle():
+    x = T.dmatrix("x")
+    f = compare([x], x.T.T + 1, [np.arange(6.0).reshape(2, 3)], mode=NOFUSE)
+    assert not any(isinstance(op, T.DimShuffle) for op in ops_of(f))
+
+
+def test_mul_div_cancel():
+    x, y = T.dvectors("x", "y")
+    f = compare([x, y], (x * y) / y, [np.arange(1.0, 4.0), np.arange(2.0, 5.0)], mode=NOFUSE)
+    assert "true_div" not in scalar_names(f)
+
+
+@pytest.mark.parametrize("dtype,big", [("float64", 100.0), ("float32", 30.0)])
+def test_stabilize_sigmoid_family(dtype, big):
+    x = T.scalar("x", dtype=dtype)
+    exprs = [T.log(T.sigmoid(x)), T.log(1 - T.sigmoid(x)), T.log(1 + T.exp(x)),
+             T.log1p(T.exp(x))]
+    grads = [T.grad(e, x) for e in exprs]
+    f = theano.function([x], exprs + grads)
+    for v in (-big, big, 0.0):
+        res = f(np.asarray(v, dtype))
+        assert all(np.isfinite(r) for r in res), (v, res)
+        sp = np.logaddexp(0, v)
+        np.testing.assert_allclose(res[0], -np.logaddexp(0, -v), rtol=1e-5)
+        np.testing.assert_allclose(res[1], -sp, rtol=1e-5)
+        np.testing.assert_allclose(res[2], sp, rtol=1e-5)
+    assert "log" not in scalar_names(f)
+
+
+def test_fusion_single_loop_and_multi_output():
+    x = T.dvector("x")
+    y = (T.exp(-x ** 2) * T.sin(x) + 1 / (1 + T.exp(-x))).sum()
+    f = compare([x], [y, T.grad(y, x)], [np.linspace(-2, 2, 9)])
+    elem = [op for op in ops_of(f) if isinstance(op, Elemwise)]
+    assert len(elem) == 1 and isinstance(elem[0].scalar_op, Composite)
+
+
+def test_fusion_with_broadcasting_and_constants():
+    x = T.dmatrix("x")
+    b = T.dvector("b")
+    y = T.tanh(x * 2.0 + b.dimshuffle("x", 0)) * 0.5
+    f = compare([x, b], y, [np.arange(6.0).reshape(2, 3), np.arange(3.0)])
+    assert sum(isinstance(op, Elemwise) for op in ops_of(f)) == 1
+
+
+def test_fusion_excluded_by_mode_and_flag(monkeypatch):
+    x = T.dvector("x")
+    y = T.exp(x) * 2 + 1
+    f = theano.function([x], y, mode=Mode(excluding=["fusion"]))
+    assert not any(isinstance(getattr(op, "scalar_op", None), Composite) for op in ops_of(f))
+    monkeypatch.setattr(theano.config, "optimizer_excluding", "fusion")
+    g = theano.function([x], y)
+    assert not any(isinstance(getattr(op, "scalar_op", None), Composite) for op in ops_of(g))
+
+
+def test_optimizer_none_keeps_graph():
+    x = T.dvector("x")
+    y = x * 1 + 0
+    f = theano.function([x], y, mode=Mode(optimizer=None))
+    assert scalar_names(f) == ["mul", "add"]
+
+
+def test_inplace_on_intermediate_only():
+    x = T.dvector("x")
+    y = T.exp(x)
+    z = T.log(y + 1) * y.sum()   # y used twice: must not be overwritten
+    f = compare([x], [T.exp(x) * 2 + 1, z], [np.arange(3.0)], mode=Mode(excluding=["fusion"]))
+    xv = np.arange(3.0)
+    f(xv)
+    np.testing.assert_array_equal(xv, np.arange(3.0))  # inputs never overwritten
+    assert any(getattr(op, "inplace_pattern", ()) for op in ops_of(f))
+
+
+def test_rewrites_keep_creation_trace():
+    x = T.dvector("x")
+    y = T.dvector("y")
+    z = T.exp(x) * 2 + y   # this line is the one errors must name
+    f = theano.function([x, y], z)
+    with pytest.raises(ValueError) as ei:
+        f(np.ones(3), np.ones(4))
+    assert "test_rewrites.py" in str(ei.value)
+    assert "z = T.exp(x) * 2 + y" in str(ei.value)
