@@ -243,7 +243,7 @@ class Function:
         self._name_to_pos = {i.name: k for k, i in enumerate(ins) if i.name is not None}
         self._defaults = [i.value if i.has_default else None for i in ins]
         self._has_default = [i.has_default for i in ins]
-        self._copy_out = _outputs_aliasing_inputs(fgraph, n_out)
+        self._copy_out = _outputs_aliasing_inputs(fgraph, n_out, upd_vars)
         self._profile = None
         if spec.get("profile"):
             from symgraph.config import config  # noqa: F401
@@ -315,12 +315,12 @@ class Function:
         except Exception as e:  # noqa: BLE001
             raise self._explain(e, vals, shared_vals) from None
         n = self.n_out
+        for k in self._copy_out:
+            results[k] = np.array(results[k], copy=True)
         # commit updates only now: a failed call changes nothing
         for c, v in zip(self._upd_containers, results[n:]):
             c.value = v
         outs = results[:n]
-        for k in self._copy_out:
-            outs[k] = np.array(outs[k], copy=True)
         if self.single:
             return outs[0]
         return outs
@@ -361,18 +361,22 @@ class Function:
 _MISSING = object()
 
 
-def _outputs_aliasing_inputs(fgraph, n_out):
-    """Indices of user outputs that may alias an input or shared buffer (they get copied)."""
+def _outputs_aliasing_inputs(fgraph, n_out, upd_vars=()):
+    """Indices of outputs (user outputs, then update values) that get copied after a call.
+
+    As Theano's ``insert_deepcopy``: a returned array or a shared variable's new value must
+    not share memory with an input, a constant, another shared variable, or another
+    output/update (the same variable twice, or a view of one); otherwise mutating one
+    silently changes the other. An update may alias its own shared variable.
+    """
     res = []
     roots = set(fgraph.inputs) | {v for v in fgraph.variables if isinstance(v, SharedVariable)}
-    for k, o in enumerate(fgraph.outputs[:n_out]):
+    taken = set()
+    for k, o in enumerate(fgraph.outputs):
         v = o
         while True:
-            if v in roots or isinstance(v, Constant):
-                res.append(k)
-                break
             node = v.owner
-            if node is None:
+            if node is None or v in roots:
                 break
             vm = getattr(node.op, "view_map", {}) or {}
             dm = getattr(node.op, "destroy_map", {}) or {}
@@ -380,4 +384,9 @@ def _outputs_aliasing_inputs(fgraph, n_out):
             if not src:
                 break
             v = node.inputs[src[0]]
+        own = upd_vars[k - n_out] if k >= n_out else None
+        if v in taken or isinstance(v, Constant) or (v in roots and v is not own):
+            res.append(k)
+        else:
+            taken.add(v)
     return res
