@@ -19,7 +19,7 @@ class In:
     def __init__(self, variable, name=None, value=_NO_DEFAULT, mutable=False, borrow=False,
                  allow_downcast=None, implicit=False):
         self.variable = variable
-        self.name = name if name is not None else variable.name
+        self.name = name if name is not None else getattr(variable, "name", None)
         self.value = value
         self.mutable = mutable
         self.borrow = borrow
