@@ -120,20 +120,17 @@ def debugprint(obj, file=None, print_type: bool = True, ids: str = "CHAR", depth
 
 
 def _static_shapes(fgraph) -> dict:
-    """Shapes known at compile time (constants and broadcastable dims; others '?')."""
-    try:
-        from symgraph.rewriting.shape_inference import static_shapes
+    """Shapes known at compile time: ints where the graph fixes them, '?' elsewhere."""
+    from symgraph.tensor.shape_inference import static_shape
 
-        return static_shapes(fgraph)
-    except Exception:  # noqa: BLE001 - printing must never fail
-        res = {}
-        for v in fgraph.variables:
-            if isinstance(v, Variable) and hasattr(v.type, "broadcastable"):
-                if isinstance(v, Constant):
-                    res[v] = tuple(getattr(v.data, "shape", ()))
-                else:
-                    res[v] = tuple(1 if b else "?" for b in v.type.broadcastable)
-        return res
+    res = {}
+    memo_vars = [v for v in fgraph.variables if hasattr(getattr(v, "type", None), "broadcastable")]
+    for v in memo_vars:
+        try:
+            res[v] = tuple("?" if s is None else s for s in static_shape(v))
+        except Exception:  # noqa: BLE001 - printing must never fail
+            res[v] = tuple(1 if b else "?" for b in v.type.broadcastable)
+    return res
 
 
 def graph_image(obj, path: str, title: str | None = None) -> str:

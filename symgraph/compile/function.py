@@ -245,8 +245,10 @@ class Function:
         self._has_default = [i.has_default for i in ins]
         self._copy_out = _outputs_aliasing_inputs(fgraph, n_out, upd_vars)
         self._profile = None
-        if spec.get("profile"):
-            from symgraph.config import config  # noqa: F401
+        from symgraph.config import config
+
+        if spec.get("profile") or config.profile:
+            self._profile = _CallProfile(self)
         self._fast = self._make_fast_filters()
 
     # -- inputs -------------------------------------------------------------------
@@ -310,10 +312,14 @@ class Function:
             vals = [a if (fast[k] is not None and type(a) is fast[k]) else self._filter(k, a)
                     for k, a in enumerate(args)]
         shared_vals = [c.value for c in self._containers]
+        if self._profile is not None:
+            self._profile.t0 = time.perf_counter()
         try:
             results = self.thunk(vals, shared_vals)
         except Exception as e:  # noqa: BLE001
             raise self._explain(e, vals, shared_vals) from None
+        if self._profile is not None:
+            self._profile.record(time.perf_counter() - self._profile.t0)
         n = self.n_out
         for k in self._copy_out:
             results[k] = np.array(results[k], copy=True)
@@ -359,6 +365,41 @@ class Function:
 
 
 _MISSING = object()
+
+
+class _CallProfile:
+    """Whole-call timings kept when ``SYMGRAPH_FLAGS=profile=True``; printed at exit."""
+
+    _all: list = []
+
+    def __init__(self, fn):
+        import atexit
+
+        self.fn = fn
+        self.calls = 0
+        self.seconds = 0.0
+        self.t0 = 0.0
+        if not _CallProfile._all:
+            atexit.register(_CallProfile.report_all)
+        _CallProfile._all.append(self)
+
+    def record(self, dt):
+        self.calls += 1
+        self.seconds += dt
+
+    @staticmethod
+    def report_all(file=None):
+        import sys
+
+        out = file or sys.stderr
+        out.write("symgraph profile (SYMGRAPH_FLAGS=profile=True):\n")
+        for p in _CallProfile._all:
+            ct = p.fn.compile_times
+            phases = ", ".join(f"{k} {v * 1e3:.1f}ms" for k, v in ct.get("phases", {}).items())
+            out.write(f"  {p.fn!r}: {p.calls} calls, {p.seconds:.4f} s in calls "
+                      f"({p.seconds / max(p.calls, 1) * 1e6:.1f} us/call); compile: rewrite "
+                      f"{ct.get('rewrite', 0):.3f}s [{phases}], link {ct.get('link', 0):.3f}s\n")
+        out.write("  per-node times: call f.profile(*args)\n")
 
 
 def _outputs_aliasing_inputs(fgraph, n_out, upd_vars=()):

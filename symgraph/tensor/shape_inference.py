@@ -42,6 +42,17 @@ def static_shape(var):
     """The shape with ints where known at compile time and None elsewhere."""
     res = []
     for s in shape_tuple(var):
+        while getattr(s, "owner", None) is not None and not isinstance(s, Constant):
+            # fold constant shape arithmetic (e.g. products of constant dims)
+            try:
+                from symgraph.rewriting.constant_folding import constant_folding
+
+                r = constant_folding(None, s.owner)
+            except Exception:  # noqa: BLE001
+                r = None
+            if not r:
+                break
+            s = r[s.index]
         if isinstance(s, int):
             res.append(s)
         elif isinstance(s, Constant):
