@@ -175,6 +175,7 @@ def _compile(spec):
     t3 = time.perf_counter()
     fn = Function(spec, ins, fgraph, shared_vars, upd_vars, single, thunk, mode,
                   allow_input_downcast=spec["allow_input_downcast"])
+    fn._user_graph = (in_vars, all_outs)  # the graph before rewriting, for error messages
     fn.compile_times = {"build": t1 - t0, "rewrite": t2 - t1, "link": t3 - t2,
                         "phases": phase_times}
     return fn
@@ -332,14 +333,24 @@ class Function:
         return outs
 
     def _explain(self, exc, vals, shared_vals):
-        """Re-run on the py backend to name the failing node (only on the error path)."""
-        if getattr(self.thunk, "is_reference", False) or self.mode.linker == "py":
+        """Re-run the user's graph (before rewriting) on the py backend, only on the error
+        path: the error then names the node the user wrote (not a fused or rewritten one),
+        its input shapes and dtypes, and the user's source line."""
+        user_graph = getattr(self, "_user_graph", None)
+        if user_graph is None:
             return exc
         try:
             from symgraph.link.py.linker import PyThunk
 
-            PyThunk(self.fgraph, self.fgraph.inputs, self.shared_vars)(
-                [np.asarray(v) for v in vals], [np.asarray(v) for v in shared_vals])
+            fg = FunctionGraph(user_graph[0], user_graph[1], clone=True)
+            shared = [v for v in fg.variables if isinstance(v, SharedVariable)]
+            ref = PyThunk(fg, fg.inputs, shared)
+            ref_vals = [np.array(v, copy=True) for v in vals]
+            ref_shared = [np.array(v.container.value, copy=True) for v in shared]
+        except Exception:  # noqa: BLE001 - diagnosis must not hide the original error
+            return exc
+        try:
+            ref(ref_vals, ref_shared)
         except Exception as ref_exc:  # noqa: BLE001
             return ref_exc
         return exc
