@@ -1,21 +1,115 @@
 """Shape ops: ``shape``, reshape, flatten, transpose, concatenate, stack, alloc, arange, eye...
 
+Names and semantics follow Theano's ``theano.tensor``. Static broadcastable patterns are
+derived the Theano way: an output dimension is broadcastable only when it is known at
+graph-build time to have length 1 (a constant 1 in a shape, or a broadcastable input
+dimension that is carried over).
+
 Example::
 
     >>> import symgraph.tensor as T
     >>> x = T.matrix('x')
     >>> T.flatten(x).ndim
     1
+    >>> T.concatenate([x, x], axis=1).ndim
+    2
 """
 from __future__ import annotations
 
+import builtins as _b
+import numbers
+
 import numpy as np
 
-from symgraph.graph.basic import Apply
+from symgraph.graph.basic import Apply, Constant, Variable
 from symgraph.graph.op import Op
-from symgraph.tensor.basic import as_tensor_variable
-from symgraph.tensor.type import TensorType
+from symgraph.tensor.basic import as_tensor_args, as_tensor_variable, constant
+from symgraph.tensor.elemwise import DimShuffle, unbroadcast_grad
+from symgraph.tensor.type import DISCRETE_DTYPES, FLOAT_DTYPES, INT_DTYPES, TensorType, upcast
 
+__all__ = [
+    # ops
+    "Shape", "Shape_i", "MakeVector", "Reshape", "Rebroadcast", "SpecifyShape", "Join",
+    "Split", "Alloc", "ARange", "Eye", "Flip", "Repeat",
+    # functions
+    "shape", "reshape", "flatten", "transpose", "dimshuffle", "shape_padleft",
+    "shape_padright", "shape_padaxis", "addbroadcast", "unbroadcast", "patternbroadcast",
+    "squeeze", "specify_shape", "concatenate", "join", "stack", "horizontal_stack",
+    "vertical_stack", "split", "alloc", "zeros", "ones", "arange", "eye", "identity_like",
+    "tile", "repeat", "flip",
+]
+
+_ALL_INT = INT_DTYPES
+
+
+def _tm():
+    from symgraph.tensor import math as tm
+
+    return tm
+
+
+def _is_int_like(v) -> bool:
+    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _static_int(v):
+    """``v`` as a Python int when known at graph-build time, else None."""
+    if _is_int_like(v):
+        return int(v)
+    if isinstance(v, Constant) and np.ndim(v.data) == 0 and np.asarray(v.data).dtype.kind in "iu":
+        return int(v.data)
+    return None
+
+
+def _as_int_scalar(v, opname, what):
+    """Convert ``v`` to a 0-d int64 variable; TypeError naming expected vs actual."""
+    if _is_int_like(v):
+        return constant(int(v), dtype="int64")
+    if isinstance(v, (float, complex, bool, np.floating, np.bool_)):
+        raise TypeError(f"{opname}: {what} must be an integer scalar, got {type(v).__name__} "
+                        f"{v!r}")
+    v = as_tensor_variable(v)
+    if v.type.ndim != 0 or v.type.dtype not in _ALL_INT:
+        raise TypeError(f"{opname}: {what} must be an integer scalar (0-d int tensor), got "
+                        f"{v.type}")
+    if isinstance(v, Constant):
+        return constant(int(v.data), dtype="int64")
+    return _tm().cast(v, "int64")
+
+
+def _mul(*xs):
+    """Product of shape entries (Python ints are folded)."""
+    k = 1
+    sym = []
+    for x in xs:
+        s = _static_int(x)
+        if s is None:
+            sym.append(x)
+        else:
+            k *= s
+    if not sym:
+        return k
+    out = sym[0] if len(sym) == 1 else _tm().mul(*sym)
+    return out if k == 1 else _tm().mul(out, constant(k, dtype="int64"))
+
+
+def _add(*xs):
+    """Sum of shape entries (Python ints are folded)."""
+    k = 0
+    sym = []
+    for x in xs:
+        s = _static_int(x)
+        if s is None:
+            sym.append(x)
+        else:
+            k += s
+    if not sym:
+        return k
+    out = sym[0] if len(sym) == 1 else _tm().add(*sym)
+    return out if k == 0 else _tm().add(out, constant(k, dtype="int64"))
+
+
+# ----------------------------------------------------------------------- Shape, Shape_i
 
 class Shape(Op):
     """The shape of a tensor as an int64 vector."""
@@ -42,3 +136,1255 @@ _shape = Shape()
 def shape(x):
     """Symbolic shape of x (an int64 vector); ``x.shape[0]`` is a symbolic int64 scalar."""
     return _shape(as_tensor_variable(x))
+
+
+class Shape_i(Op):
+    """The length of dimension ``i`` of a tensor, as an int64 scalar (Theano's Shape_i)."""
+
+    __props__ = ("i",)
+
+    def __init__(self, i):
+        self.i = int(i)
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if not 0 <= self.i < x.type.ndim:
+            raise TypeError(f"{self}: expected a tensor with more than {self.i} dimensions, "
+                            f"got {x.type}")
+        return Apply(self, [x], [TensorType("int64", ()).make_variable()])
+
+    def perform(self, node, inputs):
+        return [np.asarray(np.shape(inputs[0])[self.i], dtype="int64")]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [()]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def shape_i(x, i):
+    """Length of dimension ``i`` of ``x``: a Python int when known, else an int64 scalar."""
+    x = as_tensor_variable(x)
+    if x.type.broadcastable[i]:
+        return 1
+    if isinstance(x, Constant):
+        return int(np.shape(x.data)[i])
+    return Shape_i(i)(x)
+
+
+# ----------------------------------------------------------------------- MakeVector
+
+class MakeVector(Op):
+    """Build a vector from scalars of one dtype (``stack`` of 0-d tensors)."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype="int64"):
+        self.dtype = str(np.dtype(dtype))
+
+    def make_node(self, *inputs):
+        inputs = [as_tensor_variable(x) for x in inputs]
+        for k, x in enumerate(inputs):
+            if x.type.ndim != 0 or x.type.dtype != self.dtype:
+                raise TypeError(f"{self}: input {k} must be a 0-d {self.dtype} tensor, got "
+                                f"{x.type}")
+        out = TensorType(self.dtype, (len(inputs) == 1,)).make_variable()
+        return Apply(self, inputs, [out])
+
+    def perform(self, node, inputs):
+        return [np.array([np.asarray(v).item() for v in inputs], dtype=self.dtype)
+                .reshape(len(inputs))]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [(len(node.inputs),)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        if self.dtype not in FLOAT_DTYPES:
+            return [None] * len(inputs)
+        (gz,) = output_grads
+        return [_tm().cast(g, self.dtype) for g in _vector_pieces(gz, len(inputs))]
+
+
+def _vector_pieces(v, n):
+    """The ``n`` elements of vector ``v`` as 0-d variables, without indexing ops."""
+    if n == 0:
+        return []
+    if n == 1:
+        if not v.type.broadcastable[0]:
+            v = Rebroadcast((0, True))(v)
+        return [DimShuffle(v.type.broadcastable, ())(v)]
+    pieces = Split(n, 0)(v, constant(np.ones(n, dtype="int64")))
+    return [DimShuffle(p.type.broadcastable, ())(p) for p in pieces]
+
+
+def _vector_entries(v, n=None, opname="", what="shape"):
+    """Entries of a 1-d int vector (list of Python ints or 0-d int64 variables).
+
+    Works from a Python list/tuple, a constant, a MakeVector, a Shape, or (given ``n``)
+    any vector; raises ValueError when the length cannot be known.
+    """
+    if isinstance(v, (list, tuple)):
+        return [_static_int(e) if _static_int(e) is not None else _as_int_scalar(e, opname, what)
+                for e in v]
+    if not isinstance(v, Variable):
+        v = np.asarray(v)
+        if v.ndim != 1 or (v.size and v.dtype.kind not in "iu"):
+            raise TypeError(f"{opname}: {what} must be a 1-d sequence of integers, got {v!r}")
+        return [int(e) for e in v]
+    if v.type.ndim != 1 or v.type.dtype not in _ALL_INT:
+        raise TypeError(f"{opname}: {what} must be an integer vector, got {v.type}")
+    if isinstance(v, Constant):
+        return [int(e) for e in np.asarray(v.data)]
+    if v.owner is not None and isinstance(v.owner.op, MakeVector):
+        return [_static_int(e) if _static_int(e) is not None else e for e in v.owner.inputs]
+    if v.owner is not None and isinstance(v.owner.op, Shape):
+        x = v.owner.inputs[0]
+        return [shape_i(x, i) for i in range(x.type.ndim)]
+    if n is None:
+        raise ValueError(f"{opname}: the length of the symbolic {what} {v} cannot be determined "
+                         f"at graph-build time; pass ndim=")
+    v = _tm().cast(v, "int64")
+    return _vector_pieces(v, n)
+
+
+def _const_entries(v):
+    """Static entries of a shape vector: list of int-or-None, or None if length unknown."""
+    if isinstance(v, Constant):
+        return [int(e) for e in np.asarray(v.data)]
+    if v.owner is not None and isinstance(v.owner.op, MakeVector):
+        return [_static_int(e) for e in v.owner.inputs]
+    return None
+
+
+def _make_shape_vector(entries):
+    """An int64 vector variable from a list of ints / int64 scalars."""
+    if all(isinstance(e, int) for e in entries):
+        return constant(np.asarray(entries, dtype="int64").reshape(len(entries)))
+    return MakeVector("int64")(*[constant(e, dtype="int64") if isinstance(e, int) else e
+                                 for e in entries])
+
+
+# ----------------------------------------------------------------------- Reshape
+
+class Reshape(Op):
+    """Reshape ``x`` to the int64 vector ``shp`` of length ``ndim`` (one entry may be -1).
+
+    The output is a view when the input is contiguous (a copy otherwise).
+    """
+
+    __props__ = ("ndim",)
+    view_map = {0: [0]}
+
+    def __init__(self, ndim):
+        self.ndim = int(ndim)
+
+    def make_node(self, x, shp):
+        x = as_tensor_variable(x)
+        shp = as_tensor_variable(shp)
+        if shp.type.ndim != 1 or shp.type.dtype not in _ALL_INT:
+            raise TypeError(f"{self}: the new shape must be an integer vector, got {shp.type}")
+        if shp.type.dtype != "int64":
+            shp = _tm().cast(shp, "int64")
+        static = _const_entries(shp)
+        if static is not None and len(static) != self.ndim:
+            raise ValueError(f"{self}: the new shape has {len(static)} entries, expected "
+                             f"ndim={self.ndim}")
+        if static is not None and sum(1 for s in static if s == -1) > 1:
+            raise ValueError(f"{self}: at most one entry of the new shape may be -1, got "
+                             f"{static}")
+        if static is not None:
+            bcast = tuple(s == 1 for s in static)
+        elif (shp.owner is not None and isinstance(shp.owner.op, Shape)
+              and shp.owner.inputs[0].type.ndim == self.ndim):
+            bcast = shp.owner.inputs[0].type.broadcastable
+        else:
+            bcast = (False,) * self.ndim
+        return Apply(self, [x, shp], [TensorType(x.type.dtype, bcast).make_variable()])
+
+    def perform(self, node, inputs):
+        x, shp = inputs
+        x = np.asarray(x)
+        shp = tuple(int(s) for s in np.asarray(shp).reshape(-1))
+        if len(shp) != self.ndim:
+            raise ValueError(f"{self}: the new shape {shp} has {len(shp)} entries, expected "
+                             f"{self.ndim}")
+        if any(s < -1 for s in shp) or sum(1 for s in shp if s == -1) > 1:
+            raise ValueError(f"{self}: invalid new shape {shp} for input of shape {x.shape} "
+                             f"(entries must be >= 0, with at most one -1)")
+        try:
+            out = x.reshape(shp)
+        except ValueError:
+            raise ValueError(f"{self}: cannot reshape input of shape {x.shape} (size {x.size}) "
+                             f"into shape {shp}") from None
+        return [out]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        tm = _tm()
+        entries = _vector_entries(node.inputs[1], self.ndim, str(self))
+        if not any(e is None or not isinstance(e, int) or e == -1 for e in entries):
+            return [tuple(entries)]
+        size = _mul(*input_shapes[0])
+        req = _mul(*entries)
+        if isinstance(req, int) and not isinstance(size, int):
+            req = constant(req, dtype="int64")
+        if isinstance(size, int):
+            size = constant(size, dtype="int64")
+        missing = tm.int_div(size, tm.maximum(tm.abs(req), constant(1, dtype="int64")))
+        out = []
+        for e in entries:
+            if isinstance(e, int):
+                out.append(missing if e == -1 else e)
+            else:
+                out.append(tm.switch(tm.eq(e, constant(-1, dtype="int64")), missing, e))
+        return [tuple(out)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        x, shp = inputs
+        (gz,) = output_grads
+        if x.type.dtype not in FLOAT_DTYPES and not x.type.dtype.startswith("complex"):
+            return [None, None]
+        g = Reshape(x.type.ndim)(gz, shape(x))
+        return [unbroadcast_grad(g, x), None]
+
+
+def reshape(x, newshape, ndim=None):
+    """Reshape ``x`` (Theano's ``T.reshape``).
+
+    ``newshape`` is a tuple/list of ints and/or symbolic int scalars (one entry may be -1),
+    or a symbolic int vector, in which case ``ndim`` must be given unless its length can
+    be derived (e.g. ``y.shape``). Output dimensions are broadcastable only where the new
+    shape has a constant 1.
+
+    Example::
+
+        >>> x = T.vector('x')
+        >>> x.reshape((2, -1)).ndim
+        2
+    """
+    x = as_tensor_variable(x)
+    if _is_int_like(newshape) or (isinstance(newshape, Variable) and newshape.type.ndim == 0):
+        newshape = [newshape]
+    if isinstance(newshape, (list, tuple)):
+        entries = _vector_entries(list(newshape), opname="reshape", what="new shape")
+        if ndim is not None and int(ndim) != len(entries):
+            raise ValueError(f"reshape: ndim={ndim} but the new shape has {len(entries)} "
+                             f"entries")
+        ints = [e for e in entries if isinstance(e, int)]
+        if sum(1 for e in ints if e == -1) > 1 or any(e < -1 for e in ints):
+            raise ValueError(f"reshape: invalid new shape {tuple(newshape)} (entries must be "
+                             f">= 0, with at most one -1)")
+        return Reshape(len(entries))(x, _make_shape_vector(entries))
+    shp = as_tensor_variable(newshape)
+    if shp.type.ndim != 1 or shp.type.dtype not in _ALL_INT:
+        raise TypeError(f"reshape: the new shape must be an integer vector or a tuple of "
+                        f"ints, got {shp.type}")
+    if ndim is None:
+        static = _const_entries(shp)
+        if static is not None:
+            ndim = len(static)
+        elif shp.owner is not None and isinstance(shp.owner.op, Shape):
+            ndim = shp.owner.inputs[0].type.ndim
+        else:
+            raise ValueError(f"reshape: the length of the symbolic shape {shp} cannot be "
+                             f"determined at graph-build time; pass ndim=")
+    return Reshape(int(ndim))(x, shp)
+
+
+def flatten(x, ndim=None, outdim=None):
+    """Keep the first ``ndim - 1`` dimensions and flatten the rest (Theano semantics).
+
+    Example::
+
+        >>> T.flatten(T.tensor3('x'), 2).ndim    # (a, b, c) -> (a, b*c)
+        2
+    """
+    if ndim is None:
+        ndim = 1 if outdim is None else outdim
+    x = as_tensor_variable(x)
+    ndim = int(ndim)
+    if ndim < 1 or (ndim > 1 and ndim > x.type.ndim):
+        raise ValueError(f"flatten: ndim={ndim} out of bounds [1, {x.type.ndim}] for {x.type}")
+    kept = [shape_i(x, i) for i in range(ndim - 1)]
+    last = -1
+    if _b.all(x.type.broadcastable[ndim - 1:]):
+        last = 1
+    return reshape(x, kept + [last])
+
+
+# ----------------------------------------------------------------------- DimShuffle helpers
+
+def dimshuffle(x, pattern):
+    """Reorder axes, insert broadcastable axes ('x') and drop broadcastable ones.
+
+    Example::
+
+        >>> T.dimshuffle(T.vector('b'), ('x', 0)).broadcastable
+        (True, False)
+    """
+    x = as_tensor_variable(x)
+    pattern = tuple(pattern)
+    return DimShuffle(x.type.broadcastable, pattern)(x)
+
+
+def transpose(x, axes=None):
+    """Permute the axes of ``x`` (reverse them when ``axes`` is None).
+
+    Example::
+
+        >>> T.transpose(T.matrix('x')).ndim
+        2
+    """
+    x = as_tensor_variable(x)
+    nd = x.type.ndim
+    if axes is None:
+        axes = tuple(range(nd - 1, -1, -1))
+    axes = tuple(int(a) for a in axes)
+    if len(axes) != nd or sorted(a % nd if nd else a for a in axes) != list(range(nd)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {nd} axes "
+                         f"of {x.type}")
+    axes = tuple(a % nd for a in axes)
+    if axes == tuple(range(nd)):
+        return x
+    return DimShuffle(x.type.broadcastable, axes)(x)
+
+
+def shape_padleft(t, n_ones=1):
+    """Add ``n_ones`` broadcastable dimensions on the left.
+
+    Example::
+
+        >>> T.shape_padleft(T.vector('v')).broadcastable
+        (True, False)
+    """
+    t = as_tensor_variable(t)
+    return DimShuffle(t.type.broadcastable, ["x"] * n_ones + list(range(t.type.ndim)))(t)
+
+
+def shape_padright(t, n_ones=1):
+    """Add ``n_ones`` broadcastable dimensions on the right.
+
+    Example::
+
+        >>> T.shape_padright(T.vector('v')).broadcastable
+        (False, True)
+    """
+    t = as_tensor_variable(t)
+    return DimShuffle(t.type.broadcastable, list(range(t.type.ndim)) + ["x"] * n_ones)(t)
+
+
+def shape_padaxis(t, axis):
+    """Insert a broadcastable dimension at ``axis`` (negative counts from the end).
+
+    Example::
+
+        >>> T.shape_padaxis(T.matrix('m'), 1).broadcastable
+        (False, True, False)
+    """
+    t = as_tensor_variable(t)
+    nd = t.type.ndim + 1
+    if not -nd <= axis < nd:
+        raise IndexError(f"shape_padaxis: axis {axis} is out of bounds for a result of "
+                         f"{nd} dimensions")
+    axis %= nd
+    pattern = list(range(t.type.ndim))
+    pattern.insert(axis, "x")
+    return DimShuffle(t.type.broadcastable, pattern)(t)
+
+
+# ----------------------------------------------------------------------- Rebroadcast
+
+class Rebroadcast(Op):
+    """Change the broadcastable flag of some axes; ``(axis, True)`` is checked at run time
+    (the dimension must have length 1). Returns the input (a view)."""
+
+    __props__ = ("axis",)
+    view_map = {0: [0]}
+
+    def __init__(self, *axis):
+        self.axis = tuple(sorted((int(a), bool(b)) for a, b in dict(axis).items()))
+
+    def __str__(self):
+        return "Rebroadcast{" + ",".join(f"{a}:{'T' if b else 'F'}" for a, b in self.axis) + "}"
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        for a, _ in self.axis:
+            if not 0 <= a < x.type.ndim:
+                raise ValueError(f"{self}: axis {a} out of range for input {x.type}")
+        bc = list(x.type.broadcastable)
+        for a, b in self.axis:
+            bc[a] = b
+        return Apply(self, [x], [TensorType(x.type.dtype, bc).make_variable()])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        shp = np.shape(x)
+        for a, b in self.axis:
+            if b and shp[a] != 1:
+                raise ValueError(f"{self}: dimension {a} is marked broadcastable and must have "
+                                 f"length 1, but the input has shape {shp}")
+        return [x]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        s = list(input_shapes[0])
+        for a, b in self.axis:
+            if b:
+                s[a] = 1
+        return [tuple(s)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (x,) = inputs
+        (gz,) = output_grads
+        if x.type.dtype not in FLOAT_DTYPES:
+            return [None]
+        changes = [(a, x.type.broadcastable[a]) for a, _ in self.axis
+                   if gz.type.broadcastable[a] != x.type.broadcastable[a]
+                   and x.type.broadcastable[a]]
+        g = Rebroadcast(*changes)(gz) if changes else gz
+        return [unbroadcast_grad(g, x)]
+
+
+def patternbroadcast(x, broadcastable):
+    """Give ``x`` the broadcastable pattern ``broadcastable`` (checked at run time).
+
+    Example::
+
+        >>> T.patternbroadcast(T.matrix('m'), (True, False)).broadcastable
+        (True, False)
+    """
+    x = as_tensor_variable(x)
+    broadcastable = tuple(bool(b) for b in broadcastable)
+    if len(broadcastable) != x.type.ndim:
+        raise TypeError(f"patternbroadcast: pattern {broadcastable} has {len(broadcastable)} "
+                        f"entries, expected {x.type.ndim} for {x.type}")
+    changes = [(i, b) for i, b in enumerate(broadcastable) if x.type.broadcastable[i] != b]
+    if not changes:
+        return x
+    return Rebroadcast(*changes)(x)
+
+
+def _axes(axes, nd, what):
+    out = []
+    for a in axes:
+        if isinstance(a, (list, tuple)):
+            out.extend(_axes(a, nd, what))
+            continue
+        if not _is_int_like(a):
+            raise TypeError(f"{what}: axes must be ints, got {a!r}")
+        if not -nd <= a < nd:
+            raise ValueError(f"{what}: axis {a} out of range for a {nd}-d tensor")
+        out.append(int(a) % nd)
+    return out
+
+
+def addbroadcast(x, *axes):
+    """Mark ``axes`` of ``x`` broadcastable (checked to have length 1 at run time).
+
+    Example::
+
+        >>> T.addbroadcast(T.matrix('m'), 0).broadcastable
+        (True, False)
+    """
+    x = as_tensor_variable(x)
+    bc = list(x.type.broadcastable)
+    for a in _axes(axes, x.type.ndim, "addbroadcast"):
+        bc[a] = True
+    return patternbroadcast(x, bc)
+
+
+def unbroadcast(x, *axes):
+    """Mark ``axes`` of ``x`` not broadcastable.
+
+    Example::
+
+        >>> T.unbroadcast(T.row('r'), 0).broadcastable
+        (False, False)
+    """
+    x = as_tensor_variable(x)
+    bc = list(x.type.broadcastable)
+    for a in _axes(axes, x.type.ndim, "unbroadcast"):
+        bc[a] = False
+    return patternbroadcast(x, bc)
+
+
+def squeeze(x, axis=None):
+    """Drop broadcastable dimensions (``axis=None``), or the given axes (which must have
+    length 1: non-broadcastable ones are checked at run time).
+
+    Example::
+
+        >>> T.squeeze(T.row('r')).ndim
+        1
+    """
+    x = as_tensor_variable(x)
+    nd = x.type.ndim
+    if axis is None:
+        drop = [i for i in range(nd) if x.type.broadcastable[i]]
+    else:
+        drop = _axes(axis if isinstance(axis, (list, tuple)) else [axis], nd, "squeeze")
+        x = addbroadcast(x, *drop)
+    if not drop:
+        return x
+    return DimShuffle(x.type.broadcastable, [i for i in range(nd) if i not in drop])(x)
+
+
+# ----------------------------------------------------------------------- SpecifyShape
+
+class SpecifyShape(Op):
+    """Assert at run time that ``x`` has the given shape; lets shape inference use it."""
+
+    __props__ = ()
+    view_map = {0: [0]}
+
+    def make_node(self, x, *shape):
+        x = as_tensor_variable(x)
+        if len(shape) != x.type.ndim:
+            raise TypeError(f"{self}: expected {x.type.ndim} shape entries for {x.type}, got "
+                            f"{len(shape)}")
+        shape = [_as_int_scalar(s, str(self), "a shape entry") for s in shape]
+        for d, s in enumerate(shape):
+            v = _static_int(s)
+            if x.type.broadcastable[d] and v is not None and v != 1:
+                raise ValueError(f"{self}: dimension {d} of {x.type} is broadcastable (length "
+                                 f"1), but the specified length is {v}")
+        return Apply(self, [x, *shape], [x.type.make_variable()])
+
+    def perform(self, node, inputs):
+        x = inputs[0]
+        want = tuple(int(s) for s in inputs[1:])
+        if np.shape(x) != want:
+            raise ValueError(f"{self}: expected input shape {want}, got {np.shape(x)}")
+        return [x]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [tuple(_static_int(s) if _static_int(s) is not None else s
+                      for s in node.inputs[1:])]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [output_grads[0]] + [None] * (len(inputs) - 1)
+
+
+def specify_shape(x, shape):
+    """Declare (and check at run time) the shape of ``x``.
+
+    Example::
+
+        >>> x = T.specify_shape(T.matrix('x'), (2, 3))
+    """
+    x = as_tensor_variable(x)
+    entries = _vector_entries(shape if isinstance(shape, (list, tuple, Variable))
+                              else list(np.atleast_1d(shape)), x.type.ndim,
+                              "specify_shape", "shape")
+    if len(entries) != x.type.ndim:
+        raise TypeError(f"specify_shape: expected {x.type.ndim} shape entries for {x.type}, got "
+                        f"{len(entries)}")
+    return SpecifyShape()(x, *entries)
+
+
+# ----------------------------------------------------------------------- Join / Split
+
+class Join(Op):
+    """Concatenate tensors of equal ndim along the constant ``axis``."""
+
+    __props__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = int(axis)
+
+    def make_node(self, *tensors):
+        tensors = [as_tensor_variable(t) for t in tensors]
+        if not tensors:
+            raise ValueError(f"{self}: needs at least one tensor")
+        nd = tensors[0].type.ndim
+        for k, t in enumerate(tensors):
+            if t.type.ndim != nd:
+                raise TypeError(f"{self}: all inputs must have the same number of dimensions; "
+                                f"input 0 is {tensors[0].type} ({nd}-d), input {k} is {t.type} "
+                                f"({t.type.ndim}-d)")
+        if nd == 0:
+            raise TypeError(f"{self}: cannot join 0-d tensors (use stack), got {tensors[0].type}")
+        if not 0 <= self.axis < nd:
+            raise ValueError(f"{self}: axis {self.axis} out of range for {nd}-d inputs")
+        dtype = upcast(*[t.type.dtype for t in tensors])
+        bc = [_b.any(t.type.broadcastable[d] for t in tensors) for d in range(nd)]
+        bc[self.axis] = tensors[0].type.broadcastable[self.axis] if len(tensors) == 1 else False
+        return Apply(self, tensors, [TensorType(dtype, bc).make_variable()])
+
+    def perform(self, node, inputs):
+        ax = self.axis
+        shapes = [np.shape(v) for v in inputs]
+        ref = shapes[0]
+        for s in shapes[1:]:
+            if len(s) != len(ref) or any(a != b for d, (a, b) in enumerate(zip(s, ref))
+                                         if d != ax):
+                raise ValueError(f"{self}: all input dimensions except axis {ax} must match; "
+                                 f"input shapes are {', '.join(map(str, shapes))}")
+        out = np.concatenate(inputs, axis=ax)
+        return [np.asarray(out, dtype=node.outputs[0].type.dtype)]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        ax = self.axis
+        bc = node.outputs[0].type.broadcastable
+        out = []
+        for d in range(len(bc)):
+            if d == ax:
+                out.append(_add(*[s[ax] for s in input_shapes]))
+            elif bc[d]:
+                out.append(1)
+            else:
+                out.append(input_shapes[0][d])
+        return [tuple(out)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (gz,) = output_grads
+        if outputs[0].type.dtype not in FLOAT_DTYPES:
+            return [None] * len(inputs)
+        if len(inputs) == 1:
+            pieces = [gz]
+        else:
+            sizes = _make_shape_vector([shape_i(x, self.axis) for x in inputs])
+            pieces = Split(len(inputs), self.axis)(gz, sizes)
+        out = []
+        for x, g in zip(inputs, pieces):
+            if x.type.dtype not in FLOAT_DTYPES:
+                out.append(None)
+            else:
+                out.append(unbroadcast_grad(g, x))
+        return out
+
+
+def _norm_join_axis(axis, nd, what):
+    s = _static_int(axis)
+    if s is None:
+        raise TypeError(f"{what}: axis must be a constant int, got {axis!r}")
+    if not -nd <= s < _b.max(nd, 1):
+        raise ValueError(f"{what}: axis {s} out of range for {nd}-d tensors")
+    return s % nd if nd else 0
+
+
+def join(axis, *tensors_list):
+    """Concatenate tensors along ``axis`` (Theano's ``T.join(axis, *tensors)``).
+
+    Example::
+
+        >>> T.join(0, T.vector('a'), T.vector('b')).ndim
+        1
+    """
+    if len(tensors_list) == 1 and isinstance(tensors_list[0], (list, tuple)):
+        tensors_list = tuple(tensors_list[0])
+    if not tensors_list:
+        raise ValueError("join: needs at least one tensor")
+    tensors = as_tensor_args(*tensors_list)
+    if len(tensors) == 1:
+        return tensors[0]
+    nd = tensors[0].type.ndim
+    return Join(_norm_join_axis(axis, nd, "join"))(*tensors)
+
+
+def concatenate(tensor_list, axis=0):
+    """Concatenate a list of tensors along ``axis`` (like ``numpy.concatenate``).
+
+    Example::
+
+        >>> x = T.matrix('x')
+        >>> T.concatenate([x, x], axis=1).ndim
+        2
+    """
+    if not isinstance(tensor_list, (list, tuple)):
+        raise TypeError(f"concatenate: the first argument must be a list or tuple of tensors, "
+                        f"got {type(tensor_list).__name__}; use concatenate([a, b], axis)")
+    return join(axis, *tensor_list)
+
+
+class Split(Op):
+    """Split ``x`` along ``axis`` into ``n_splits`` pieces whose lengths are the int vector
+    ``splits``. Outputs are views of the input."""
+
+    __props__ = ("n_splits", "axis")
+
+    def __init__(self, n_splits, axis):
+        self.n_splits = int(n_splits)
+        self.axis = int(axis)
+        self.view_map = {i: [0] for i in range(self.n_splits)}
+
+    def make_node(self, x, splits):
+        x = as_tensor_variable(x)
+        splits = as_tensor_variable(splits)
+        if not 0 <= self.axis < x.type.ndim:
+            raise ValueError(f"{self}: axis {self.axis} out of range for {x.type}")
+        if splits.type.ndim != 1 or splits.type.dtype not in _ALL_INT:
+            raise TypeError(f"{self}: splits must be an integer vector, got {splits.type}")
+        if splits.type.dtype != "int64":
+            splits = _tm().cast(splits, "int64")
+        static = _const_entries(splits)
+        if static is not None and len(static) != self.n_splits:
+            raise ValueError(f"{self}: got {len(static)} split sizes, expected {self.n_splits}")
+        outs = []
+        for k in range(self.n_splits):
+            bc = list(x.type.broadcastable)
+            bc[self.axis] = static is not None and static[k] == 1
+            outs.append(TensorType(x.type.dtype, bc).make_variable())
+        return Apply(self, [x, splits], outs)
+
+    def perform(self, node, inputs):
+        x, splits = inputs
+        x = np.asarray(x)
+        splits = np.asarray(splits).reshape(-1)
+        if len(splits) != self.n_splits:
+            raise ValueError(f"{self}: got {len(splits)} split sizes {tuple(splits)}, expected "
+                             f"{self.n_splits}")
+        if np.any(splits < 0) or int(splits.sum()) != x.shape[self.axis]:
+            raise ValueError(f"{self}: split sizes {tuple(int(s) for s in splits)} must be "
+                             f">= 0 and sum to {x.shape[self.axis]} (input shape {x.shape})")
+        idx = np.cumsum(splits)[:-1]
+        return list(np.split(x, idx, axis=self.axis))
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        entries = _vector_entries(node.inputs[1], self.n_splits, str(self))
+        res = []
+        for e in entries:
+            s = list(input_shapes[0])
+            s[self.axis] = e
+            res.append(tuple(s))
+        return res
+
+    def L_op(self, inputs, outputs, output_grads):
+        x, _ = inputs
+        if x.type.dtype not in FLOAT_DTYPES:
+            return [None, None]
+        g = join(self.axis, *output_grads) if len(output_grads) > 1 else output_grads[0]
+        return [unbroadcast_grad(g, x), None]
+
+
+def split(x, splits_size, n_splits, axis=0):
+    """Split ``x`` along ``axis`` into ``n_splits`` pieces of lengths ``splits_size``.
+
+    Example::
+
+        >>> a, b = T.split(T.vector('x'), [2, 3], 2)
+    """
+    x = as_tensor_variable(x)
+    ax = _norm_join_axis(axis, x.type.ndim, "split")
+    if isinstance(splits_size, (list, tuple)):
+        sizes = _make_shape_vector(_vector_entries(list(splits_size), opname="split",
+                                                   what="splits_size"))
+    else:
+        sizes = as_tensor_variable(splits_size)
+    out = Split(n_splits, ax)(x, sizes)
+    return out if isinstance(out, list) else [out]
+
+
+# ----------------------------------------------------------------------- stack
+
+def stack(*tensors, **kwargs):
+    """Stack tensors of the same shape along a new axis (``stack([a, b], axis=0)``).
+
+    A list of 0-d tensors gives a vector. ``stack(a, b, c)`` is also accepted.
+
+    Example::
+
+        >>> a, b = T.dscalars('a', 'b')
+        >>> T.stack([a, b]).ndim
+        1
+    """
+    axis = kwargs.pop("axis", 0)
+    if "tensors" in kwargs:
+        tensors = (kwargs.pop("tensors"),) + tensors
+    if kwargs:
+        raise TypeError(f"stack: unexpected keyword arguments {sorted(kwargs)}")
+    if tensors and isinstance(tensors[0], (list, tuple)):
+        if len(tensors) == 2:
+            axis = tensors[1]
+        elif len(tensors) > 2:
+            raise TypeError("stack: use stack(list_of_tensors, axis)")
+        tensors = tensors[0]
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    ts = as_tensor_args(*tensors)
+    nd = ts[0].type.ndim
+    for k, t in enumerate(ts):
+        if t.type.ndim != nd:
+            raise TypeError(f"stack: all tensors must have the same number of dimensions; "
+                            f"tensor 0 is {ts[0].type}, tensor {k} is {t.type}")
+    ax = _norm_join_axis(axis, nd + 1, "stack")
+    if nd == 0:
+        dtype = upcast(*[t.type.dtype for t in ts])
+        return MakeVector(dtype)(*[_tm().cast(t, dtype) for t in ts])
+    padded = [shape_padaxis(t, ax) for t in ts]
+    if len(padded) == 1:
+        return padded[0]
+    return Join(ax)(*padded)
+
+
+def horizontal_stack(*args):
+    """Concatenate matrices along axis 1 (Theano: inputs must be 2-d).
+
+    Example::
+
+        >>> T.horizontal_stack(T.matrix('a'), T.matrix('b')).ndim
+        2
+    """
+    return _hv_stack(args, 1, "horizontal_stack")
+
+
+def vertical_stack(*args):
+    """Concatenate matrices along axis 0 (Theano: inputs must be 2-d).
+
+    Example::
+
+        >>> T.vertical_stack(T.matrix('a'), T.matrix('b')).ndim
+        2
+    """
+    return _hv_stack(args, 0, "vertical_stack")
+
+
+def _hv_stack(args, axis, what):
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = tuple(args[0])
+    if len(args) < 2:
+        raise ValueError(f"{what}: needs at least two matrices")
+    args = [as_tensor_variable(a) for a in args]
+    for k, a in enumerate(args):
+        if a.type.ndim != 2:
+            raise TypeError(f"{what}: expected 2-d tensors, argument {k} is {a.type}")
+    return concatenate(args, axis=axis)
+
+
+# ----------------------------------------------------------------------- Alloc
+
+class Alloc(Op):
+    """Broadcast ``value`` to the shape given by int scalars (a fresh array).
+
+    The value's dimensions align with the last dimensions of the shape; a value dimension
+    stretches only when its type is broadcastable.
+    """
+
+    __props__ = ()
+
+    def make_node(self, value, *shape):
+        value = as_tensor_variable(value)
+        shape = [_as_int_scalar(s, str(self), f"shape entry {k}") for k, s in enumerate(shape)]
+        if value.type.ndim > len(shape):
+            raise TypeError(f"{self}: the value has {value.type.ndim} dimensions ({value.type}), "
+                            f"more than the {len(shape)} of the requested shape")
+        bc = []
+        off = len(shape) - value.type.ndim
+        for d, s in enumerate(shape):
+            v = _static_int(s)
+            bc.append(v == 1)
+            if d >= off and v is not None and v != 1 and \
+                    value.type.broadcastable[d - off] is False and isinstance(value, Constant) \
+                    and np.shape(value.data)[d - off] != v:
+                raise ValueError(f"{self}: value of shape {np.shape(value.data)} cannot be "
+                                 f"broadcast to a dimension {d} of length {v}")
+        return Apply(self, [value, *shape], [TensorType(value.type.dtype, bc).make_variable()])
+
+    def perform(self, node, inputs):
+        v = np.asarray(inputs[0])
+        shp = tuple(int(s) for s in inputs[1:])
+        if any(s < 0 for s in shp):
+            raise ValueError(f"{self}: negative dimension in the requested shape {shp}")
+        off = len(shp) - v.ndim
+        vb = node.inputs[0].type.broadcastable
+        for j in range(v.ndim):
+            if not vb[j] and v.shape[j] != shp[off + j]:
+                raise ValueError(f"{self}: value of shape {v.shape} cannot be broadcast to the "
+                                 f"shape {shp} (dimension {j} of the value is not "
+                                 f"broadcastable)")
+        out = np.empty(shp, dtype=node.outputs[0].type.dtype)
+        out[...] = v
+        return [out]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [tuple(_static_int(s) if _static_int(s) is not None else s
+                      for s in node.inputs[1:])]
+
+    def L_op(self, inputs, outputs, output_grads):
+        value = inputs[0]
+        (gz,) = output_grads
+        nones = [None] * (len(inputs) - 1)
+        if value.type.dtype not in FLOAT_DTYPES:
+            return [None] + nones
+        tm = _tm()
+        off = gz.type.ndim - value.type.ndim
+        g = gz
+        if off:
+            g = tm.sum(g, axis=list(range(off)))
+        axes = [j for j in range(value.type.ndim)
+                if value.type.broadcastable[j] and not g.type.broadcastable[j]]
+        if axes:
+            g = tm.sum(g, axis=axes, keepdims=True)
+        return [unbroadcast_grad(g, value)] + nones
+
+
+def alloc(value, *shape):
+    """An array of shape ``shape`` filled with ``value`` (broadcast numpy-style).
+
+    Example::
+
+        >>> n = T.lscalar('n')
+        >>> T.alloc(0.5, n, 3).ndim
+        2
+    """
+    if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+        shape = tuple(shape[0])
+    return Alloc()(value, *shape)
+
+
+def _filled(fill, shape, dtype, what):
+    from symgraph.config import config
+
+    dtype = config.floatX if dtype is None else str(np.dtype(dtype)) if dtype != "floatX" \
+        else config.floatX
+    if _is_int_like(shape) or (isinstance(shape, Variable) and shape.type.ndim == 0):
+        shape = [shape]
+    entries = _vector_entries(shape, None, what, "shape")
+    return Alloc()(constant(fill, dtype=dtype), *entries)
+
+
+def zeros(shape, dtype=None):
+    """Zeros of the given shape (a tuple of ints/int scalars, or e.g. ``x.shape``).
+
+    Example::
+
+        >>> T.zeros((2, 3)).ndim
+        2
+    """
+    return _filled(0, shape, dtype, "zeros")
+
+
+def ones(shape, dtype=None):
+    """Ones of the given shape; ``dtype`` defaults to floatX.
+
+    Example::
+
+        >>> T.ones((2, 3), dtype='int32').dtype
+        'int32'
+    """
+    return _filled(1, shape, dtype, "ones")
+
+
+# ----------------------------------------------------------------------- ARange, Eye
+
+class ARange(Op):
+    """``numpy.arange(start, stop, step)`` with 0-d inputs and output dtype ``dtype``."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = str(np.dtype(dtype))
+
+    def make_node(self, start, stop, step):
+        args = [as_tensor_variable(v) for v in (start, stop, step)]
+        for name, v in zip(("start", "stop", "step"), args):
+            if v.type.ndim != 0:
+                raise TypeError(f"{self}: {name} must be a scalar (0-d), got {v.type}")
+            if v.type.dtype.startswith("complex"):
+                raise TypeError(f"{self}: {name} must be real, got {v.type}")
+        return Apply(self, args, [TensorType(self.dtype, (False,)).make_variable()])
+
+    def perform(self, node, inputs):
+        start, stop, step = (np.asarray(v).item() for v in inputs)
+        if step == 0:
+            raise ValueError(f"{self}: step must not be zero")
+        return [np.arange(start, stop, step, dtype=self.dtype)]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        tm = _tm()
+        start, stop, step = node.inputs
+        if all(v.type.dtype in DISCRETE_DTYPES for v in node.inputs):
+            a, b, c = (tm.cast(v, "int64") for v in (start, stop, step))
+            n = tm.neg(tm.int_div(tm.sub(a, b), c))        # ceil((b - a) / c)
+        else:
+            a, b, c = (tm.cast(v, "float64") for v in (start, stop, step))
+            n = tm.cast(tm.ceil(tm.true_div(tm.sub(b, a), c)), "int64")
+        return [(tm.maximum(n, constant(0, dtype="int64")),)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        tm = _tm()
+        start, stop, step = inputs
+        (gz,) = output_grads
+        if self.dtype not in FLOAT_DTYPES:
+            return [None, None, None]
+        n = Shape_i(0)(outputs[0])
+        g_start = tm.cast(tm.sum(gz), start.type.dtype) \
+            if start.type.dtype in FLOAT_DTYPES else None
+        g_step = None
+        if step.type.dtype in FLOAT_DTYPES:
+            idx = ARange(self.dtype)(constant(0, dtype="int64"), n, constant(1, dtype="int64"))
+            g_step = tm.cast(tm.sum(tm.mul(gz, idx)), step.type.dtype)
+        return [g_start, None, g_step]
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """``numpy.arange`` with symbolic or constant bounds.
+
+    Dtype (Theano's rule): int64 for integer arguments, otherwise the upcast of the
+    arguments' dtypes (Python floats count as floatX).
+
+    Example::
+
+        >>> n = T.lscalar('n')
+        >>> T.arange(n).dtype
+        'int64'
+    """
+    if stop is None:
+        start, stop = 0, start
+    start, stop, step = as_tensor_args(start, stop, step)
+    for name, v in zip(("start", "stop", "step"), (start, stop, step)):
+        if v.type.ndim != 0:
+            raise TypeError(f"arange: {name} must be a scalar (0-d), got {v.type}")
+    if dtype is None:
+        dtype = upcast(start.type.dtype, stop.type.dtype, step.type.dtype)
+        if dtype in DISCRETE_DTYPES:
+            dtype = "uint64" if dtype.startswith("uint") else "int64"
+    elif dtype == "floatX":
+        from symgraph.config import config
+
+        dtype = config.floatX
+    return ARange(dtype)(start, stop, step)
+
+
+class Eye(Op):
+    """An ``n x m`` matrix with ones on the ``k``-th diagonal (``numpy.eye``)."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = str(np.dtype(dtype))
+
+    def make_node(self, n, m, k):
+        n = _as_int_scalar(n, str(self), "n")
+        m = _as_int_scalar(m, str(self), "m")
+        k = _as_int_scalar(k, str(self), "k")
+        return Apply(self, [n, m, k], [TensorType(self.dtype, (False, False)).make_variable()])
+
+    def perform(self, node, inputs):
+        n, m, k = (int(v) for v in inputs)
+        if n < 0 or m < 0:
+            raise ValueError(f"{self}: negative dimensions ({n}, {m})")
+        return [np.eye(n, m, k, dtype=self.dtype)]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        n, m, _ = node.inputs
+        return [(_static_int(n) if _static_int(n) is not None else n,
+                 _static_int(m) if _static_int(m) is not None else m)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [None, None, None]
+
+
+def eye(n, m=None, k=0, dtype=None):
+    """Identity-like matrix: ones on the ``k``-th diagonal (dtype defaults to floatX).
+
+    Example::
+
+        >>> T.eye(3).ndim
+        2
+    """
+    from symgraph.config import config
+
+    if dtype is None or dtype == "floatX":
+        dtype = config.floatX
+    if m is None:
+        m = n
+    return Eye(dtype)(n, m, k)
+
+
+def identity_like(x):
+    """An identity matrix with the shape and dtype of matrix ``x``.
+
+    Example::
+
+        >>> T.identity_like(T.matrix('x')).ndim
+        2
+    """
+    x = as_tensor_variable(x)
+    if x.type.ndim != 2:
+        raise TypeError(f"identity_like: expected a matrix, got {x.type}")
+    return Eye(x.type.dtype)(shape_i(x, 0), shape_i(x, 1), 0)
+
+
+# ----------------------------------------------------------------------- tile, repeat, flip
+
+def tile(x, reps, ndim=None):
+    """Tile ``x`` ``reps`` times along each axis (``numpy.tile``).
+
+    ``reps``: an int, a list of ints / int scalars, or a symbolic vector (then ``ndim``,
+    the output's number of dimensions, must be given).
+
+    Example::
+
+        >>> T.tile(T.vector('v'), (2, 3)).ndim
+        2
+    """
+    x = as_tensor_variable(x)
+    if _is_int_like(reps) or (isinstance(reps, Variable) and reps.type.ndim == 0):
+        reps = [reps]
+    if isinstance(reps, Variable) and ndim is None and _const_entries(reps) is None:
+        raise ValueError("tile: reps is a symbolic vector of unknown length; pass ndim=")
+    r = _vector_entries(reps, ndim, "tile", "reps")
+    n = _b.max(x.type.ndim, len(r)) if ndim is None else int(ndim)
+    if n < x.type.ndim or n < len(r):
+        raise ValueError(f"tile: ndim={n} is smaller than x.ndim={x.type.ndim} or "
+                         f"len(reps)={len(r)}")
+    for e in r:
+        if isinstance(e, int) and e < 0:
+            raise ValueError(f"tile: reps must be >= 0, got {reps}")
+    r = [1] * (n - len(r)) + list(r)
+    xp = shape_padleft(x, n - x.type.ndim) if n > x.type.ndim else x
+    if all(isinstance(e, int) and e == 1 for e in r):
+        return xp
+    sizes = [shape_i(xp, d) for d in range(n)]
+    pattern = []
+    for d in range(n):
+        pattern += ["x", d]
+    y = DimShuffle(xp.type.broadcastable, pattern)(xp)
+    alloc_shape = []
+    for d in range(n):
+        alloc_shape += [r[d], sizes[d]]
+    big = Alloc()(y, *alloc_shape)
+    return reshape(big, [_mul(r[d], sizes[d]) for d in range(n)])
+
+
+class Repeat(Op):
+    """``numpy.repeat(x, repeats, axis)`` for a constant tuple of per-element repeats."""
+
+    __props__ = ("repeats", "axis")
+
+    def __init__(self, repeats, axis):
+        self.repeats = tuple(int(r) for r in repeats)
+        self.axis = int(axis)
+        if any(r < 0 for r in self.repeats):
+            raise ValueError(f"repeat: repeats must be >= 0, got {self.repeats}")
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if not 0 <= self.axis < x.type.ndim:
+            raise ValueError(f"{self}: axis {self.axis} out of range for {x.type}")
+        if x.type.broadcastable[self.axis] and len(self.repeats) != 1:
+            raise ValueError(f"{self}: {len(self.repeats)} repeats for a broadcastable axis")
+        bc = list(x.type.broadcastable)
+        bc[self.axis] = sum(self.repeats) == 1 and x.type.broadcastable[self.axis]
+        return Apply(self, [x], [TensorType(x.type.dtype, bc).make_variable()])
+
+    def perform(self, node, inputs):
+        x = np.asarray(inputs[0])
+        if x.shape[self.axis] != len(self.repeats):
+            raise ValueError(f"{self}: {len(self.repeats)} repeats for an axis of length "
+                             f"{x.shape[self.axis]} (input shape {x.shape})")
+        return [np.repeat(x, self.repeats, axis=self.axis)]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        s = list(input_shapes[0])
+        s[self.axis] = sum(self.repeats)
+        return [tuple(s)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (x,) = inputs
+        (gz,) = output_grads
+        if x.type.dtype not in FLOAT_DTYPES:
+            return [None]
+        tm = _tm()
+        n = len(self.repeats)
+        pieces = Split(n, self.axis)(gz, constant(np.asarray(self.repeats, dtype="int64")))
+        if n == 1:
+            pieces = [pieces]
+        sums = [tm.sum(p, axis=self.axis, keepdims=True) for p in pieces]
+        g = sums[0] if n == 1 else Join(self.axis)(*sums)
+        return [unbroadcast_grad(g, x)]
+
+
+def repeat(x, repeats, axis=None):
+    """Repeat elements of ``x`` (``numpy.repeat``); ``axis=None`` flattens first.
+
+    ``repeats``: an int or int scalar (each element repeated that many times), or a
+    constant list of ints (one per element along ``axis``).
+
+    Example::
+
+        >>> T.repeat(T.vector('v'), 3).ndim
+        1
+    """
+    x = as_tensor_variable(x)
+    if axis is None:
+        x = flatten(x, 1)
+        axis = 0
+    nd = x.type.ndim
+    if nd == 0:
+        x = shape_padleft(x)
+        nd = 1
+    axis = _norm_join_axis(axis, nd, "repeat")
+    if isinstance(repeats, (list, tuple, np.ndarray)) or (
+            isinstance(repeats, Constant) and np.ndim(repeats.data) == 1):
+        reps = np.asarray(repeats.data if isinstance(repeats, Constant) else repeats)
+        if reps.ndim != 1 or (reps.size and reps.dtype.kind not in "iu"):
+            raise TypeError(f"repeat: repeats must be an int or a list of ints, got {repeats!r}")
+        if reps.size != 1:
+            return Repeat(tuple(int(r) for r in reps), axis)(x)
+        repeats = int(reps[0])
+    if isinstance(repeats, Variable) and repeats.type.ndim != 0:
+        raise TypeError(f"repeat: symbolic repeats must be an int scalar, got {repeats.type}")
+    r = _static_int(repeats)
+    if r is None:
+        r = _as_int_scalar(repeats, "repeat", "repeats")
+    elif r < 0:
+        raise ValueError(f"repeat: repeats must be >= 0, got {r}")
+    elif r == 1:
+        return x
+    sizes = [shape_i(x, d) for d in range(nd)]
+    pattern = list(range(nd))
+    pattern.insert(axis + 1, "x")
+    y = DimShuffle(x.type.broadcastable, pattern)(x)
+    big = Alloc()(y, *(sizes[:axis + 1] + [r] + sizes[axis + 1:]))
+    new = sizes[:axis] + [_mul(sizes[axis], r)] + sizes[axis + 1:]
+    return reshape(big, new)
+
+
+class Flip(Op):
+    """Reverse the order of elements along ``axis`` (a tuple). Returns a view."""
+
+    __props__ = ("axis",)
+    view_map = {0: [0]}
+
+    def __init__(self, axis):
+        self.axis = tuple(sorted(int(a) for a in axis))
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        for a in self.axis:
+            if not 0 <= a < x.type.ndim:
+                raise ValueError(f"{self}: axis {a} out of range for {x.type}")
+        return Apply(self, [x], [x.type.make_variable()])
+
+    def perform(self, node, inputs):
+        x = np.asarray(inputs[0])
+        return [np.flip(x, self.axis) if self.axis else x]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [tuple(input_shapes[0])]
+
+    def L_op(self, inputs, outputs, output_grads):
+        if inputs[0].type.dtype not in FLOAT_DTYPES:
+            return [None]
+        return [Flip(self.axis)(output_grads[0])]
+
+
+def flip(x, axis=None):
+    """Reverse ``x`` along ``axis`` (an int, a tuple, or None for every axis).
+
+    Example::
+
+        >>> T.flip(T.matrix('m'), 1).ndim
+        2
+    """
+    x = as_tensor_variable(x)
+    nd = x.type.ndim
+    if axis is None:
+        axes = list(range(nd))
+    else:
+        axes = _axes(axis if isinstance(axis, (list, tuple)) else [axis], nd, "flip")
+    if not axes:
+        return x
+    return Flip(tuple(axes))(x)
