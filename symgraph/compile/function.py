@@ -332,6 +332,14 @@ class Function:
             return outs[0]
         return outs
 
+    def dry_run(self, *args, **kwargs):
+        """Run once without committing updates (compiles the machine code; no side effect)."""
+        if kwargs or len(args) != len(self.ins):
+            args = self._bind(args, kwargs)
+        vals = [self._filter(k, a) for k, a in enumerate(args)]
+        results = self.thunk(vals, [c.value for c in self._containers])
+        return results[: self.n_out]
+
     def _explain(self, exc, vals, shared_vals):
         """Re-run the user's graph (before rewriting) on the py backend, only on the error
         path: the error then names the node the user wrote (not a fused or rewritten one),
