@@ -53,12 +53,7 @@ def main(argv=None) -> int:
     train, val, test = mnist.load_data(args.data, validation_size=args.validation_size)
     if args.limit:
         train = (train[0][: args.limit], train[1][: args.limit])
-    shared = [mnist.to_shared(d) for d in (train, val, test)] if hasattr(mnist, "to_shared") \
-        else mnist.load_data_shared(args.data, validation_size=args.validation_size)
-    if args.limit and not hasattr(mnist, "to_shared"):
-        x, y = shared[0]
-        shared[0] = (symgraph.shared(x.get_value(borrow=True)[: args.limit], borrow=True),
-                     y)
+    shared = [_to_shared(d) for d in (train, val, test)]
     bs = args.batch_size
     print(f"data: {len(train[1])} training, {len(val[1])} validation, {len(test[1])} test "
           f"images ({'bundled sample' if args.data is None else args.data}); "
@@ -90,6 +85,18 @@ def main(argv=None) -> int:
         net.save(args.save)
         print(f"  saved network        {args.save}")
     return 0
+
+
+def _to_shared(data):
+    """(images, labels) arrays -> (shared_x, int32 view of shared_y), as network3 does."""
+    import numpy as np
+
+    import symgraph
+    import symgraph.tensor as T
+
+    x = symgraph.shared(np.asarray(data[0], dtype=symgraph.config.floatX), borrow=True)
+    y = symgraph.shared(np.asarray(data[1], dtype=symgraph.config.floatX), borrow=True)
+    return x, T.cast(y, "int32")
 
 
 def write_plot(hist, path):
