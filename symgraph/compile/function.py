@@ -178,6 +178,11 @@ def _compile(spec):
     fn._user_graph = (in_vars, all_outs)  # the graph before rewriting, for error messages
     fn.compile_times = {"build": t1 - t0, "rewrite": t2 - t1, "link": t3 - t2,
                         "phases": phase_times}
+    from symgraph.compile.fastcall import make_fast_class
+
+    fast = make_fast_class(fn)
+    if fast is not None:
+        fn.__class__ = fast
     return fn
 
 
@@ -339,6 +344,10 @@ class Function:
         vals = [self._filter(k, a) for k, a in enumerate(args)]
         results = self.thunk(vals, [c.value for c in self._containers])
         return results[: self.n_out]
+
+    def _explain_args(self, exc, args):
+        vals = [self._filter(k, a) for k, a in enumerate(args)]
+        return self._explain(exc, vals, [c.value for c in self._containers])
 
     def _explain(self, exc, vals, shared_vals):
         """Re-run the user's graph (before rewriting) on the py backend, only on the error
