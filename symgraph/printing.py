@@ -55,8 +55,8 @@ def debugprint(obj, file=None, print_type: bool = True, ids: str = "CHAR", depth
     """Print a graph one node per line, children indented; shared subgraphs shown once.
 
     ``obj`` is a variable, a list of variables, or a compiled Function (its optimized
-    graph, with static shapes where known). Returns the text; prints to ``file``
-    (default stdout; ``file='str'`` only returns it).
+    graph, with static shapes where known). Prints to ``file`` (default stdout) and, as
+    in Theano, returns ``file`` (None for stdout); ``file='str'`` returns the text instead.
     """
     out = io.StringIO()
     seen: dict = {}
@@ -115,8 +115,10 @@ def debugprint(obj, file=None, print_type: bool = True, ids: str = "CHAR", depth
     text = out.getvalue()
     if file == "str":
         return text
+    # as Theano: the file when one is given, None for stdout (so that a notebook cell
+    # ending in debugprint(...) does not show the graph a second time as its result)
     (file or sys.stdout).write(text)
-    return text
+    return file
 
 
 def _static_shapes(fgraph) -> dict:
