@@ -35,8 +35,9 @@ def test_pp_of_function_shows_optimized_outputs():
 
 def test_debugprint_variable_to_stdout(capsys):
     a, b, c = _hypot()
-    text = theano.debugprint(c)
-    assert capsys.readouterr().out == text
+    assert theano.debugprint(c) is None           # as Theano: None when printing to stdout
+    text = capsys.readouterr().out
+    assert text == theano.debugprint(c, file="str")
     lines = text.splitlines()
     assert lines[0].startswith("Elemwise{sqrt} id=A")
     assert "TensorType(float64, scalar)" in lines[0]
@@ -52,8 +53,8 @@ def test_debugprint_to_file_and_str(capsys):
     w = theano.shared(np.ones(3), "w")
     y = (x * w).sum(axis=1)
     buf = io.StringIO()
-    text = theano.debugprint(y, file=buf)
-    assert buf.getvalue() == text
+    assert theano.debugprint(y, file=buf) is buf  # as Theano: returns the file
+    text = buf.getvalue()
     assert capsys.readouterr().out == ""
     assert "shared w TensorType(float64, vector)" in text
     assert " | |x TensorType(float64, matrix)" in text
