@@ -331,3 +331,30 @@ def test_eval():
     np.testing.assert_array_equal((w * 2).eval(), [0.0, 2.0, 4.0])
     with pytest.raises(theano.MissingInputError, match="b"):
         (a + b).eval({a: 1})
+
+
+# -- memory layouts --------------------------------------------------------------------------
+def test_input_layouts_and_inputs_untouched(mode):
+    """Strided, transposed, Fortran-order, reversed, read-only and broadcast (0-stride)
+    inputs give the numpy result, and the caller's arrays are never modified."""
+    x = T.dvector("x")
+    m = T.dmatrix("m")
+    f = theano.function([x], T.exp(x) * 2 + 1, mode=mode)
+    a = np.arange(10.0) / 10
+    a0 = a.copy()
+    np.testing.assert_allclose(f(a[::3]), np.exp(a[::3]) * 2 + 1)
+    np.testing.assert_allclose(f(a), np.exp(a0) * 2 + 1)
+    np.testing.assert_array_equal(a, a0)
+    ro = np.arange(3.0)
+    ro.setflags(write=False)
+    np.testing.assert_allclose(f(ro), np.exp(ro) * 2 + 1)
+    np.testing.assert_allclose(f(np.broadcast_to(np.float64(0.5), (4,))),
+                               np.full(4, np.exp(0.5) * 2 + 1))
+    g = theano.function([m], [(m * 2).sum(axis=0), T.tanh(m) + m], mode=mode)
+    b = np.arange(12.0).reshape(3, 4) / 12
+    b0 = b.copy()
+    for arr in (b, b.T, np.asfortranarray(b), b[:, ::2], b[::-1]):
+        r0, r1 = g(arr)
+        np.testing.assert_allclose(r0, (arr * 2).sum(axis=0))
+        np.testing.assert_allclose(r1, np.tanh(arr) + arr)
+    np.testing.assert_array_equal(b, b0)

@@ -159,3 +159,23 @@ def test_update_with_array_state(mode):
     assert step(gv) == pytest.approx(-3.0)
     np.testing.assert_allclose(w.get_value(), -gv)
     assert w.get_value().dtype == np.float64
+
+
+def test_borrowed_strided_fortran_and_readonly_values(mode):
+    x = T.dvector("x")
+    w = theano.shared(np.zeros(4), "w")
+    f = theano.function([x], (w * x).sum(), updates=[(w, w * 2 + x)], mode=mode)
+    big = np.arange(8.0)
+    w.set_value(big[::2], borrow=True)             # a strided view
+    assert f(np.ones(4)) == 12.0
+    np.testing.assert_array_equal(w.get_value(), [1.0, 5.0, 9.0, 13.0])
+    np.testing.assert_array_equal(big, np.arange(8.0))   # the update made a new array
+    ro = np.arange(4.0)
+    ro.setflags(write=False)
+    w.set_value(ro, borrow=True)                   # read-only
+    assert f(np.ones(4)) == 6.0
+    np.testing.assert_array_equal(w.get_value(), [1.0, 3.0, 5.0, 7.0])
+    m = theano.shared(np.asfortranarray(np.arange(6.0).reshape(2, 3)), "m")
+    g = theano.function([], (m * 1).sum(axis=1), updates=[(m, m + 1)], mode=mode)
+    np.testing.assert_array_equal(g(), [3.0, 12.0])
+    np.testing.assert_array_equal(m.get_value(), np.arange(1.0, 7.0).reshape(2, 3))
