@@ -195,6 +195,9 @@ def test_outputs_and_updates_never_alias(mode):
     """Mutating a returned array must not change a shared variable (and shared variables
     must not share a buffer after an update), as with Theano's deep copies."""
     a = theano.shared(np.ones(3), "a")
+    direct = theano.function([], a, mode=mode)()
+    direct[0] = 100.0
+    np.testing.assert_array_equal(a.get_value(), [1.0, 1.0, 1.0])
     f = theano.function([], a * 2, updates=[(a, a * 2)], mode=mode)
     out = f()
     out[0] = 100.0
