@@ -197,3 +197,33 @@ def test_random_graph_gradients(case):
         return
     verify_grad(lambda a, b: build(program, a, b), [xv, yv], mode=PY, rng=rng, eps=1e-6,
                 abs_tol=1e-4, rel_tol=1e-3)
+
+
+@pytest.mark.parametrize("mode", ["py", "numba"])
+def test_jacobian_and_hessian(mode):
+    x = T.dvector("x")
+    w = theano.shared(np.array([1.0, -2.0, 0.5]), name="w")
+    y = T.sin(x) * T.sum(x * w)
+    J = T.jacobian(y, [x, w])
+    H = T.hessian(T.sum(x ** 3 * w), x)
+    f = theano.function([x], J + [H], mode=mode)
+    v = np.array([0.5, 1.0, 2.0])
+    wv = w.get_value()
+    jx, jw, h = f(v)
+    s = np.sum(v * wv)
+    np.testing.assert_allclose(jx, np.diag(np.cos(v)) * s + np.sin(v)[:, None] * wv[None, :])
+    np.testing.assert_allclose(jw, np.sin(v)[:, None] * v[None, :])
+    np.testing.assert_allclose(h, np.diag(6 * v * wv))
+    assert jx.shape == (3, 3) and jx.dtype == np.float64
+
+
+def test_jacobian_scalar_expression_is_grad():
+    x = T.dvector("x")
+    j = T.jacobian(T.sum(x ** 2), x)
+    np.testing.assert_allclose(theano.function([x], j)(np.array([1.0, 2.0])), [2.0, 4.0])
+
+
+def test_jacobian_rejects_matrix_expression():
+    x = T.dmatrix("x")
+    with pytest.raises(TypeError, match="vector"):
+        T.jacobian(x * 2, x)
