@@ -89,6 +89,13 @@ def vector_jacobian(expression, wrt, consider_constant=None, disconnected_inputs
     i = T.lscalar("jacobian_index")
     row = grad(expression[i], wrt, consider_constant=consider_constant,
                disconnected_inputs=disconnected_inputs)
+    from symgraph.graph.basic import clone_replace
+
     free = [v for v in graph_inputs([row]) if v is not i and not isinstance(v, Constant)]
-    op = Map([i] + free, row)
+    # shared variables become ordinary inputs of the inner graph (their current values
+    # are passed in at each call)
+    reps = {v: v.type.make_variable(v.name) for v in free if getattr(v, "is_shared", False)}
+    if reps:
+        (row,) = clone_replace([row], reps)
+    op = Map([i] + [reps.get(v, v) for v in free], row)
     return op(expression.shape[0], *free)
