@@ -716,7 +716,10 @@ def _parse_index(x, idx):
         elif isinstance(k, numbers.Integral):
             norm.append(int(k))
         else:
-            norm.append(as_tensor_variable(k))
+            k = as_tensor_variable(k)
+            if isinstance(k, Constant) and k.data.size == 0 and k.type.dtype not in INT_DTYPES:
+                k = constant(np.zeros(k.data.shape, dtype="int64"))   # x[[]]: numpy's rule
+            norm.append(k)
     if sum(1 for k in norm if k is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
 
@@ -860,6 +863,21 @@ def take(a, indices, axis=None, mode="raise"):
     elif mode != "raise":
         raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
     return a[(slice(None),) * axis + (indices,)]
+
+
+def advanced_subtensor1(x, ilist):
+    """``x[ilist]`` for an integer vector ``ilist`` (Theano's name)."""
+    return getitem(x, as_tensor_variable(ilist))
+
+
+def advanced_inc_subtensor1(x, y, ilist):
+    """``inc_subtensor(x[ilist], y)`` (Theano's name); repeated indices accumulate."""
+    return inc_subtensor(advanced_subtensor1(x, ilist), y)
+
+
+def advanced_set_subtensor1(x, y, ilist):
+    """``set_subtensor(x[ilist], y)`` (Theano's name)."""
+    return set_subtensor(advanced_subtensor1(x, ilist), y)
 
 
 # ----------------------------------------------------------------- nonzero
