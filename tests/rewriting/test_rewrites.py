@@ -179,3 +179,36 @@ def test_rewrites_keep_creation_trace():
         f(np.ones(3), np.ones(4))
     assert "test_rewrites.py" in str(ei.value)
     assert "z = T.exp(x) * 2 + y" in str(ei.value)
+
+
+def test_gemm_from_sgd_update():
+    from symgraph.tensor.dot import Gemm
+
+    X, Y = T.dmatrices("X", "Y")
+    w = theano.shared(np.ones((3, 2)), name="w")
+    lr = theano.shared(0.1, name="lr")
+    f = theano.function([X, Y], [], updates=[(w, w - lr * T.dot(X.T, Y))])
+    assert any(isinstance(op, Gemm) for op in ops_of(f))
+    xv = np.arange(12.0).reshape(4, 3)
+    f(xv, np.ones((4, 2)))
+    np.testing.assert_allclose(w.get_value(), 1 - 0.1 * xv.T @ np.ones((4, 2)))
+
+
+def test_gemv_and_gemm_values_match_reference():
+    from symgraph.tensor.dot import Gemm, Gemv
+
+    A, Z = T.dmatrices("A", "Z")
+    x, y = T.dvectors("x", "y")
+    f = compare([A, Z, x, y], [Z + 2.0 * T.dot(A, A.T), y - T.dot(A, x) * 3.0],
+                [np.arange(6.0).reshape(2, 3), np.ones((2, 2)), np.arange(3.0), np.ones(2)])
+    kinds = {type(op) for op in ops_of(f)}
+    assert Gemm in kinds and Gemv in kinds
+
+
+def test_no_gemm_when_dot_is_reused():
+    from symgraph.tensor.dot import Gemm
+
+    A, Z = T.dmatrices("A", "Z")
+    d = T.dot(A, A.T)
+    f = compare([A, Z], [Z + d, d * 2], [np.arange(6.0).reshape(2, 3), np.ones((2, 2))])
+    assert not any(isinstance(op, Gemm) for op in ops_of(f))
