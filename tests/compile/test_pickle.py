@@ -177,13 +177,13 @@ def test_second_process_reuses_the_disk_cache(tmp_path):
     assert second["w_after"] == first["w_after"]
     # the second process compiled nothing new ...
     assert _cache_files(tmp_path) == files
-    # ... and paid much less for function() + first call (generous bounds: a cold compile
-    # of this graph takes ~0.5-2 s; the cached one ~0.01-0.05 s)
+    # ... and paid much less for function() + first call (generous bounds, for a loaded
+    # machine: a cold compile of this graph takes ~1 s idle; the cached one ~0.03 s)
     cold, warm = first["compile_and_call"], second["compile_and_call"]
     assert warm < cold / 3, (cold, warm)
-    assert warm < 0.5, (cold, warm)
+    assert warm < 1.0, (cold, warm)
     # unpickling the function of the first process also hits the cache
-    assert second["unpickle_and_call"] < 0.5, second
+    assert second["unpickle_and_call"] < 1.0, second
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
