@@ -111,23 +111,22 @@ def launch_elemwise(
             f"got {len(inputs)} and {len(outputs)}"
         )
     n = outputs[0].size
-    flat: list[Any] = []
     for k, a in enumerate(inputs):
         if k in kernel.scalar_inputs:
-            flat.append(a)
             continue
         check_c_contiguous(f"input {k}", a)
         if a.size != n:
             raise ValueError(f"input {k} has {a.size} elements, outputs have {n}")
-        flat.append(a.reshape(a.size))
     for k, o in enumerate(outputs):
         check_c_contiguous(f"output {k}", o)
         if o.size != n:
             raise ValueError(f"output {k} has {o.size} elements, output 0 has {n}")
-        flat.append(o.reshape(o.size))
-    if n:
-        blocks, tpb = grid_1d(n)
-        kernel.kernel[blocks, tpb](*flat)
+    if n == 0:  # also: device arrays cannot reshape zero-size views
+        return outputs
+    flat = [a if k in kernel.scalar_inputs else a.reshape(n) for k, a in enumerate(inputs)]
+    flat += [o.reshape(n) for o in outputs]
+    blocks, tpb = grid_1d(n)
+    kernel.kernel[blocks, tpb](*flat)
     return outputs
 
 

@@ -298,6 +298,9 @@ def reduce_axis(
     n_out = outer * inner
     if n_out == 0:
         return out
+    if n == 0:  # sum over an empty axis; device arrays cannot reshape zero-size views
+        out.copy_to_device(np.zeros(out_shape, odt))
+        return out
     x3 = d_x.reshape(outer, n, inner)
     o2 = out.reshape(outer, inner)
     if strategy == "auto":
@@ -329,6 +332,9 @@ def reduce_all(d_x: DeviceArray, op: str | int, out: DeviceArray | None = None) 
         out = device_empty((), odt)
     else:
         check_out(out, (), odt)
+    if n == 0:
+        out.copy_to_device(np.zeros((), odt))
+        return out
     tpb = reduce_threads_per_block()
     flat = d_x.reshape(n)
     blocks = blocks_for(n, tpb)

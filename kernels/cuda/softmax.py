@@ -270,6 +270,8 @@ def softmax_nll_forward(d_x: DeviceArray, d_y_idx: DeviceArray) -> tuple[DeviceA
     _check_targets(d_y_idx, rows)
     nll = device_empty((rows,), dt)
     sm = device_empty((rows, cols), dt)
+    if rows and not cols:  # no class can be the target
+        nll.copy_to_device(np.full(rows, np.nan, dt))
     _row_launch(lambda t: _nll_forward_kernel(dt, t), rows, cols, d_x, d_y_idx, nll, sm)
     return nll, sm
 

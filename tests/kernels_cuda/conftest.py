@@ -14,7 +14,9 @@ GPU probe talks to the driver library through ctypes.
 
 The simulator spends most of its time handing the GIL between its Python
 threads, so a fixture shortens the interpreter's switch interval while these
-tests run.
+tests run. Another makes the simulator's ``reshape`` as strict as the real
+``DeviceNDArray.reshape`` (which refuses e.g. to reshape zero-size arrays), so
+launchers that only work on the simulator fail here too.
 """
 
 from __future__ import annotations
@@ -111,6 +113,51 @@ def _fast_simulator_threads():
         yield
     finally:
         sys.setswitchinterval(old)
+
+
+def _load_dummyarray():
+    """numba's host-side model of device array layouts (shadowed under the simulator)."""
+    import importlib.util
+
+    import numba
+
+    path = os.path.join(os.path.dirname(numba.__file__), "cuda", "cudadrv", "dummyarray.py")
+    spec = importlib.util.spec_from_file_location("_symgraph_test_dummyarray", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _strict_reshape(original):
+    dummyarray = _load_dummyarray()
+
+    def reshape(self, *newshape, **kws):
+        if len(newshape) == 1 and isinstance(newshape[0], (tuple, list)):
+            newshape = tuple(newshape[0])
+        if tuple(newshape) != tuple(self.shape):
+            dummy = dummyarray.Array.from_desc(0, self.shape, self.strides, self.dtype.itemsize)
+            _, extents = dummy.reshape(*newshape, **kws)
+            if extents != [dummy.extent]:
+                raise NotImplementedError("operation requires copying (real DeviceNDArray)")
+        return original(self, *newshape, **kws)
+
+    return reshape
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _simulator_reshape_like_device():
+    """Give FakeCUDAArray.reshape the real device array's restrictions."""
+    if REAL_GPU:
+        yield
+        return
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    original = FakeCUDAArray.reshape
+    FakeCUDAArray.reshape = _strict_reshape(original)
+    try:
+        yield
+    finally:
+        FakeCUDAArray.reshape = original
 
 
 @pytest.fixture

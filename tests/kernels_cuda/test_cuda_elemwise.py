@@ -53,5 +53,5 @@ def test_shapes_are_flattened_and_checked(rng):
         launch_elemwise(k, [], [out])
     with pytest.raises(ValueError, match="out of range"):
         make_elemwise_kernel(1, 1, _sigmoid, scalar_inputs=(1,))
-    empty = cuda.device_array(0)
-    launch_elemwise(k, [cuda.to_device(np.zeros(0))], [empty])  # no launch, no error
+    empty = cuda.device_array((2, 0))
+    launch_elemwise(k, [cuda.to_device(np.zeros((0, 3)))], [empty])  # no launch, no error

@@ -76,6 +76,10 @@ def test_in_place_long_rows_and_bad_targets(rng):
     with pytest.raises(ValueError, match="2-d"):
         softmax(cuda.to_device(np.zeros(3)))
     assert softmax(cuda.to_device(np.zeros((0, 4)))).shape == (0, 4)
+    nll, sm = softmax_nll_forward(
+        cuda.to_device(np.zeros((2, 0))), cuda.to_device(np.zeros(2, int))
+    )
+    assert sm.shape == (2, 0) and np.all(np.isnan(nll.copy_to_host()))
 
 
 def test_mnist_head_on_gpu(gpu_only, rng):
