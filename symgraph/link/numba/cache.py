@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import tempfile
 
@@ -34,9 +35,49 @@ def module_dir() -> str:
     return d
 
 
+_IMPORT_RE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.M)
+_NO_FINGERPRINT = {"numpy", "numba", "math", "scipy"}
+_GENERATED = re.compile(r"sg_[0-9a-f]{24}")
+_fingerprints: dict = {}
+
+
+def _module_fingerprint(name: str) -> str:
+    """(file, mtime, size) of the .py files beside module ``name`` (it and its siblings)."""
+    fp = _fingerprints.get(name)
+    if fp is None:
+        try:
+            origin = importlib.util.find_spec(name).origin
+            folder = os.path.dirname(origin)
+            parts = []
+            for fn in sorted(os.listdir(folder)):
+                if fn.endswith(".py"):
+                    st = os.stat(os.path.join(folder, fn))
+                    parts.append(f"{fn}:{st.st_mtime_ns}:{st.st_size}")
+            fp = f"{name}@{folder}[{','.join(parts)}]"
+        except Exception:  # noqa: BLE001 - a module we cannot locate: key on its name only
+            fp = name
+        _fingerprints[name] = fp
+    return fp
+
+
+def _dependencies(src: str) -> str:
+    """Fingerprints of the modules ``src`` imports code from (kernels, helpers...).
+
+    Why: Numba's cache of ``graph_fn`` holds the machine code of the jitted functions it
+    calls, and is invalidated only by a change of the generated file itself: after an edit
+    of ``kernels/cpu/conv.py`` a new process would silently run the old kernel. Keying the
+    module on its dependencies' files gives it a fresh name (and a fresh Numba cache)
+    instead. Generated modules (``sg_<hash>``) are keyed by their contents already.
+    """
+    names = {a or b for a, b in _IMPORT_RE.findall(src)}
+    return ";".join(_module_fingerprint(n) for n in sorted(names)
+                    if n.split(".")[0] not in _NO_FINGERPRINT and not _GENERATED.fullmatch(n))
+
+
 def load_module(src: str):
     """Write ``src`` to the cache (once) and import it; identical sources share a module."""
-    key = hashlib.sha256((_versions() + "\n" + src).encode()).hexdigest()[:24]
+    key = hashlib.sha256((_versions() + "\n" + _dependencies(src) + "\n" + src).encode()
+                         ).hexdigest()[:24]
     mod = _loaded.get(key)
     if mod is not None:
         return mod
