@@ -205,3 +205,51 @@ def test_cache_module_is_keyed_by_graph(tmp_path, dtype):
     assert out == {"f": 6.0, "g": 9.0}
     modules = [f for f in _cache_files(tmp_path) if f.endswith(".py")]
     assert len(modules) == 2, modules
+
+
+def test_cache_follows_edits_of_imported_kernels(tmp_path):
+    """A generated module calling a jitted kernel from another file must not keep the old
+    kernel's machine code (from Numba's cache) after that file is edited."""
+    kern = tmp_path / "sg_test_kernel_mod.py"
+    kern.write_text("import numba\n\n\n@numba.njit(cache=True)\ndef k(x):\n"
+                    "    return x * 2.0\n")
+    script = tmp_path / "use_kernel.py"
+    script.write_text(textwrap.dedent(f'''
+        import json, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import numpy as np
+        import symgraph as theano
+        import symgraph.tensor as T
+        from symgraph.graph.basic import Apply
+        from symgraph.graph.op import Op
+        from symgraph.link.numba.dispatch import NumbaCode, numba_impl
+        import sg_test_kernel_mod
+
+        class K(Op):
+            __props__ = ()
+            def make_node(self, x):
+                x = T.as_tensor_variable(x)
+                return Apply(self, [x], [x.type()])
+            def perform(self, node, inputs):
+                return [np.asarray(sg_test_kernel_mod.k.py_func(inputs[0]))]
+
+        @numba_impl.register(K)
+        def _k(op, node, ctx):
+            return NumbaCode(f"def {{ctx.name}}(x):\\n    return _k(x)\\n",
+                             imports=("from sg_test_kernel_mod import k as _k",))
+
+        x = T.dvector("x")
+        f = theano.function([x], K()(x))
+        print(json.dumps(f(np.ones(2)).tolist()))
+    '''))
+
+    def run():
+        env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={tmp_path / 'cache'}")
+        proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    assert run() == [2.0, 2.0]
+    kern.write_text(kern.read_text().replace("x * 2.0", "x * 30.0"))
+    assert run() == [30.0, 30.0]
