@@ -87,6 +87,11 @@ def test_symbolic_slice_bounds_minibatch():
     for k in (3, 4):
         np.testing.assert_array_equal(both([x, i], x[i * bs:(i + 1) * bs], xv, k),
                                       xv[k * bs:(k + 1) * bs])
+    # gradient through the symbolic slice (IncSubtensor on both backends)
+    g = T.grad((x[i * bs:(i + 1) * bs] ** 2).sum(), x)
+    exp = np.zeros_like(xv)
+    exp[2:4] = 2 * xv[2:4]
+    np.testing.assert_array_equal(both([x, i], g, xv, 1), exp)
 
 
 def test_symbolic_step_and_int32_index():
@@ -412,12 +417,21 @@ def basic_index(draw):
 
 
 @HYP
-@given(basic_index(), st.booleans())
-def test_hypothesis_basic_indexing(case, symbolic):
+@given(basic_index(), st.sampled_from(["constant", "symbolic", "set"]))
+def test_hypothesis_basic_indexing(case, how):
     shape, index = case
     xv = rng.standard_normal(shape)
-    if not symbolic:
+    if how == "constant":
         check_op(lambda v: v[index], [xv], ref=lambda v: v[index], grad=False)
+        return
+    if how == "set":
+        yv = rng.standard_normal(xv[index].shape)
+
+        def ref(v, y):
+            v = v.copy()
+            v[index] = y
+            return v
+        check_op(lambda v, y: T.set_subtensor(v[index], y), [xv, yv], ref=ref, grad=False)
         return
     # every integer bound becomes a symbolic int64 input
     ints = []

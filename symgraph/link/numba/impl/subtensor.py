@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-import numba
-
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor.subtensor import (
     _FULL,
@@ -32,14 +30,14 @@ from symgraph.tensor.subtensor import (
     adv_layout,
 )
 
-_IMPORT = ("from symgraph.link.numba.impl.subtensor import slice_info as _sg_slice_info",)
-
-
-@numba.njit(cache=True, nogil=True)
-def slice_info(n, start, stop, step, has_start, has_stop):  # pragma: no cover - jitted
-    """(first index, step, length) of ``range(n)[start:stop:step]`` (Python's rules)."""
+# Emitted into the generated module (not imported): the module's source hash then covers
+# it, so Numba's on-disk cache can never pair new callers with a stale helper.
+_SLICE_INFO = """
+@_sg_njit
+def {name}(n, start, stop, step, has_start, has_stop):
+    # (first index, step, length) of range(n)[start:stop:step], Python's rules
     if step == 0:
-        raise ValueError("slice step cannot be zero")
+        raise ValueError('slice step cannot be zero')
     if step > 0:
         if not has_start:
             start = 0
@@ -77,6 +75,7 @@ def slice_info(n, start, stop, step, has_start, has_stop):  # pragma: no cover -
             stop = n - 1
         ln = (start - stop - step - 1) // (-step) if start > stop else 0
     return start, step, ln
+"""
 
 
 _P = namedtuple("_P", "name type")
@@ -210,6 +209,7 @@ def _advanced(op, node, ctx, inc):
     arr = "out" if inc else "x"
     ex, adv_first = adv_layout(op.idx_list, x.type.ndim, params)
     src = _Src()
+    helper = None
     if inc:
         src.add("out = x" if op.inplace else "out = x.copy()")
     # -- per entry set-up: slice geometry, int checks, masks --------------------------
@@ -252,7 +252,8 @@ def _advanced(op, node, ctx, inc):
                 else:
                     it = iter(p.name for p in ins)
                     a, b, c = (_bound(v, it) for v in e[1:])
-                    src.add(f"st{ax}, sp{ax}, ln{ax} = _sg_slice_info({arr}.shape[{ax}], "
+                    helper = f"{ctx.name}_slice_info"
+                    src.add(f"st{ax}, sp{ax}, ln{ax} = {helper}({arr}.shape[{ax}], "
                             f"{0 if a == 'None' else a}, {0 if b == 'None' else b}, "
                             f"{1 if c == 'None' else c}, {a != 'None'}, {b != 'None'})")
                 dim = ("slice", ax)
@@ -318,7 +319,10 @@ def _advanced(op, node, ctx, inc):
         src.add(f"out[{oi}] = x[{xi}]")
     src.level = 0
     src.add("return out")
-    return NumbaCode(f"def {ctx.name}({sig}):\n" + indent(src.text()) + "\n", imports=_IMPORT)
+    main = f"def {ctx.name}({sig}):\n" + indent(src.text()) + "\n"
+    if helper:
+        main = _SLICE_INFO.format(name=helper).lstrip() + "\n\n" + main
+    return NumbaCode(main)
 
 
 @numba_impl.register(AdvancedSubtensor)
