@@ -1,0 +1,26 @@
+"""``symgraph.tensor.nnet`` — Theano's ``theano.tensor.nnet``: activations, softmax,
+cross-entropies and 2-D convolution.
+
+Example::
+
+    >>> import symgraph.tensor as T
+    >>> from symgraph.tensor.nnet import conv2d, softmax, sigmoid
+    >>> x = T.tensor4('x'); w = T.tensor4('w')
+    >>> h = T.nnet.relu(conv2d(x, w, border_mode='half'))
+"""
+from symgraph.tensor.nnet import (  # noqa: F401
+    basic,
+    conv,
+    rewrites,  # noqa: F401,E402  (registers the nnet rewrites)
+)
+from symgraph.tensor.nnet.basic import *  # noqa: F401,F403
+from symgraph.tensor.nnet.conv import (  # noqa: F401
+    Conv2d,
+    Conv2dGradInputs,
+    Conv2dGradWeights,
+    abstract_conv2d,
+    conv2d_grad_wrt_inputs,
+    conv2d_grad_wrt_weights,
+    get_conv_output_shape,
+)
+from symgraph.tensor.nnet.conv import abstract_conv2d as conv2d  # noqa: F401
