@@ -1,0 +1,553 @@
+"""2-D convolution kernels (forward, gradient wrt input, gradient wrt filters).
+
+Plain Numba functions on NCHW arrays; they know nothing about graphs. Every public
+function is an ``@njit(cache=True)`` dispatcher, callable from Python and from other
+njit code, taking only arrays and ints/bools. float32 and float64 are supported;
+the output dtype is the dtype of ``x`` (``w``/``gout`` are converted to it).
+
+Semantics (Theano's ``conv2d`` with explicit pads)::
+
+    out[n, f, i, j] = sum_{c, a, b} xpad[n, c, i*sh + a, j*sw + b] * wk[f, c, a, b]
+
+where ``xpad`` is ``x`` zero-padded by ``pad_h``/``pad_w`` on each side and
+``wk = w[:, :, ::-1, ::-1]`` if ``flip`` (true convolution, Theano's default
+``filter_flip=True``) else ``w`` (cross-correlation).
+``OH = (H + 2*pad_h - KH) // stride_h + 1`` and likewise for ``OW``.
+
+Algorithms (chosen per call from the shapes):
+
+* **direct** (stride 1 and ``C*KH*KW <= DIRECT_MAX_TAPS``): the padded image of one
+  sample is viewed as a flat vector with row pitch ``Wp``; for stride 1 every filter tap
+  ``(c, a, b)`` is then a constant offset ``o = c*Hp*Wp + a*Wp + b`` and an output plane
+  (with ``Wp - OW`` throw-away columns per row) is ``sum_t wk[t] * xflat[o_t : o_t + L]``.
+  Taps are applied four at a time in one long, unit-stride, SIMD loop, so the
+  accumulator is loaded/stored once per four FMAs. ``prange`` over (sample, filter
+  block). The input gradient (stride 1) is the same kernel applied to ``gout`` with the
+  transposed, rotated filters; the filter gradient is a blocked (4 filters x 4 taps)
+  dot-product reduction over the same flat views, ``prange`` over sample chunks.
+* **gemm** (everything else: strides > 1, many input channels): im2col into a
+  ``(T, OH*OW)`` column matrix per sample (``prange`` over (sample, channel)) and one
+  BLAS GEMM per sample (``np.dot``, multithreaded OpenBLAS), col2im with ``prange`` for
+  the input gradient. Batches are processed in chunks so the column buffer stays
+  under ``GEMM_COLS_BUDGET`` elements.
+
+Example::
+
+    >>> import numpy as np
+    >>> from symgraph.kernels.cpu.conv import conv2d_forward
+    >>> x = np.ones((1, 1, 4, 4), np.float32); w = np.ones((2, 1, 3, 3), np.float32)
+    >>> conv2d_forward(x, w, 0, 0, 1, 1, True).shape
+    (1, 2, 2, 2)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import overload
+
+__all__ = [
+    "conv2d_forward",
+    "conv2d_grad_input",
+    "conv2d_grad_filters",
+    "conv2d_out_size",
+    "DIRECT_MAX_TAPS",
+]
+
+# fast-math subset that is safe for these kernels: allow FMA contraction and
+# re-association of the sums (for SIMD reductions); keep NaN/Inf semantics.
+_FM = {"contract", "reassoc"}
+
+#: largest number of taps ``C*KH*KW`` (forward / filter gradient) or ``F*KH*KW``
+#: (input gradient) for which the direct kernels are used; above it, im2col + GEMM wins.
+DIRECT_MAX_TAPS = 128
+#: maximum number of elements of the im2col buffer (per chunk of samples).
+GEMM_COLS_BUDGET = 1 << 23
+
+
+@njit(cache=True)
+def conv2d_out_size(size: int, k: int, pad: int, stride: int) -> int:
+    """Output length of a convolution along one axis: ``(size + 2*pad - k)//stride + 1``.
+
+    >>> conv2d_out_size(28, 5, 0, 1)
+    24
+    """
+    return (size + 2 * pad - k) // stride + 1
+
+
+# ----------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------
+
+
+def _cast(a, like):  # pragma: no cover - only used inside njit code
+    """``a`` converted to the dtype of ``like`` (no copy when it already has it)."""
+    return a.astype(like.dtype)
+
+
+@overload(_cast)
+def _cast_ol(a, like):
+    if a.dtype == like.dtype:
+        return lambda a, like: a
+    return lambda a, like: a.astype(like.dtype)
+
+
+@njit(cache=True)
+def _check_args(pad_h, pad_w, stride_h, stride_w):
+    if stride_h < 1 or stride_w < 1:
+        raise ValueError("conv2d: strides must be >= 1")
+    if pad_h < 0 or pad_w < 0:
+        raise ValueError("conv2d: pads must be >= 0")
+
+
+@njit(parallel=True, cache=True)
+def _pad_flat(x, pad_h, pad_w):
+    """Zero-padded copy of x (N, C, H, W) as (N, C*Hp*Wp) (a view when no padding)."""
+    N, C, H, W = x.shape
+    Hp = H + 2 * pad_h
+    Wp = W + 2 * pad_w
+    if pad_h == 0 and pad_w == 0:
+        return np.ascontiguousarray(x).reshape(N, C * H * W)
+    xp = np.zeros((N, C * Hp * Wp), x.dtype)
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        base = c * Hp * Wp + pad_h * Wp + pad_w
+        for h in range(H):
+            row = xp[n, base + h * Wp: base + h * Wp + W]
+            src = x[n, c, h]
+            for j in range(W):
+                row[j] = src[j]
+    return xp
+
+
+@njit(parallel=True, cache=True)
+def _shifted(x, pad_h, pad_w, KW, OW, sw):
+    """Column-shifted, zero-padded copies of x (N, C, H, W) for the direct kernels.
+
+    Returns xs (N, KW, C*Hp*OW) with ``xs[n, b, (c*Hp + h)*OW + j] =
+    xpad[n, c, h, j*sw + b]``. With stride_h == 1, tap (c, a, b) of output element
+    ``p = i*OW + j`` then reads ``xs[n, b, c*Hp*OW + a*OW + p]``: a constant offset.
+    """
+    N, C, H, W = x.shape
+    Hp = H + 2 * pad_h
+    xs = np.empty((N, KW, C * Hp * OW), x.dtype)
+    z = x.dtype.type(0)
+    for task in prange(N * C):
+        n = task // C
+        c = task - n * C
+        for b in range(KW):
+            dst = xs[n, b]
+            for h in range(Hp):
+                row = dst[(c * Hp + h) * OW: (c * Hp + h + 1) * OW]
+                r = h - pad_h
+                if r < 0 or r >= H:
+                    for j in range(OW):
+                        row[j] = z
+                    continue
+                src = x[n, c, r]
+                for j in range(OW):
+                    q = j * sw + b - pad_w
+                    row[j] = src[q] if q >= 0 and q < W else z
+    return xs
+
+
+@njit(cache=True)
+def _tap_table(C, KH, KW, Hp, OW):
+    """Offsets and shift index of every tap, padded to a multiple of 4 (offset 0)."""
+    T = C * KH * KW
+    Tp = (T + 3) // 4 * 4
+    offs = np.zeros(Tp, np.int64)
+    tapb = np.zeros(Tp, np.int64)
+    for c in range(C):
+        for a in range(KH):
+            for b in range(KW):
+                t = (c * KH + a) * KW + b
+                offs[t] = (c * Hp + a) * OW
+                tapb[t] = b
+    return offs, tapb
+
+
+@njit(cache=True)
+def _tap_weights(w, dtype_like, flip, transpose):
+    """Filters as (F', Tp) tap weights (zero-padded taps) in dtype_like's dtype.
+
+    ``transpose`` swaps the roles of the first two axes of ``w`` (input gradient).
+    """
+    if transpose:
+        F = w.shape[1]
+        C = w.shape[0]
+    else:
+        F = w.shape[0]
+        C = w.shape[1]
+    KH = w.shape[2]
+    KW = w.shape[3]
+    T = C * KH * KW
+    Tp = (T + 3) // 4 * 4
+    wt = np.zeros((F, Tp), dtype_like.dtype)
+    for c in range(C):
+        for a in range(KH):
+            for b in range(KW):
+                t = (c * KH + a) * KW + b
+                ka = KH - 1 - a if flip else a
+                kb = KW - 1 - b if flip else b
+                for f in range(F):
+                    if transpose:
+                        wt[f, t] = w[c, f, ka, kb]
+                    else:
+                        wt[f, t] = w[f, c, ka, kb]
+    return wt
+
+
+@njit(parallel=True, cache=True, fastmath=_FM)
+def _direct_corr(xs, wt, offs, tapb, out3):
+    """out3[n, f, p] = sum_t wt[f, t] * xs[n, tapb[t], offs[t] + p]  (stride_h 1)."""
+    N = xs.shape[0]
+    F = wt.shape[0]
+    Tp = wt.shape[1]
+    L = out3.shape[2]
+    FB = 4
+    nfb = (F + FB - 1) // FB
+    for task in prange(N * nfb):
+        n = task // nfb
+        f0 = (task - n * nfb) * FB
+        f1 = min(f0 + FB, F)
+        for f in range(f0, f1):
+            wr = wt[f]
+            acc = out3[n, f]
+            for t in range(0, Tp, 4):
+                o0 = offs[t]
+                o1 = offs[t + 1]
+                o2 = offs[t + 2]
+                o3 = offs[t + 3]
+                x0 = xs[n, tapb[t], o0: o0 + L]
+                x1 = xs[n, tapb[t + 1], o1: o1 + L]
+                x2 = xs[n, tapb[t + 2], o2: o2 + L]
+                x3 = xs[n, tapb[t + 3], o3: o3 + L]
+                w0 = wr[t]
+                w1 = wr[t + 1]
+                w2 = wr[t + 2]
+                w3 = wr[t + 3]
+                if t == 0:
+                    for p in range(L):
+                        acc[p] = (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+                else:
+                    for p in range(L):
+                        acc[p] += (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+
+
+@njit(parallel=True, cache=True)
+def _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
+    """cols[k, (c*KH+a)*KW+b, i*OW+j] = xflat[n0+k, c, i*sh+a, j*sw+b]."""
+    nb = cols.shape[0]
+    for task in prange(nb * C):
+        k = task // C
+        c = task - k * C
+        xs = xf[n0 + k]
+        for a in range(KH):
+            for b in range(KW):
+                row = cols[k, (c * KH + a) * KW + b]
+                for i in range(OH):
+                    base = c * Hp * Wp + (i * sh + a) * Wp + b
+                    dst = row[i * OW: (i + 1) * OW]
+                    if sw == 1:
+                        src = xs[base: base + OW]
+                        for j in range(OW):
+                            dst[j] = src[j]
+                    else:
+                        for j in range(OW):
+                            dst[j] = xs[base + j * sw]
+
+
+@njit(parallel=True, cache=True)
+def _col2im(cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
+    """gxp[n0+k] (C*Hp*Wp flat) += scatter of cols[k] (adjoint of _im2col)."""
+    nb = cols.shape[0]
+    for task in prange(nb * C):
+        k = task // C
+        c = task - k * C
+        gs = gxp[n0 + k]
+        for a in range(KH):
+            for b in range(KW):
+                row = cols[k, (c * KH + a) * KW + b]
+                for i in range(OH):
+                    base = c * Hp * Wp + (i * sh + a) * Wp + b
+                    src = row[i * OW: (i + 1) * OW]
+                    if sw == 1:
+                        dst = gs[base: base + OW]
+                        for j in range(OW):
+                            dst[j] += src[j]
+                    else:
+                        for j in range(OW):
+                            gs[base + j * sw] += src[j]
+
+
+@njit(cache=True)
+def _wmat(w, dtype_like, flip):
+    """Filters as a C-contiguous (F, C*KH*KW) matrix in the dtype of dtype_like."""
+    F, C, KH, KW = w.shape
+    wm = np.empty((F, C * KH * KW), dtype_like.dtype)
+    for f in range(F):
+        for c in range(C):
+            for a in range(KH):
+                for b in range(KW):
+                    ka = KH - 1 - a if flip else a
+                    kb = KW - 1 - b if flip else b
+                    wm[f, (c * KH + a) * KW + b] = w[f, c, ka, kb]
+    return wm
+
+
+@njit(cache=True)
+def _chunk(N, T, P):
+    nb = GEMM_COLS_BUDGET // max(1, T * P)
+    return max(1, min(N, nb))
+
+
+# ----------------------------------------------------------------------------------
+# forward
+# ----------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
+    N = xf.shape[0]
+    F, _, KH, KW = w.shape
+    T = C * KH * KW
+    P = OH * OW
+    wm = _wmat(w, xf, flip)
+    out = np.empty((N, F, P), xf.dtype)
+    nb = _chunk(N, T, P)
+    cols = np.empty((nb, T, P), xf.dtype)
+    for n0 in range(0, N, nb):
+        k = min(nb, N - n0)
+        _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols[:k])
+        for kk in range(k):
+            np.dot(wm, cols[kk], out[n0 + kk])
+    return out.reshape(N, F, OH, OW)
+
+
+@njit(cache=True)
+def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
+    """2-D convolution of x (N, C, H, W) with w (F, C, KH, KW) -> (N, F, OH, OW).
+
+    ``flip=True``: true convolution (filters rotated 180 degrees); ``False``:
+    cross-correlation. Zero padding ``pad_h``/``pad_w`` on each side.
+
+    >>> import numpy as np
+    >>> x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+    >>> w = np.ones((1, 1, 2, 2))
+    >>> conv2d_forward(x, w, 0, 0, 2, 2, False)[0, 0]
+    array([[10., 18.],
+           [42., 50.]])
+    """
+    _check_args(pad_h, pad_w, stride_h, stride_w)
+    N, C, H, W = x.shape
+    F, C2, KH, KW = w.shape
+    if C2 != C:
+        raise ValueError("conv2d_forward: x and w disagree on the number of channels")
+    Hp = H + 2 * pad_h
+    Wp = W + 2 * pad_w
+    OH = (Hp - KH) // stride_h + 1
+    OW = (Wp - KW) // stride_w + 1
+    if OH <= 0 or OW <= 0 or N == 0 or F == 0:
+        return np.zeros((N, F, max(OH, 0), max(OW, 0)), x.dtype)
+    if C == 0:
+        return np.zeros((N, F, OH, OW), x.dtype)
+    if stride_h == 1 and C * KH * KW <= DIRECT_MAX_TAPS:
+        xs = _shifted(x, pad_h, pad_w, KW, OW, stride_w)
+        offs, tapb = _tap_table(C, KH, KW, Hp, OW)
+        wt = _tap_weights(w, x, flip, False)
+        out = np.empty((N, F, OH, OW), x.dtype)
+        _direct_corr(xs, wt, offs, tapb, out.reshape(N, F, OH * OW))
+        return out
+    xf = _pad_flat(x, pad_h, pad_w)
+    return _forward_gemm(xf, w, C, Hp, Wp, OH, OW, stride_h, stride_w, flip)
+
+
+# ----------------------------------------------------------------------------------
+# gradient wrt the input
+# ----------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
+    """Gradient of ``conv2d_forward`` wrt x: gout (N, F, OH, OW) -> gx (N, C, H, W).
+
+    ``H``, ``W`` are the spatial sizes of the original input (rows/cols not reached
+    by any window, possible when stride > 1, get zero gradient).
+
+    >>> import numpy as np
+    >>> g = np.ones((1, 1, 2, 2)); w = np.ones((1, 1, 2, 2))
+    >>> conv2d_grad_input(g, w, 3, 3, 0, 0, 1, 1, True)[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    _check_args(pad_h, pad_w, stride_h, stride_w)
+    N, F, OH, OW = gout.shape
+    F2, C, KH, KW = w.shape
+    if F2 != F:
+        raise ValueError("conv2d_grad_input: gout and w disagree on the number of filters")
+    Hp = H + 2 * pad_h
+    Wp = W + 2 * pad_w
+    if (Hp - KH) // stride_h + 1 != OH or (Wp - KW) // stride_w + 1 != OW:
+        raise ValueError("conv2d_grad_input: gout shape does not match H, W, pads, strides")
+    if N == 0 or C == 0 or H == 0 or W == 0:
+        return np.zeros((N, C, H, W), gout.dtype)
+    if F == 0 or OH <= 0 or OW <= 0:
+        return np.zeros((N, C, H, W), gout.dtype)
+    if (stride_h == 1 and stride_w == 1 and pad_h <= KH - 1 and pad_w <= KW - 1
+            and F * KH * KW <= DIRECT_MAX_TAPS):
+        # full correlation of gout with the rotated, transposed filters
+        qh = KH - 1 - pad_h
+        qw = KW - 1 - pad_w
+        gs = _shifted(gout, qh, qw, KW, W, 1)
+        offs, tapb = _tap_table(F, KH, KW, OH + 2 * qh, W)
+        wt = _tap_weights(w, gout, not flip, True)
+        gx = np.empty((N, C, H, W), gout.dtype)
+        _direct_corr(gs, wt, offs, tapb, gx.reshape(N, C, H * W))
+        return gx
+    # gemm + col2im
+    T = C * KH * KW
+    P = OH * OW
+    wmT = np.ascontiguousarray(_wmat(w, gout, flip).T)  # (T, F)
+    gc = np.ascontiguousarray(gout).reshape(N, F, P)
+    gxp = np.zeros((N, C * Hp * Wp), gout.dtype)
+    nb = _chunk(N, T, P)
+    cols = np.empty((nb, T, P), gout.dtype)
+    for n0 in range(0, N, nb):
+        k = min(nb, N - n0)
+        for kk in range(k):
+            np.dot(wmT, gc[n0 + kk], cols[kk])
+        _col2im(cols[:k], C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, gxp)
+    gx4 = gxp.reshape(N, C, Hp, Wp)
+    if pad_h == 0 and pad_w == 0:
+        return gx4
+    return np.ascontiguousarray(gx4[:, :, pad_h: pad_h + H, pad_w: pad_w + W])
+
+
+# ----------------------------------------------------------------------------------
+# gradient wrt the filters
+# ----------------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True, fastmath=_FM)
+def _direct_gw(xs, g3, offs, tapb, nchunks, part):
+    """part[k, f, t] = sum_{n in chunk k} sum_p g3[n, f, p] * xs[n, tapb[t], offs[t] + p].
+
+    Register-blocked 4 filters x 4 taps (plus a 1 x 4 loop for the last F % 4
+    filters); ``offs``/``tapb`` have a multiple of 4 entries.
+    """
+    N = xs.shape[0]
+    F = g3.shape[1]
+    L = g3.shape[2]
+    Tp = offs.shape[0]
+    F4 = F - F % 4
+    z = xs.dtype.type(0)
+    for k in prange(nchunks):
+        n0 = k * N // nchunks
+        n1 = (k + 1) * N // nchunks
+        pk = part[k]
+        for n in range(n0, n1):
+            for tb in range(0, Tp, 4):
+                x0 = xs[n, tapb[tb], offs[tb]: offs[tb] + L]
+                x1 = xs[n, tapb[tb + 1], offs[tb + 1]: offs[tb + 1] + L]
+                x2 = xs[n, tapb[tb + 2], offs[tb + 2]: offs[tb + 2] + L]
+                x3 = xs[n, tapb[tb + 3], offs[tb + 3]: offs[tb + 3] + L]
+                for fb in range(0, F4, 4):
+                    g0 = g3[n, fb]
+                    g1 = g3[n, fb + 1]
+                    g2 = g3[n, fb + 2]
+                    g3_ = g3[n, fb + 3]
+                    s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
+                    s10 = z; s11 = z; s12 = z; s13 = z  # noqa: E702
+                    s20 = z; s21 = z; s22 = z; s23 = z  # noqa: E702
+                    s30 = z; s31 = z; s32 = z; s33 = z  # noqa: E702
+                    for p in range(L):
+                        a0 = g0[p]
+                        a1 = g1[p]
+                        a2 = g2[p]
+                        a3 = g3_[p]
+                        b0 = x0[p]
+                        b1 = x1[p]
+                        b2 = x2[p]
+                        b3 = x3[p]
+                        s00 += a0 * b0; s01 += a0 * b1; s02 += a0 * b2; s03 += a0 * b3  # noqa: E702
+                        s10 += a1 * b0; s11 += a1 * b1; s12 += a1 * b2; s13 += a1 * b3  # noqa: E702
+                        s20 += a2 * b0; s21 += a2 * b1; s22 += a2 * b2; s23 += a2 * b3  # noqa: E702
+                        s30 += a3 * b0; s31 += a3 * b1; s32 += a3 * b2; s33 += a3 * b3  # noqa: E702
+                    pk[fb, tb] += s00; pk[fb, tb + 1] += s01  # noqa: E702
+                    pk[fb, tb + 2] += s02; pk[fb, tb + 3] += s03  # noqa: E702
+                    pk[fb + 1, tb] += s10; pk[fb + 1, tb + 1] += s11  # noqa: E702
+                    pk[fb + 1, tb + 2] += s12; pk[fb + 1, tb + 3] += s13  # noqa: E702
+                    pk[fb + 2, tb] += s20; pk[fb + 2, tb + 1] += s21  # noqa: E702
+                    pk[fb + 2, tb + 2] += s22; pk[fb + 2, tb + 3] += s23  # noqa: E702
+                    pk[fb + 3, tb] += s30; pk[fb + 3, tb + 1] += s31  # noqa: E702
+                    pk[fb + 3, tb + 2] += s32; pk[fb + 3, tb + 3] += s33  # noqa: E702
+                for f in range(F4, F):
+                    g0 = g3[n, f]
+                    s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
+                    for p in range(L):
+                        a0 = g0[p]
+                        s00 += a0 * x0[p]; s01 += a0 * x1[p]  # noqa: E702
+                        s02 += a0 * x2[p]; s03 += a0 * x3[p]  # noqa: E702
+                    pk[f, tb] += s00; pk[f, tb + 1] += s01  # noqa: E702
+                    pk[f, tb + 2] += s02; pk[f, tb + 3] += s03  # noqa: E702
+
+
+@njit(cache=True)
+def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip):
+    """Gradient of ``conv2d_forward`` wrt w: x (N, C, H, W), gout (N, F, OH, OW)
+    -> gw (F, C, KH, KW).
+
+    >>> import numpy as np
+    >>> x = np.ones((1, 1, 3, 3)); g = np.ones((1, 1, 2, 2))
+    >>> conv2d_grad_filters(x, g, 2, 2, 0, 0, 1, 1, True)[0, 0]
+    array([[4., 4.],
+           [4., 4.]])
+    """
+    _check_args(pad_h, pad_w, stride_h, stride_w)
+    N, C, H, W = x.shape
+    N2, F, OH, OW = gout.shape
+    if N2 != N:
+        raise ValueError("conv2d_grad_filters: x and gout disagree on the batch size")
+    Hp = H + 2 * pad_h
+    Wp = W + 2 * pad_w
+    if (Hp - KH) // stride_h + 1 != OH or (Wp - KW) // stride_w + 1 != OW:
+        raise ValueError("conv2d_grad_filters: gout shape does not match x, KH, KW, pads")
+    gw = np.zeros((F, C, KH, KW), x.dtype)
+    if N == 0 or C == 0 or F == 0 or OH <= 0 or OW <= 0:
+        return gw
+    T = C * KH * KW
+    if stride_h == 1 and T <= DIRECT_MAX_TAPS:
+        xs = _shifted(x, pad_h, pad_w, KW, OW, stride_w)
+        offs, tapb = _tap_table(C, KH, KW, Hp, OW)
+        g3 = np.ascontiguousarray(_cast(gout, x)).reshape(N, F, OH * OW)
+        nchunks = min(N, 8)
+        part = np.zeros((nchunks, F, offs.shape[0]), x.dtype)
+        _direct_gw(xs, g3, offs, tapb, nchunks, part)
+        gm = part[0]
+        for k in range(1, nchunks):
+            gm += part[k]
+    else:
+        xf = _pad_flat(x, pad_h, pad_w)
+        P = OH * OW
+        gc = np.ascontiguousarray(_cast(gout, x)).reshape(N, F, P)
+        gm = np.zeros((F, T), x.dtype)
+        tmp = np.empty((F, T), x.dtype)
+        nb = _chunk(N, T, P)
+        cols = np.empty((nb, T, P), x.dtype)
+        for n0 in range(0, N, nb):
+            k = min(nb, N - n0)
+            _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, cols[:k])
+            for kk in range(k):
+                np.dot(gc[n0 + kk], cols[kk].T, tmp)
+                gm += tmp
+    for f in range(F):
+        for c in range(C):
+            for a in range(KH):
+                for b in range(KW):
+                    ka = KH - 1 - a if flip else a
+                    kb = KW - 1 - b if flip else b
+                    gw[f, c, ka, kb] = gm[f, (c * KH + a) * KW + b]
+    return gw
