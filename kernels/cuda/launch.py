@@ -74,7 +74,8 @@ def has_real_gpu() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _sm_count() -> int:
+def sm_count() -> int:
+    """Streaming multiprocessors on the current GPU (a typical count if it cannot be queried)."""
     try:
         return int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
     except Exception:
@@ -100,7 +101,7 @@ def max_blocks() -> int:
     """Upper bound on blocks per launch; grid-stride loops cover the rest."""
     if using_simulator():
         return _SIM_MAX_BLOCKS
-    return _GPU_BLOCKS_PER_SM * _sm_count()
+    return _GPU_BLOCKS_PER_SM * sm_count()
 
 
 def blocks_for(n_items: int, per_block: int = 1) -> int:

@@ -114,6 +114,8 @@ def _drive() -> None:
                 bb = _dev(np.zeros((6, 7), dt)) if tb else b
                 gemm.gemm(aa, bb, c, alpha=2.0, beta=1.0, trans_a=ta, trans_b=tb)
                 gemm.gemm(aa, bb, trans_a=ta, trans_b=tb)
+                gemm.gemm(aa, bb, c, beta=1.0, trans_a=ta, trans_b=tb, split_k=2, tile=4)
+                gemm.gemm(aa, bb, trans_a=ta, trans_b=tb, split_k=2, tile=4)
         v7 = _dev(np.zeros(7, dt))
         v5 = _dev(np.zeros(5, dt))
         gemm.gemv(a, v7)
@@ -156,6 +158,7 @@ def _drive() -> None:
     rng.binomial(5, dtype=np.int64)
     rng.binomial(5, dtype=np.int32)
     reduce.reduce_axis(_dev(np.zeros((3, 4), np.int64)), 0, "max")
+    reduce.reduce_axis(_dev(np.zeros((3, 4), np.int32)), 1, "sum")
     reduce.reduce_all(_dev(np.zeros(5, np.int32)), "argmin")
 
 

@@ -41,11 +41,27 @@ def test_gemm_tile16_and_beta_zero_ignores_garbage(rng):
     np.testing.assert_allclose(d_c.copy_to_host(), a @ b, **tol(np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_split_k(rng, dtype):
+    a = rng.standard_normal((5, 19)).astype(dtype)  # 5 k-tiles of 4 on the simulator
+    b = rng.standard_normal((19, 3)).astype(dtype)
+    c = rng.standard_normal((5, 3)).astype(dtype)
+    for split in (2, 3, 50):
+        d_c = _dev(c)
+        gemm(_dev(a.T), _dev(b), d_c, alpha=1.5, beta=0.5, trans_a=True, split_k=split, tile=4)
+        np.testing.assert_allclose(d_c.copy_to_host(), 1.5 * a @ b + 0.5 * c, **tol(dtype))
+        got = gemm(_dev(a), _dev(b), split_k=split, tile=4).copy_to_host()
+        np.testing.assert_allclose(got, a @ b, **tol(dtype))
+
+
 def test_gemm_degenerate_and_errors():
     d_c = _dev(np.ones((2, 3)))
     gemm(_dev(np.zeros((2, 0))), _dev(np.zeros((0, 3))), d_c, beta=3.0)  # K == 0
     np.testing.assert_array_equal(d_c.copy_to_host(), np.full((2, 3), 3.0))
     assert gemm(_dev(np.zeros((0, 4))), _dev(np.zeros((4, 2)))).shape == (0, 2)
+    d_c = _dev(np.ones((2, 3)))
+    gemm(_dev(np.zeros((2, 0))), _dev(np.zeros((0, 3))), d_c, beta=2.0, split_k=4)
+    np.testing.assert_array_equal(d_c.copy_to_host(), np.full((2, 3), 2.0))
     with pytest.raises(ValueError, match="inner dimensions"):
         gemm(_dev(np.zeros((2, 3))), _dev(np.zeros((2, 3))))
     with pytest.raises(TypeError, match="dtypes differ"):
@@ -71,7 +87,7 @@ def test_gemv(rng, dtype, trans_a):
 
 
 def test_gemm_big_on_gpu(gpu_only, rng):
-    for m, k, n in [(100, 2880, 100), (257, 513, 129)]:
+    for m, k, n in [(100, 2880, 100), (10, 2880, 100), (257, 513, 129), (2880, 100, 100)]:
         a = rng.standard_normal((m, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
         got = gemm(_dev(a), _dev(b)).copy_to_host()
