@@ -105,7 +105,11 @@ def test_big_shapes_on_gpu(gpu_only, rng):
     d = cuda.to_device(x)
     for axis in range(3):
         for op, fn in NP_OPS.items():
-            _check(reduce_axis(d, axis, op).copy_to_host(), fn(x, axis=axis), op, np.float32)
-    np.testing.assert_allclose(
-        reduce_all(d, "sum").copy_to_host(), x.sum(dtype=np.float64), rtol=1e-4
-    )
+            got = reduce_axis(d, axis, op).copy_to_host()
+            if op == "sum":  # float32 accumulation order differs from numpy's pairwise sum
+                want = x.sum(axis=axis, dtype=np.float64)
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)
+            else:
+                _check(got, fn(x, axis=axis), op, np.float32)
+    total = reduce_all(d, "sum").copy_to_host()
+    np.testing.assert_allclose(total, x.sum(dtype=np.float64), rtol=1e-4, atol=0.5)
