@@ -147,10 +147,14 @@ def numba_join(op, node, ctx):
     shape = [("n" if d == ax else f"x0.shape[{d}]") for d in range(nd)]
     lines.append(f"out = np.empty({_tuple(shape)}, dtype={np_dtype(dt)})")
     lines.append("p = 0")
+    idx = ", ".join(f"j{d}" for d in range(nd))
+    oidx = ", ".join("p + j{d}".format(d=d) if d == ax else f"j{d}" for d in range(nd))
     for k in range(n):
-        lines.append(f"q = p + x{k}.shape[{ax}]")
-        lines.append(f"out[{_idx(nd, ax, 'p:q')}] = x{k}")
-        lines.append("p = q")
+        # explicit loops: much cheaper to compile than slice assignment
+        for d in range(nd):
+            lines.append("    " * d + f"for j{d} in range(x{k}.shape[{d}]):")
+        lines.append("    " * nd + f"out[{oidx}] = x{k}[{idx}]")
+        lines.append(f"p += x{k}.shape[{ax}]")
     lines.append("return out")
     return _fn(ctx, params, lines)
 
@@ -195,7 +199,15 @@ def numba_alloc(op, node, ctx):
             lines.append(f"if v.shape[{j}] != s{off + j}: raise ValueError("
                          f"{_msg(op, f'dimension {j} of the value does not match the shape')})")
     lines.append(f"out = np.empty({_tuple(f's{d}' for d in range(nd))}, dtype={np_dtype(dt)})")
-    lines.append("out[...] = v")
+    if vnd == 0:
+        lines += ["flat = out.reshape(out.size)", "for i in range(out.size):", "    flat[i] = v"]
+    else:
+        # explicit loops (cheaper to compile than broadcasting slice assignment)
+        for d in range(nd):
+            lines.append("    " * d + f"for j{d} in range(s{d}):")
+        vidx = ", ".join("0" if value.type.broadcastable[j] else f"j{off + j}"
+                         for j in range(vnd))
+        lines.append("    " * nd + f"out[{', '.join(f'j{d}' for d in range(nd))}] = v[{vidx}]")
     lines.append("return out")
     return _fn(ctx, params, lines)
 
@@ -262,8 +274,12 @@ def numba_repeat(op, node, ctx):
              f"out = np.empty({_tuple(shape)}, dtype={np_dtype(x.type.dtype)})",
              "j = 0",
              f"for i in range({len(reps)}):",
-             "    for r in range(reps[i]):",
-             f"        out[{_idx(nd, ax, 'j')}] = x[{_idx(nd, ax, 'i')}]",
-             "        j += 1",
-             "return out"]
+             "    for r in range(reps[i]):"]
+    others = [d for d in range(nd) if d != ax]
+    for k, d in enumerate(others):
+        lines.append("    " * (k + 2) + f"for j{d} in range(x.shape[{d}]):")
+    oidx = ", ".join("j" if d == ax else f"j{d}" for d in range(nd))
+    iidx = ", ".join("i" if d == ax else f"j{d}" for d in range(nd))
+    lines.append("    " * (len(others) + 2) + f"out[{oidx}] = x[{iidx}]")
+    lines += ["        j += 1", "return out"]
     return _fn(ctx, ["x"], lines)
