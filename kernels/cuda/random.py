@@ -6,7 +6,9 @@ steps, so streams never overlap). Each fill launches exactly one thread per
 state and walks the output with a grid-stride loop, so a fixed pool serves any
 size, and element ``e`` is always the ``(e // n_states)``-th draw of state
 ``e % n_states``. Hence results depend only on ``(seed, n_states, call
-sequence)`` -- not on the GPU model, the block size, or simulator vs device.
+sequence)`` -- not on the GPU model, the block size, or simulator vs device
+(bit-identical for ``uniform``/``binomial``; ``normal`` goes through
+``log``/``cos``, whose last bit may differ between libdevice and numpy).
 States advance in place, so consecutive calls give fresh numbers.
 
 Example::
