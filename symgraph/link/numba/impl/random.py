@@ -1,0 +1,205 @@
+"""Numba implementation of ``RandomDraw`` (Philox4x32-10 streams).
+
+The functions below mirror ``symgraph.tensor.random`` operation by operation (integer
+ops, and float ``+ - * /``/``sqrt`` in the same order, no fast-math), so a draw gives the
+same bits on the py and numba backends. Generated code calls them by import path.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from symgraph.link.numba.dispatch import NumbaCode, indent, numba_impl
+from symgraph.tensor import random as R
+from symgraph.tensor.random import RandomDraw
+
+_U = np.uint64
+M0, M1, W0, W1 = _U(R.PHILOX_M0), _U(R.PHILOX_M1), _U(R.PHILOX_W0), _U(R.PHILOX_W1)
+MASK32 = _U(0xFFFFFFFF)
+S32, S11, S40 = _U(32), _U(11), _U(40)
+ZERO, ONE = _U(0), _U(1)
+TWO_M53 = R.TWO_M53
+F32_TWO_M24 = np.float32(R.TWO_M24)
+LN2_HI, LN2_LO, SQRT2, HALF_PI = R.LN2_HI, R.LN2_LO, R.SQRT2, R.HALF_PI
+LOG_C0, LOG_REST = R.LOG_COEFS[0], tuple(R.LOG_COEFS[1:])
+SIN_C0, SIN_REST = R.SIN_COEFS[0], tuple(R.SIN_COEFS[1:])
+COS_C0, COS_REST = R.COS_COEFS[0], tuple(R.COS_COEFS[1:])
+
+_jit = numba.njit(cache=True, nogil=True)
+
+
+@_jit
+def philox_block(c0, c1, c2, c3, k0, k1):
+    """One Philox4x32-10 block on uint64 scalars holding 32-bit words."""
+    for r in range(R.PHILOX_ROUNDS):
+        if r > 0:
+            k0 = (k0 + W0) & MASK32
+            k1 = (k1 + W1) & MASK32
+        p0 = M0 * c0
+        p1 = M1 * c2
+        c0, c1, c2, c3 = (p1 >> S32) ^ c1 ^ k0, p1 & MASK32, (p0 >> S32) ^ c3 ^ k1, p0 & MASK32
+    return c0, c1, c2, c3
+
+
+@_jit
+def random_bits(state, count):
+    """``count`` uint64 values from ``state = [key, counter]`` -> (new_state, bits)."""
+    if state.shape[0] != 2:
+        raise ValueError("RandomDraw: the random state must have shape (2,)")
+    key = state[0]
+    ctr = state[1]
+    nblocks = (count + 1) // 2
+    out = np.empty(2 * nblocks, np.uint64)
+    k0 = key & MASK32
+    k1 = key >> S32
+    for j in range(nblocks):
+        b = ctr + _U(j)
+        w0, w1, w2, w3 = philox_block(b & MASK32, b >> S32, ZERO, ZERO, k0, k1)
+        out[2 * j] = w0 | (w1 << S32)
+        out[2 * j + 1] = w2 | (w3 << S32)
+    new = np.empty(2, np.uint64)
+    new[0] = key
+    new[1] = ctr + _U(nblocks)
+    return new, out[:count]
+
+
+@_jit
+def log01(x):
+    """log(x) for x in (0, 1], as ``symgraph.tensor.random._log01``."""
+    fr, ex = math.frexp(x)
+    m = fr * 2.0
+    e = ex - 1
+    if m > SQRT2:
+        m = m * 0.5
+        e = e + 1
+    f = (m - 1.0) / (m + 1.0)
+    f2 = f * f
+    p = LOG_C0
+    for c in LOG_REST:
+        p = p * f2 + c
+    p = p * f2 + 1.0
+    ef = np.float64(e)
+    return ef * LN2_HI + (2.0 * f * p + ef * LN2_LO)
+
+
+@_jit
+def sincos2pi(u):
+    """(sin(2 pi u), cos(2 pi u)) for u in [0, 1), as ``random._sincos2pi``."""
+    t = u * 4.0
+    q = np.floor(t)
+    r = t - q
+    flip = r > 0.5
+    a = (1.0 - r if flip else r) * HALF_PI
+    a2 = a * a
+    s = SIN_C0
+    for c in SIN_REST:
+        s = s * a2 + c
+    s = a * (s * a2 + 1.0)
+    co = COS_C0
+    for c in COS_REST:
+        co = co * a2 + c
+    co = co * a2 + 1.0
+    sr = co if flip else s
+    cr = s if flip else co
+    qi = np.int64(q)
+    if qi == 0:
+        return sr, cr
+    if qi == 1:
+        return cr, -sr
+    if qi == 2:
+        return -sr, -cr
+    return -cr, sr
+
+
+@_jit
+def uniform_f64(state, n):
+    new, u = random_bits(state, n)
+    out = np.empty(n, np.float64)
+    for i in range(n):
+        out[i] = np.float64(u[i] >> S11) * TWO_M53
+    return new, out
+
+
+@_jit
+def uniform_f32(state, n):
+    new, u = random_bits(state, n)
+    out = np.empty(n, np.float32)
+    for i in range(n):
+        out[i] = np.float32(u[i] >> S40) * F32_TWO_M24
+    return new, out
+
+
+@_jit
+def normal_f64(state, n):
+    m = n + (n & 1)
+    new, u = random_bits(state, m)
+    out = np.empty(m, np.float64)
+    for i in range(m // 2):
+        u1 = np.float64((u[2 * i] >> S11) + ONE) * TWO_M53
+        u2 = np.float64(u[2 * i + 1] >> S11) * TWO_M53
+        r = np.sqrt(-2.0 * log01(u1))
+        s, c = sincos2pi(u2)
+        out[2 * i] = r * c
+        out[2 * i + 1] = r * s
+    return new, out[:n]
+
+
+@_jit
+def normal_f32(state, n):
+    new, z = normal_f64(state, n)
+    return new, z.astype(np.float32)
+
+
+@_jit
+def permutation(state, rows, k):
+    new, u = random_bits(state, rows * k)
+    out = np.empty((rows, k), np.int64)
+    for r in range(rows):
+        out[r] = np.argsort(u[r * k:(r + 1) * k], kind="mergesort")
+    return new, out
+
+
+_FUNCS = {("uniform", "float64"): "uniform_f64", ("uniform", "float32"): "uniform_f32",
+          ("normal", "float64"): "normal_f64", ("normal", "float32"): "normal_f32"}
+
+
+@numba_impl.register(RandomDraw)
+def numba_random_draw(op, node, ctx):
+    args = ["state"] + [f"d{k}" for k in range(len(op.dim_lens))]
+    lines, dims = [], []
+    for k, ln in enumerate(op.dim_lens):
+        if ln is None:
+            dims.append(f"d{k}")
+            continue
+        lines.append(f"if d{k}.shape[0] != {ln}:\n    raise ValueError('RandomDraw: a size "
+                     f"vector has the wrong length')")
+        dims.extend(f"d{k}[{i}]" for i in range(ln))
+    names = []
+    for j, d in enumerate(dims):
+        lines.append(f"s{j} = np.int64({d})")
+        names.append(f"s{j}")
+    if names:
+        lines.append(f"if {' or '.join(f'{n} < 0' for n in names)}:\n    raise ValueError("
+                     f"'RandomDraw: negative dimensions are not allowed')")
+    bad = [n for n, b in zip(names, op.bcast) if b]
+    if bad:
+        lines.append(f"if {' or '.join(f'{n} != 1' for n in bad)}:\n    raise ValueError("
+                     f"'RandomDraw: a broadcastable dimension is not 1')")
+    total = " * ".join(names) if names else "1"
+    shape = "(" + "".join(f"{n}, " for n in names) + ")"
+    imports = []
+    if op.dist == "permutation":
+        rows = " * ".join(names[:-1]) if len(names) > 1 else "1"
+        lines.append(f"new, v = _sg_rnd_permutation(state, {rows}, {names[-1]})")
+        lines.append(f"return new, v.astype(_sg_dt_{op.dtype}).reshape({shape})")
+        imports.append("from symgraph.link.numba.impl.random import permutation as "
+                       "_sg_rnd_permutation")
+    else:
+        fn = _FUNCS[(op.dist, op.dtype)]
+        lines.append(f"new, flat = _sg_rnd_{fn}(state, {total})")
+        lines.append("return new, flat[0]" if not names else f"return new, flat.reshape({shape})")
+        imports.append(f"from symgraph.link.numba.impl.random import {fn} as _sg_rnd_{fn}")
+    src = f"def {ctx.name}({', '.join(args)}):\n" + indent("\n".join(lines)) + "\n"
+    return NumbaCode(src, imports=tuple(imports))
