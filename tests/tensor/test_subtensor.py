@@ -347,6 +347,14 @@ def test_inplace_variants_write_into_x():
             assert np.shares_memory(raw, xv), (op, m)
             assert xv.tolist() == ([0, 1, 1] if not idx else [2, 0, 0])
     assert IncSubtensor((("int", 0),)).destroy_map == {}
+    # the default (not in place) never writes into x
+    x, i = T.dvector("x"), T.lvector("i")
+    for m in BACKENDS:
+        f = theano.function([x, i], [T.set_subtensor(x[1:], 5.0), T.inc_subtensor(x[i], 1.0)],
+                            mode=m)
+        xv = np.zeros(3)
+        a, b = f.thunk([xv, np.array([0, 0])], [])
+        assert xv.tolist() == [0, 0, 0] and a.tolist() == [0, 5, 5] and b.tolist() == [2, 0, 0]
 
 
 def test_set_subtensor_mixed_int_and_slice_on_tensor3():
