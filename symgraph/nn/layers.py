@@ -13,7 +13,6 @@ import numpy as np
 
 import symgraph
 import symgraph.tensor as T
-from symgraph.tensor import shared_randomstreams
 from symgraph.tensor.nnet import conv, softmax
 from symgraph.tensor.signal import pool
 
@@ -51,6 +50,8 @@ def dropout_layer(layer, p_dropout, seed=None):
     """Zero each unit with probability ``p_dropout`` (a fresh mask on every call)."""
     if p_dropout == 0.0:
         return layer
+    from symgraph.tensor import shared_randomstreams
+
     srng = shared_randomstreams.RandomStreams(
         np.random.RandomState(0).randint(999999) if seed is None else seed)
     mask = srng.binomial(n=1, p=1 - p_dropout, size=layer.shape)

@@ -18,13 +18,41 @@ import tempfile
 _loaded: dict = {}
 
 
+_SOURCES_DIGEST: list = []
+
+
+def _imported_sources_digest() -> str:
+    """Hash of every module generated code may import (kernels, Numba backend helpers).
+
+    Numba's file cache does not notice when a function called by a cached function
+    changes; folding these sources into the module name makes any such change produce a
+    new module (and so a fresh compile) instead of running stale machine code.
+    """
+    if not _SOURCES_DIGEST:
+        import symgraph.kernels as kernels
+        import symgraph.link.numba as backend
+
+        h = hashlib.sha256()
+        for pkg in (kernels, backend):
+            root = os.path.dirname(pkg.__file__)
+            for dirpath, dirnames, filenames in sorted(os.walk(root)):
+                dirnames.sort()
+                for fn in sorted(filenames):
+                    if fn.endswith(".py"):
+                        with open(os.path.join(dirpath, fn), "rb") as f:
+                            h.update(fn.encode() + b"\0" + f.read())
+        _SOURCES_DIGEST.append(h.hexdigest()[:16])
+    return _SOURCES_DIGEST[0]
+
+
 def _versions() -> str:
     import numba
     import numpy
 
     import symgraph
 
-    return f"symgraph={symgraph.__version__};numba={numba.__version__};numpy={numpy.__version__}"
+    return (f"symgraph={symgraph.__version__};numba={numba.__version__};"
+            f"numpy={numpy.__version__};sources={_imported_sources_digest()}")
 
 
 def module_dir() -> str:
