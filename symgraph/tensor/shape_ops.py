@@ -32,8 +32,9 @@ __all__ = [
     "Shape", "Shape_i", "MakeVector", "Reshape", "Rebroadcast", "SpecifyShape", "Join",
     "Split", "Alloc", "ARange", "Eye", "Flip", "Repeat",
     # functions
-    "shape", "reshape", "flatten", "transpose", "dimshuffle", "shape_padleft",
-    "shape_padright", "shape_padaxis", "addbroadcast", "unbroadcast", "patternbroadcast",
+    "shape", "reshape", "flatten", "transpose", "swapaxes", "dimshuffle", "get_vector_length",
+    "shape_padleft", "shape_padright", "shape_padaxis", "addbroadcast", "unbroadcast",
+    "patternbroadcast",
     "squeeze", "specify_shape", "concatenate", "join", "stack", "horizontal_stack",
     "vertical_stack", "split", "alloc", "zeros", "ones", "arange", "eye", "identity_like",
     "tile", "repeat", "flip",
@@ -242,10 +243,69 @@ def _vector_entries(v, n=None, opname="", what="shape"):
         x = v.owner.inputs[0]
         return [shape_i(x, i) for i in range(x.type.ndim)]
     if n is None:
+        n = _vector_length(v)
+    if n is None:
         raise ValueError(f"{opname}: the length of the symbolic {what} {v} cannot be determined "
                          f"at graph-build time; pass ndim=")
     v = _tm().cast(v, "int64")
     return _vector_pieces(v, n)
+
+
+def _vector_length(v):
+    """Static length of a vector (None when unknown at graph-build time)."""
+    if isinstance(v, (list, tuple)):
+        return len(v)
+    if not isinstance(v, Variable):
+        return int(np.shape(v)[0]) if np.ndim(v) == 1 else None
+    if v.type.ndim != 1:
+        return None
+    if v.type.broadcastable[0]:
+        return 1
+    if isinstance(v, Constant):
+        return int(np.shape(v.data)[0])
+    node = v.owner
+    if node is None:
+        return None
+    op = node.op
+    if isinstance(op, MakeVector):
+        return len(node.inputs)
+    if isinstance(op, Shape):
+        return node.inputs[0].type.ndim
+    if isinstance(op, Join):
+        lens = [_vector_length(i) for i in node.inputs]
+        return None if None in lens else sum(lens)
+    if isinstance(op, (Rebroadcast, Flip, SpecifyShape)):
+        return _vector_length(node.inputs[0])
+    from symgraph.tensor.elemwise import Elemwise
+
+    if isinstance(op, Elemwise):
+        for i in node.inputs:
+            if i.type.ndim == 1 and not i.type.broadcastable[0]:
+                n = _vector_length(i)
+                if n is not None:
+                    return n
+    # anything else (e.g. ``x.shape[1:]``): ask shape inference for a static length
+    from symgraph.tensor.shape_inference import static_shape
+
+    try:
+        return static_shape(v)[0]
+    except Exception:  # noqa: BLE001 - unknown stays unknown
+        return None
+
+
+def get_vector_length(v):
+    """Length of vector ``v`` when it is known at graph-build time; ValueError otherwise.
+
+    Example::
+
+        >>> T.get_vector_length(T.shape(T.matrix('m')))
+        2
+    """
+    n = _vector_length(v)
+    if n is None:
+        raise ValueError(f"get_vector_length: the length of {v} cannot be determined at "
+                         f"graph-build time")
+    return n
 
 
 def _const_entries(v):
@@ -380,12 +440,8 @@ def reshape(x, newshape, ndim=None):
         raise TypeError(f"reshape: the new shape must be an integer vector or a tuple of "
                         f"ints, got {shp.type}")
     if ndim is None:
-        static = _const_entries(shp)
-        if static is not None:
-            ndim = len(static)
-        elif shp.owner is not None and isinstance(shp.owner.op, Shape):
-            ndim = shp.owner.inputs[0].type.ndim
-        else:
+        ndim = _vector_length(shp)
+        if ndim is None:
             raise ValueError(f"reshape: the length of the symbolic shape {shp} cannot be "
                              f"determined at graph-build time; pass ndim=")
     return Reshape(int(ndim))(x, shp)
@@ -447,6 +503,22 @@ def transpose(x, axes=None):
     if axes == tuple(range(nd)):
         return x
     return DimShuffle(x.type.broadcastable, axes)(x)
+
+
+def swapaxes(y, axis1, axis2):
+    """Interchange two axes of ``y``.
+
+    Example::
+
+        >>> T.swapaxes(T.tensor3('x'), 0, 2).ndim
+        3
+    """
+    y = as_tensor_variable(y)
+    nd = y.type.ndim
+    a, b = _axes([axis1, axis2], nd, "swapaxes")
+    order = list(range(nd))
+    order[a], order[b] = order[b], order[a]
+    return transpose(y, order)
 
 
 def shape_padleft(t, n_ones=1):
@@ -1222,7 +1294,7 @@ def tile(x, reps, ndim=None):
     x = as_tensor_variable(x)
     if _is_int_like(reps) or (isinstance(reps, Variable) and reps.type.ndim == 0):
         reps = [reps]
-    if isinstance(reps, Variable) and ndim is None and _const_entries(reps) is None:
+    if isinstance(reps, Variable) and ndim is None and _vector_length(reps) is None:
         raise ValueError("tile: reps is a symbolic vector of unknown length; pass ndim=")
     r = _vector_entries(reps, ndim, "tile", "reps")
     n = _b.max(x.type.ndim, len(r)) if ndim is None else int(ndim)

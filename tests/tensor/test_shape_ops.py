@@ -95,6 +95,22 @@ def test_reshape_symbolic_entries_and_vector():
              ref=lambda x: x.reshape(5, 2))
 
 
+def test_reshape_theano_idioms_with_shape_expressions():
+    x = T.dtensor3("x")
+    xv = rand(2, 3, 4)
+    outs = [x.reshape((x.shape[0], -1)), x.reshape(T.concatenate([T.shape(x)[:1], [-1]])),
+            T.zeros(x.shape[1:]), x.reshape(x.shape[::-1])]
+    assert [o.ndim for o in outs] == [2, 2, 2, 3]
+    for b in BACKENDS:
+        r = theano.function([x], outs, mode=b)(xv)
+        assert [a.shape for a in r] == [(2, 12), (2, 12), (3, 4), (4, 3, 2)]
+        np.testing.assert_array_equal(r[1], xv.reshape(2, -1))
+    assert T.get_vector_length(T.shape(x)[1:]) == 2
+    assert T.get_vector_length([1, T.lscalar()]) == 2
+    with pytest.raises(ValueError, match="cannot be determined"):
+        T.get_vector_length(T.lvector("v"))
+
+
 def test_reshape_broadcastable_only_from_constant_ones():
     x = T.dvector("x")
     n = T.lscalar("n")
@@ -204,12 +220,12 @@ def test_transpose_dimshuffle_pad_squeeze():
     def fn(x):
         return [T.transpose(x), T.transpose(x, (1, 0, 2)), x.T, x.transpose(2, 0, 1),
                 T.dimshuffle(x, (2, "x", 0, 1)), T.shape_padleft(x, 2), T.shape_padright(x),
-                T.shape_padaxis(x, -2), T.squeeze(T.shape_padaxis(x, 1))]
+                T.shape_padaxis(x, -2), T.squeeze(T.shape_padaxis(x, 1)), T.swapaxes(x, 0, -1)]
 
     check(fn, [rand(2, 3, 4)],
              ref=lambda x: [x.T, x.transpose(1, 0, 2), x.T, x.transpose(2, 0, 1),
                             x.transpose(2, 0, 1)[:, None], x[None, None], x[..., None],
-                            x[:, :, None], x])
+                            x[:, :, None], x, x.swapaxes(0, 2)])
     assert T.shape_padaxis(T.matrix(), 1).broadcastable == (False, True, False)
     assert T.squeeze(T.tensor("float64", (True, False, True))).broadcastable == (False,)
     with pytest.raises(ValueError, match="permutation"):
@@ -223,8 +239,7 @@ def test_squeeze_given_axis_checks_length_at_run_time(mode):
     x = T.dmatrix("x")
     f = theano.function([x], T.squeeze(x, axis=1), mode=mode)
     np.testing.assert_array_equal(f(np.ones((3, 1))), np.ones(3))
-    with pytest.raises(ValueError, match=r"Rebroadcast.*\(3, 2\)" if mode == "py" else
-                       r"Rebroadcast"):
+    with pytest.raises(ValueError, match=r"Rebroadcast.*length 1.*\(3, 2\)"):
         f(np.ones((3, 2)))
 
 
@@ -246,7 +261,7 @@ def test_rebroadcast_values_patterns_and_grad():
 def test_rebroadcast_runtime_check(mode):
     x = T.dmatrix("x")
     f = theano.function([x], T.addbroadcast(x, 1) + 1, mode=mode)
-    with pytest.raises(ValueError, match=r"Rebroadcast.*(length 1|length is not 1)"):
+    with pytest.raises(ValueError, match=r"Rebroadcast.*length 1.*\(2, 3\)"):
         f(np.ones((2, 3)))
 
 
@@ -260,8 +275,7 @@ def test_specify_shape(mode):
     assert shape_tuple(y)[1] == 3
     f = theano.function([x, n], y * 2, mode=mode)
     np.testing.assert_array_equal(f(np.ones((2, 3)), 2), 2 * np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"SpecifyShape.*" + (r"\(2, 3\).*\(2, 4\)"
-                                                             if mode == "py" else "")):
+    with pytest.raises(ValueError, match=r"SpecifyShape.*\(2, 3\).*\(2, 4\)"):
         f(np.ones((2, 4)), 2)
     with pytest.raises(TypeError, match=r"expected 2 shape entries.*got 3"):
         T.specify_shape(x, (1, 2, 3))
@@ -324,7 +338,7 @@ def test_split_bad_sizes(mode):
     x = T.dvector("x")
     s = T.lvector("s")
     f = theano.function([x, s], T.split(x, s, 2), mode=mode)
-    with pytest.raises(ValueError, match="Split.*" + (r"sum to 3" if mode == "py" else "")):
+    with pytest.raises(ValueError, match=r"Split.*\(1, 1\).*sum to 3"):
         f(rand(3), np.array([1, 1]))
 
 
@@ -414,8 +428,7 @@ def test_alloc_runtime_errors(mode):
     v = T.dvector("v")
     n = T.lscalar("n")
     f = theano.function([v, n], T.alloc(v, 2, n), mode=mode)
-    with pytest.raises(ValueError, match="Alloc" + (r".*\(3,\).*\(2, 4\)" if mode == "py"
-                                                    else "")):
+    with pytest.raises(ValueError, match=r"Alloc.*\(3,\).*\(2, 4\)"):
         f(rand(3), 4)
     g = theano.function([n], T.alloc(1.0, n), mode=mode)
     with pytest.raises(ValueError, match="Alloc.*negative"):
@@ -512,6 +525,23 @@ def test_tile():
         T.tile(x, T.lvector())
 
 
+@HYP
+@given(st.integers(0, 3), st.integers(1, 3), st.integers(0, 3), st.integers(0, 2),
+       st.sampled_from(["float32", "int64"]))
+def test_tile_repeat_hypothesis(rows, cols, r0, r1, dtype):
+    fns = cached_fn(("tile", dtype), lambda: _tile_graph(dtype))
+    a = (rng.standard_normal((rows, cols)) * 4).astype(dtype)
+    t, rp = run_both(fns, a, r0, r1)
+    np.testing.assert_array_equal(t, np.tile(a, (r0, r1)))
+    np.testing.assert_array_equal(rp, np.repeat(a, r0, axis=1))
+
+
+def _tile_graph(dtype):
+    x = T.tensor(dtype, (False, False), name="x")
+    r0, r1 = T.lscalars("r0", "r1")
+    return [x, r0, r1], [T.tile(x, [r0, r1]), T.repeat(x, r0, axis=1)]
+
+
 def test_repeat():
     check(lambda x: [T.repeat(x, 2, axis=1), T.repeat(x, 3), x.repeat(2, axis=0),
                         T.repeat(x, [1, 0, 2], axis=1), T.repeat(x, [2], axis=0)],
@@ -533,7 +563,7 @@ def test_repeat():
 def test_repeat_length_mismatch(mode):
     x = T.dvector("x")
     f = theano.function([x], T.repeat(x, [1, 2]), mode=mode)
-    with pytest.raises(ValueError, match="Repeat"):
+    with pytest.raises(ValueError, match=r"Repeat.*2 repeats.*length 3"):
         f(rand(3))
 
 
