@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+import nbclient
+import nbformat
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -35,6 +35,20 @@ CHECKS: dict[str, list[tuple[str, str]]] = {
         ("np.hypot", "matches np.hypot: True"),
         ("fv(np.ones((2, 2)), np.ones(2))", "TypeError: input 'x': expected 1-d data"),
     ],
+    "and_gate.ipynb": [
+        ("print('The outputs of the neuron are:')",
+         "The output for x1=0 | x2=0 is 0.00\n"
+         "The output for x1=0 | x2=1 is 0.02\n"
+         "The output for x1=1 | x2=0 is 0.02\n"
+         "The output for x1=1 | x2=1 is 0.98\n"),
+        ("theano.printing.debugprint(train)", "Composite"),
+        ("one training step", "one training step:"),
+    ],
+}
+
+#: notebook -> snippets of cells that must display a picture (image/png)
+PICTURES: dict[str, list[str]] = {
+    "and_gate.ipynb": ["plt.plot(costs)"],
 }
 
 
@@ -73,6 +87,11 @@ def test_notebook_runs(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     for cell in code:
         assert not any(o.output_type == "error" for o in cell.outputs), _cell_text(cell)
+    for snippet in PICTURES.get(path.name, []):
+        cells = [c for c in code if snippet in c.source]
+        assert len(cells) == 1, f"{path.name}: {len(cells)} code cells contain {snippet!r}"
+        assert any("image/png" in o.get("data", {}) for o in cells[0].outputs), (
+            f"{path.name}: the cell with {snippet!r} shows no picture")
     for snippet, expected in CHECKS.get(path.name, []):
         cells = [c for c in code if snippet in c.source]
         assert len(cells) == 1, f"{path.name}: {len(cells)} code cells contain {snippet!r}"
