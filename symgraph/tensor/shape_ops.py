@@ -1091,7 +1091,8 @@ class Alloc(Op):
 
 
 def alloc(value, *shape):
-    """An array of shape ``shape`` filled with ``value`` (broadcast numpy-style).
+    """An array of shape ``shape`` filled with ``value`` (broadcast numpy-style; a Python
+    float becomes floatX).
 
     Example::
 
@@ -1101,6 +1102,10 @@ def alloc(value, *shape):
     """
     if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
         shape = tuple(shape[0])
+    if isinstance(value, float) and not isinstance(value, np.generic):
+        from symgraph.config import config
+
+        value = constant(value, dtype=config.floatX)   # a Python float is floatX (Theano)
     return Alloc()(value, *shape)
 
 

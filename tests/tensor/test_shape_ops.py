@@ -410,6 +410,8 @@ def test_alloc_symbolic_shape_and_patterns():
     n = T.lscalar("n")
     x = T.dmatrix("x")
     assert T.alloc(0.0, n, 1).broadcastable == (False, True)
+    assert T.alloc(0.0, n).dtype == config.floatX
+    assert T.alloc(np.float32(0), n).dtype == "float32"
     for b in BACKENDS:
         f = theano.function([n, x], [T.alloc(np.float32(2), n, 2), T.zeros(x.shape),
                                      T.ones((n, 2), dtype="int32"), T.zeros(3),
