@@ -100,7 +100,7 @@ def _check_args(pad_h, pad_w, stride_h, stride_w):
         raise ValueError("conv2d: pads must be >= 0")
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _pad_flat(x, pad_h, pad_w):
     """Zero-padded copy of x (N, C, H, W) as (N, C*Hp*Wp) (a view when no padding)."""
     N, C, H, W = x.shape
@@ -109,7 +109,7 @@ def _pad_flat(x, pad_h, pad_w):
     if pad_h == 0 and pad_w == 0:
         return np.ascontiguousarray(x).reshape(N, C * H * W)
     xp = np.zeros((N, C * Hp * Wp), x.dtype)
-    for task in prange(N * C):
+    for task in range(N * C):
         n = task // C
         c = task - n * C
         base = c * Hp * Wp + pad_h * Wp + pad_w
@@ -341,6 +341,7 @@ def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
            [42., 50.]])
     """
     _check_args(pad_h, pad_w, stride_h, stride_w)
+    x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
     F, C2, KH, KW = w.shape
     if C2 != C:
@@ -384,6 +385,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
            [1., 2., 1.]])
     """
     _check_args(pad_h, pad_w, stride_h, stride_w)
+    gout = np.ascontiguousarray(gout)
     N, F, OH, OW = gout.shape
     F2, C, KH, KW = w.shape
     if F2 != F:
@@ -507,6 +509,7 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
            [4., 4.]])
     """
     _check_args(pad_h, pad_w, stride_h, stride_w)
+    x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
     N2, F, OH, OW = gout.shape
     if N2 != N:

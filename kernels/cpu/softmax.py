@@ -84,6 +84,7 @@ def softmax(x):
     >>> softmax(np.array([[0.0, np.log(3.0)]]))
     array([[0.25, 0.75]])
     """
+    x = np.ascontiguousarray(x)
     out = np.empty(x.shape, x.dtype)
     if x.size >= PARALLEL_MIN_SIZE:
         _softmax_rows_p(x, out, False)
@@ -100,6 +101,7 @@ def log_softmax(x):
     >>> np.round(log_softmax(np.array([[0.0, 0.0]])), 4)
     array([[-0.6931, -0.6931]])
     """
+    x = np.ascontiguousarray(x)
     out = np.empty(x.shape, x.dtype)
     if x.size >= PARALLEL_MIN_SIZE:
         _softmax_rows_p(x, out, True)
@@ -157,6 +159,8 @@ def softmax_grad(gy, y):
     array([[ 0.25, -0.25]])
     """
     _check_same(gy, y)
+    gy = np.ascontiguousarray(gy)
+    y = np.ascontiguousarray(y)
     gx = np.empty(y.shape, y.dtype)
     if y.size >= PARALLEL_MIN_SIZE:
         _softmax_grad_rows_p(gy, y, gx, False)
@@ -174,6 +178,8 @@ def log_softmax_grad(gy, y):
     array([[ 0.5, -0.5]])
     """
     _check_same(gy, y)
+    gy = np.ascontiguousarray(gy)
+    y = np.ascontiguousarray(y)
     gx = np.empty(y.shape, y.dtype)
     if y.size >= PARALLEL_MIN_SIZE:
         _softmax_grad_rows_p(gy, y, gx, True)
@@ -240,6 +246,7 @@ def softmax_nll_forward(x, y_idx):
     >>> float(np.round(nll[0], 4)), sm[0, 2]
     (1.3863, 0.25)
     """
+    x = np.ascontiguousarray(x)
     B, K = x.shape
     _check_labels(y_idx, B, K)
     nll = np.empty(B, x.dtype)
@@ -283,6 +290,7 @@ def softmax_nll_backward(gnll, sm, y_idx):
     if gnll.shape[0] != B:
         raise ValueError("softmax_nll_backward: gnll must have one entry per row")
     _check_labels(y_idx, B, K)
+    sm = np.ascontiguousarray(sm)
     gx = np.empty((B, K), sm.dtype)
     if sm.size >= PARALLEL_MIN_SIZE:
         _nll_grad_rows_p(gnll, sm, y_idx, gx)
