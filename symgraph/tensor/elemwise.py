@@ -70,8 +70,15 @@ class Elemwise(Op):
 
     def perform(self, node, inputs):
         check_elemwise_shapes(self, node, inputs)
+        sop = self.scalar_op
+        # cast to the dtypes the op computes in (as generated code does): np.exp(int8) would
+        # otherwise compute in float16, np.reciprocal(int) in integers
+        cdts = sop.compute_dtypes([x.type.dtype for x in node.inputs],
+                                  [o.type.dtype for o in node.outputs])
+        args = [v if np.asarray(v).dtype == c else np.asarray(v).astype(c)
+                for v, c in zip(inputs, cdts)]
         with np.errstate(all="ignore"):
-            res = self.scalar_op.np_impl(*inputs)
+            res = sop.np_impl(*args)
         if not isinstance(res, (list, tuple)):
             res = [res]
         outs = []
@@ -116,18 +123,37 @@ def elemwise_out_shape(node, inputs):
 
 
 def check_elemwise_shapes(op, node, inputs):
-    """Raise ValueError when non-broadcastable dimensions disagree (Theano's rule)."""
+    """Raise ValueError when non-broadcastable dimensions disagree (Theano's rule).
+
+    The message names the op, every input shape and dtype, and for a fused ``Composite``
+    the original operation (and the line that created it) where the shapes first meet.
+    """
     ndim = node.outputs[0].type.ndim
     for d in range(ndim):
         sizes = {np.shape(v)[d] for x, v in zip(node.inputs, inputs)
                  if not x.type.broadcastable[d]}
         if len(sizes) > 1:
-            shapes = ", ".join(f"{np.shape(v)}" for v in inputs)
-            raise ValueError(
-                f"{op}: input dimension mismatch along axis {d}: input shapes are ({shapes}). "
-                f"Only dimensions whose type is broadcastable stretch; use dimshuffle('x', ...) "
-                f"or a row/col type to broadcast."
-            )
+            raise ValueError(_mismatch_message(op, node, inputs, d))
+
+
+def _mismatch_message(op, node, inputs, d):
+    shapes = ", ".join(f"{np.shape(v)} {np.asarray(v).dtype}" for v in inputs)
+    msg = (f"{op}: input dimension mismatch along axis {d}: input shapes are ({shapes}). "
+           f"Only dimensions whose type is broadcastable stretch; use dimshuffle('x', ...) "
+           f"or a row/col type to broadcast.")
+    sop = op.scalar_op
+    if isinstance(sop, Composite):
+        k = sop.first_mismatch(
+            [None if x.type.broadcastable[d] else np.shape(v)[d]
+             for x, v in zip(node.inputs, inputs)])
+        if k is not None:
+            from symgraph.graph.utils import format_trace
+
+            traces = getattr(node.tag, "fused_traces", None) or []
+            where = format_trace(traces[k]) if k < len(traces) else "<unknown location>"
+            msg += (f"\n  The mismatch is in the fused operation {sop.steps[k][0]} (step {k} "
+                    f"of {sop}), created at:\n    " + where.replace("\n", "\n    "))
+    return msg
 
 
 def unbroadcast_grad(g, x):
@@ -137,7 +163,8 @@ def unbroadcast_grad(g, x):
     axes = [d for d, (bx, bg) in enumerate(zip(x.type.broadcastable, g.type.broadcastable))
             if bx and not bg]
     if g.type.ndim != x.type.ndim:
-        raise ValueError(f"internal: gradient of ndim {g.type.ndim} for input of ndim {x.type.ndim}")
+        raise ValueError(f"internal: gradient of ndim {g.type.ndim} for input of ndim "
+                         f"{x.type.ndim}")
     if axes:
         g = tm.sum(g, axis=axes, keepdims=True)
     if g.type.dtype != x.type.dtype:
@@ -173,7 +200,8 @@ class DimShuffle(Op):
             if not self.input_broadcastable[i]:
                 raise ValueError(
                     f"dimshuffle: cannot drop axis {i} of an input with broadcastable pattern "
-                    f"{self.input_broadcastable}; only broadcastable (length-1) axes can be dropped")
+                    f"{self.input_broadcastable}; only broadcastable (length-1) axes can be "
+                    f"dropped")
         self.shuffle = tuple(kept)
         self.augment = tuple(k for k, i in enumerate(self.new_order) if i == "x")
 
@@ -277,6 +305,22 @@ class Composite(ts.ScalarOp):
             vals.append(np.asarray(r).astype(dt, copy=False))
         return [vals[j] for j in self.outputs]
 
+    def first_mismatch(self, leaf_sizes):
+        """Index of the first step whose operands disagree, given one size per input along
+        a dimension (None where the input broadcasts); None if they all agree."""
+        sizes = []  # per step: the size it runs over (None: broadcast)
+        for k, (op, refs, dt) in enumerate(self.steps):
+            seen = set()
+            for r in refs:
+                s = (leaf_sizes[r[1]] if r[0] == "i" else sizes[r[1]] if r[0] == "s"
+                     else None)
+                if s is not None:
+                    seen.add(s)
+            if len(seen) > 1:
+                return k
+            sizes.append(seen.pop() if seen else None)
+        return None
+
     @staticmethod
     def _val(ref, args, vals):
         if ref[0] == "i":
@@ -305,7 +349,7 @@ class Composite(ts.ScalarOp):
             sub_stmts, exprs = op.code(cast_args, cdts, [dt], fresh)
             stmts.extend(sub_stmts)
             t = fresh()
-            stmts.append(f"{t} = {cast_expr(exprs[0], op.output_dtypes(*cdts)[0], dt)}")
+            stmts.append(f"{t} = {result_cast(exprs[0], op.output_dtypes(*cdts)[0], dt)}")
             names.append(t)
             dts.append(dt)
         return stmts, [names[j] for j in self.outputs]
@@ -321,3 +365,17 @@ def cast_expr(name: str, from_dtype: str, to_dtype: str) -> str:
     if to_dtype == "bool":
         return f"({name} != 0)"
     return f"_sg_dt_{to_dtype}({name})"
+
+
+def result_cast(expr: str, natural_dtype: str, to_dtype: str) -> str:
+    """Convert an op's result expression to ``to_dtype`` for storing or returning.
+
+    Integer and boolean arithmetic in Numba promotes (int8 + int8 is an int64, True + True
+    is 2), so discrete results are always wrapped: that gives numpy's wrap-around and keeps
+    0-d results (Numba scalars) of the declared dtype. Float results are wrapped only when
+    the dtypes differ (Numba keeps float32 arithmetic in float32).
+    """
+    if natural_dtype == to_dtype and to_dtype in ("float32", "float64", "complex64",
+                                                    "complex128"):
+        return expr
+    return f"_sg_dt_{to_dtype}({expr})"

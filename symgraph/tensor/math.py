@@ -22,6 +22,19 @@ from symgraph.tensor.basic import as_tensor_args, as_tensor_variable, constant
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
 from symgraph.tensor.type import DISCRETE_DTYPES, FLOAT_DTYPES, TensorType, upgrade_to_float
 
+__all__ = [
+    "elemwise", "add", "mul", "sub", "true_div", "int_div", "floor_div", "mod", "pow", "power",
+    "maximum", "minimum", "arctan2", "neg", "abs", "abs_", "sgn", "sign", "sqr", "reciprocal",
+    "inv", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "sin", "cos",
+    "tan", "tanh", "sinh", "cosh", "arcsin", "arccos", "arctan", "erf", "sigmoid", "softplus",
+    "floor", "ceil", "trunc", "isnan", "isinf", "lt", "gt", "le", "ge", "eq", "neq", "and_",
+    "or_", "xor", "invert", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+    "switch", "where", "second", "fill", "clip", "round", "round_half_to_even",
+    "round_half_away_from_zero", "iround", "cast", "zeros_like", "ones_like", "tensor_copy",
+    "Reduce", "sum", "prod", "max", "min", "all", "any", "Argmax", "argmax", "argmin",
+    "max_and_argmax", "AxesSize", "mean", "var", "std", "float_dtype",
+]
+
 _elemwise_cache: dict = {}
 
 
@@ -131,11 +144,18 @@ def round(x, mode=None):
 
 
 def round_half_to_even(x):
+    """Round to nearest, ties to even (numpy's ``round``)."""
     return round(x, "half_to_even")
 
 
 def round_half_away_from_zero(x):
+    """Round to nearest, ties away from zero (C's ``round``)."""
     return round(x, "half_away_from_zero")
+
+
+def iround(x, mode=None):
+    """``round(x, mode)`` cast to int64 (Theano's ``iround``)."""
+    return cast(round(x, mode), "int64")
 
 
 def cast(x, dtype):
@@ -170,20 +190,24 @@ def tensor_copy(x):
 # -- reductions -----------------------------------------------------------------
 
 def _norm_axis(axis, ndim, what="axis"):
+    """``axis`` (None, an int or a sequence of ints, negative allowed) as a sorted tuple."""
     if axis is None:
         return tuple(range(ndim))
+    if hasattr(axis, "type"):
+        raise TypeError(f"{what} must be a constant int or tuple of ints, got the symbolic "
+                        f"{axis}")
     if isinstance(axis, (int, np.integer)):
         axis = (int(axis),)
     out = []
     for a in axis:
-        if hasattr(a, "type"):
-            raise TypeError(f"{what} must be a constant int, got the symbolic {a}")
+        if hasattr(a, "type") or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{what} must be a constant int or tuple of ints, got {a!r}")
         a = int(a)
-        if not -ndim <= a < _b.max(ndim, 1):
+        if not -ndim <= a < ndim:
             raise ValueError(f"{what} {a} is out of range for a {ndim}-d tensor")
-        out.append(a % ndim if ndim else 0)
+        out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"repeated {what} in {axis}")
+        raise ValueError(f"repeated {what} in {tuple(axis)}")
     return tuple(sorted(out))
 
 
@@ -216,8 +240,10 @@ class Reduce(Op):
     def make_node(self, x):
         x = as_tensor_variable(x)
         for a in self.axis:
-            if a >= x.type.ndim:
+            if not 0 <= a < x.type.ndim:
                 raise ValueError(f"{self}: axis {a} out of range for {x.type}")
+        if self.scalar_op.name not in self._np:
+            raise TypeError(f"{self}: cannot reduce with {self.scalar_op}")
         bcast = tuple(b for i, b in enumerate(x.type.broadcastable) if i not in self.axis)
         out = TensorType(self._out_dtype(x.type.dtype), bcast).make_variable()
         return Apply(self, [x], [out])
@@ -278,7 +304,9 @@ def _reduce(scalar_op, x, axis, keepdims, dtype=None):
     axes = _norm_axis(axis, x.type.ndim)
     if dtype is not None:
         dtype = str(np.dtype(dtype))
-    out = Reduce(scalar_op, axes, dtype)(x) if (axes or dtype) else x
+    op = Reduce(scalar_op, axes, dtype)
+    # a reduction over no axis is the identity, unless it changes the dtype (np.sum(int8))
+    out = op(x) if (axes or op._out_dtype(x.type.dtype) != x.type.dtype) else x
     if keepdims:
         out = _keep(out, x.type.ndim, axes)
     return out
@@ -335,8 +363,13 @@ class Argmax(Op):
         self.axis = axis if axis is None else int(axis)
         self.kind = kind
 
+    def __str__(self):
+        return f"Arg{self.kind}{{axis={self.axis}}}"
+
     def make_node(self, x):
         x = as_tensor_variable(x)
+        if self.axis is not None and not 0 <= self.axis < x.type.ndim:
+            raise ValueError(f"{self}: axis {self.axis} out of range for {x.type}")
         if self.axis is None:
             bcast = ()
         else:
@@ -393,14 +426,41 @@ def max_and_argmax(x, axis=None, keepdims=False):
     return max(x, axis, keepdims), argmax(x, axis, keepdims)
 
 
-def _count(x, axes):
-    from symgraph.tensor.shape_ops import shape
+class AxesSize(Op):
+    """The number of elements of ``x`` along ``axes`` (an int64 scalar): the divisor of
+    ``mean`` and ``var``, computed from the shape without reading the data."""
 
-    shp = shape(x)
-    n = constant(1, dtype="int64")
-    for a in axes:
-        n = mul(n, shp[a])
-    return n
+    __props__ = ("axes",)
+
+    def __init__(self, axes):
+        self.axes = tuple(axes)
+
+    def __str__(self):
+        return f"AxesSize{{{list(self.axes)}}}"
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        for a in self.axes:
+            if not 0 <= a < x.type.ndim:
+                raise ValueError(f"{self}: axis {a} out of range for {x.type}")
+        return Apply(self, [x], [TensorType("int64", ()).make_variable()])
+
+    def perform(self, node, inputs):
+        shp = np.shape(inputs[0])
+        n = 1
+        for a in self.axes:
+            n *= shp[a]
+        return [np.asarray(n, dtype="int64")]
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [()]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def _count(x, axes):
+    return AxesSize(axes)(x)
 
 
 def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):

@@ -147,6 +147,12 @@ class Sub(ScalarOp):
     nin = 2
     name = "sub"
 
+    def output_dtype(self, *dtypes):
+        if all(d == "bool" for d in dtypes):
+            raise TypeError(f"sub: cannot subtract booleans (input dtypes {dtypes}), as in "
+                            f"numpy; use xor (^) or cast to an integer dtype first")
+        return upcast(*dtypes)
+
     def np_impl(self, a, b):
         return a - b
 
@@ -180,9 +186,29 @@ class TrueDiv(ScalarOp):
         return [gx, gy]
 
 
+def _int8_for_bools(dtypes) -> str:
+    """numpy's floor_divide/mod/power have no bool loop: booleans give int8."""
+    if all(d == "bool" for d in dtypes):
+        return "int8"
+    return upcast(*dtypes)
+
+
+_SIGNED64 = ("int64",)
+
+
 class IntDiv(ScalarOp):
     nin = 2
     name = "int_div"
+
+    def output_dtype(self, *dtypes):
+        return _int8_for_bools(dtypes)
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        a, b = args
+        if out_dtypes[0] in _SIGNED64:
+            # numba gives 0 for INT64_MIN // -1; numpy wraps to INT64_MIN (i.e. -a)
+            return [], [f"(-{a} if {b} == -1 else {a} // {b})"]
+        return [], [self.expr(args)]
 
     def np_impl(self, a, b):
         return np.floor_divide(a, b)
@@ -198,6 +224,9 @@ class IntDiv(ScalarOp):
 class Mod(ScalarOp):
     nin = 2
     name = "mod"
+
+    def output_dtype(self, *dtypes):
+        return _int8_for_bools(dtypes)
 
     def np_impl(self, a, b):
         return np.mod(a, b)
@@ -216,6 +245,17 @@ class Mod(ScalarOp):
 class Pow(ScalarOp):
     nin = 2
     name = "pow"
+
+    def output_dtype(self, *dtypes):
+        return _int8_for_bools(dtypes)
+
+    def code(self, args, in_dtypes, out_dtypes, fresh):
+        dt = out_dtypes[0]
+        if dt in DISCRETE_DTYPES and not dt.startswith("uint"):
+            # numpy refuses negative integer exponents; numba would return garbage
+            return [f"if {args[1]} < 0: raise ValueError('pow: integers to negative integer "
+                    f"powers are not allowed')"], [self.expr(args)]
+        return [], [self.expr(args)]
 
     def np_impl(self, a, b):
         return np.power(a, b)
@@ -321,11 +361,16 @@ def _unary(cls_name, fname, grad_fn, name=None):
     return cls
 
 
+# Python floats: weak constants, so float32 gradients stay float32
+_LN2 = float(np.log(2.0))
+_LN10 = float(np.log(10.0))
+_TWO_OVER_SQRT_PI = float(2.0 / np.sqrt(np.pi))
+
 Exp = _unary("Exp", "exp", lambda T, x, z, gz: T.mul(gz, z))
-Exp2 = _unary("Exp2", "exp2", lambda T, x, z, gz: T.mul(gz, z, np.log(2.0)))
+Exp2 = _unary("Exp2", "exp2", lambda T, x, z, gz: T.mul(gz, z, _LN2))
 Log = _unary("Log", "log", lambda T, x, z, gz: T.true_div(gz, x))
-Log2 = _unary("Log2", "log2", lambda T, x, z, gz: T.true_div(gz, T.mul(x, np.log(2.0))))
-Log10 = _unary("Log10", "log10", lambda T, x, z, gz: T.true_div(gz, T.mul(x, np.log(10.0))))
+Log2 = _unary("Log2", "log2", lambda T, x, z, gz: T.true_div(gz, T.mul(x, _LN2)))
+Log10 = _unary("Log10", "log10", lambda T, x, z, gz: T.true_div(gz, T.mul(x, _LN10)))
 Log1p = _unary("Log1p", "log1p", lambda T, x, z, gz: T.true_div(gz, T.add(x, 1)))
 Expm1 = _unary("Expm1", "expm1", lambda T, x, z, gz: T.mul(gz, T.add(z, 1)))
 Sqrt = _unary("Sqrt", "sqrt", lambda T, x, z, gz: T.true_div(T.mul(gz, 0.5), z))
@@ -341,7 +386,7 @@ ArcCos = _unary("ArcCos", "arccos",
                 lambda T, x, z, gz: T.neg(T.true_div(gz, T.sqrt(T.sub(1, T.sqr(x))))))
 ArcTan = _unary("ArcTan", "arctan", lambda T, x, z, gz: T.true_div(gz, T.add(1, T.sqr(x))))
 Erf = _unary("Erf", "erf", lambda T, x, z, gz: T.mul(
-    gz, 2.0 / np.sqrt(np.pi), T.exp(T.neg(T.sqr(x)))))
+    gz, _TWO_OVER_SQRT_PI, T.exp(T.neg(T.sqr(x)))))
 Erf.np_impl = lambda self, a: _np_erf(a)
 
 
@@ -352,8 +397,17 @@ def _np_erf(a):
                                           else np.float64])(a)
 
 
+def _no_bool(name, dtype, hint):
+    if dtype == "bool":
+        raise TypeError(f"{name}: not defined for a boolean input, as in numpy; {hint}")
+    return dtype
+
+
 class Neg(ScalarOp):
     name = "neg"
+
+    def output_dtype(self, *dtypes):
+        return _no_bool("neg", dtypes[0], "use invert (~) or cast to an integer dtype first")
 
     def np_impl(self, a):
         return np.negative(a)
@@ -381,6 +435,9 @@ class Abs(ScalarOp):
 
 class Sgn(ScalarOp):
     name = "sgn"
+
+    def output_dtype(self, *dtypes):
+        return _no_bool("sgn", dtypes[0], "cast to an integer dtype first")
 
     def np_impl(self, a):
         return np.sign(a)
@@ -504,17 +561,28 @@ class RoundHalfToEven(_Rounding):
 
 
 class RoundHalfAwayFromZero(_Rounding):
+    """Round to nearest, ties away from zero (C's ``round``).
+
+    Computed from ``trunc`` and the exact fractional part ``x - trunc(x)``: the textbook
+    ``floor(x + 0.5)`` is wrong for 0.49999999999999994 (``x + 0.5`` rounds up to 1).
+    """
+
     name = "round_half_away_from_zero"
 
     def np_impl(self, a):
         a = np.asarray(a)
-        return np.where(a >= 0, np.floor(a + 0.5), np.ceil(a - 0.5)).astype(
-            upgrade_to_float(str(a.dtype)))
+        t = np.trunc(a)
+        with np.errstate(invalid="ignore"):
+            r = np.where(a - t >= 0.5, t + 1, np.where(t - a >= 0.5, t - 1, t))
+        return r.astype(a.dtype)
 
     def code(self, args, in_dtypes, out_dtypes, fresh):
         a = args[0]
-        h = _lit(0.5, out_dtypes[0])
-        return [], [f"({_f('floor')}({a} + {h}) if {a} >= 0 else {_f('ceil')}({a} - {h}))"]
+        dt = out_dtypes[0]
+        t = fresh()
+        h, one = _lit(0.5, dt), _lit(1, dt)
+        return [f"{t} = {_f('trunc')}({a})"], [
+            f"({t} + {one} if {a} - {t} >= {h} else ({t} - {one} if {t} - {a} >= {h} else {t}))"]
 
 
 # ---------------------------------------------------------------- predicates and logic
@@ -664,15 +732,19 @@ class Switch(ScalarOp):
 
 
 class Clip(ScalarOp):
+    """``minimum(maximum(x, lo), hi)`` exactly as numpy's ``clip``: NaN propagates (from x or
+    a bound), and ``lo > hi`` gives ``hi``."""
+
     nin = 3
     name = "clip"
 
     def np_impl(self, x, lo, hi):
         return np.minimum(np.maximum(x, lo), hi)
 
-    def expr(self, args):
+    def code(self, args, in_dtypes, out_dtypes, fresh):
         x, lo, hi = args
-        return f"({lo} if {x} < {lo} else ({hi} if {x} > {hi} else {x}))"
+        t = fresh()
+        return [f"{t} = {maximum.expr([x, lo])}"], [minimum.expr([t, hi])]
 
     def grad(self, inputs, output, gz):
         T = _T()

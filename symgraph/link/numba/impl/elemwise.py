@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.graph.basic import Constant
-from symgraph.link.numba.dispatch import NumbaCode, indent, numba_impl, np_dtype
+from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.elemwise import DimShuffle, Elemwise, cast_expr
+from symgraph.tensor.elemwise import DimShuffle, Elemwise, cast_expr, result_cast
 
 
 def _src_line(node) -> str:
@@ -23,7 +23,11 @@ def _src_line(node) -> str:
 
 
 def scalar_body(sop, in_names, in_dtypes, out_dtypes, fresh):
-    """Statements computing ``sop`` on scalar names; returns (stmts, out_exprs)."""
+    """Statements computing ``sop`` on scalar names; returns (stmts, out_exprs).
+
+    Output expressions already have the declared output dtypes (``result_cast``), so they
+    can be stored into arrays or returned as 0-d results (Numba scalars) alike.
+    """
     cdts = sop.compute_dtypes(list(in_dtypes), list(out_dtypes))
     args = [cast_expr(n, d, c) for n, d, c in zip(in_names, in_dtypes, cdts)]
     # give non-trivial cast expressions a name so templates may repeat them
@@ -39,12 +43,25 @@ def scalar_body(sop, in_names, in_dtypes, out_dtypes, fresh):
     sub, exprs = sop.code(named, cdts, list(out_dtypes), fresh)
     stmts.extend(sub)
     natural = sop.output_dtypes(*cdts)
-    outs = [cast_expr(e, nd, od) for e, nd, od in zip(exprs, natural, out_dtypes)]
+    outs = [result_cast(e, nd, od) for e, nd, od in zip(exprs, natural, out_dtypes)]
     return stmts, outs
+
+
+def _inline_literal(v):
+    """A typed literal for a single-element constant that broadcasts everywhere, else None."""
+    if isinstance(v, Constant) and np.asarray(v.data).size == 1 and all(v.type.broadcastable):
+        return ts.literal(np.asarray(v.data).reshape(-1)[0].item(), v.type.dtype)
+    return None
 
 
 @numba_impl.register(Elemwise)
 def numba_elemwise(op, node, ctx):
+    """One loop nest per node; a flat loop when every full-size operand is C-contiguous.
+
+    Broadcasting is static: a broadcastable input dimension is indexed at 0 (inputs that
+    broadcast along every dimension are loaded once, before the loops), and each
+    non-broadcastable dimension is checked against the first input that has it.
+    """
     name = ctx.name
     n_in = len(node.inputs)
     ndim = node.outputs[0].type.ndim
@@ -58,35 +75,31 @@ def numba_elemwise(op, node, ctx):
         counter[0] += 1
         return f"t{counter[0]}"
 
-    # scalar names per input inside the loop
-    const_lit = {}
-    for k, v in enumerate(node.inputs):
-        if isinstance(v, Constant) and np.asarray(v.data).size == 1:
-            const_lit[k] = ts.literal(np.asarray(v.data).reshape(-1)[0].item(), v.type.dtype)
+    def ret(names):
+        return "return " + (names[0] if len(names) == 1 else "(" + ", ".join(names) + ",)")
+
+    const_lit = {k: lit for k, v in enumerate(node.inputs)
+                 if (lit := _inline_literal(v)) is not None}
     if ndim == 0:
-        names = []
-        for k in range(n_in):
-            names.append(const_lit.get(k, f"x{k}"))
+        # 0-d: inputs and outputs are Numba scalars
+        names = [const_lit.get(k, f"x{k}") for k in range(n_in)]
         stmts, outs = scalar_body(op.scalar_op, names, in_dtypes, out_dtypes, fresh)
         lines.extend(stmts)
-        lines.append("return " + (outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ",)"))
+        lines.append(ret(outs))
         return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)))
-    # sizes: first non-broadcast input per dimension
-    src = _src_line(node)
+    # sizes: first non-broadcast input per dimension; the others must agree
+    msg = repr(f"{op}: input dimension mismatch (created at {_src_line(node)})")
     size_of = []
     for d in range(ndim):
-        owner = next((k for k, v in enumerate(node.inputs)
-                      if v.type.ndim and not v.type.broadcastable[d]), None)
-        if owner is None:
+        owners = [k for k, v in enumerate(node.inputs)
+                  if not v.type.broadcastable[d] and k not in const_lit]
+        if not owners:
             size_of.append("1")
-        else:
-            lines.append(f"n{d} = x{owner}.shape[{d}]")
-            size_of.append(f"n{d}")
-            for k, v in enumerate(node.inputs):
-                if k != owner and v.type.ndim and not v.type.broadcastable[d] and k not in const_lit:
-                    lines.append(
-                        f"if x{k}.shape[{d}] != n{d}: raise ValueError("
-                        f"'{op}: input dimension mismatch along axis {d} (created at {src})')")
+            continue
+        lines.append(f"n{d} = x{owners[0]}.shape[{d}]")
+        size_of.append(f"n{d}")
+        for k in owners[1:]:
+            lines.append(f"if x{k}.shape[{d}] != n{d}: raise ValueError({msg})")
     shape = "(" + "".join(s + ", " for s in size_of) + ")"
     inplace = dict(op.inplace_pattern)
     for j, dt in enumerate(out_dtypes):
@@ -94,64 +107,56 @@ def numba_elemwise(op, node, ctx):
             lines.append(f"o{j} = x{inplace[j]}")
         else:
             lines.append(f"o{j} = np.empty({shape}, dtype={np_dtype(dt)})")
-    # hoist fully-broadcast inputs (every dim broadcastable) out of the loops
+    # loads: literals inline, fully broadcast inputs hoisted, the rest inside the loop
     loads_outer = []
-    loads_inner = []
+    arrays = []  # inputs read at every element
     scalar_names = []
-    idx_all = ", ".join(f"j{d}" for d in range(ndim))
     for k, v in enumerate(node.inputs):
         if k in const_lit:
             scalar_names.append(const_lit[k])
-        elif v.type.ndim == 0:
-            scalar_names.append(f"x{k}")
         elif all(v.type.broadcastable):
             loads_outer.append(f"a{k} = x{k}[{', '.join('0' for _ in range(ndim))}]")
             scalar_names.append(f"a{k}")
         else:
-            idx = ", ".join("0" if b else f"j{d}" for d, b in enumerate(v.type.broadcastable))
-            loads_inner.append(f"a{k} = x{k}[{idx}]")
+            arrays.append(k)
             scalar_names.append(f"a{k}")
     stmts, outs = scalar_body(op.scalar_op, scalar_names, in_dtypes, out_dtypes, fresh)
-    inner = loads_inner + stmts + [f"o{j}[{idx_all}] = {e}" for j, e in enumerate(outs)]
     lines.extend(loads_outer)
-    # contiguous fast path: same-shape C-contiguous arrays -> one flat loop
-    flat_ok = ndim >= 2 and all(
-        (v.type.ndim == 0 or k in const_lit or all(v.type.broadcastable)
-         or not any(v.type.broadcastable)) for k, v in enumerate(node.inputs))
-    arrays = [k for k, v in enumerate(node.inputs)
-              if v.type.ndim and k not in const_lit and not all(v.type.broadcastable)]
-    loop = []
-    for d in range(ndim):
-        loop.append("    " * d + f"for j{d} in range({size_of[d]}):")
-    loop.append(indent("\n".join(inner), 4 * ndim))
-    loop_src = "\n".join(loop)
-    if flat_ok and arrays:
-        conds = " and ".join(f"x{k}.flags.c_contiguous" for k in arrays)
-        conds += "".join(f" and o{j}.flags.c_contiguous" for j in range(len(out_dtypes)))
-        flat_inner = []
+
+    def nested():
+        idx_all = ", ".join(f"j{d}" for d in range(ndim))
+        inner = []
         for k in arrays:
-            flat_inner.append(f"a{k} = f{k}[j]")
-        flat_inner += stmts + [f"g{j}[j] = {e}" for j, e in enumerate(outs)]
+            idx = ", ".join("0" if b else f"j{d}"
+                            for d, b in enumerate(node.inputs[k].type.broadcastable))
+            inner.append(f"a{k} = x{k}[{idx}]")
+        inner += stmts + [f"o{j}[{idx_all}] = {e}" for j, e in enumerate(outs)]
+        loop = ["    " * d + f"for j{d} in range({size_of[d]}):" for d in range(ndim)]
+        loop.append(indent("\n".join(inner), 4 * ndim))
+        return "\n".join(loop)
+
+    # flat fast path: every per-element operand has the full shape (no broadcastable dim)
+    # and is C-contiguous at run time -> one loop over 1-d views
+    flat_ok = ndim >= 2 and arrays and all(not any(node.inputs[k].type.broadcastable)
+                                           for k in arrays)
+    if flat_ok:
+        conds = " and ".join([f"x{k}.flags.c_contiguous" for k in arrays]
+                             + [f"o{j}.flags.c_contiguous" for j in inplace])
         total = " * ".join(size_of)
         flat = [f"if {conds}:", f"    nt = {total}"]
-        for k in arrays:
-            flat.append(f"    f{k} = _sg_flat(x{k}, nt)")
-        for j in range(len(out_dtypes)):
-            flat.append(f"    g{j} = _sg_flat(o{j}, nt)")
+        flat += [f"    f{k} = _sg_flat(x{k}, nt)" for k in arrays]
+        flat += [f"    g{j} = _sg_flat(o{j}, nt)" for j in range(len(out_dtypes))]
         flat.append("    for j in range(nt):")
+        flat_inner = [f"a{k} = f{k}[j]" for k in arrays]
+        flat_inner += stmts + [f"g{j}[j] = {e}" for j, e in enumerate(outs)]
         flat.append(indent("\n".join(flat_inner), 8))
         flat.append("else:")
-        flat.append(indent(loop_src, 4))
+        flat.append(indent(nested(), 4))
         lines.extend(flat)
     else:
-        lines.append(loop_src)
-    rets = [f"o{j}" for j in range(len(out_dtypes))]
-    lines.append("return " + (rets[0] if len(rets) == 1 else "(" + ", ".join(rets) + ",)"))
-    body = f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines))
-    return NumbaCode(body)
-
-
-
+        lines.append(nested())
+    lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
+    return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)))
 
 
 @numba_impl.register(DimShuffle)

@@ -1,12 +1,12 @@
-"""Numba generators for reductions (Reduce), Argmax and Shape."""
+"""Numba generators for reductions (Reduce), Argmax, AxesSize and Shape."""
 from __future__ import annotations
 
 import numpy as np
 
-from symgraph.link.numba.dispatch import NumbaCode, indent, numba_impl, np_dtype
+from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.elemwise import cast_expr
-from symgraph.tensor.math import Argmax, Reduce
+from symgraph.tensor.elemwise import cast_expr, result_cast
+from symgraph.tensor.math import Argmax, AxesSize, Reduce
 from symgraph.tensor.shape_ops import Shape
 
 _INIT = {"add": 0, "mul": 1, "and_": True, "or_": False}
@@ -24,6 +24,7 @@ def _init_literal(opname, dtype):
 
 
 def _combine(opname, acc, v):
+    """Expression folding ``v`` into ``acc``; max/min propagate NaN like numpy."""
     if opname == "add":
         return f"{acc} + {v}"
     if opname == "mul":
@@ -33,96 +34,126 @@ def _combine(opname, acc, v):
     if opname == "minimum":
         return f"{acc} if ({acc} <= {v} or {acc} != {acc}) else {v}"
     if opname == "and_":
-        return f"{acc} and {v}"
-    return f"{acc} or {v}"
+        return f"{acc} & {v}"
+    return f"{acc} | {v}"
+
+
+def _acc_dtype(opname, out_dt):
+    # float32 sums accumulate in float64 (numpy's pairwise sum is that accurate too)
+    return "float64" if (out_dt == "float32" and opname == "add") else out_dt
 
 
 @numba_impl.register(Reduce)
 def numba_reduce(op, node, ctx):
+    """Loops in the input's C order.
+
+    - all axes: one accumulator;
+    - trailing axes (``sum(axis=-1)``): one accumulator per output element;
+    - otherwise: an accumulator array updated in place while walking the input once.
+    Accumulators are re-cast to their dtype at every step (Numba widens int8 + int8),
+    which gives numpy's wrap-around for dtype= narrower than the default.
+    """
     x = node.inputs[0]
     nd = x.type.ndim
     opname = op.scalar_op.name
     out_dt = node.outputs[0].type.dtype
     in_dt = x.type.dtype
-    # accumulate float32 full sums in float64 (accuracy, like numpy's pairwise sum)
-    acc_dt = "float64" if (out_dt == "float32" and opname == "add") else out_dt
-    lines = []
+    acc_dt = _acc_dtype(opname, out_dt)
     if nd == 0:
-        return NumbaCode(f"def {ctx.name}(x):\n    return {cast_expr('x', in_dt, out_dt)}\n")
-    for d in range(nd):
-        lines.append(f"n{d} = x.shape[{d}]")
-    if opname in ("maximum", "minimum"):
+        ret = result_cast(cast_expr("x", in_dt, out_dt), out_dt, out_dt)
+        return NumbaCode(f"def {ctx.name}(x):\n    return {ret}\n")
+    lines = [f"n{d} = x.shape[{d}]" for d in range(nd)]
+    if opname in ("maximum", "minimum") and op.axis:
         cond = " or ".join(f"n{d} == 0" for d in op.axis)
-        lines.append(f"if {cond}: raise ValueError('{op}: cannot reduce an empty axis "
-                     f"(zero-size array to reduction operation)')")
+        lines.append(f"if {cond}: raise ValueError({str(op) + ': zero-size reduction axis'!r})")
     idx = ", ".join(f"j{d}" for d in range(nd))
     v = cast_expr(f"x[{idx}]", in_dt, acc_dt)
     kept = [d for d in range(nd) if d not in op.axis]
-    if not kept:
-        lines.append(f"acc = {_init_literal(opname, acc_dt)}")
-        loop = [("    " * d) + f"for j{d} in range(n{d}):" for d in range(nd)]
-        loop.append("    " * nd + f"v = {v}")
-        loop.append("    " * nd + f"acc = {_combine(opname, 'acc', 'v')}")
-        lines.extend(loop)
-        lines.append(f"return {cast_expr('acc', acc_dt, out_dt)}")
+    red = [d for d in range(nd) if d in op.axis]
+    step = result_cast(_combine(opname, "acc", "v"), acc_dt, acc_dt)
+    if not kept or (red and red == list(range(nd - len(red), nd))):
+        # one accumulator per output element (a single one when every axis is reduced)
+        outer = ["    " * i + f"for j{d} in range(n{d}):" for i, d in enumerate(kept)]
+        pad = "    " * len(kept)
+        inner = [f"acc = {_init_literal(opname, acc_dt)}"]
+        inner += ["    " * i + f"for j{d} in range(n{d}):" for i, d in enumerate(red)]
+        inner += ["    " * len(red) + f"v = {v}", "    " * len(red) + f"acc = {step}"]
+        if not kept:
+            lines += inner
+            lines.append(f"return {result_cast('acc', acc_dt, out_dt)}")
+        else:
+            shape = "(" + "".join(f"n{d}, " for d in kept) + ")"
+            lines.append(f"out = np.empty({shape}, dtype={np_dtype(out_dt)})")
+            oidx = ", ".join(f"j{d}" for d in kept)
+            inner.append(f"out[{oidx}] = acc")
+            lines += outer + [pad + s for s in inner]
+            lines.append("return out")
         return NumbaCode(f"def {ctx.name}(x):\n" + indent("\n".join(lines)))
-    acc_dt = out_dt
-    v = cast_expr(f"x[{idx}]", in_dt, acc_dt)
     shape = "(" + "".join(f"n{d}, " for d in kept) + ")"
-    lines.append(f"out = np.full({shape}, {_init_literal(opname, out_dt)}, dtype={np_dtype(out_dt)})")
+    lines.append(f"out = np.full({shape}, {_init_literal(opname, acc_dt)}, "
+                 f"dtype={np_dtype(acc_dt)})")
     oidx = ", ".join(f"j{d}" for d in kept)
     loop = [("    " * d) + f"for j{d} in range(n{d}):" for d in range(nd)]
     loop.append("    " * nd + f"v = {v}")
-    loop.append("    " * nd + f"a = out[{oidx}]")
-    loop.append("    " * nd + f"out[{oidx}] = {_combine(opname, 'a', 'v')}")
+    loop.append("    " * nd + f"acc = out[{oidx}]")
+    loop.append("    " * nd + f"out[{oidx}] = {step}")
     lines.extend(loop)
-    lines.append("return out")
+    lines.append("return out" if acc_dt == out_dt else f"return out.astype({np_dtype(out_dt)})")
     return NumbaCode(f"def {ctx.name}(x):\n" + indent("\n".join(lines)))
 
 
 @numba_impl.register(Argmax)
 def numba_argmax(op, node, ctx):
+    """First index of the max/min (NaN counts as the extreme, like numpy)."""
     x = node.inputs[0]
     nd = x.type.ndim
     cmp = ">" if op.kind == "max" else "<"
+    err = repr(f"{op}: attempt to get arg{op.kind} of an empty sequence")
+    better = f"(v {cmp} best) or (v != v and best == best)"
     if nd == 0:
         return NumbaCode(f"def {ctx.name}(x):\n    return np.int64(0)\n")
     if op.axis is None or nd == 1:
         src = f"""def {ctx.name}(x):
     f = np.ascontiguousarray(x).reshape(x.size)
     if f.size == 0:
-        raise ValueError('{op}: attempt to get arg{op.kind} of an empty sequence')
+        raise ValueError({err})
     best = f[0]
     k = 0
     for i in range(1, f.size):
         v = f[i]
-        if (v {cmp} best) or (v != v and best == best):
+        if {better}:
             best = v
             k = i
     return np.int64(k)
 """
-        if nd == 1 and op.axis is not None:
-            pass
         return NumbaCode(src)
     ax = op.axis
     kept = [d for d in range(nd) if d != ax]
     lines = [f"n{d} = x.shape[{d}]" for d in range(nd)]
-    lines.append(f"if n{ax} == 0: raise ValueError('{op}: attempt to get arg{op.kind} of an "
-                 f"empty sequence')")
+    lines.append(f"if n{ax} == 0: raise ValueError({err})")
     shape = "(" + "".join(f"n{d}, " for d in kept) + ")"
-    lines.append(f"out = np.zeros({shape}, dtype=np.int64)")
+    lines.append(f"out = np.empty({shape}, dtype=np.int64)")
     oidx = ", ".join(f"j{d}" for d in kept)
     loops = [("    " * i) + f"for j{d} in range(n{d}):" for i, d in enumerate(kept)]
     pad = "    " * len(kept)
     first = ", ".join("0" if d == ax else f"j{d}" for d in range(nd))
     cur = ", ".join("i" if d == ax else f"j{d}" for d in range(nd))
     inner = [f"best = x[{first}]", "k = 0", f"for i in range(1, n{ax}):",
-             f"    v = x[{cur}]", f"    if (v {cmp} best) or (v != v and best == best):",
+             f"    v = x[{cur}]", f"    if {better}:",
              "        best = v", "        k = i", f"out[{oidx}] = k"]
     lines.extend(loops)
     lines.extend(pad + s for s in inner)
     lines.append("return out")
     return NumbaCode(f"def {ctx.name}(x):\n" + indent("\n".join(lines)))
+
+
+@numba_impl.register(AxesSize)
+def numba_axes_size(op, node, ctx):
+    nd = node.inputs[0].type.ndim
+    if nd == 0 or not op.axes:
+        return NumbaCode(f"def {ctx.name}(x):\n    return np.int64(1)\n")
+    prod = " * ".join(f"np.int64(x.shape[{a}])" for a in op.axes)
+    return NumbaCode(f"def {ctx.name}(x):\n    return {prod}\n")
 
 
 @numba_impl.register(Shape)
