@@ -11,6 +11,7 @@ import numpy as np
 from symgraph.graph.basic import Constant
 from symgraph.link.numba import cache
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
+from symgraph.link.numba.inline import inline_body, split_main
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import DTYPES
 
@@ -25,6 +26,8 @@ HEADER = [
       "from symgraph.link.numba.helpers import flat as _sg_flat"]
 
 _JIT_DEFAULTS = {"cache": True, "error_model": "numpy", "nogil": True}
+#: inline straight-line node functions into graph_fn (one compilation unit per graph)
+INLINE = True
 
 
 def _register_impls():
@@ -114,13 +117,23 @@ def generate_module(fgraph, input_vars, shared_vars):
         opts = dict(_JIT_DEFAULTS)
         opts.update(code.jit_options)
         deco = "@numba.njit(" + ", ".join(f"{k}={v!r}" for k, v in sorted(opts.items())) + ")"
+        # the node function stays defined (compiled lazily, only if called: f.profile())
         defs.append(f"# {node.op}\n{_mark_main(code.src, ctx.name, deco)}")
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
         for o, nm in zip(node.outputs, outs):
             names[o] = nm
-        args = ", ".join(names[v] for v in node.inputs)
-        lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
-        body.append(f"{lhs} = node{n}({args})")
+        arg_names = [names[v] for v in node.inputs]
+        inlined = None
+        if INLINE and opts == _JIT_DEFAULTS:
+            _, main = split_main(code.src, ctx.name)
+            if main is not None:
+                inlined = inline_body(main, arg_names, outs, f"n{n}_")
+        if inlined is not None:
+            body.append(f"# {node.op}")
+            body.extend(inlined.splitlines())
+        else:
+            lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
+            body.append(f"{lhs} = node{n}({', '.join(arg_names)})")
     ret = [names[o] for o in fgraph.outputs]
     body.append("return (" + "".join(r + ", " for r in ret) + ")")
     graph_def = (
