@@ -1,0 +1,562 @@
+"""Numba generators for products: Dot, TensorDot, BatchedDot, BatchedTensorDot, Gemm, Gemv.
+
+Float and complex products call BLAS (scipy's, through Numba): ``Dot`` uses ``np.dot``
+(numba's own BLAS binding; arrays whose layout is unknown at typing time go through
+``blas_ready``, which copies only when the data is not contiguous at run time). ``Gemm``,
+``Gemv`` and the batched products call ``xgemm``/``xgemv`` directly through Numba's exported
+BLAS wrappers (``numba_xxgemm``/``numba_xxgemv``, the ones ``np.linalg.pinv`` uses), passing
+strides as leading dimensions, so transposed and sliced operands need no copy and Gemm
+writes straight into its output (or into Z when in place). Numba's ``np.dot`` has no
+integer version: integer products are emitted as explicit loops (they wrap around on
+overflow, as numpy's do).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload, register_jitable
+
+from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
+from symgraph.tensor import scalar_ops as ts
+from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, TensorDot
+from symgraph.tensor.elemwise import DimShuffle
+
+_BLAS = ("float32", "float64", "complex64", "complex128")
+_IMPORTS = {
+    "c": "from symgraph.link.numba.impl.dot import blas_ready as _sg_blas_ready",
+    "f": "from symgraph.link.numba.impl.dot import blas_ready_f as _sg_blas_ready_f",
+    "gemm": "from symgraph.link.numba.impl.dot import gemm_into as _sg_gemm_into",
+    "gemv": "from symgraph.link.numba.impl.dot import gemv_into as _sg_gemv_into",
+}
+#: below this many multiply-adds per batch item, batched products loop instead of
+#: calling BLAS (whose per-call overhead dominates tiny matrices)
+SMALL = 2048
+_CACHE = {"cache": True}
+
+
+# ----------------------------------------------------------------- jitted helpers
+
+def blas_ready(a):
+    """``a`` itself when Numba's ``np.dot`` can hand it to BLAS (C or F layout); otherwise
+    ``np.ascontiguousarray(a)``, which copies only when the data is not C-contiguous at
+    run time."""
+    return np.ascontiguousarray(a)
+
+
+def blas_ready_f(a):
+    """As ``blas_ready`` but preferring Fortran order (for transposed operands, which are
+    F-contiguous views typed with an unknown layout): no copy when F-contiguous."""
+    return np.asfortranarray(a) if np.ndim(a) == 2 else np.ascontiguousarray(a)
+
+
+@overload(blas_ready, jit_options=_CACHE)
+def _blas_ready_ov(a):
+    if isinstance(a, types.Array) and a.layout in "CF":
+        return lambda a: a
+    return lambda a: np.ascontiguousarray(a)
+
+
+@overload(blas_ready_f, jit_options=_CACHE)
+def _blas_ready_f_ov(a):
+    if isinstance(a, types.Array) and a.layout in "CF":
+        return lambda a: a
+    if isinstance(a, types.Array) and a.ndim == 2:
+        return lambda a: np.asfortranarray(a)
+    return lambda a: np.ascontiguousarray(a)
+
+
+_KIND = {types.float32: ord("s"), types.float64: ord("d"), types.complex64: ord("c"),
+         types.complex128: ord("z")}
+
+
+@intrinsic
+def _scalar_ptr(typingctx, val):
+    """Pointer to a stack slot holding ``val`` (BLAS takes alpha and beta by pointer)."""
+    sig = types.CPointer(val)(val)
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once_value(builder, args[0])
+
+    return sig, codegen
+
+
+def _xgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Column-major BLAS ``c = alpha op(a) op(b) + beta c`` (jitted code only)."""
+    raise NotImplementedError
+
+
+@overload(_xgemm, jit_options=_CACHE)
+def _xgemm_ov(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    dt = c.dtype
+    p = types.CPointer(dt)
+    fn = types.ExternalFunction("numba_xxgemm", types.intc(
+        types.char, types.char, types.char, types.intp, types.intp, types.intp,
+        p, p, types.intp, p, types.intp, p, p, types.intp))
+    kind = _KIND[dt]
+
+    def impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        r = fn(kind, transa, transb, m, n, k, _scalar_ptr(alpha), a.ctypes, lda, b.ctypes,
+               ldb, _scalar_ptr(beta), c.ctypes, ldc)
+        if r != 0:
+            raise RuntimeError("BLAS xgemm failed (scipy's BLAS is needed)")
+
+    return impl
+
+
+def _xgemv(trans, m, n, alpha, a, lda, x, beta, y):
+    """Column-major BLAS ``y = alpha op(a) x + beta y``, unit strides (jitted code only)."""
+    raise NotImplementedError
+
+
+@overload(_xgemv, jit_options=_CACHE)
+def _xgemv_ov(trans, m, n, alpha, a, lda, x, beta, y):
+    dt = y.dtype
+    p = types.CPointer(dt)
+    fn = types.ExternalFunction("numba_xxgemv", types.intc(
+        types.char, types.char, types.intp, types.intp, p, p, types.intp, p, p, p))
+    kind = _KIND[dt]
+
+    def impl(trans, m, n, alpha, a, lda, x, beta, y):
+        r = fn(kind, trans, m, n, _scalar_ptr(alpha), a.ctypes, lda, x.ctypes,
+               _scalar_ptr(beta), y.ctypes)
+        if r != 0:
+            raise RuntimeError("BLAS xgemv failed (scipy's BLAS is needed)")
+
+    return impl
+
+
+@register_jitable
+def _layout(a):
+    """How BLAS can read 2-d ``a`` in place: (0, ld) row-major, (1, ld) column-major with
+    leading dimension ``ld`` (in elements), or (-1, 0) when it needs a copy."""
+    m, n = a.shape
+    isz = a.itemsize
+    s0, s1 = a.strides
+    if n <= 1 or s1 == isz:
+        if m <= 1:
+            return 0, max(n, 1)
+        if s0 > 0 and s0 % isz == 0 and s0 // isz >= max(n, 1):
+            return 0, s0 // isz
+    if m <= 1 or s0 == isz:
+        if n <= 1:
+            return 1, max(m, 1)
+        if s1 > 0 and s1 % isz == 0 and s1 // isz >= max(m, 1):
+            return 1, s1 // isz
+    return -1, 0
+
+
+@register_jitable
+def _overlaps(a, b):
+    """Whether the byte ranges of arrays ``a`` and ``b`` (1-d or 2-d) intersect."""
+    if a.size == 0 or b.size == 0:
+        return False
+    alo = a.ctypes.data
+    ahi = alo + a.itemsize
+    for d in range(a.ndim):
+        e = (a.shape[d] - 1) * a.strides[d]
+        alo, ahi = (alo + e, ahi) if e < 0 else (alo, ahi + e)
+    blo = b.ctypes.data
+    bhi = blo + b.itemsize
+    for d in range(b.ndim):
+        e = (b.shape[d] - 1) * b.strides[d]
+        blo, bhi = (blo + e, bhi) if e < 0 else (blo, bhi + e)
+    return alo < bhi and blo < ahi
+
+
+@register_jitable
+def _any2(a):
+    """A view of 2-d ``a`` typed with layout 'A': the cores below compile once per dtype."""
+    return a[:, :]
+
+
+@register_jitable
+def _any1(a):
+    """A view of 1-d ``a`` typed with layout 'A'."""
+    return a[:]
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_core(alpha, x, y, beta, c, zero):
+    m, k = x.shape
+    n = y.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        for i in range(m):
+            for j in range(n):
+                c[i, j] = c[i, j] * beta if beta != 0 else zero
+        return
+    lx, ldx = _layout(x)
+    if lx < 0:
+        x = _any2(np.ascontiguousarray(x))
+        lx, ldx = 0, k
+    ly, ldy = _layout(y)
+    if ly < 0:
+        y = _any2(np.ascontiguousarray(y))
+        ly, ldy = 0, n
+    lc, ldc = _layout(c)
+    if lc < 0 or _overlaps(c, x) or _overlaps(c, y):
+        tmp = np.empty((m, n), dtype=c.dtype)
+        _xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, alpha, y, ldy,
+               x, ldx, zero, tmp, n)
+        for i in range(m):
+            for j in range(n):
+                c[i, j] = tmp[i, j] + beta * c[i, j] if beta != 0 else tmp[i, j]
+    elif lc == 0:
+        # row-major C: column-major BLAS computes C^T = op(y)^T op(x)^T
+        _xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, alpha, y, ldy,
+               x, ldx, beta, c, ldc)
+    else:
+        _xgemm(110 if lx == 1 else 116, 110 if ly == 1 else 116, m, n, k, alpha, x, ldx,
+               y, ldy, beta, c, ldc)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemv_core(alpha, a, x, beta, y, zero):
+    m, k = a.shape
+    if m == 0:
+        return
+    if k == 0:
+        for i in range(m):
+            y[i] = y[i] * beta if beta != 0 else zero
+        return
+    la, lda = _layout(a)
+    if la < 0:
+        a = _any2(np.ascontiguousarray(a))
+        la, lda = 0, k
+    if k > 1 and x.strides[0] != x.itemsize:
+        x = _any1(np.ascontiguousarray(x))
+    direct = (m == 1 or y.strides[0] == y.itemsize) and not _overlaps(y, a) \
+        and not _overlaps(y, x)
+    out = y if direct else _any1(np.empty(m, dtype=y.dtype))
+    b = beta if direct else zero
+    if la == 0:
+        # row-major a: BLAS sees its transpose
+        _xgemv(116, k, m, alpha, a, lda, x, b, out)
+    else:
+        _xgemv(110, m, k, alpha, a, lda, x, b, out)
+    if not direct:
+        for i in range(m):
+            y[i] = out[i] + beta * y[i] if beta != 0 else out[i]
+
+
+def gemm_into(alpha, x, y, beta, c):
+    """``c[...] = alpha * x @ y + beta * c`` with BLAS xgemm (2-d arrays of one BLAS dtype;
+    alpha and beta are converted to it).
+
+    When beta == 0, c's values are not read. Any strides are accepted: an operand BLAS
+    cannot read in place (neither stride unit) is copied; an output it cannot write, or
+    one that overlaps x or y, goes through a temporary. Callable from jitted code only."""
+    raise NotImplementedError("gemm_into is only callable from jitted code")
+
+
+@overload(gemm_into, jit_options=_CACHE)
+def _gemm_into_ov(alpha, x, y, beta, c):
+    if c.dtype not in _KIND:
+        return None
+    npt = np.dtype(str(c.dtype)).type
+    zero = npt(0)
+
+    def impl(alpha, x, y, beta, c):
+        _gemm_core(npt(alpha), _any2(x), _any2(y), npt(beta), _any2(c),
+                   zero)
+
+    return impl
+
+
+def gemv_into(alpha, a, x, beta, y):
+    """``y[...] = alpha * a @ x + beta * y`` with BLAS xgemv (a 2-d, x and y 1-d); as
+    ``gemm_into`` otherwise. Callable from jitted code only."""
+    raise NotImplementedError("gemv_into is only callable from jitted code")
+
+
+@overload(gemv_into, jit_options=_CACHE)
+def _gemv_into_ov(alpha, a, x, beta, y):
+    if y.dtype not in _KIND:
+        return None
+    npt = np.dtype(str(y.dtype)).type
+    zero = npt(0)
+
+    def impl(alpha, a, x, beta, y):
+        _gemv_core(npt(alpha), _any2(a), _any1(x), npt(beta), _any1(y),
+                   zero)
+
+    return impl
+
+
+# ----------------------------------------------------------------- code generation
+
+def _int_product(na, nb, dt, a, b, out):
+    """Source lines computing ``out = np.dot(a, b)`` with explicit loops (integer dtypes:
+    numba's np.dot is BLAS-only). Products wrap around like numpy's."""
+    z = ts.literal(0, dt)
+    d = np_dtype(dt)
+    if na == 1 and nb == 1:
+        return [f"acc = {z}",
+                f"for r in range({a}.shape[0]):",
+                f"    acc += {a}[r] * {b}[r]",
+                f"{out} = _sg_dt_{dt}(acc)"]
+    if na == 2 and nb == 1:
+        return [f"{out} = np.empty({a}.shape[0], dtype={d})",
+                f"for i in range({a}.shape[0]):",
+                f"    acc = {z}",
+                f"    for r in range({a}.shape[1]):",
+                f"        acc += {a}[i, r] * {b}[r]",
+                f"    {out}[i] = acc"]
+    if na == 1 and nb == 2:
+        return [f"{out} = np.zeros({b}.shape[1], dtype={d})",
+                f"for r in range({a}.shape[0]):",
+                f"    av = {a}[r]",
+                f"    for j in range({b}.shape[1]):",
+                f"        {out}[j] += av * {b}[r, j]"]
+    return [f"{out} = np.zeros(({a}.shape[0], {b}.shape[1]), dtype={d})",
+            f"for i in range({a}.shape[0]):",
+            f"    for r in range({a}.shape[1]):",
+            f"        av = {a}[i, r]",
+            f"        for j in range({b}.shape[1]):",
+            f"            {out}[i, j] += av * {b}[r, j]"]
+
+
+def _esc(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _shape_check(op, pairs, what="not aligned"):
+    """Lines raising ValueError (constant message naming the op) when lengths differ."""
+    lines = []
+    for i, j in pairs:
+        lines.append(f"if a.shape[{i}] != b.shape[{j}]: raise ValueError("
+                     f"'{_esc(str(op))}: shapes {what}: axis {i} of input 0 and axis {j} of "
+                     f"input 1 differ in length')")
+    return lines
+
+
+def _is_transpose(var) -> bool:
+    """``var`` is a transposed matrix view (F-contiguous when its input is C-contiguous)."""
+    owner = var.owner
+    return (owner is not None and isinstance(owner.op, DimShuffle)
+            and var.type.ndim == 2 and tuple(owner.op.new_order) == (1, 0))
+
+
+@numba_impl.register(Dot)
+def numba_dot(op, node, ctx):
+    a, b = node.inputs
+    na, nb = a.type.ndim, b.type.ndim
+    dt = node.outputs[0].type.dtype
+    lines = _shape_check(op, [(na - 1, 0)])
+    if dt in _BLAS:
+        # np.dot returns float32 for float32 operands and a scalar for vector . vector.
+        # Operands of unknown layout are copied only when not contiguous at run time;
+        # a transposed matrix (DimShuffle{1,0}) is checked for Fortran order instead.
+        kinds = ["f" if _is_transpose(v) else "c" for v in node.inputs]
+        args = [f"_sg_blas_ready{'_f' if k == 'f' else ''}({nm})"
+                for k, nm in zip(kinds, "ab")]
+        lines.append(f"return np.dot({args[0]}, {args[1]})")
+        return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)),
+                         imports=tuple(sorted({_IMPORTS[k] for k in kinds})))
+    lines += _int_product(na, nb, dt, "a", "b", "out")
+    lines.append("return out")
+    return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)))
+
+
+def _prod(terms):
+    return " * ".join(terms) if terms else "1"
+
+
+def _as_2d(var, nd, front, back, lines):
+    """Lines making ``<var>2``: ``var`` with axes ``front`` then ``back`` merged into (at
+    most) two dimensions; a dimension with no axes is left out (so 1-d when one is empty).
+    Transposes only when needed; copies only when the data is not C-contiguous."""
+    perm = list(front) + list(back)
+    src = var
+    if perm != list(range(nd)):
+        src = f"{var}.transpose(({''.join(f'{p}, ' for p in perm)}))"
+    dims = []
+    if front:
+        dims.append(_prod([f"{var}.shape[{p}]" for p in front]))
+    if back:
+        dims.append(_prod([f"{var}.shape[{p}]" for p in back]))
+    if perm == list(range(nd)) and len(dims) == nd:
+        lines.append(f"{var}2 = {var}")
+    else:
+        shape = "".join(d + ", " for d in dims)
+        lines.append(f"{var}2 = np.ascontiguousarray({src}).reshape(({shape}))")
+    return len(dims)
+
+
+@numba_impl.register(TensorDot)
+def numba_tensordot(op, node, ctx):
+    a, b = node.inputs
+    na, nb = a.type.ndim, b.type.ndim
+    dt = node.outputs[0].type.dtype
+    ax_a, ax_b = op.axes
+    fa, fb = op.free(na, nb)
+    lines = _shape_check(op, list(zip(ax_a, ax_b)))
+    ka = _as_2d("a", na, fa, ax_a, lines)
+    kb = _as_2d("b", nb, ax_b, fb, lines)
+    if dt in _BLAS:
+        lines.append("o = np.dot(_sg_blas_ready(a2), _sg_blas_ready(b2))")
+        imports = (_IMPORTS['c'],)
+    else:
+        lines += _int_product(ka, kb, dt, "a2", "b2", "o")
+        imports = ()
+    out_dims = [f"a.shape[{i}]" for i in fa] + [f"b.shape[{j}]" for j in fb]
+    if len(fa) <= 1 and len(fb) <= 1:
+        lines.append("return o")
+    else:
+        lines.append(f"return o.reshape(({''.join(d + ', ' for d in out_dims)}))")
+    return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)), imports=imports)
+
+
+def _batched_body(kind_a, kind_b, dt):
+    """Lines filling ``out`` from ``a3`` (B, m, k) / ``a2`` (B, k) and ``b3`` (B, k, n) /
+    ``b2`` (B, k); ``kind_*`` is 2 or 3. Small items loop, large ones call BLAS."""
+    blas = dt in _BLAS
+    z = ts.literal(0, dt)
+    one = ts.literal(1, dt)
+    A = "a3" if kind_a == 3 else "a2"
+    B = "b3" if kind_b == 3 else "b2"
+    lines = [f"nbatch = {A}.shape[0]", f"k = {A}.shape[{kind_a - 1}]"]
+    lines.append(f"m = {A}.shape[1]" if kind_a == 3 else "m = 1")
+    lines.append(f"n = {B}.shape[2]" if kind_b == 3 else "n = 1")
+    if kind_a == 3 and kind_b == 3:
+        lines.append(f"out = np.empty((nbatch, m, n), dtype={np_dtype(dt)})")
+        loop = ["for i in range(nbatch):",
+                "    for p in range(m):",
+                "        for q in range(n):",
+                f"            out[i, p, q] = {z}",
+                "        for r in range(k):",
+                f"            av = {A}[i, p, r]",
+                "            for q in range(n):",
+                f"                out[i, p, q] += av * {B}[i, r, q]"]
+        call = ["for i in range(nbatch):",
+                f"    _sg_gemm_into({one}, {A}[i], {B}[i], {z}, out[i])"]
+    elif kind_a == 2 and kind_b == 3:
+        lines.append(f"out = np.empty((nbatch, n), dtype={np_dtype(dt)})")
+        loop = ["for i in range(nbatch):",
+                "    for q in range(n):",
+                f"        out[i, q] = {z}",
+                "    for r in range(k):",
+                f"        av = {A}[i, r]",
+                "        for q in range(n):",
+                f"            out[i, q] += av * {B}[i, r, q]"]
+        call = ["for i in range(nbatch):",
+                f"    _sg_gemv_into({one}, {B}[i].T, {A}[i], {z}, out[i])"]
+    elif kind_a == 3 and kind_b == 2:
+        lines.append(f"out = np.empty((nbatch, m), dtype={np_dtype(dt)})")
+        loop = ["for i in range(nbatch):",
+                "    for p in range(m):",
+                f"        acc = {z}",
+                "        for r in range(k):",
+                f"            acc += {A}[i, p, r] * {B}[i, r]",
+                "        out[i, p] = acc"]
+        call = ["for i in range(nbatch):",
+                f"    _sg_gemv_into({one}, {A}[i], {B}[i], {z}, out[i])"]
+    else:
+        lines.append(f"out = np.empty(nbatch, dtype={np_dtype(dt)})")
+        loop = ["for i in range(nbatch):",
+                f"    acc = {z}",
+                "    for r in range(k):",
+                f"        acc += {A}[i, r] * {B}[i, r]",
+                "    out[i] = acc"]
+        call = None
+    if blas and call is not None:
+        lines.append(f"if m * n * k <= {SMALL}:")
+        lines += ["    " + s for s in loop]
+        lines.append("else:")
+        lines += ["    " + s for s in call]
+    else:
+        lines += loop
+    return lines
+
+
+@numba_impl.register(BatchedDot)
+def numba_batched_dot(op, node, ctx):
+    a, b = node.inputs
+    na, nb = a.type.ndim, b.type.ndim
+    dt = node.outputs[0].type.dtype
+    lines = [f"if a.shape[0] != b.shape[0]: raise ValueError('{op}: the batch sizes "
+             f"(axis 0 of both inputs) differ')"]
+    lines += _shape_check(op, [(na - 1, 1)])
+    lines.append(f"a{na} = a")
+    lines.append(f"b{nb} = b")
+    lines += _batched_body(na, nb, dt)
+    lines.append("return out")
+    return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)),
+                     imports=(_IMPORTS['gemm'], _IMPORTS['gemv']) if dt in _BLAS else ())
+
+
+def _as_3d(var, nd, front, back, name, lines):
+    """``name`` = var with axis 0, then axes ``front`` merged, then ``back`` merged."""
+    perm = [0] + list(front) + list(back)
+    src = var
+    if perm != list(range(nd)):
+        src = f"{var}.transpose(({''.join(f'{p}, ' for p in perm)}))"
+    d1 = _prod([f"{var}.shape[{p}]" for p in front])
+    d2 = _prod([f"{var}.shape[{p}]" for p in back])
+    if perm == list(range(nd)) and nd == 3 and len(front) == 1 and len(back) == 1:
+        lines.append(f"{name} = {var}")
+    else:
+        lines.append(f"{name} = np.ascontiguousarray({src}).reshape(({var}.shape[0], {d1}, {d2}))")
+
+
+@numba_impl.register(BatchedTensorDot)
+def numba_batched_tensordot(op, node, ctx):
+    a, b = node.inputs
+    na, nb = a.type.ndim, b.type.ndim
+    dt = node.outputs[0].type.dtype
+    ax_a, ax_b = op.axes
+    fa, fb = op.free(na, nb)
+    lines = [f"if a.shape[0] != b.shape[0]: raise ValueError('{_esc(str(op))}: the batch "
+             f"sizes (axis 0 of both inputs) differ')"]
+    lines += _shape_check(op, list(zip(ax_a, ax_b)))
+    _as_3d("a", na, fa, ax_a, "a3", lines)
+    _as_3d("b", nb, ax_b, fb, "b3", lines)
+    lines += _batched_body(3, 3, dt)
+    out_dims = ["a.shape[0]"] + [f"a.shape[{i}]" for i in fa] + [f"b.shape[{j}]" for j in fb]
+    lines.append(f"return out.reshape(({''.join(d + ', ' for d in out_dims)}))")
+    return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)),
+                     imports=(_IMPORTS['gemm'], _IMPORTS['gemv']) if dt in _BLAS else ())
+
+
+@numba_impl.register(Gemm)
+def numba_gemm(op, node, ctx):
+    dt = node.outputs[0].type.dtype
+    lines = [f"if x.shape[1] != y.shape[0]: raise ValueError('{op}: shapes of X and Y are not "
+             f"aligned')",
+             f"if z.shape[0] != x.shape[0] or z.shape[1] != y.shape[1]: raise ValueError('{op}: "
+             f"Z does not have the shape of dot(X, Y)')"]
+    if op.inplace:
+        lines += ["_sg_gemm_into(alpha, x, y, beta, z)", "return z"]
+    else:
+        lines += [f"out = np.empty((z.shape[0], z.shape[1]), dtype={np_dtype(dt)})",
+                  "if beta != 0:",
+                  "    for i in range(z.shape[0]):",
+                  "        for j in range(z.shape[1]):",
+                  "            out[i, j] = z[i, j]",
+                  "_sg_gemm_into(alpha, x, y, beta, out)",
+                  "return out"]
+    return NumbaCode(f"def {ctx.name}(z, alpha, x, y, beta):\n" + indent("\n".join(lines)),
+                     imports=(_IMPORTS['gemm'],))
+
+
+@numba_impl.register(Gemv)
+def numba_gemv(op, node, ctx):
+    dt = node.outputs[0].type.dtype
+    lines = [f"if a.shape[1] != x.shape[0]: raise ValueError('{op}: shapes of A and x are not "
+             f"aligned')",
+             f"if y.shape[0] != a.shape[0]: raise ValueError('{op}: y does not have the shape "
+             f"of dot(A, x)')"]
+    if op.inplace:
+        lines += ["_sg_gemv_into(alpha, a, x, beta, y)", "return y"]
+    else:
+        lines += [f"out = np.empty(y.shape[0], dtype={np_dtype(dt)})",
+                  "if beta != 0:",
+                  "    for i in range(y.shape[0]):",
+                  "        out[i] = y[i]",
+                  "_sg_gemv_into(alpha, a, x, beta, out)",
+                  "return out"]
+    return NumbaCode(f"def {ctx.name}(y, alpha, a, x, beta):\n" + indent("\n".join(lines)),
+                     imports=(_IMPORTS['gemv'],))
