@@ -171,7 +171,7 @@ def _compile(spec):
     from symgraph.link import get_linker
 
     linker = get_linker(mode.linker)
-    thunk = linker.make_thunk(fgraph, fgraph.inputs, shared_vars)
+    thunk = linker.make_thunk(fgraph, fgraph.inputs, shared_vars, update_vars=upd_vars)
     t3 = time.perf_counter()
     fn = Function(spec, ins, fgraph, shared_vars, upd_vars, single, thunk, mode,
                   allow_input_downcast=spec["allow_input_downcast"])
@@ -180,7 +180,9 @@ def _compile(spec):
                         "phases": phase_times}
     from symgraph.compile.fastcall import make_fast_class
 
-    fast = make_fast_class(fn)
+    # a backend may bring its own call path (the CUDA linker keeps shared values on the
+    # device and commits updates there); else the generated Numba fast path, if any
+    fast = getattr(thunk, "function_class", None) or make_fast_class(fn)
     if fast is not None:
         fn.__class__ = fast
     return fn
