@@ -1,0 +1,28 @@
+"""Hand-written Numba CPU kernels (``symgraph.kernels.cpu``).
+
+Plain functions on numpy arrays, callable from Python and from generated ``@njit`` code:
+
+* ``conv``: ``conv2d_forward``, ``conv2d_grad_input``, ``conv2d_grad_filters``
+* ``pool``: ``pool2d_forward``, ``pool2d_backward`` (Theano ``pool_2d`` semantics)
+* ``softmax``: ``softmax``, ``log_softmax``, their gradients, ``softmax_nll_forward``,
+  ``softmax_nll_backward``
+* ``reference``: the plain-numpy specification of all of the above (``*_ref``)
+
+Threading note (why this module touches the environment): Numba's ``parallel=True``
+kernels run on GNU OpenMP, whose idle workers busy-wait for ``GOMP_SPINCOUNT``
+(default 300000 pause loops, milliseconds) after every parallel region. On a 2-core
+machine a spinning worker starves OpenBLAS's threads (``np.dot`` in the same graph) and
+any other process, turning a 0.3 ms conv+GEMM step into 5-10 ms. Unless the user set
+``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` themselves, importing this package shortens
+the spin to ``3000`` (~0.1 ms), which keeps back-to-back kernels fast. It only takes
+effect if no Numba parallel code has run in the process yet (libgomp reads it once).
+
+    >>> import os, symgraph.kernels.cpu
+    >>> "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ
+    True
+"""
+
+import os
+
+if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "3000"
