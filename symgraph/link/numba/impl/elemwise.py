@@ -172,6 +172,12 @@ def numba_dimshuffle(op, node, ctx):
         return NumbaCode(f"def {name}(x):\n    return np.full({shape}, x, dtype={np_dtype(dt)})\n")
     if out_nd == 0:
         return NumbaCode(f"def {name}(x):\n    return x[{', '.join('0' for _ in range(in_nd))}]\n")
+    if not op.shuffle:
+        # every input dim dropped, only new ones: x[0, ...] is a numba scalar, not an array
+        shape = "(" + "1, " * out_nd + ")"
+        first = ", ".join("0" for _ in range(in_nd))
+        return NumbaCode(f"def {name}(x):\n    return np.full({shape}, x[{first}], "
+                         f"dtype={np_dtype(dt)})\n")
     lines = ["v = x"]
     if op.drop:
         idx = ", ".join("0" if i in op.drop else ":" for i in range(in_nd))
