@@ -576,6 +576,16 @@ def test_flip():
 
 # ---------------------------------------------------------------------------- misc
 
+def test_second_derivatives_through_shape_ops():
+    # gradients are graphs of ordinary ops, so they differentiate again
+    def cost(x):
+        y = T.concatenate([x, T.tile(x ** 2, (2,)), T.repeat(x, [1, 2, 0]), T.flip(x)])
+        z = T.alloc(T.reshape(y, (3, -1)), 2, 3, 5)
+        return T.sum(z ** 3) + T.sum(T.stack([T.sum(x), T.max(x)]) ** 3)
+
+    verify_grad(lambda x: T.grad(cost(x), x), [np.array([0.5, -1.0, 2.0])], mode="py")
+
+
 def test_shape_i_and_make_vector_errors():
     with pytest.raises(TypeError, match=r"Shape_i.*more than 2 dimensions.*matrix"):
         T.Shape_i(2)(T.dmatrix())
