@@ -30,6 +30,7 @@ from symgraph.tensor import math as tm
 from symgraph.tensor.basic import as_tensor_args, as_tensor_variable
 from symgraph.tensor.elemwise import DimShuffle, unbroadcast_grad
 from symgraph.tensor.type import FLOAT_DTYPES, INT_DTYPES, TensorType, upcast
+from symgraph.tensor.variable import TensorVariable
 
 __all__ = [
     "Dot", "TensorDot", "BatchedDot", "BatchedTensorDot", "Gemm", "Gemv",
@@ -165,7 +166,7 @@ def _outer1(x, y):
                   DimShuffle(y.type.broadcastable, ("x", 0))(y))
 
 
-def dot(a, b):
+def dot(a, b) -> TensorVariable:
     """Product of ``a`` and ``b`` with numpy's ``np.dot`` semantics.
 
     Vectors and matrices give a ``Dot`` node (v.v is a 0-d scalar); a 0-d operand
@@ -303,7 +304,7 @@ class TensorDot(Op):
         return [unbroadcast_grad(ga, a), unbroadcast_grad(gb, b)]
 
 
-def tensordot(a, b, axes=2):
+def tensordot(a, b, axes=2) -> TensorVariable:
     """Sum products over the given axes, as ``numpy.tensordot``.
 
     ``axes`` is an int ``n`` (the last ``n`` axes of ``a`` with the first ``n`` of ``b``) or a
@@ -406,7 +407,7 @@ class BatchedDot(Op):
 _batched_dot = BatchedDot()
 
 
-def batched_dot(a, b):
+def batched_dot(a, b) -> TensorVariable:
     """Batched product along axis 0 (Theano semantics): ``out[i] = dot(a[i], b[i])``.
 
     3-d x 3-d is a batch of matrix products; 2-d/3-d mixes are batches of matrix-vector
@@ -434,7 +435,7 @@ def batched_dot(a, b):
     return _batched_dot(a, b)
 
 
-def batched_tensordot(a, b, axes=2):
+def batched_tensordot(a, b, axes=2) -> TensorVariable:
     """``tensordot`` for each index of the batch axis 0 of ``a`` and ``b`` (Theano).
 
     ``axes`` is an int ``n`` (the last ``n`` axes of ``a`` with axes 1..n of ``b``) or a pair of
@@ -558,7 +559,7 @@ class BatchedTensorDot(Op):
 
 # ------------------------------------------------------------------ outer
 
-def outer(x, y):
+def outer(x, y) -> TensorVariable:
     """Outer product ``x[:, None] * y[None, :]`` (inputs of more than one dimension are
     flattened first, as Theano and numpy do).
 
