@@ -16,20 +16,23 @@ where ``xpad`` is ``x`` zero-padded by ``pad_h``/``pad_w`` on each side and
 
 Algorithms (chosen per call from the shapes):
 
-* **direct** (stride 1 and ``C*KH*KW <= DIRECT_MAX_TAPS``): the padded image of one
-  sample is viewed as a flat vector with row pitch ``Wp``; for stride 1 every filter tap
-  ``(c, a, b)`` is then a constant offset ``o = c*Hp*Wp + a*Wp + b`` and an output plane
-  (with ``Wp - OW`` throw-away columns per row) is ``sum_t wk[t] * xflat[o_t : o_t + L]``.
-  Taps are applied four at a time in one long, unit-stride, SIMD loop, so the
-  accumulator is loaded/stored once per four FMAs. ``prange`` over (sample, filter
-  block). The input gradient (stride 1) is the same kernel applied to ``gout`` with the
-  transposed, rotated filters; the filter gradient is a blocked (4 filters x 4 taps)
-  dot-product reduction over the same flat views, ``prange`` over sample chunks.
-* **gemm** (everything else: strides > 1, many input channels): im2col into a
-  ``(T, OH*OW)`` column matrix per sample (``prange`` over (sample, channel)) and one
-  BLAS GEMM per sample (``np.dot``, multithreaded OpenBLAS), col2im with ``prange`` for
-  the input gradient. Batches are processed in chunks so the column buffer stays
-  under ``GEMM_COLS_BUDGET`` elements.
+* **direct** (``stride_h == 1`` and ``C*KH*KW <= DIRECT_MAX_TAPS``; any ``stride_w``):
+  the zero-padded input is copied once into ``KW`` column-shifted planes of width
+  ``OW`` (``xs[n, b, c, h, j] = xpad[n, c, h, j*sw + b]``). Every filter tap
+  ``(c, a, b)`` is then a constant offset into plane ``b`` and an output plane, seen as
+  one flat vector of ``OH*OW`` values, is ``sum_t wk[t] * xs[n, b_t, o_t : o_t + OH*OW]``.
+  Taps are applied four at a time in one long unit-stride SIMD loop that accumulates
+  straight into the output (one load/store of the output per four FMAs), ``prange``
+  over (sample, block of 4 filters). The input gradient (both strides 1) is the same
+  kernel run on ``gout`` padded by ``K-1-pad`` with the transposed, rotated filters. The
+  filter gradient uses the same flat views: a dot-product reduction register-blocked 4
+  filters x 4 taps (16 SIMD accumulators), ``prange`` over chunks of samples with
+  per-chunk partial sums.
+* **gemm** (everything else: ``stride_h > 1``, many input channels, pads larger than
+  the kernel for the input gradient): im2col into a ``(C*KH*KW, OH*OW)`` matrix per
+  sample (``prange`` over (sample, channel)) and one BLAS GEMM per sample (``np.dot``,
+  OpenBLAS's own threads), col2im with ``prange`` for the input gradient. Samples are
+  processed in chunks so the column buffer stays under ``GEMM_COLS_BUDGET`` elements.
 
 Example::
 

@@ -243,7 +243,7 @@ def softmax_nll_forward(x, y_idx):
 
     >>> import numpy as np
     >>> nll, sm = softmax_nll_forward(np.zeros((1, 4)), np.array([2]))
-    >>> float(np.round(nll[0], 4)), sm[0, 2]
+    >>> float(np.round(nll[0], 4)), float(sm[0, 2])
     (1.3863, 0.25)
     """
     x = np.ascontiguousarray(x)
