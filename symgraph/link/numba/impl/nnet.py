@@ -43,8 +43,63 @@ def _n(op):
     return type(op).__name__
 
 
+#: Call the hand-written kernels from inside ``numba.objmode`` blocks instead of linking
+#: them into the generated (and disk-cached) graph function. Why: Numba 0.68 segfaults
+#: when a cached function that was compiled against a *cache-loaded* function containing
+#: ``parallel=True`` code is loaded again from its cache (numba issue #8578; the kernels'
+#: parallel helpers have no explicit signatures). Calling them from object mode keeps
+#: their machine code out of our cache; the cost is one Python call per kernel call
+#: (microseconds, small next to a convolution). Set to False once the kernels' parallel
+#: helpers are safe to link into cached callers.
+KERNELS_VIA_OBJMODE = True
+
+
+def _nbtype(dtype, ndim):
+    return f"{dtype}[{', '.join([':'] * (ndim - 1) + ['::1'])}]"
+
+
+class _Kernels:
+    """Collects the kernel calls of one node: each becomes a line of the node function
+    and, with ``KERNELS_VIA_OBJMODE``, a small jitted helper holding the objmode block
+    (helpers keep their variable names when the linker inlines node functions; no
+    ``nogil``, which object mode cannot honour)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.helpers = []
+
+    def call(self, args, outs, call):
+        """Source assigning ``call`` (uses variables ``args``) to ``outs`` [(name, dtype,
+        ndim)]."""
+        names = [n for n, _, _ in outs]
+        if not KERNELS_VIA_OBJMODE:
+            return f"{', '.join(names)} = {call}\n"
+        h = f"{self.ctx.name}_k{len(self.helpers)}"
+        decl = ", ".join(f"{n}='{_nbtype(dt, nd)}'" for n, dt, nd in outs)
+        if len(outs) == 1:
+            body = f"        {names[0]} = _sg_c({call})\n"
+        else:
+            body = f"        _r = {call}\n" + "".join(f"        {n} = _sg_c(_r[{i}])\n"
+                                                 for i, n in enumerate(names))
+        self.helpers.append(f"@numba.njit(cache=True)\ndef {h}({', '.join(args)}):\n"
+                            f"    with numba.objmode({decl}):\n{body}"
+                            f"    return {', '.join(names)}\n\n\n")
+        return f"{', '.join(names)} = {h}({', '.join(args)})\n"
+
+    def code(self, src, imports):
+        return NumbaCode("".join(self.helpers) + src, imports=tuple(imports))
+
+
+_C_IMPORT = "from numpy import ascontiguousarray as _sg_c"
+
+
+def _out(node, k=0, name="out"):
+    t = node.outputs[k].type
+    return (name, t.dtype, t.ndim)
+
+
 def _imp(module, name, alias):
-    return f"from {module} import {name} as {alias}"
+    return [f"from {module} import {name} as {alias}", _C_IMPORT]
 
 
 def _fn(name, args, body):
@@ -53,28 +108,33 @@ def _fn(name, args, body):
 
 # ----------------------------------------------------------------------- softmax
 
+def _unary_kernel(ctx, node, args, call, module, name, alias):
+    k = _Kernels(ctx)
+    body = k.call(args, [_out(node)], call) + "return out"
+    return k.code(_fn(ctx.name, args, body), _imp(module, name, alias))
+
+
 @numba_impl.register(Softmax)
 def numba_softmax(op, node, ctx):
-    return NumbaCode(_fn(ctx.name, ["x"], "return _k_softmax(x)"),
-                     imports=(_imp(_SM, "softmax", "_k_softmax"),))
+    return _unary_kernel(ctx, node, ["x"], "_k_softmax(x)", _SM, "softmax", "_k_softmax")
 
 
 @numba_impl.register(LogSoftmax)
 def numba_log_softmax(op, node, ctx):
-    return NumbaCode(_fn(ctx.name, ["x"], "return _k_log_softmax(x)"),
-                     imports=(_imp(_SM, "log_softmax", "_k_log_softmax"),))
+    return _unary_kernel(ctx, node, ["x"], "_k_log_softmax(x)", _SM, "log_softmax",
+                         "_k_log_softmax")
 
 
 @numba_impl.register(SoftmaxGrad)
 def numba_softmax_grad(op, node, ctx):
-    return NumbaCode(_fn(ctx.name, ["gy", "y"], "return _k_softmax_grad(gy, y)"),
-                     imports=(_imp(_SM, "softmax_grad", "_k_softmax_grad"),))
+    return _unary_kernel(ctx, node, ["gy", "y"], "_k_softmax_grad(gy, y)", _SM, "softmax_grad",
+                         "_k_softmax_grad")
 
 
 @numba_impl.register(LogSoftmaxGrad)
 def numba_log_softmax_grad(op, node, ctx):
-    return NumbaCode(_fn(ctx.name, ["gy", "y"], "return _k_log_softmax_grad(gy, y)"),
-                     imports=(_imp(_SM, "log_softmax_grad", "_k_log_softmax_grad"),))
+    return _unary_kernel(ctx, node, ["gy", "y"], "_k_log_softmax_grad(gy, y)", _SM,
+                         "log_softmax_grad", "_k_log_softmax_grad")
 
 
 _LABELS = """if y.shape[0] != x.shape[0]:
@@ -87,18 +147,24 @@ for i in range(y.shape[0]):
 
 @numba_impl.register(SoftmaxNLL)
 def numba_softmax_nll(op, node, ctx):
-    body = _LABELS.format(op=_n(op)) + "return _k_nll_fwd(x, y)"
-    return NumbaCode(_fn(ctx.name, ["x", "y"], body),
-                     imports=(_imp(_SM, "softmax_nll_forward", "_k_nll_fwd"),))
+    k = _Kernels(ctx)
+    body = (_LABELS.format(op=_n(op))
+            + k.call(["x", "y"], [_out(node, 0, "nll"), _out(node, 1, "sm")],
+                     "_k_nll_fwd(x, y)")
+            + "return nll, sm")
+    return k.code(_fn(ctx.name, ["x", "y"], body),
+                  _imp(_SM, "softmax_nll_forward", "_k_nll_fwd"))
 
 
 @numba_impl.register(SoftmaxNLLGrad)
 def numba_softmax_nll_grad(op, node, ctx):
+    k = _Kernels(ctx)
     body = ("x = sm\n" + _LABELS.format(op=_n(op))
             + f"if g.shape[0] != sm.shape[0]:\n    raise ValueError('{_n(op)}: gnll must have one "
-              f"entry per row')\nreturn _k_nll_bwd(g, sm, y)")
-    return NumbaCode(_fn(ctx.name, ["g", "sm", "y"], body),
-                     imports=(_imp(_SM, "softmax_nll_backward", "_k_nll_bwd"),))
+              f"entry per row')\n"
+            + k.call(["g", "sm", "y"], [_out(node)], "_k_nll_bwd(g, sm, y)") + "return out")
+    return k.code(_fn(ctx.name, ["g", "sm", "y"], body),
+                  _imp(_SM, "softmax_nll_backward", "_k_nll_bwd"))
 
 
 @numba_impl.register(CrossentropyCategorical1Hot)
@@ -149,6 +215,7 @@ def _hint_src(op, hint, var, what):
 @numba_impl.register(Conv2d)
 def numba_conv2d(op, node, ctx):
     sh, sw = op.subsample
+    k = _Kernels(ctx)
     body = (_hint_src(op, op.imshp, "x", "input_shape")
             + _hint_src(op, op.kshp, "w", "filter_shape")
             + "if x.shape[1] != w.shape[1]:\n"
@@ -156,9 +223,10 @@ def numba_conv2d(op, node, ctx):
             + _pads_src(op, "w.shape[2]", "w.shape[3]")
             + "if x.shape[2] + 2 * ph < w.shape[2] or x.shape[3] + 2 * pw < w.shape[3]:\n"
               f"    raise ValueError('{_n(op)}: the filters are larger than the padded input')\n"
-            + f"return _k_conv_fwd(x, w, ph, pw, {sh}, {sw}, {op.filter_flip})")
-    return NumbaCode(_fn(ctx.name, ["x", "w"], body),
-                     imports=(_imp(_CONV, "conv2d_forward", "_k_conv_fwd"),))
+            + k.call(["x", "w", "ph", "pw"], [_out(node)],
+                     f"_k_conv_fwd(x, w, ph, pw, {sh}, {sw}, {op.filter_flip})")
+            + "return out")
+    return k.code(_fn(ctx.name, ["x", "w"], body), _imp(_CONV, "conv2d_forward", "_k_conv_fwd"))
 
 
 def _grad_check_src(op, xs, ws, gs):
@@ -173,23 +241,29 @@ def _grad_check_src(op, xs, ws, gs):
 @numba_impl.register(Conv2dGradInputs)
 def numba_conv2d_grad_inputs(op, node, ctx):
     sh, sw = op.subsample
+    k = _Kernels(ctx)
     body = (_pads_src(op, "w.shape[2]", "w.shape[3]")
             + _grad_check_src(op, "x.shape", "w.shape", "g.shape")
-            + f"return _k_conv_gi(g, w, x.shape[2], x.shape[3], ph, pw, {sh}, {sw}, "
-              f"{op.filter_flip})")
-    return NumbaCode(_fn(ctx.name, ["w", "g", "x"], body),
-                     imports=(_imp(_CONV, "conv2d_grad_input", "_k_conv_gi"),))
+            + "H = x.shape[2]\nW = x.shape[3]\n"
+            + k.call(["g", "w", "H", "W", "ph", "pw"], [_out(node)],
+                     f"_k_conv_gi(g, w, H, W, ph, pw, {sh}, {sw}, {op.filter_flip})")
+            + "return out")
+    return k.code(_fn(ctx.name, ["w", "g", "x"], body),
+                  _imp(_CONV, "conv2d_grad_input", "_k_conv_gi"))
 
 
 @numba_impl.register(Conv2dGradWeights)
 def numba_conv2d_grad_weights(op, node, ctx):
     sh, sw = op.subsample
+    k = _Kernels(ctx)
     body = (_pads_src(op, "w.shape[2]", "w.shape[3]")
             + _grad_check_src(op, "x.shape", "w.shape", "g.shape")
-            + f"return _k_conv_gw(x, g, w.shape[2], w.shape[3], ph, pw, {sh}, {sw}, "
-              f"{op.filter_flip})")
-    return NumbaCode(_fn(ctx.name, ["x", "g", "w"], body),
-                     imports=(_imp(_CONV, "conv2d_grad_filters", "_k_conv_gw"),))
+            + "KH = w.shape[2]\nKW = w.shape[3]\n"
+            + k.call(["x", "g", "KH", "KW", "ph", "pw"], [_out(node)],
+                     f"_k_conv_gw(x, g, KH, KW, ph, pw, {sh}, {sw}, {op.filter_flip})")
+            + "return out")
+    return k.code(_fn(ctx.name, ["x", "g", "w"], body),
+                  _imp(_CONV, "conv2d_grad_filters", "_k_conv_gw"))
 
 
 # ----------------------------------------------------------------------- pooling
@@ -225,11 +299,12 @@ def _pool_args(op):
 @numba_impl.register(Pool)
 def numba_pool(op, node, ctx):
     nd = node.inputs[0].type.ndim
+    k = _Kernels(ctx)
     body = (_to4d_src(nd, "x", "x4")
-            + f"out = _k_pool_fwd(x4, {_pool_args(op)})\n"
+            + k.call(["x4"], [("out", node.outputs[0].type.dtype, 4)],
+                     f"_k_pool_fwd(x4, {_pool_args(op)})")
             + f"return {_from4d_src(nd, 'x', 'out')}")
-    return NumbaCode(_fn(ctx.name, ["x"], body),
-                     imports=(_imp(_POOL, "pool2d_forward", "_k_pool_fwd"),))
+    return k.code(_fn(ctx.name, ["x"], body), _imp(_POOL, "pool2d_forward", "_k_pool_fwd"))
 
 
 def _pool_shape_check(op, nd):
@@ -246,27 +321,31 @@ def _pool_shape_check(op, nd):
 @numba_impl.register(MaxPoolGrad)
 def numba_max_pool_grad(op, node, ctx):
     nd = node.inputs[0].type.ndim
+    k = _Kernels(ctx)
     body = (_pool_shape_check(op, nd)
             + "".join(f"if m.shape[{d}] != g.shape[{d}]:\n    raise ValueError('{_n(op)}: the max "
                       f"output does not match the output gradient')\n" for d in range(nd))
             + _to4d_src(nd, "x", "x4") + _to4d_src(nd, "m", "m4") + _to4d_src(nd, "g", "g4")
-            + f"gx = _k_pool_bwd(x4, m4, g4, {_pool_args(op)})\n"
+            + k.call(["x4", "m4", "g4"], [("gx", node.outputs[0].type.dtype, 4)],
+                     f"_k_pool_bwd(x4, m4, g4, {_pool_args(op)})")
             + f"return {_from4d_src(nd, 'x', 'gx')}")
-    return NumbaCode(_fn(ctx.name, ["x", "m", "g"], body),
-                     imports=(_imp(_POOL, "pool2d_backward", "_k_pool_bwd"),
-                              _imp(_POOL, "pool2d_out_size", "_k_pool_size")))
+    return k.code(_fn(ctx.name, ["x", "m", "g"], body),
+                  _imp(_POOL, "pool2d_backward", "_k_pool_bwd")
+                  + _imp(_POOL, "pool2d_out_size", "_k_pool_size"))
 
 
 @numba_impl.register(AveragePoolGrad)
 def numba_average_pool_grad(op, node, ctx):
     nd = node.inputs[0].type.ndim
+    k = _Kernels(ctx)
     body = (_pool_shape_check(op, nd)
             + _to4d_src(nd, "x", "x4") + _to4d_src(nd, "g", "g4")
-            + f"gx = _k_pool_bwd(x4, g4, g4, {_pool_args(op)})\n"
+            + k.call(["x4", "g4"], [("gx", node.outputs[0].type.dtype, 4)],
+                     f"_k_pool_bwd(x4, g4, g4, {_pool_args(op)})")
             + f"return {_from4d_src(nd, 'x', 'gx')}")
-    return NumbaCode(_fn(ctx.name, ["x", "g"], body),
-                     imports=(_imp(_POOL, "pool2d_backward", "_k_pool_bwd"),
-                              _imp(_POOL, "pool2d_out_size", "_k_pool_size")))
+    return k.code(_fn(ctx.name, ["x", "g"], body),
+                  _imp(_POOL, "pool2d_backward", "_k_pool_bwd")
+                  + _imp(_POOL, "pool2d_out_size", "_k_pool_size"))
 
 
 @numba_impl.register(MaxPoolGradGrad)
