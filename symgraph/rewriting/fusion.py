@@ -60,7 +60,7 @@ def _reaches(fgraph, starts, targets, pos, lo):
         seen.add(n)
         for o in n.outputs:
             for c, _ in fgraph.clients.get(o, []):
-                if c != "output" and pos.get(c, -1) > lo:
+                if c != "output" and pos.get(c, 1 << 60) > lo:
                     stack.append(c)
     return False
 

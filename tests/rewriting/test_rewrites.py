@@ -212,3 +212,60 @@ def test_no_gemm_when_dot_is_reused():
     d = T.dot(A, A.T)
     f = compare([A, Z], [Z + d, d * 2], [np.arange(6.0).reshape(2, 3), np.ones((2, 2))])
     assert not any(isinstance(op, Gemm) for op in ops_of(f))
+
+
+def test_multi_output_fusion_never_creates_a_cycle():
+    # second derivative through shape ops: several fused groups share intermediates
+    x = T.dvector("x")
+    y = T.concatenate([x, T.tile(x ** 2, (2,)), T.repeat(x, [1, 2, 0]), T.flip(x)]).reshape((3, -1))
+    c = (T.sum(T.alloc(y, 3, 3, y.shape[1]) ** 3) + T.sum(T.stack([x[0], x[1]]) ** 3)
+         + T.sum(T.split(x, [1, 2], 2)[1] ** 3))
+    g = T.grad(c, x)
+    h = T.grad(T.sum(g * T.arange(3.0)), x)
+    compare([x], [g, h], [np.array([0.5, -1.0, 2.0])], mode="py")
+    compare([x], [g, h], [np.array([0.5, -1.0, 2.0])])
+
+
+# ------------------------------------------------ property: optimizer preserves values
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_UN = [T.exp, T.tanh, T.sigmoid, T.softplus, T.sqr, lambda a: -a, lambda a: T.log(1 + a * a),
+       lambda a: 1 - T.sigmoid(a), lambda a: a ** 2, lambda a: a * 1 + 0, lambda a: a / (a * a + 1)]
+_BIN = [T.add, T.sub, T.mul, T.maximum, lambda a, b: a - a + b, lambda a, b: (a * b) / (b * b + 1)]
+_RED = [lambda a: a.sum(axis=0, keepdims=True) * a, lambda a: a - a.mean(axis=1, keepdims=True),
+        lambda a: a.max(axis=1, keepdims=True) + a]
+
+
+@st.composite
+def _program(draw):
+    steps = []
+    for _ in range(draw(st.integers(1, 8))):
+        k = draw(st.sampled_from("ubr"))
+        table = {"u": _UN, "b": _BIN, "r": _RED}[k]
+        steps.append((k, draw(st.integers(0, len(table) - 1)), draw(st.integers(0, 9)),
+                      draw(st.integers(0, 9))))
+    return steps
+
+
+def _build(steps, x, y):
+    pool = [x, y]
+    for k, i, a, b in steps:
+        pa, pb = pool[a % len(pool)], pool[b % len(pool)]
+        pool.append(_UN[i](pa) if k == "u" else _BIN[i](pa, pb) if k == "b" else _RED[i](pa))
+    return pool[-1], pool[2:]
+
+
+@settings(max_examples=20, deadline=None)
+@given(_program(), st.integers(0, 1000))
+def test_optimized_graph_matches_reference(steps, seed):
+    rng = np.random.default_rng(seed)
+    x, y = T.dmatrices("x", "y")
+    out, inter = _build(steps, x, y)
+    outs = [out] + inter[-2:]
+    if out.owner is None:
+        return
+    xv, yv = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    fo = theano.function([x, y], outs, on_unused_input="ignore")
+    fr = theano.function([x, y], outs, mode=Mode("py", optimizer=None), on_unused_input="ignore")
+    for a, b in zip(fo(xv, yv), fr(xv, yv)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
