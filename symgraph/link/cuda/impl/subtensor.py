@@ -1,0 +1,112 @@
+"""CUDA implementation of ``Subtensor`` (basic indexing): a view of the device array.
+
+``shared_dataset[i * bs:(i + 1) * bs]`` (a givens slice with symbolic bounds) is a view
+of the dataset already on the device: no copy. Integer entries become length-1 slices
+whose axis is then dropped, ``None`` entries new length-1 axes (both metadata only). The
+index values are host scalars; bounds are checked as on the py backend. Slices with a
+negative or symbolic step run on the CPU (with the fallback warning).
+"""
+from __future__ import annotations
+
+from symgraph.link.cuda import runtime
+from symgraph.link.cuda.dispatch import RUN_ON_HOST, CudaImpl, cuda_impl
+from symgraph.tensor.subtensor import Subtensor
+
+_SYM = "?"
+
+
+def _supported(idx_list) -> bool:
+    for e in idx_list:
+        if e[0] == "slice":
+            step = e[3]
+            if step == _SYM or (step is not None and step <= 0):
+                return False
+        elif e[0] not in ("int", "none"):
+            return False
+    return True
+
+
+def subtensor_view(op, x, vals):
+    """The device view ``x[index]`` for ``op.idx_list`` and host index values ``vals``."""
+    it = iter(vals)
+
+    def val(v):
+        return int(next(it)) if v == _SYM else v
+
+    shape = x.shape
+    slices = []
+    post = []  # per output axis of the sliced array: 'keep', 'drop'; plus 'new' markers
+    ax = 0
+    trivial = True
+    for e in op.idx_list:
+        kind = e[0]
+        if kind == "int":
+            n = shape[ax]
+            i = val(e[1])
+            if not -n <= i < n:
+                raise IndexError(f"{op}: index {i} is out of bounds for axis {ax} with size "
+                                 f"{n} (input shape {tuple(shape)})")
+            i = i + n if i < 0 else i
+            slices.append(slice(i, i + 1, 1))
+            post.append("drop")
+            trivial = False
+            ax += 1
+        elif kind == "slice":
+            n = shape[ax]
+            s = slice(val(e[1]), val(e[2]), val(e[3]))
+            start, stop, step = s.indices(n)
+            if stop < start:
+                stop = start
+            if (start, stop, step) != (0, n, 1):
+                trivial = False
+            slices.append(slice(start, stop, step))
+            post.append("keep")
+            ax += 1
+        else:  # none
+            post.append("new")
+    for a in range(ax, len(shape)):
+        slices.append(slice(0, shape[a], 1))
+        post.append("keep")
+    lengths = [len(range(s.start, s.stop, s.step)) for s in slices]
+    out_shape = []
+    k = 0
+    for p in post:
+        if p == "new":
+            out_shape.append(1)
+        else:
+            if p == "keep":
+                out_shape.append(lengths[k])
+            k += 1
+    if 0 in lengths:
+        return runtime.device_empty(out_shape, x.dtype)
+    v = x if trivial else x[tuple(slices)]
+    if "drop" not in post and "new" not in post:
+        return v
+    item = x.dtype.itemsize
+    new_shape, new_strides = [], []
+    k = 0
+    for p in post:
+        if p == "new":
+            new_shape.append(1)
+            new_strides.append(item)
+        else:
+            if p == "keep":
+                new_shape.append(v.shape[k])
+                new_strides.append(v.strides[k])
+            k += 1
+    return runtime.restride(v, new_shape, new_strides)
+
+
+@cuda_impl.register(Subtensor)
+def cuda_subtensor(op, node, ctx):
+    if ctx.loc(node.inputs[0]) != "device":
+        return RUN_ON_HOST
+    if not _supported(op.idx_list):
+        return None
+
+    def build(module):
+        def fn(x, *vals):
+            return subtensor_view(op, x, vals)
+        return fn
+
+    return CudaImpl(["device"] + ["host"] * (len(node.inputs) - 1), build)
