@@ -340,6 +340,29 @@ def test_batched_dot_errors(mode):
         T.batched_tensordot(a, b, [[0], [1]])
 
 
+@given(st.sampled_from(["float32", "float64", "int32", "int64"]), st.integers(0, 3),
+       st.integers(0, 5), st.integers(0, 5), st.booleans())
+@HYP
+def test_batched_and_tensordot_hypothesis_shapes_and_dtypes(dtype, nb, p, q, big):
+    # big items (>= 2560 multiply-adds) take the BLAS path of BatchedDot, small ones loops
+    m, k, n = (8 + p, 40 + q, 8 + q) if big else (p, q, p + 1)
+
+    def build():
+        a, b = T.tensor3(dtype=dtype), T.tensor3(dtype=dtype)
+        c, d = T.tensor3(dtype=dtype), T.tensor3(dtype=dtype)
+        return [a, b, c, d], [T.batched_dot(a, b), T.tensordot(c, d, [[1, 2], [1, 0]])]
+
+    fns = cached_fn(("hyp-batched", dtype), build)
+    av, bv = rand(nb, m, k, dtype=dtype), rand(nb, k, n, dtype=dtype)
+    cv, dv = rand(m, n, k, dtype=dtype), rand(k, n, p, dtype=dtype)
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    res = run_both(fns, av, bv, cv, dv, rtol=tol)
+    exp = [np.matmul(av, bv), np.tensordot(cv, dv, [[1, 2], [1, 0]])]
+    for r, e in zip(res, exp):
+        assert r.dtype == np.dtype(dtype) and r.shape == e.shape
+        np.testing.assert_allclose(r, e, rtol=tol, atol=tol * 10)
+
+
 # ---------------------------------------------------------------------------- outer
 
 def test_outer():
@@ -436,6 +459,16 @@ def test_gemm_gemv_type_errors():
         Gemm()(T.dcol(), 1.0, x, T.constant(np.ones((2, 3))), 1.0)
     assert Gemm(True) == gemm_inplace and Gemm(True).destroy_map == {0: [0]}
     assert gemm_no_inplace.destroy_map == {} and str(gemv_inplace) == "Gemv{inplace}"
+
+
+def test_complex_dot_and_gemm():
+    def c(*shape):
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+
+    check_op(T.dot, [c(3, 4), c(4, 2)], ref=np.dot, grad=False)
+    check_op(lambda *xs: gemm_no_inplace(*xs),
+             [c(3, 2), np.asarray(0.5 + 1j), c(3, 4), c(4, 2), np.asarray(2 - 1j)],
+             ref=_gemm_ref, grad=False)
 
 
 def test_optimizer_gemm_rewrite_result_matches():
