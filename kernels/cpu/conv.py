@@ -440,16 +440,20 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
 def _direct_gw(xs, g3, offs, tapb, nchunks, part):
     """part[k, f, t] = sum_{n in chunk k} sum_p g3[n, f, p] * xs[n, tapb[t], offs[t] + p].
 
-    Register-blocked 4 filters x 4 taps (plus a 1 x 4 loop for the last F % 4
-    filters); ``offs``/``tapb`` have a multiple of 4 entries.
+    Register-blocked 4 filters x 4 taps (a 1 x 4 loop for a last, partial block of
+    filters); ``offs``/``tapb`` have a multiple of 4 entries. ``prange`` over
+    (sample chunk, block of 4 filters): every task owns disjoint ``part`` entries.
     """
     N = xs.shape[0]
     F = g3.shape[1]
     L = g3.shape[2]
     Tp = offs.shape[0]
-    F4 = F - F % 4
+    nfb = (F + 3) // 4
     z = xs.dtype.type(0)
-    for k in prange(nchunks):
+    for task in prange(nchunks * nfb):
+        k = task // nfb
+        fb0 = (task - k * nfb) * 4
+        F4 = fb0 + 4 if fb0 + 4 <= F else fb0
         n0 = k * N // nchunks
         n1 = (k + 1) * N // nchunks
         pk = part[k]
@@ -459,7 +463,7 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
                 x1 = xs[n, tapb[tb + 1], offs[tb + 1]: offs[tb + 1] + L]
                 x2 = xs[n, tapb[tb + 2], offs[tb + 2]: offs[tb + 2] + L]
                 x3 = xs[n, tapb[tb + 3], offs[tb + 3]: offs[tb + 3] + L]
-                for fb in range(0, F4, 4):
+                for fb in range(fb0, F4, 4):
                     g0 = g3[n, fb]
                     g1 = g3[n, fb + 1]
                     g2 = g3[n, fb + 2]
@@ -489,7 +493,7 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
                     pk[fb + 2, tb + 2] += s22; pk[fb + 2, tb + 3] += s23  # noqa: E702
                     pk[fb + 3, tb] += s30; pk[fb + 3, tb + 1] += s31  # noqa: E702
                     pk[fb + 3, tb + 2] += s32; pk[fb + 3, tb + 3] += s33  # noqa: E702
-                for f in range(F4, F):
+                for f in range(F4, min(fb0 + 4, F)):
                     g0 = g3[n, f]
                     s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
                     for p in range(L):
@@ -529,7 +533,7 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
         xs = _shifted(x, pad_h, pad_w, KW, OW, stride_w)
         offs, tapb = _tap_table(C, KH, KW, Hp, OW)
         g3 = np.ascontiguousarray(_cast(gout, x)).reshape(N, F, OH * OW)
-        nchunks = min(N, 8)
+        nchunks = min(N, 4)
         part = np.zeros((nchunks, F, offs.shape[0]), x.dtype)
         _direct_gw(xs, g3, offs, tapb, nchunks, part)
         gm = part[0]
