@@ -146,3 +146,86 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(1234)
+
+
+# ----------------------------------------------------------------------- helpers
+
+class _Helpers:
+    """Run graphs with mode='py' (the specification) and mode='cuda', compare results."""
+
+    @staticmethod
+    def tol(values):
+        import numpy as np
+
+        f32 = any(np.asarray(v).dtype == np.float32 for v in values)
+        return (2e-5, 2e-5) if f32 else (1e-10, 1e-10)
+
+    @staticmethod
+    def assert_same(got, want, rtol, atol, what=""):
+        import numpy as np
+
+        got, want = np.asarray(got), np.asarray(want)
+        assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
+        assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+        if got.dtype.kind in "fc":
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True,
+                                       err_msg=what)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=what)
+
+    def compare(self, fn, values, syms=None, rtol=None, atol=None, broadcastable=None,
+                mode_kw=None):
+        """Compile ``fn(*syms)`` for py and cuda; run both on ``values``; compare.
+
+        Returns the cuda Function (to inspect its graph)."""
+        import numpy as np
+
+        import symgraph
+        from symgraph.testing import sym_for
+
+        values = [np.asarray(v) for v in values]
+        if syms is None:
+            syms = [sym_for(v, f"in{k}", None if broadcastable is None else broadcastable[k])
+                    for k, v in enumerate(values)]
+        outs = fn(*syms)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        r0, a0 = self.tol(values)
+        rtol = r0 if rtol is None else rtol
+        atol = a0 if atol is None else atol
+        res = {}
+        fns = {}
+        for mode in ("py", "cuda"):
+            f = symgraph.function(syms, outs, mode=mode, on_unused_input="ignore")
+            fns[mode] = f
+            res[mode] = f(*[np.array(v, copy=True) for v in values])
+        for k, (g, w) in enumerate(zip(res["cuda"], res["py"])):
+            self.assert_same(g, w, rtol, atol, f"output {k} ({outs[k]})")
+        return fns["cuda"]
+
+    def train(self, build, calls, rtol=2e-5, atol=2e-6):
+        """``build(mode) -> (f, shared_list)``; call both with each args tuple of
+        ``calls`` and compare every output and, at the end, every shared value."""
+        fp, sp = build("py")
+        fc, sc = build("cuda")
+        for args in calls:
+            op_ = fp(*args)
+            oc = fc(*args)
+            op_ = op_ if isinstance(op_, list) else [op_]
+            oc = oc if isinstance(oc, list) else [oc]
+            for k, (g, w) in enumerate(zip(oc, op_)):
+                self.assert_same(g, w, rtol, atol, f"output {k} for args {args}")
+        for k, (a, b) in enumerate(zip(sc, sp)):
+            self.assert_same(a.get_value(), b.get_value(), rtol, atol, f"shared {k} {a}")
+        return fc, sc
+
+
+@pytest.fixture
+def helpers():
+    return _Helpers()
+
+
+@pytest.fixture
+def no_real_gpu():
+    """Skip the requesting test when a real CUDA GPU is present (it checks the no-GPU path)."""
+    if REAL_GPU:
+        pytest.skip("a CUDA GPU is present")

@@ -1,0 +1,45 @@
+"""One training step of a tiny ConvPool network (the MNIST model in miniature):
+cuda vs py, cost and every parameter."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgraph
+from symgraph.nn.layers import ConvPoolLayer, ReLU, SoftmaxLayer
+from symgraph.nn.network import Network
+
+
+@pytest.fixture
+def float32():
+    old = symgraph.config.floatX
+    symgraph.config.floatX = "float32"
+    yield
+    symgraph.config.floatX = old
+
+
+def _build(mode, steps_data):
+    rng = np.random.RandomState(0)
+    bs = 2
+    layers = [ConvPoolLayer((2, 1, 3, 3), (bs, 1, 6, 6), (2, 2), activation_fn=ReLU, rng=rng),
+              SoftmaxLayer(2 * 2 * 2, 3)]
+    layers[1].w.set_value(rng.normal(0, 0.5, (8, 3)).astype("float32"))
+    net = Network(layers, bs)
+    x, y = steps_data
+    tx = symgraph.shared(x, name="train_x")
+    ty = symgraph.shared(y, name="train_y")
+    f = net.build_train_fn((tx, ty), bs, eta=0.1, lmbda=0.1, mode=mode)
+    return f, net.params
+
+
+def test_convpool_training_step_matches_py(helpers, float32):
+    rng = np.random.default_rng(17)
+    data = (rng.random((6, 36)).astype("float32"), rng.integers(0, 3, 6).astype("int32"))
+    fc, params = helpers.train(lambda mode: _build(mode, data), [(0,), (1,)],
+                               rtol=1e-5, atol=1e-6)
+    names = {type(n.op).__name__ for n in fc.maker.fgraph.apply_nodes}
+    assert {"Conv2d", "Conv2dGradWeights", "Pool", "MaxPoolGrad", "SoftmaxNLL",
+            "SoftmaxNLLGrad"} <= names
+    # every parameter lives on the device; nothing fell back to the CPU
+    assert fc.thunk.fallbacks == []
+    assert all(p.container.device_value is not None for p in params)
