@@ -608,7 +608,9 @@ class Gemm(Op):
     Inputs ``(Z, alpha, X, Y, beta)``: Z, X, Y matrices of one float/complex dtype, alpha and
     beta 0-d (cast to that dtype). With ``inplace=True`` the result is written into Z's
     buffer (``destroy_map``). When beta == 0, Z's values are ignored (BLAS semantics: NaNs
-    in Z do not propagate). Made by the optimizer from ``dot`` + ``add``/``mul``.
+    in Z do not propagate); ``alpha * dot(X, Y)`` is always evaluated, so NaNs in X or Y
+    propagate even when alpha == 0 (as numpy's expression). Made by the optimizer from
+    ``dot`` + ``add``/``mul``.
     """
 
     __props__ = ("inplace",)

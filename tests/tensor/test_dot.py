@@ -387,7 +387,7 @@ def test_gemm_and_gemv_against_numpy(dtype):
     check(lambda *xs: gemv_no_inplace(*xs), vals, ref=_gemm_ref, grad=dtype == "float64")
 
 
-def test_gemm_gemv_inplace_write_into_z_and_ignore_z_when_beta_is_zero():
+def test_gemm_gemv_inplace_beta_zero_ignores_z_alpha_zero_keeps_nans():
     z, x, y = T.dmatrix("z"), T.dmatrix("x"), T.dmatrix("y")
     v, w = T.dvector("v"), T.dvector("w")
     a, b = T.dscalar("a"), T.dscalar("b")
@@ -400,6 +400,11 @@ def test_gemm_gemv_inplace_write_into_z_and_ignore_z_when_beta_is_zero():
         np.testing.assert_allclose(zbuf, out, rtol=1e-12)   # Z's buffer was overwritten
         out = f(np.full((3, 5), np.nan), 2.0, xv, yv, 0.0)
         np.testing.assert_allclose(out, 2.0 * xv.T @ yv, rtol=1e-12)
+        # alpha == 0 still multiplies, as numpy's alpha * dot(x, y) (NaNs propagate)
+        xnan = xv.copy()
+        xnan[0, 0] = np.nan
+        out = f(zv.copy(), 0.0, xnan, yv, 0.5)
+        assert np.isnan(out[0]).all() and np.allclose(out[1:], 0.5 * zv[1:])
         g = theano.function([v, a, x, w, b], gemv_inplace(v, a, x, w, b), mode=mode)
         vv, xv, wv = rand(3), rand(3, 4), rand(4)
         vbuf = vv.copy()
@@ -408,6 +413,9 @@ def test_gemm_gemv_inplace_write_into_z_and_ignore_z_when_beta_is_zero():
         np.testing.assert_allclose(vbuf, out, rtol=1e-12)
         out = g(np.full(3, np.nan), 2.0, xv[:, ::-1], wv, 0.0)
         np.testing.assert_allclose(out, 2.0 * xv[:, ::-1] @ wv, rtol=1e-12)
+        xv[1, 2] = np.nan
+        out = g(vv.copy(), 0.0, xv, wv, 0.5)
+        assert np.isnan(out[1]) and np.allclose(out[[0, 2]], 0.5 * vv[[0, 2]])
 
 
 def test_gemm_numba_with_strided_and_aliased_operands():

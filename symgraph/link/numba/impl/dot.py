@@ -178,7 +178,7 @@ def _any1(a):
 
 
 @numba.njit(cache=True, nogil=True)
-def _gemm_core(alpha, x, y, beta, c, zero):
+def _gemm_core(alpha, x, y, beta, c, zero, one):
     m, k = x.shape
     n = y.shape[1]
     if m == 0 or n == 0:
@@ -197,13 +197,15 @@ def _gemm_core(alpha, x, y, beta, c, zero):
         y = _any2(np.ascontiguousarray(y))
         ly, ldy = 0, n
     lc, ldc = _layout(c)
-    if lc < 0 or _overlaps(c, x) or _overlaps(c, y):
+    if lc < 0 or alpha == 0 or _overlaps(c, x) or _overlaps(c, y):
+        # through a temporary (also when alpha == 0: BLAS would skip x and y, numpy's
+        # alpha * dot(x, y) propagates their NaNs)
         tmp = np.empty((m, n), dtype=c.dtype)
-        _xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, alpha, y, ldy,
+        _xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, one, y, ldy,
                x, ldx, zero, tmp, n)
         for i in range(m):
             for j in range(n):
-                c[i, j] = tmp[i, j] + beta * c[i, j] if beta != 0 else tmp[i, j]
+                c[i, j] = alpha * tmp[i, j] + beta * c[i, j] if beta != 0 else alpha * tmp[i, j]
     elif lc == 0:
         # row-major C: column-major BLAS computes C^T = op(y)^T op(x)^T
         _xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, alpha, y, ldy,
@@ -214,7 +216,7 @@ def _gemm_core(alpha, x, y, beta, c, zero):
 
 
 @numba.njit(cache=True, nogil=True)
-def _gemv_core(alpha, a, x, beta, y, zero):
+def _gemv_core(alpha, a, x, beta, y, zero, one):
     m, k = a.shape
     if m == 0:
         return
@@ -228,18 +230,21 @@ def _gemv_core(alpha, a, x, beta, y, zero):
         la, lda = 0, k
     if k > 1 and x.strides[0] != x.itemsize:
         x = _any1(np.ascontiguousarray(x))
-    direct = (m == 1 or y.strides[0] == y.itemsize) and not _overlaps(y, a) \
-        and not _overlaps(y, x)
+    # through a temporary when y is strided or overlaps a or x, or alpha == 0 (BLAS would
+    # skip a and x; numpy's alpha * dot(a, x) propagates their NaNs)
+    direct = (m == 1 or y.strides[0] == y.itemsize) and alpha != 0 \
+        and not _overlaps(y, a) and not _overlaps(y, x)
     out = y if direct else _any1(np.empty(m, dtype=y.dtype))
     b = beta if direct else zero
+    al = alpha if direct else one
     if la == 0:
         # row-major a: BLAS sees its transpose
-        _xgemv(116, k, m, alpha, a, lda, x, b, out)
+        _xgemv(116, k, m, al, a, lda, x, b, out)
     else:
-        _xgemv(110, m, k, alpha, a, lda, x, b, out)
+        _xgemv(110, m, k, al, a, lda, x, b, out)
     if not direct:
         for i in range(m):
-            y[i] = out[i] + beta * y[i] if beta != 0 else out[i]
+            y[i] = alpha * out[i] + beta * y[i] if beta != 0 else alpha * out[i]
 
 
 def gemm_into(alpha, x, y, beta, c):
@@ -257,11 +262,10 @@ def _gemm_into_ov(alpha, x, y, beta, c):
     if c.dtype not in _KIND:
         return None
     npt = np.dtype(str(c.dtype)).type
-    zero = npt(0)
+    zero, one = npt(0), npt(1)
 
     def impl(alpha, x, y, beta, c):
-        _gemm_core(npt(alpha), _any2(x), _any2(y), npt(beta), _any2(c),
-                   zero)
+        _gemm_core(npt(alpha), _any2(x), _any2(y), npt(beta), _any2(c), zero, one)
 
     return impl
 
@@ -277,11 +281,10 @@ def _gemv_into_ov(alpha, a, x, beta, y):
     if y.dtype not in _KIND:
         return None
     npt = np.dtype(str(y.dtype)).type
-    zero = npt(0)
+    zero, one = npt(0), npt(1)
 
     def impl(alpha, a, x, beta, y):
-        _gemv_core(npt(alpha), _any2(a), _any1(x), npt(beta), _any1(y),
-                   zero)
+        _gemv_core(npt(alpha), _any2(a), _any1(x), npt(beta), _any1(y), zero, one)
 
     return impl
 
@@ -365,25 +368,44 @@ def _prod(terms):
     return " * ".join(terms) if terms else "1"
 
 
+def _permuted(var, perm):
+    """Source of a view of ``var`` with axes in order ``perm`` (no copy)."""
+    if list(perm) == sorted(perm):
+        return var
+    shape = "".join(f"{var}.shape[{p}], " for p in perm)
+    strides = "".join(f"{var}.strides[{p}], " for p in perm)
+    return f"np.lib.stride_tricks.as_strided({var}, ({shape}), ({strides}))"
+
+
 def _as_2d(var, nd, front, back, lines):
     """Lines making ``<var>2``: ``var`` with axes ``front`` then ``back`` merged into (at
     most) two dimensions; a dimension with no axes is left out (so 1-d when one is empty).
-    Transposes only when needed; copies only when the data is not C-contiguous."""
-    perm = list(front) + list(back)
-    src = var
-    if perm != list(range(nd)):
-        src = f"{var}.transpose(({''.join(f'{p}, ' for p in perm)}))"
+    Returns (ndim, order): order 'f' when ``<var>2`` is a transposed (F-ordered) view.
+
+    No copy when the merged axes are adjacent in memory: in order (a reshape of the
+    C-contiguous data) or in swapped order (the transpose of such a reshape, which BLAS
+    reads in place); otherwise one copy into the needed order."""
     dims = []
     if front:
         dims.append(_prod([f"{var}.shape[{p}]" for p in front]))
     if back:
         dims.append(_prod([f"{var}.shape[{p}]" for p in back]))
-    if perm == list(range(nd)) and len(dims) == nd:
-        lines.append(f"{var}2 = {var}")
-    else:
-        shape = "".join(d + ", " for d in dims)
-        lines.append(f"{var}2 = np.ascontiguousarray({src}).reshape(({shape}))")
-    return len(dims)
+    ident = list(range(nd))
+    if list(front) + list(back) == ident:
+        if len(dims) == nd:
+            lines.append(f"{var}2 = {var}")
+        else:
+            lines.append(f"{var}2 = np.ascontiguousarray({var}).reshape(({', '.join(dims)}, ))")
+        return len(dims), "c"
+    if list(back) + list(front) == ident and front and back:
+        if nd == 2:
+            lines.append(f"{var}2 = {var}.T")
+        else:
+            lines.append(f"{var}2 = np.ascontiguousarray({var}).reshape(({dims[1]}, {dims[0]})).T")
+        return 2, "f"
+    src = _permuted(var, list(front) + list(back))
+    lines.append(f"{var}2 = np.ascontiguousarray({src}).reshape(({', '.join(dims)}, ))")
+    return len(dims), "c"
 
 
 @numba_impl.register(TensorDot)
@@ -394,11 +416,12 @@ def numba_tensordot(op, node, ctx):
     ax_a, ax_b = op.axes
     fa, fb = op.free(na, nb)
     lines = _shape_check(op, list(zip(ax_a, ax_b)))
-    ka = _as_2d("a", na, fa, ax_a, lines)
-    kb = _as_2d("b", nb, ax_b, fb, lines)
+    ka, oa = _as_2d("a", na, fa, ax_a, lines)
+    kb, ob = _as_2d("b", nb, ax_b, fb, lines)
     if dt in _BLAS:
-        lines.append("o = np.dot(_sg_blas_ready(a2), _sg_blas_ready(b2))")
-        imports = (_IMPORTS['c'],)
+        ready = ["_sg_blas_ready_f" if o == "f" else "_sg_blas_ready" for o in (oa, ob)]
+        lines.append(f"o = np.dot({ready[0]}(a2), {ready[1]}(b2))")
+        imports = tuple(sorted({_IMPORTS["f" if o == "f" else "c"] for o in (oa, ob)}))
     else:
         lines += _int_product(ka, kb, dt, "a2", "b2", "o")
         imports = ()
@@ -489,17 +512,26 @@ def numba_batched_dot(op, node, ctx):
 
 
 def _as_3d(var, nd, front, back, name, lines):
-    """``name`` = var with axis 0, then axes ``front`` merged, then ``back`` merged."""
-    perm = [0] + list(front) + list(back)
-    src = var
-    if perm != list(range(nd)):
-        src = f"{var}.transpose(({''.join(f'{p}, ' for p in perm)}))"
+    """``name`` = var as (batch, front axes merged, back axes merged). A view when the
+    merged axes are adjacent in memory, in order or swapped (BLAS takes any strides);
+    otherwise one copy."""
     d1 = _prod([f"{var}.shape[{p}]" for p in front])
     d2 = _prod([f"{var}.shape[{p}]" for p in back])
-    if perm == list(range(nd)) and nd == 3 and len(front) == 1 and len(back) == 1:
-        lines.append(f"{name} = {var}")
+    ident = list(range(nd))
+    if [0] + list(front) + list(back) == ident:
+        if nd == 3 and len(front) == 1 and len(back) == 1:
+            lines.append(f"{name} = {var}")
+        else:
+            lines.append(f"{name} = np.ascontiguousarray({var}).reshape(({var}.shape[0], {d1}, "
+                         f"{d2}))")
+    elif [0] + list(back) + list(front) == ident and front and back:
+        t = f"{name}t"
+        lines.append(f"{t} = np.ascontiguousarray({var}).reshape(({var}.shape[0], {d2}, {d1}))")
+        lines.append(f"{name} = {_permuted(t, [0, 2, 1])}")
     else:
-        lines.append(f"{name} = np.ascontiguousarray({src}).reshape(({var}.shape[0], {d1}, {d2}))")
+        src = _permuted(var, [0] + list(front) + list(back))
+        lines.append(f"{name} = np.ascontiguousarray({src}).reshape(({var}.shape[0], {d1}, "
+                     f"{d2}))")
 
 
 @numba_impl.register(BatchedTensorDot)
