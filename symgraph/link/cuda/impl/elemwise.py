@@ -106,7 +106,7 @@ def cuda_elemwise(op, node, ctx):
     slots = {j: ctx.slot() for j in range(len(out_dts))}
     env = {f"_slot{j}": s for j, s in slots.items()}
     env.update({f"_dt{j}": np.dtype(dt) for j, dt in enumerate(out_dts)})
-    hl = [f"def fn({', '.join(params)}):"]
+    hl = [f"def fn({', '.join(f'x{k}' for k in range(len(node.inputs)))}):"]
     msg = (f"{op}: input dimension mismatch (node created at {src_line(node)}); only "
            f"broadcastable dimensions stretch")
     env["_msg"] = msg

@@ -86,7 +86,9 @@ def _kernels(name, nd, axes, in_dt, acc_dt, sop, arg):
     read = f"x[{xidx}]"
     if not arg and acc_dt != in_dt:
         read = (f"({read} != 0)" if acc_dt == "bool" else f"_sg_dt_{acc_dt}({read})")
-    ident = _identity(sop, acc_dt)
+    # a module-level constant: Numba freezes it with its numpy type (no float64 math)
+    ident = f"{name}_ident"
+    pre_const = [f"{ident} = {_identity(sop, acc_dt)}", "", ""]
     head = [f"    n{d} = x.shape[{d}]" for d in range(nd)]
     n_red = " * ".join(f"n{d}" for d in red) if red else "1"
     head.append(f"    n_red = {n_red}")
@@ -159,7 +161,7 @@ def _kernels(name, nd, axes, in_dt, acc_dt, sop, arg):
         t.append(f"            v = {read}")
         t.append(f"            acc = {_comb(sop, 'acc', 'v')}")
     t.append(f"        o[{oidx}] = {'ai' if arg else 'acc'}")
-    return "\n".join(pre + b) + "\n\n\n" + "\n".join(t) + "\n"
+    return "\n".join(pre_const + pre + b) + "\n\n\n" + "\n".join(t) + "\n"
 
 
 def _impl(op, node, ctx, axes, sop, arg, empty_error):
