@@ -66,6 +66,8 @@ _FM = {"contract", "reassoc"}
 DIRECT_MAX_TAPS = 128
 #: maximum number of elements of the im2col buffer (per chunk of samples).
 GEMM_COLS_BUDGET = 1 << 23
+# output elements per cache block of the direct kernels
+_CHUNK = 2048
 
 
 @njit(cache=True)
@@ -217,26 +219,28 @@ def _direct_corr(xs, wt, offs, tapb, out3):
         f1 = min(f0 + FB, F)
         for f in range(f0, f1):
             wr = wt[f]
-            acc = out3[n, f]
-            for t in range(0, Tp, 4):
-                o0 = offs[t]
-                o1 = offs[t + 1]
-                o2 = offs[t + 2]
-                o3 = offs[t + 3]
-                x0 = xs[n, tapb[t], o0: o0 + L]
-                x1 = xs[n, tapb[t + 1], o1: o1 + L]
-                x2 = xs[n, tapb[t + 2], o2: o2 + L]
-                x3 = xs[n, tapb[t + 3], o3: o3 + L]
-                w0 = wr[t]
-                w1 = wr[t + 1]
-                w2 = wr[t + 2]
-                w3 = wr[t + 3]
-                if t == 0:
-                    for p in range(L):
-                        acc[p] = (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
-                else:
-                    for p in range(L):
-                        acc[p] += (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+            for p0 in range(0, L, _CHUNK):
+                pl = min(_CHUNK, L - p0)
+                acc = out3[n, f, p0: p0 + pl]
+                for t in range(0, Tp, 4):
+                    o0 = offs[t] + p0
+                    o1 = offs[t + 1] + p0
+                    o2 = offs[t + 2] + p0
+                    o3 = offs[t + 3] + p0
+                    x0 = xs[n, tapb[t], o0: o0 + pl]
+                    x1 = xs[n, tapb[t + 1], o1: o1 + pl]
+                    x2 = xs[n, tapb[t + 2], o2: o2 + pl]
+                    x3 = xs[n, tapb[t + 3], o3: o3 + pl]
+                    w0 = wr[t]
+                    w1 = wr[t + 1]
+                    w2 = wr[t + 2]
+                    w3 = wr[t + 3]
+                    if t == 0:
+                        for p in range(pl):
+                            acc[p] = (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+                    else:
+                        for p in range(pl):
+                            acc[p] += (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
 
 
 @njit(parallel=True, cache=True)
@@ -449,6 +453,7 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
     L = g3.shape[2]
     Tp = offs.shape[0]
     nfb = (F + 3) // 4
+    nq_per = (L + _CHUNK - 1) // _CHUNK
     z = xs.dtype.type(0)
     for task in prange(nchunks * nfb):
         k = task // nfb
@@ -457,22 +462,29 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
         n0 = k * N // nchunks
         n1 = (k + 1) * N // nchunks
         pk = part[k]
-        for n in range(n0, n1):
+        for nq in range(n0 * nq_per, n1 * nq_per):
+            n = nq // nq_per
+            p0 = (nq - n * nq_per) * _CHUNK
+            pl = min(_CHUNK, L - p0)
             for tb in range(0, Tp, 4):
-                x0 = xs[n, tapb[tb], offs[tb]: offs[tb] + L]
-                x1 = xs[n, tapb[tb + 1], offs[tb + 1]: offs[tb + 1] + L]
-                x2 = xs[n, tapb[tb + 2], offs[tb + 2]: offs[tb + 2] + L]
-                x3 = xs[n, tapb[tb + 3], offs[tb + 3]: offs[tb + 3] + L]
+                q0 = offs[tb] + p0
+                q1 = offs[tb + 1] + p0
+                q2 = offs[tb + 2] + p0
+                q3 = offs[tb + 3] + p0
+                x0 = xs[n, tapb[tb], q0: q0 + pl]
+                x1 = xs[n, tapb[tb + 1], q1: q1 + pl]
+                x2 = xs[n, tapb[tb + 2], q2: q2 + pl]
+                x3 = xs[n, tapb[tb + 3], q3: q3 + pl]
                 for fb in range(fb0, F4, 4):
-                    g0 = g3[n, fb]
-                    g1 = g3[n, fb + 1]
-                    g2 = g3[n, fb + 2]
-                    g3_ = g3[n, fb + 3]
+                    g0 = g3[n, fb, p0: p0 + pl]
+                    g1 = g3[n, fb + 1, p0: p0 + pl]
+                    g2 = g3[n, fb + 2, p0: p0 + pl]
+                    g3_ = g3[n, fb + 3, p0: p0 + pl]
                     s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
                     s10 = z; s11 = z; s12 = z; s13 = z  # noqa: E702
                     s20 = z; s21 = z; s22 = z; s23 = z  # noqa: E702
                     s30 = z; s31 = z; s32 = z; s33 = z  # noqa: E702
-                    for p in range(L):
+                    for p in range(pl):
                         a0 = g0[p]
                         a1 = g1[p]
                         a2 = g2[p]
@@ -494,9 +506,9 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
                     pk[fb + 3, tb] += s30; pk[fb + 3, tb + 1] += s31  # noqa: E702
                     pk[fb + 3, tb + 2] += s32; pk[fb + 3, tb + 3] += s33  # noqa: E702
                 for f in range(F4, min(fb0 + 4, F)):
-                    g0 = g3[n, f]
+                    g0 = g3[n, f, p0: p0 + pl]
                     s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
-                    for p in range(L):
+                    for p in range(pl):
                         a0 = g0[p]
                         s00 += a0 * x0[p]; s01 += a0 * x1[p]  # noqa: E702
                         s02 += a0 * x2[p]; s03 += a0 * x3[p]  # noqa: E702

@@ -109,13 +109,15 @@ def test_grad_filters_matches_reference(c):
 
 
 # shapes that take the other algorithm for stride 1 (many taps -> im2col + GEMM),
-# the MNIST layer shape (direct), and padding larger than the kernel (GEMM for grad input)
+# the MNIST layer shape (direct), padding larger than the kernel (GEMM for grad input)
 BIG = [
     dict(N=2, C=9, H=7, W=6, F=6, KH=4, KW=4, ph=1, pw=2, sh=1, sw=1),
     dict(N=3, C=20, H=6, W=6, F=5, KH=3, KW=3, ph=1, pw=1, sh=1, sw=1),
     dict(N=2, C=1, H=28, W=28, F=20, KH=5, KW=5, ph=0, pw=0, sh=1, sw=1),
     dict(N=2, C=2, H=5, W=4, F=3, KH=2, KW=2, ph=3, pw=2, sh=1, sw=1),
     dict(N=2, C=3, H=6, W=5, F=40, KH=2, KW=2, ph=0, pw=1, sh=1, sw=1),
+    # an output plane larger than one cache block of the direct kernels
+    dict(N=2, C=2, H=50, W=49, F=5, KH=3, KW=2, ph=1, pw=0, sh=1, sw=1),
 ]
 
 
