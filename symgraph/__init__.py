@@ -18,6 +18,7 @@ from symgraph.graph.utils import MissingInputError, UnusedInputError  # noqa: F4
 from symgraph import tensor  # noqa: F401
 from symgraph import gradient  # noqa: F401
 from symgraph.gradient import grad  # noqa: F401
+from symgraph.tensor.dot import dot  # noqa: F401
 from symgraph import printing  # noqa: F401
 from symgraph.printing import pp, debugprint  # noqa: F401
 
