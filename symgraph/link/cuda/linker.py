@@ -37,6 +37,7 @@ from symgraph.graph.fg import OUTPUT
 from symgraph.link.cuda import runtime
 from symgraph.link.cuda.dispatch import RUN_ON_HOST, CudaContext, CudaImpl, cuda_impl
 from symgraph.link.cuda.transfer import GpuFromHost, HostFromGpu, gpu_from_host, host_from_gpu
+from symgraph.tensor.elemwise import Elemwise
 from symgraph.tensor.type import DTYPES
 
 __all__ = ["CudaLinker", "CudaFunction", "CudaFallbackWarning"]
@@ -79,6 +80,50 @@ def _host_impl(node):
         return fn
 
     return CudaImpl(["host"] * len(node.inputs), build,
+                    output_locs=["host"] * len(node.outputs))
+
+
+def _host_scalar_impl(node):
+    """A 0-d Elemwise on host values as plain Python over numpy scalars, generated from the
+    scalar templates like the kernels (faster than the op's array ``perform``)."""
+    from symgraph.link.cuda.impl._common import (
+        host_scalar_converter,
+        inline_literal,
+        make_host,
+        scalar_body,
+    )
+    from symgraph.link.cuda.mathfuncs import numpy_table
+
+    env = numpy_table()
+    env.update({f"_sg_dt_{d}": np.dtype(d).type for d in DTYPES})
+    names, lines = [], []
+    for k, v in enumerate(node.inputs):
+        lit = inline_literal(v)
+        if lit is not None:
+            names.append(lit)
+            continue
+        env[f"_hs{k}"] = host_scalar_converter(v.type.dtype)
+        lines.append(f"a{k} = _hs{k}(x{k})")
+        names.append(f"a{k}")
+    counter = [0]
+
+    def fresh():
+        counter[0] += 1
+        return f"t{counter[0]}"
+
+    out_dts = [o.type.dtype for o in node.outputs]
+    stmts, exprs = scalar_body(node.op.scalar_op, names, [v.type.dtype for v in node.inputs],
+                               out_dts, fresh)
+    lines += stmts
+    rets = []
+    for j, (e, dt) in enumerate(zip(exprs, out_dts)):
+        env[f"_odt{j}"] = np.dtype(dt)
+        rets.append(f"np.asarray({e}, dtype=_odt{j})")
+    lines.append("return " + (rets[0] if len(rets) == 1 else "(" + ", ".join(rets) + ",)"))
+    body = "\n        ".join(lines)
+    src = (f"def fn({', '.join(f'x{k}' for k in range(len(node.inputs)))}):\n"
+           f"    with np.errstate(all='ignore'):\n        {body}\n")
+    return CudaImpl(["host"] * len(node.inputs), lambda module: make_host(src, env),
                     output_locs=["host"] * len(node.outputs))
 
 
@@ -157,7 +202,10 @@ class _State:
         in_locs = [ctx.loc(v) for v in node.inputs]
         on_host = all(lo in ("host", "const") for lo in in_locs)
         if on_host and all(o.type.ndim == 0 for o in node.outputs):
-            return _host_impl(node)  # scalar arithmetic on host values
+            # scalar arithmetic on host values (i * batch_size): no device round trip
+            if isinstance(node.op, Elemwise):
+                return _host_scalar_impl(node)
+            return _host_impl(node)
         gen = cuda_impl.find(type(node.op))
         impl = gen(node.op, node, ctx) if gen is not None else None
         if impl is RUN_ON_HOST:

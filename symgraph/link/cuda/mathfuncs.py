@@ -71,13 +71,18 @@ def _libdevice_func(name):
     return stub
 
 
+def numpy_table() -> dict:
+    """The vocabulary bound to numpy (numpy-scalar semantics): the simulator's kernels and
+    host-side scalar code use it."""
+    return {f"_sg_{name}": _np_erf if name == "erf" else _np_func(name) for name in MATH_FUNCS}
+
+
 def _bind():
+    if _simulator():
+        return numpy_table()
     table = {}
-    sim = _simulator()
     for name in MATH_FUNCS:
-        if sim:
-            table[f"_sg_{name}"] = _np_erf if name == "erf" else _np_func(name)
-        elif name in _LIBDEVICE:
+        if name in _LIBDEVICE:
             table[f"_sg_{name}"] = _libdevice_func(name)
         else:
             table[f"_sg_{name}"] = getattr(math, _MATH.get(name, name))

@@ -121,3 +121,17 @@ def test_dimshuffle_views(helpers):
                                   * 3.0], [xv, bv], syms=[x, b])
     s = T.dscalar("s")
     helpers.compare(lambda s, x: x + s.dimshuffle("x", "x", "x"), [2.0, xv], syms=[s, x])
+
+
+def test_host_scalar_arithmetic(helpers):
+    """0-d arithmetic on host values runs on the host, generated from the same templates."""
+    i = T.lscalar("i")
+    a = T.scalar("a", dtype="float32")
+    b = T.bscalar("b")
+    outs = [i * 10 + 3, T.int_div(i, -3), T.mod(-i, 4), T.cast(i, "float32") / a,
+            T.exp(a) * 2.0, T.switch(T.lt(i, 2), a, -a), T.maximum(a, 0.5), b * 3,
+            T.cast(a * 100, "int8"), T.sgn(a - 1.0), T.eq(i, 7), T.int_div(i, 0)]
+    f = helpers.compare(lambda i, a, b: outs, [7, np.float32(0.25), np.int8(100)],
+                        syms=[i, a, b])
+    assert not any(type(n.op).__name__ in ("GpuFromHost", "HostFromGpu")
+                   for n in f.maker.fgraph.apply_nodes)
