@@ -54,43 +54,103 @@ def _n(op):
 KERNELS_VIA_OBJMODE = True
 
 
-def _nbtype(dtype, ndim):
-    return f"{dtype}[{', '.join([':'] * (ndim - 1) + ['::1'])}]"
+#: kernel aliases used in generated source -> "module:function"
+_ALIASES = {
+    "_k_softmax": f"{_SM}:softmax", "_k_log_softmax": f"{_SM}:log_softmax",
+    "_k_softmax_grad": f"{_SM}:softmax_grad", "_k_log_softmax_grad": f"{_SM}:log_softmax_grad",
+    "_k_nll_fwd": f"{_SM}:softmax_nll_forward", "_k_nll_bwd": f"{_SM}:softmax_nll_backward",
+    "_k_conv_fwd": f"{_CONV}:conv2d_forward", "_k_conv_gi": f"{_CONV}:conv2d_grad_input",
+    "_k_conv_gw": f"{_CONV}:conv2d_grad_filters", "_k_pool_fwd": f"{_POOL}:pool2d_forward",
+    "_k_pool_bwd": f"{_POOL}:pool2d_backward", "_k_pool_size": f"{_POOL}:pool2d_out_size",
+}
+
+
+def _kernel(path):
+    """The kernel function named ``"module:function"`` (called in object mode)."""
+    fn = _KERNEL_CACHE.get(path)
+    if fn is None:
+        import importlib
+
+        module, name = path.split(":")
+        fn = _KERNEL_CACHE[path] = getattr(importlib.import_module(module), name)
+    return fn
+
+
+_KERNEL_CACHE: dict = {}
+_jit_obj = numba.njit(cache=True)  # no nogil: object mode cannot honour it
+
+
+@_jit_obj
+def kcall_float64_2(path, args):
+    """``kernel(*args)`` run in object mode; a C-contiguous float64 matrix."""
+    with numba.objmode(out="float64[:, ::1]"):
+        out = np.ascontiguousarray(_kernel(path)(*args))
+    return out
+
+
+@_jit_obj
+def kcall_float32_2(path, args):
+    with numba.objmode(out="float32[:, ::1]"):
+        out = np.ascontiguousarray(_kernel(path)(*args))
+    return out
+
+
+@_jit_obj
+def kcall_float64_4(path, args):
+    with numba.objmode(out="float64[:, :, :, ::1]"):
+        out = np.ascontiguousarray(_kernel(path)(*args))
+    return out
+
+
+@_jit_obj
+def kcall_float32_4(path, args):
+    with numba.objmode(out="float32[:, :, :, ::1]"):
+        out = np.ascontiguousarray(_kernel(path)(*args))
+    return out
+
+
+@_jit_obj
+def kcall_float64_1_2(path, args):
+    """A kernel returning (vector, matrix), e.g. softmax_nll_forward."""
+    with numba.objmode(a="float64[::1]", b="float64[:, ::1]"):
+        r = _kernel(path)(*args)
+        a = np.ascontiguousarray(r[0])
+        b = np.ascontiguousarray(r[1])
+    return a, b
+
+
+@_jit_obj
+def kcall_float32_1_2(path, args):
+    with numba.objmode(a="float32[::1]", b="float32[:, ::1]"):
+        r = _kernel(path)(*args)
+        a = np.ascontiguousarray(r[0])
+        b = np.ascontiguousarray(r[1])
+    return a, b
 
 
 class _Kernels:
-    """Collects the kernel calls of one node: each becomes a line of the node function
-    and, with ``KERNELS_VIA_OBJMODE``, a small jitted helper holding the objmode block
-    (helpers keep their variable names when the linker inlines node functions; no
-    ``nogil``, which object mode cannot honour)."""
+    """Emits the kernel calls of one node: a direct call of the kernel, or (with
+    ``KERNELS_VIA_OBJMODE``) a call of one of the ``kcall_*`` helpers above, which are
+    compiled once per argument types and cached with this module."""
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.helpers = []
+        self.imports = []
 
     def call(self, args, outs, call):
-        """Source assigning ``call`` (uses variables ``args``) to ``outs`` [(name, dtype,
-        ndim)]."""
+        """Source assigning ``call`` (``alias(arg, ...)``) to ``outs`` [(name, dtype, ndim)]."""
         names = [n for n, _, _ in outs]
         if not KERNELS_VIA_OBJMODE:
             return f"{', '.join(names)} = {call}\n"
-        h = f"{self.ctx.name}_k{len(self.helpers)}"
-        decl = ", ".join(f"{n}='{_nbtype(dt, nd)}'" for n, dt, nd in outs)
-        if len(outs) == 1:
-            body = f"        {names[0]} = _sg_c({call})\n"
-        else:
-            body = f"        _r = {call}\n" + "".join(f"        {n} = _sg_c(_r[{i}])\n"
-                                                 for i, n in enumerate(names))
-        self.helpers.append(f"@numba.njit(cache=True)\ndef {h}({', '.join(args)}):\n"
-                            f"    with numba.objmode({decl}):\n{body}"
-                            f"    return {', '.join(names)}\n\n\n")
-        return f"{', '.join(names)} = {h}({', '.join(args)})\n"
+        alias, rest = call.split("(", 1)
+        argsrc = rest[:-1].strip()
+        tup = f"({argsrc},)" if "," not in argsrc else f"({argsrc})"
+        helper = "kcall_" + "_".join([outs[0][1]] + [str(nd) for _, _, nd in outs])
+        self.imports.append(f"from symgraph.link.numba.impl.nnet import {helper} as _sg_{helper}")
+        return f"{', '.join(names)} = _sg_{helper}('{_ALIASES[alias]}', {tup})\n"
 
     def code(self, src, imports):
-        return NumbaCode("".join(self.helpers) + src, imports=tuple(imports))
-
-
-_C_IMPORT = "from numpy import ascontiguousarray as _sg_c"
+        return NumbaCode(src, imports=tuple(imports) + tuple(self.imports))
 
 
 def _out(node, k=0, name="out"):
@@ -99,7 +159,8 @@ def _out(node, k=0, name="out"):
 
 
 def _imp(module, name, alias):
-    return [f"from {module} import {name} as {alias}", _C_IMPORT]
+    assert _ALIASES[alias] == f"{module}:{name}"
+    return [f"from {module} import {name} as {alias}"]
 
 
 def _fn(name, args, body):
