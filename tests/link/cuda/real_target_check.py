@@ -123,6 +123,16 @@ def _graphs():
              "arccos", "arctan", "sinh", "cosh", "floor", "ceil", "round_half_to_even",
              "round_half_away_from_zero", "trunc", "abs", "sgn", "sqr", "neg", "reciprocal",
              "sigmoid", "softplus", "log2", "log10", "exp2", "erf", "isnan", "isinf"]
+    ai, bi = T.matrix("ai", dtype="int32"), T.matrix("bi", dtype="int64")
+    m = T.gt(ai, 0)
+    yield ("integers", [ai, bi],
+           [ai + bi, ai * 3, T.int_div(ai, bi), T.mod(bi, ai), ai ** 2, bi ** bi, T.and_(ai, bi),
+            T.or_(ai, 5), T.xor(ai, bi), T.invert(bi), T.and_(m, T.lt(bi, 4)), T.invert(m),
+            T.cast(ai, "float32") * 0.5, T.cast(T.true_div(ai, bi), "int8"), T.abs(ai),
+            T.sgn(bi), T.maximum(ai, bi), (-ai).sum(axis=1), T.argmax(-bi, axis=0),
+            T.switch(m, ai, bi)],
+           [np.arange(1, 13, dtype="int32").reshape(3, 4),
+            np.arange(2, 14, dtype="int64").reshape(3, 4)], None, "cuda")
     for dt in ("float32", "float64"):
         x = T.matrix("x", dtype=dt)
         r = T.row("r", dtype=dt)

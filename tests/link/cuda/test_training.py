@@ -43,3 +43,28 @@ def test_convpool_training_step_matches_py(helpers, float32):
     # every parameter lives on the device; nothing fell back to the CPU
     assert fc.thunk.fallbacks == []
     assert all(p.container.device_value is not None for p in params)
+
+
+def test_mnist_sized_steps_on_a_real_gpu(gpu_only, helpers, float32):
+    """On a GPU: the full-size MNIST model (20 5x5 filters, 2880 -> 100 -> 10) trains like
+    the CPU backend, and keeps its parameters as device arrays."""
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    from symgraph.nn.layers import FullyConnectedLayer
+
+    rng = np.random.default_rng(18)
+    data = (rng.random((300, 784)).astype("float32"), rng.integers(0, 10, 300).astype("int32"))
+
+    def build(mode):
+        r = np.random.RandomState(1)
+        layers = [ConvPoolLayer((20, 1, 5, 5), (100, 1, 28, 28), (2, 2), activation_fn=ReLU,
+                                rng=r),
+                  FullyConnectedLayer(2880, 100, activation_fn=ReLU, rng=r),
+                  SoftmaxLayer(100, 10)]
+        net = Network(layers, 100)
+        tx, ty = (symgraph.shared(d) for d in data)
+        return net.build_train_fn((tx, ty), 100, eta=0.1, mode=mode), net.params
+
+    fc, params = helpers.train(lambda mode: build("numba" if mode == "py" else mode),
+                               [(0,), (1,), (2,)], rtol=1e-3, atol=1e-4)
+    assert all(isinstance(p.container.device_value.array, DeviceNDArray) for p in params)
