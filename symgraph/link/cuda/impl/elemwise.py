@@ -168,8 +168,10 @@ def dimshuffle_view(op, x):
 
 @cuda_impl.register(DimShuffle)
 def cuda_dimshuffle(op, node, ctx):
-    if ctx.loc(node.inputs[0]) == "host":
-        return RUN_ON_HOST  # a numpy view of a host value
+    x = node.inputs[0]
+    if ctx.loc(x) != "device" and (x.type.ndim == 0 or all(node.outputs[0].type.broadcastable)):
+        # a host scalar made (1, 1, ...): a numpy view; kernels take it by value
+        return RUN_ON_HOST
 
     def build(module):
         def fn(x):

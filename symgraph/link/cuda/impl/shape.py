@@ -105,7 +105,7 @@ def resolve_shape(op, size, in_shape, shp):
 
 @cuda_impl.register(Reshape)
 def cuda_reshape(op, node, ctx):
-    if _on_host(ctx, node):
+    if _on_host(ctx, node) and node.inputs[0].type.ndim == 0:
         return RUN_ON_HOST
     x_var, shp_var = node.inputs
     static = None
