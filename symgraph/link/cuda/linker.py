@@ -348,8 +348,10 @@ class _State:
                 nm = f"out{k}.copy()" if k < n_user else f"out{k}"
             else:
                 nm = names[o]
-            if k < n_user and not isinstance(o, Constant) and not (
-                    o.owner is not None and isinstance(o.owner.op, HostFromGpu)):
+            if k < n_user and not isinstance(o, Constant) and (
+                    o in fg.outputs[:k] or not (o.owner is not None
+                                                and isinstance(o.owner.op, HostFromGpu))):
+                # a host value that may alias an input, or a repeated output: copy it
                 env[f"_odt{k}"] = np.dtype(o.type.dtype)
                 nm = f"np.array({nm}, dtype=_odt{k}, copy=True)"
             rets.append(nm)
