@@ -481,7 +481,9 @@ def var(x, axis=None, ddof=0, keepdims=False, corrected=False):
     if corrected:
         ddof = 1
     m = mean(x, axis=axes, keepdims=True)
-    d = sub(x, m)
+    # over no axis m is x itself: x * 0 (not x - x, which a rewrite folds to 0) keeps NaN
+    # for NaN and inf entries, as numpy's var does
+    d = sub(x, m) if axes else mul(m, 0)
     v = mean(sqr(d), axis=axes, keepdims=keepdims)
     if ddof:
         n = cast(_count(x, axes), v.type.dtype)
