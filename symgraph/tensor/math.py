@@ -39,6 +39,7 @@ _elemwise_cache: dict = {}
 
 
 def elemwise(scalar_op) -> Elemwise:
+    """The (shared) ``Elemwise`` op mapping ``scalar_op``: ``elemwise(ts.add)(x, y)``."""
     op = _elemwise_cache.get(scalar_op)
     if op is None:
         op = _elemwise_cache[scalar_op] = Elemwise(scalar_op)
@@ -184,6 +185,7 @@ def ones_like(x, dtype=None):
 
 
 def tensor_copy(x):
+    """A copy of x (a new buffer): ``y = T.tensor_copy(x)``."""
     return _apply(ts.identity, x)
 
 
@@ -347,10 +349,12 @@ def min(x, axis=None, keepdims=False):
 
 
 def all(x, axis=None, keepdims=False):
+    """True where every element along ``axis`` is nonzero: ``T.all(x > 0, axis=1)``."""
     return _reduce(ts.and_, cast(x, "bool"), axis, keepdims)
 
 
 def any(x, axis=None, keepdims=False):
+    """True where some element along ``axis`` is nonzero: ``T.any(T.isnan(x))``."""
     return _reduce(ts.or_, cast(x, "bool"), axis, keepdims)
 
 
@@ -419,10 +423,12 @@ def argmax(x, axis=None, keepdims=False):
 
 
 def argmin(x, axis=None, keepdims=False):
+    """Index of the (first) minimum along ``axis`` (None: of the flattened tensor)."""
     return _arg("min", x, axis, keepdims)
 
 
 def max_and_argmax(x, axis=None, keepdims=False):
+    """``(max(x, axis), argmax(x, axis))``: ``m, i = T.max_and_argmax(x, axis=1)``."""
     return max(x, axis, keepdims), argmax(x, axis, keepdims)
 
 
@@ -497,4 +503,5 @@ def std(x, axis=None, ddof=0, keepdims=False, corrected=False):
 
 
 def float_dtype(x):
+    """The float dtype a float function of x returns (int8 -> float32, int32 -> float64)."""
     return upgrade_to_float(as_tensor_variable(x).type.dtype)
