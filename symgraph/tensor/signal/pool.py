@@ -214,8 +214,9 @@ class Pool(_PoolBase):
 
     def make_node(self, x):
         x = self._input(x)
-        if x.type.dtype not in FLOAT_DTYPES and self.mode != "max":
-            raise TypeError(f"{self}: {self.mode} pooling needs a float input, got {x.type}")
+        if x.type.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{self}: pooling needs a float32/float64 input, got {x.type} (cast "
+                            f"it first)")
         bcast = x.type.broadcastable[:-2] + (False, False)
         return Apply(self, [x], [TensorType(x.type.dtype, bcast)()])
 

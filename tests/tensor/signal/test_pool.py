@@ -220,6 +220,8 @@ def test_argument_errors():
         pool.pool_2d(T.dvector(), (2, 2), ignore_border=True)
     with pytest.raises(TypeError, match="symbolic"):
         pool.pool_2d(x, T.lvector(), ignore_border=True)
+    with pytest.raises(TypeError, match=r"Pool.*float32/float64 input.*int32"):
+        pool.pool_2d(T.itensor4(), (2, 2), ignore_border=True)
 
 
 @pytest.mark.parametrize("mode", ["py", "numba"])
