@@ -28,10 +28,11 @@ each tied cell receives the full gradient); sum/average spread ``gout`` (divided
 the same divisor) over the window's real cells. Unlike Theano, average_exc_pad with
 padding has a gradient here (the exact one).
 
-Algorithm: ``prange`` over the ``N*C`` image planes, window bounds precomputed per
-output row/column. Non-overlapping max/sum/average windows without padding
-(``stride == ws``, the common 2x2 case) use a row-reduce-then-column-reduce loop
-that vectorises.
+Algorithm: one ``prange`` over the ``N*C`` image planes. Windows that tile the image
+(``stride == ws``, no padding, every window full: the common 2x2 case) take a
+specialised loop (for 2x2 max: ``max(max(r0[2j], r0[2j+1]), max(r1[2j], r1[2j+1]))``
+over a row pair, and its mirror for the gradient, writing every cell once, no zeroing
+pass); everything else uses window bounds precomputed per output row/column.
 
 Example::
 
