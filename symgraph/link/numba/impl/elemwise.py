@@ -6,12 +6,55 @@ patterns (a broadcastable input dimension is indexed at 0). 0-d inputs are scala
 """
 from __future__ import annotations
 
+import sys
+
+import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from symgraph.graph.basic import Constant
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import DimShuffle, Elemwise, cast_expr, result_cast
+
+# -- large outputs on transparent huge pages -----------------------------------------
+# A fresh 40 MB output costs ~10k page faults on 4 KiB pages: half the time of a 10M
+# element loop. numpy asks for huge pages (madvise(MADV_HUGEPAGE)) on allocations of 4 MiB
+# and more; generated code does the same for the arrays it allocates.
+_HUGEPAGE = sys.platform.startswith("linux")
+_MADV_HUGEPAGE = 14
+_HUGEPAGE_MIN_BYTES = 1 << 22
+
+
+@intrinsic
+def _madvise(typingctx, addr, nbytes, advice):
+    sig = types.intc(types.uintp, types.uintp, types.intc)
+
+    def codegen(context, builder, signature, args):
+        voidptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [voidptr, ir.IntType(64), ir.IntType(32)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "madvise")
+        return builder.call(fn, [builder.inttoptr(args[0], voidptr), args[1], args[2]])
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def hugepage(a):
+    """Advise the kernel to back ``a``'s buffer with huge pages when it is >= 4 MiB."""
+    nbytes = a.size * a.itemsize
+    if nbytes >= _HUGEPAGE_MIN_BYTES:
+        addr = a.ctypes.data
+        start = (addr + 4095) & ~numba.uintp(4095)
+        end = addr + nbytes
+        if end > start:
+            _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
+
+
+_HUGEPAGE_IMPORT = "from symgraph.link.numba.impl.elemwise import hugepage as _sg_hugepage"
 
 
 def _src_line(node) -> str:
@@ -107,6 +150,8 @@ def numba_elemwise(op, node, ctx):
             lines.append(f"o{j} = x{inplace[j]}")
         else:
             lines.append(f"o{j} = np.empty({shape}, dtype={np_dtype(dt)})")
+            if _HUGEPAGE:
+                lines.append(f"_sg_hugepage(o{j})")
     # loads: literals inline, fully broadcast inputs hoisted, the rest inside the loop
     loads_outer = []
     arrays = []  # inputs read at every element
@@ -156,7 +201,9 @@ def numba_elemwise(op, node, ctx):
     else:
         lines.append(nested())
     lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
-    return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)))
+    imports = (_HUGEPAGE_IMPORT,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
+    return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),
+                     imports=imports)
 
 
 @numba_impl.register(DimShuffle)
