@@ -44,11 +44,26 @@ CHECKS: dict[str, list[tuple[str, str]]] = {
         ("theano.printing.debugprint(train)", "Composite"),
         ("one training step", "one training step:"),
     ],
+    "mnist_convpool.ipynb": [
+        ("for name, (x, y) in", "training: images (5000, 784), labels (5000,)\n"
+                                "validation: images (1000, 784), labels (1000,)\n"
+                                "test: images (1000, 784), labels (1000,)\n"),
+        ("n_train, n_eval = 1000, 500", "training examples: 1000"),
+        ("history = net.SGD(", "Epoch 2: validation accuracy"),
+        ("history = net.SGD(", "Finished training network.\nBest validation accuracy of"),
+        ("test accuracy above 80%", "test accuracy above 80%: True"),
+        ("wrong = np.flatnonzero", "misclassified: "),
+        ("probabilities = net.predict_proba", ", network says "),
+        ("Network.load(path)", "identical weights after loading: True\n"
+                               "same predictions after loading: True"),
+    ],
 }
 
 #: notebook -> snippets of cells that must display a picture (image/png)
 PICTURES: dict[str, list[str]] = {
     "and_gate.ipynb": ["plt.plot(costs)"],
+    "mnist_convpool.ipynb": ["ax.imshow(image.reshape(28, 28)", "ax_cost.plot(",
+                             "fig.suptitle(\"Misclassified"],
 }
 
 

@@ -165,7 +165,7 @@ class Network:
 
     def SGD(self, training_data, epochs: int, mini_batch_size: int, eta: float,
             validation_data=None, test_data=None, lmbda: float = 0.0, momentum: float = 0.0,
-            progress=True, verbose: bool = True, mode=None) -> dict[str, Any]:
+            progress=True, verbose: bool = True, mode=None, callback=None) -> dict[str, Any]:
         """Train with mini-batch stochastic gradient descent; return the history.
 
         The data are ``(shared_x, shared_y)`` pairs as ``load_data_shared`` gives (or
@@ -181,6 +181,9 @@ class Network:
         ``images_per_second``; and ``compile_seconds``, ``best_validation_accuracy``,
         ``best_epoch``, ``best_iteration`` and ``best_test_accuracy`` (the test accuracy
         at the epoch of best validation accuracy, network3's "corresponding" one).
+
+        ``callback(epoch, history)``, if given, runs after each epoch's evaluation (e.g.
+        to write a checkpoint); when it returns True, training stops after that epoch.
 
         >>> history = net.SGD(training_data, 3, 10, 0.1, validation_data, test_data,
         ...                   lmbda=0.1, momentum=0.9)   # doctest: +SKIP
@@ -276,6 +279,8 @@ class Network:
                              if test_accuracy is not None else ""))
                 history.update(best_epoch=epoch, best_iteration=iteration,
                                best_test_accuracy=test_accuracy)
+            if callback is not None and callback(epoch, history):
+                break
         if verbose:
             print("Finished training network.")
             if history["best_validation_accuracy"] is not None:
