@@ -230,7 +230,7 @@ class _State:
             f"symgraph cuda: {op} ({cls}) {why}; it runs on the CPU, its inputs copied "
             f"device->host and its outputs host->device on every call (HostFromGpu/"
             f"GpuFromHost in debugprint(f)). Register one with "
-            f"symgraph.link.cuda.dispatch.cuda_impl.", CudaFallbackWarning, stacklevel=6)
+            f"symgraph.link.cuda.dispatch.cuda_impl.", CudaFallbackWarning, stacklevel=7)
 
     # -- 2. transfers ----------------------------------------------------------------
     def insert_transfers(self, order):

@@ -188,12 +188,14 @@ def contiguous(a, out=None):
 
 
 @functools.lru_cache(maxsize=None)
-def _copy_kernel(ndim: int):
-    """o[idx] = x[idx with length-1 axes of x at 0]: a strided gather with broadcasting."""
+def _copy_kernel(ndim: int, add: bool = False):
+    """o[idx] = x[idx with length-1 axes of x at 0] (``+=`` when ``add``): a strided gather
+    with broadcasting."""
+    op = "+=" if add else "="
     if ndim == 0:
         src = ("def copy_kernel(x, o):\n"
                "    if cuda.grid(1) == 0:\n"
-               "        o[()] = x[()]\n")
+               f"        o[()] {op} x[()]\n")
     else:
         lines = ["def copy_kernel(x, o):"]
         for d in range(ndim):
@@ -207,10 +209,10 @@ def _copy_kernel(ndim: int):
         lines.append("        i0 = r")
         idx_o = ", ".join(f"i{d}" for d in range(ndim))
         idx_x = ", ".join(f"i{d} * b{d}" for d in range(ndim))
-        lines.append(f"        o[{idx_o}] = x[{idx_x}]")
+        lines.append(f"        o[{idx_o}] {op} x[{idx_x}]")
         src = "\n".join(lines) + "\n"
     ns = {"cuda": cuda}
-    exec(compile(src, f"<symgraph cuda copy {ndim}d>", "exec"), ns)
+    exec(compile(src, f"<symgraph cuda copy {ndim}d{' add' if add else ''}>", "exec"), ns)
     return cuda.jit(ns["copy_kernel"])
 
 
@@ -222,6 +224,15 @@ def copy_into(x, out):
         raise ValueError(f"copy_into: {x.ndim}-d source for a {out.ndim}-d destination")
     blocks, t = grid(out.size)
     _copy_kernel(out.ndim)[blocks, t](x, out)
+    return out
+
+
+def add_into(x, out):
+    """``out += x`` (length-1 axes of ``x`` broadcast); ``out`` may be any strided view."""
+    if out.size == 0:
+        return out
+    blocks, t = grid(out.size)
+    _copy_kernel(out.ndim, True)[blocks, t](x, out)
     return out
 
 

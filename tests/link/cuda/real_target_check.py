@@ -196,7 +196,10 @@ def _graphs():
         yield (f"views/updates {dt}", [i, n],
                [sh[i:i + 2] + 0, sh[i, 1] * 2, sh.reshape((n, -1)) + 1, sh.T.reshape((2, 6)) * 1,
                 T.alloc(sh[0, 0], 2, n), T.zeros_like(sh) + sh, T.addbroadcast(sh[:1], 0) * 2,
-                sh.shape[0] * 2, (sh[None, ::2, 1:] * 3).sum()],
+                sh.shape[0] * 2, (sh[None, ::2, 1:] * 3).sum(),
+                T.set_subtensor(sh[1], sh[0] * 2), T.inc_subtensor(sh[i:, 1:], 1.0),
+                T.concatenate([sh, sh * 2], axis=1),
+                T.grad((T.concatenate([sh, sh[:1]]) ** 2).sum(), sh)],
                [1, 3], [(sh, sh * 0.5)], "cuda")
 
 

@@ -101,3 +101,36 @@ def test_transfers_are_marked_in_debugprint():
     assert ops[0] == "GpuFromHost" and ops[-1] == "HostFromGpu"
     assert sum(isinstance(n.op, (GpuFromHost, HostFromGpu)) for n in
                f.maker.fgraph.apply_nodes) == 2
+
+
+def test_inc_and_set_subtensor(helpers):
+    x = T.matrix("x")
+    y = T.vector("y")
+    i = T.lscalar("i")
+    xv = np.arange(20.0).reshape(4, 5)
+    yv = np.arange(5.0) + 100
+
+    def fn(x, y, i):
+        e = T.exp(x / 20.0)
+        return [T.set_subtensor(e[1], y), T.inc_subtensor(e[i:, 1:3], 2.0),
+                T.inc_subtensor(e[::2], T.exp(y)), T.set_subtensor(e[:, i], T.exp(y[:4])),
+                T.grad((e[1:3, ::2] ** 2).sum(), x)]
+
+    f = helpers.compare(fn, [xv, yv, 1], syms=[x, y, i])
+    assert "IncSubtensor" in {type(n.op).__name__ for n in f.maker.fgraph.apply_nodes}
+    assert f.thunk.fallbacks == []
+    g = symgraph.function([x, y], T.set_subtensor(T.exp(x)[1], y), mode="cuda")
+    with pytest.raises(ValueError, match="shape"):
+        g(xv, np.ones(3))
+
+
+def test_join(helpers):
+    a, b = T.matrices("a", "b")
+    c = T.matrix("c", dtype="float32")
+    av, bv, cv = np.ones((2, 3)), np.arange(6.0).reshape(2, 3), np.full((2, 1), 7, "float32")
+    f = helpers.compare(lambda a, b, c: [T.concatenate([T.exp(a), b * 2.0], axis=0),
+                                         T.concatenate([a * 1.5, T.exp(c), b.T[:2]], axis=1),
+                                         T.grad((T.concatenate([a, b]) ** 2).sum(), a)],
+                        [av, bv, cv], syms=[a, b, c])
+    names = {type(n.op).__name__ for n in f.maker.fgraph.apply_nodes}
+    assert {"Join", "Split"} <= names and f.thunk.fallbacks == []

@@ -42,6 +42,8 @@ def _unravel(nd, size_names, var="j", prefix="j", pad="        "):
 
 @cuda_impl.register(Elemwise)
 def cuda_elemwise(op, node, ctx):
+    if any(v.type.dtype.startswith("complex") for v in node.inputs + node.outputs):
+        return None  # complex math is not in the CUDA scalar vocabulary
     name = ctx.name
     nd = node.outputs[0].type.ndim
     in_dts = [v.type.dtype for v in node.inputs]

@@ -5,7 +5,8 @@
 - ``Reshape`` is a view of a contiguous array (a gather copy otherwise);
 - ``Rebroadcast``/``SpecifyShape`` check the shape and return the input;
 - ``Alloc`` fills a new buffer (broadcasting the value);
-- ``MakeVector`` builds its small int vector on the host.
+- ``MakeVector`` builds its small int vector on the host;
+- ``Join`` copies each input into its slice of a new buffer; ``Split`` makes views.
 
 On host inputs (e.g. the shape of a graph input) they run their numpy ``perform``.
 """
@@ -20,12 +21,14 @@ from symgraph.link.cuda.impl._common import host_scalar_converter
 from symgraph.tensor.math import AxesSize
 from symgraph.tensor.shape_ops import (
     Alloc,
+    Join,
     MakeVector,
     Rebroadcast,
     Reshape,
     Shape,
     Shape_i,
     SpecifyShape,
+    Split,
 )
 
 
@@ -221,3 +224,63 @@ def cuda_alloc(op, node, ctx):
 
     return CudaImpl(["device"] + ["host"] * n_shape, build, fresh_outputs=(0,),
                     slots={0: slot})
+
+
+@cuda_impl.register(Join)
+def cuda_join(op, node, ctx):
+    if node.outputs[0].type.dtype.startswith("complex"):
+        return None
+    ax = op.axis
+    dt = np.dtype(node.outputs[0].type.dtype)
+    slot = ctx.slot()
+
+    def build(module):
+        def fn(*xs):
+            ref = tuple(xs[0].shape)
+            for x in xs[1:]:
+                s = tuple(x.shape)
+                if len(s) != len(ref) or any(a != b for d, (a, b) in enumerate(zip(s, ref))
+                                             if d != ax):
+                    raise ValueError(f"{op}: all input dimensions except axis {ax} must "
+                                     f"match; input shapes are "
+                                     f"{', '.join(str(tuple(v.shape)) for v in xs)}")
+            total = sum(x.shape[ax] for x in xs)
+            out = slot.get(ref[:ax] + (total,) + ref[ax + 1:], dt)
+            start = 0
+            for x in xs:
+                n = x.shape[ax]
+                if n and x.size:
+                    idx = (slice(None),) * ax + (slice(start, start + n, 1),)
+                    runtime.copy_into(x, out[idx])
+                start += n
+            return out
+        return fn
+
+    return CudaImpl(["device"] * len(node.inputs), build, fresh_outputs=(0,), slots={0: slot})
+
+
+@cuda_impl.register(Split)
+def cuda_split(op, node, ctx):
+    if _on_host(ctx, node):
+        return RUN_ON_HOST
+    ax, n = op.axis, op.n_splits
+
+    def build(module):
+        def fn(x, splits):
+            sizes = [int(v) for v in np.asarray(splits).reshape(-1)]
+            if len(sizes) != n or any(v < 0 for v in sizes) or sum(sizes) != x.shape[ax]:
+                raise ValueError(f"{op}: split sizes {tuple(sizes)} must be {n} values >= 0 "
+                                 f"summing to {x.shape[ax]} (input shape {tuple(x.shape)})")
+            outs = []
+            start = 0
+            for v in sizes:
+                shape = tuple(x.shape[:ax]) + (v,) + tuple(x.shape[ax + 1:])
+                if v == 0 or 0 in shape:
+                    outs.append(runtime.device_empty(shape, x.dtype))
+                else:
+                    outs.append(x[(slice(None),) * ax + (slice(start, start + v, 1),)])
+                start += v
+            return outs[0] if n == 1 else tuple(outs)
+        return fn
+
+    return CudaImpl(["device", "host"], build)

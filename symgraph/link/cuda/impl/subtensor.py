@@ -5,12 +5,17 @@ of the dataset already on the device: no copy. Integer entries become length-1 s
 whose axis is then dropped, ``None`` entries new length-1 axes (both metadata only). The
 index values are host scalars; bounds are checked as on the py backend. Slices with a
 negative or symbolic step run on the CPU (with the fallback warning).
+
+``IncSubtensor`` (``set_subtensor``/``inc_subtensor``, and the gradient of a slice) copies
+``x`` into a new buffer and writes/adds ``y`` into the view of it (never into ``x``).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from symgraph.link.cuda import runtime
 from symgraph.link.cuda.dispatch import RUN_ON_HOST, CudaImpl, cuda_impl
-from symgraph.tensor.subtensor import Subtensor
+from symgraph.tensor.subtensor import IncSubtensor, Subtensor
 
 _SYM = "?"
 
@@ -110,3 +115,30 @@ def cuda_subtensor(op, node, ctx):
         return fn
 
     return CudaImpl(["device"] + ["host"] * (len(node.inputs) - 1), build)
+
+
+@cuda_impl.register(IncSubtensor)
+def cuda_inc_subtensor(op, node, ctx):
+    if not _supported(op.idx_list) or node.outputs[0].type.dtype.startswith("complex"):
+        return None
+    dt = np.dtype(node.outputs[0].type.dtype)
+    slot = ctx.slot()
+    ybc = node.inputs[1].type.broadcastable
+    write = runtime.copy_into if op.set_instead_of_inc else runtime.add_into
+
+    def build(module):
+        def fn(x, y, *vals):
+            out = slot.get(tuple(x.shape), dt)
+            runtime.copy_into(x, out)
+            sub = subtensor_view(op, out, vals)
+            for d, b in enumerate(ybc):
+                if (not b and y.shape[d] != sub.shape[d]) or (b and y.shape[d] != 1):
+                    raise ValueError(f"{op}: the value has shape {tuple(y.shape)} but the "
+                                     f"indexed subtensor has shape {tuple(sub.shape)}")
+            if sub.size:
+                write(y, sub)
+            return out
+        return fn
+
+    return CudaImpl(["device", "device"] + ["host"] * (len(node.inputs) - 2), build,
+                    fresh_outputs=(0,), slots={0: slot})
