@@ -115,7 +115,9 @@ def device_empty(shape, dtype):
 
 def upload(host):
     """Copy a host array (any layout) to a new C-contiguous device array."""
-    a = np.ascontiguousarray(host)
+    a = np.asarray(host)
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a).reshape(a.shape)  # (ascontiguousarray makes 0-d 1-d)
     return _cuda().to_device(a)
 
 

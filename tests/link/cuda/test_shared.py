@@ -152,3 +152,21 @@ def test_update_aliasing_and_failed_calls(helpers):
     with pytest.raises(ValueError):
         f(np.ones((4, 4)))
     np.testing.assert_array_equal(a.get_value(), before)
+
+
+def test_scalar_shared_updated_from_the_device(helpers):
+    """A 0-d shared variable is read on the host (by value) but may be updated with a value
+    computed on the device; 0-d values survive uploads (shape (), not (1,))."""
+    def build(mode):
+        total = symgraph.shared(0.0, name="total")
+        steps = symgraph.shared(np.int64(0), name="steps")
+        x = T.vector("x")
+        s = T.dscalar("s")
+        f = symgraph.function([x, s], [(x * s).sum(), total * 1.0], mode=mode,
+                              updates=[(total, total + (T.exp(x) * s).sum()),
+                                       (steps, steps + 1)])
+        return f, [total, steps]
+
+    fc, (total, steps) = helpers.train(build, [(np.ones(3), 2.0), (np.arange(3.0), 0.5)])
+    assert int(steps.get_value()) == 2 and total.get_value().shape == ()
+    assert runtime.upload(np.float32(3)).shape == ()
