@@ -205,12 +205,17 @@ def _tap_weights(w, dtype_like, flip, transpose):
 
 
 @njit(parallel=True, cache=True, fastmath=_FM)
-def _direct_corr(xs, wt, offs, tapb, out3):
-    """out3[n, f, p] = sum_t wt[f, t] * xs[n, tapb[t], offs[t] + p]  (stride_h 1)."""
+def _direct_corr(xs, wt, offs, tapb, T, out3):
+    """out3[n, f, p] = sum_{t < T} wt[f, t] * xs[n, tapb[t], offs[t] + p]  (stride_h 1).
+
+    Taps are applied four per pass over the output block; the last ``T % 4`` taps take
+    one shorter pass.
+    """
     N = xs.shape[0]
     F = wt.shape[0]
-    Tp = wt.shape[1]
     L = out3.shape[2]
+    T4 = T - T % 4
+    R = T - T4
     FB = 4
     nfb = (F + FB - 1) // FB
     for task in prange(N * nfb):
@@ -222,7 +227,7 @@ def _direct_corr(xs, wt, offs, tapb, out3):
             for p0 in range(0, L, _CHUNK):
                 pl = min(_CHUNK, L - p0)
                 acc = out3[n, f, p0: p0 + pl]
-                for t in range(0, Tp, 4):
+                for t in range(0, T4, 4):
                     o0 = offs[t] + p0
                     o1 = offs[t + 1] + p0
                     o2 = offs[t + 2] + p0
@@ -241,6 +246,39 @@ def _direct_corr(xs, wt, offs, tapb, out3):
                     else:
                         for p in range(pl):
                             acc[p] += (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+                if R > 0:
+                    # the last 1-3 taps (the padded entries of the table have weight 0)
+                    o0 = offs[T4] + p0
+                    o1 = offs[T4 + 1] + p0
+                    o2 = offs[T4 + 2] + p0
+                    x0 = xs[n, tapb[T4], o0: o0 + pl]
+                    x1 = xs[n, tapb[T4 + 1], o1: o1 + pl]
+                    x2 = xs[n, tapb[T4 + 2], o2: o2 + pl]
+                    w0 = wr[T4]
+                    w1 = wr[T4 + 1]
+                    w2 = wr[T4 + 2]
+                    first = T4 == 0
+                    if R == 1:
+                        if first:
+                            for p in range(pl):
+                                acc[p] = w0 * x0[p]
+                        else:
+                            for p in range(pl):
+                                acc[p] += w0 * x0[p]
+                    elif R == 2:
+                        if first:
+                            for p in range(pl):
+                                acc[p] = w0 * x0[p] + w1 * x1[p]
+                        else:
+                            for p in range(pl):
+                                acc[p] += w0 * x0[p] + w1 * x1[p]
+                    else:
+                        if first:
+                            for p in range(pl):
+                                acc[p] = (w0 * x0[p] + w1 * x1[p]) + w2 * x2[p]
+                        else:
+                            for p in range(pl):
+                                acc[p] += (w0 * x0[p] + w1 * x1[p]) + w2 * x2[p]
 
 
 @njit(parallel=True, cache=True)
@@ -366,7 +404,7 @@ def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
         offs, tapb = _tap_table(C, KH, KW, Hp, OW)
         wt = _tap_weights(w, x, flip, False)
         out = np.empty((N, F, OH, OW), x.dtype)
-        _direct_corr(xs, wt, offs, tapb, out.reshape(N, F, OH * OW))
+        _direct_corr(xs, wt, offs, tapb, C * KH * KW, out.reshape(N, F, OH * OW))
         return out
     xf = _pad_flat(x, pad_h, pad_w)
     return _forward_gemm(xf, w, C, Hp, Wp, OH, OW, stride_h, stride_w, flip)
@@ -414,7 +452,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
         offs, tapb = _tap_table(F, KH, KW, OH + 2 * qh, W)
         wt = _tap_weights(w, gout, not flip, True)
         gx = np.empty((N, C, H, W), gout.dtype)
-        _direct_corr(gs, wt, offs, tapb, gx.reshape(N, C, H * W))
+        _direct_corr(gs, wt, offs, tapb, F * KH * KW, gx.reshape(N, C, H * W))
         return gx
     # gemm + col2im
     T = C * KH * KW
