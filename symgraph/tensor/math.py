@@ -291,8 +291,17 @@ class Reduce(Op):
         if name == "add":
             g = second(x, gz_b)
         elif name == "mul":
+            # d prod / d x_i = product of the other entries, also where x_i == 0 (z / x
+            # would give nan there): with one zero on the axis its position gets the
+            # product of the non-zeros, with several zeros every position gets 0
             z_b = DimShuffle(outputs[0].type.broadcastable, pattern)(outputs[0])
-            g = mul(gz_b, true_div(z_b, x))
+            is_zero = eq(x, 0)
+            prod_nz = Reduce(ts.mul, self.axis, self.dtype)(switch(is_zero, 1, x))
+            n_zero = Reduce(ts.add, self.axis)(is_zero)
+            one_zero_b = DimShuffle(n_zero.type.broadcastable, pattern)(eq(n_zero, 1))
+            at_zero = switch(one_zero_b, DimShuffle(prod_nz.type.broadcastable, pattern)(
+                prod_nz), 0)
+            g = mul(gz_b, switch(is_zero, at_zero, true_div(z_b, switch(is_zero, 1, x))))
         elif name in ("maximum", "minimum"):
             z_b = DimShuffle(outputs[0].type.broadcastable, pattern)(outputs[0])
             g = mul(gz_b, cast(eq(x, z_b), gz.type.dtype))
@@ -332,7 +341,8 @@ def sum(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
 
 
 def prod(x, axis=None, dtype=None, keepdims=False, acc_dtype=None, no_zeros_in_input=False):
-    """Product over ``axis``. (Its gradient divides by x: inputs should be non-zero.)"""
+    """Product over ``axis``: ``T.prod(x, axis=1)``. Its gradient is exact at zeros too
+    (``no_zeros_in_input`` is accepted for Theano compatibility and changes nothing)."""
     if isinstance(x, (list, tuple)):
         x = as_tensor_variable(x)
     return _reduce(ts.mul, x, axis, keepdims, dtype)

@@ -315,6 +315,18 @@ def test_reduction_gradients():
             for f in (T.sum, T.prod, T.max, T.min, T.mean, T.var, T.std):
                 verify_grad(lambda x: f(x, axis=axis, keepdims=kd), [x3], mode="py")
     verify_grad(lambda x: T.var(x, axis=1, ddof=1), [x3], mode="py")
+    # prod at zeros: one zero on an axis (its position gets the product of the others),
+    # two zeros (every gradient is 0); float32 too
+    z = x3.copy()
+    z[0, 1, 2] = 0.0
+    z[1, 0, :2] = 0.0
+    for axis in (None, 2, (0, 1), -1):
+        verify_grad(lambda x: T.prod(x, axis=axis), [z], mode="py")
+    g = theano.function([x := T.dmatrix()], T.grad(T.prod(x, axis=1).sum(), x))(
+        np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.0, 2.0, 4.0]]))
+    np.testing.assert_array_equal(g, [[0, 6, 0], [0, 0, 0], [8, 4, 2]])
+    xf = T.fvector()
+    assert T.grad(T.prod(xf), xf).dtype == "float32"
     verify_grad(lambda x: T.sum(x, dtype="float32") * 1.0, [x3[0]], mode="py", eps=1e-3,
                 abs_tol=1e-2, rel_tol=1e-2)
     # through check_op: the gradient graphs run on the numba backend too
