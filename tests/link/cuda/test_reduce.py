@@ -60,3 +60,11 @@ def test_empty_reductions(helpers):
     f = symgraph.function([x], T.exp(x).max(axis=0), mode="cuda")
     with pytest.raises(ValueError, match="empty"):
         f(np.ones((0, 3)))
+
+
+def test_full_reductions_of_bool_and_small_ints(helpers):
+    x = T.tensor3("x")
+    xv = np.random.default_rng(7).standard_normal((4, 5, 6))
+    helpers.compare(lambda x: [(x > 0).max(), (x > 0).min(), T.argmax(x > 0),
+                               T.cast(x * 10, "int8").sum(), T.cast(x * 10, "int16").max()],
+                    [xv], syms=[x])

@@ -27,6 +27,8 @@ _NO_INDEX = 2 ** 62
 #: thread strategy when the reduced rows are shorter than a block, or on the GPU when
 #: there are at least this many outputs
 THREAD_MIN_OUTPUTS = 2048
+#: full reductions of at least this many blocks' worth of elements use the two-pass kernel
+ALL_TWO_PASS_MIN_BLOCKS = 8
 
 
 def _identity(name, dtype):
@@ -180,6 +182,14 @@ def _impl(op, node, ctx, axes, sop, arg, empty_error):
         ident_host = {"add": 0, "mul": 1, "and_": True, "or_": False}[sop]
     gpu = not runtime.using_simulator()
     tpb = runtime.tpb()
+    # a reduction of everything: the two-pass, many-block kernel of kernels.cuda.reduce
+    # (one block alone would leave the GPU idle) when its semantics are ours
+    all_op = None
+    if not kept and (arg or acc_dt == in_dt) and np.dtype(in_dt).kind in "fiu":
+        all_op = {"add": "sum", "maximum": "max", "minimum": "min", "max": "argmax",
+                  "min": "argmin"}.get(sop)
+        if arg:
+            all_op = "argmax" if sop == "max" else "argmin"
     hsrc = f"""
 def fn(x):
     shp = x.shape
@@ -193,7 +203,9 @@ def fn(x):
             raise ValueError(_empty_msg + f" (input shape {{tuple(shp)}})")
         runtime.fill(out, _ident)
         return out
-    if n_red < {tpb} or ({gpu} and n_out >= {THREAD_MIN_OUTPUTS}):
+    if _all_op is not None and n_red >= {ALL_TWO_PASS_MIN_BLOCKS * tpb}:
+        _reduce_all(runtime.contiguous(x), _all_op, out)
+    elif n_red < {tpb} or ({gpu} and n_out >= {THREAD_MIN_OUTPUTS}):
         _thread(n_out, x, out)
     else:
         _block(n_out, x, out)
@@ -201,9 +213,11 @@ def fn(x):
 """
 
     def build(module):
+        from symgraph.kernels.cuda.reduce import reduce_all
         from symgraph.link.cuda.impl._common import Launch
 
         env = {"_slot": slot, "_odt": odt, "_ident": ident_host, "_empty_msg": empty_error,
+               "_all_op": all_op, "_reduce_all": reduce_all,
                "_thread": Launch(getattr(module, f"{name}_t")),
                "_block": Launch(getattr(module, f"{name}_b"), per_block=1)}
         return make_host(hsrc, env)
