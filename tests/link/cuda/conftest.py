@@ -85,7 +85,7 @@ def pytest_report_header(config) -> str:
     return f"symgraph.link.cuda tests run on: {BACKEND}"
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _small_simulator():
     """Tiny launch geometry for the hand-written kernels, fast GIL hand-over, strict
     reshape (the real DeviceNDArray refuses to reshape what needs a copy)."""
