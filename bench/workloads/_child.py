@@ -1,0 +1,72 @@
+"""Child process of the compile (e) and memory (f) workloads: ``_child.py TASK JSON``.
+Prints one JSON line (the last line of stdout)."""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def _maxrss_mb() -> float:
+    """Peak RSS of this process in MB: ``VmHWM`` (reset by exec, unlike ``ru_maxrss``,
+    which a child inherits from its parent), else ``getrusage``."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def compile_task(a):
+    t0 = time.perf_counter()
+    import symgraph  # noqa: F401
+    from bench.workloads import nets
+    from symgraph.compile.mode import Mode
+    t_import = time.perf_counter() - t0
+    mode = Mode(excluding=[a["exclude"]]) if a.get("exclude") else None
+    build, _ = nets.symgraph_net(a["kind"], a["bs"], a.get("spec"), a.get("depth", 1), mode=mode)
+    t0 = time.perf_counter()
+    f = build()
+    t1 = time.perf_counter()
+    f(0)
+    t2 = time.perf_counter()
+    return {"import_s": t_import, "function_s": t1 - t0, "first_call_s": t2 - t1,
+            "total_s": t2 - t0}
+
+
+def memory_task(a):
+    import tracemalloc
+
+    from bench.workloads import nets
+    base = _maxrss_mb()
+    if a["system"] == "symgraph":
+        step, _, _ = nets.symgraph_step(a["kind"], a["bs"], a.get("spec"), a.get("depth", 1))
+    else:
+        step = nets.BUILDERS[a["system"]](a["kind"], a["bs"], a.get("spec"), a.get("depth", 1))
+        step(0)
+    after_setup = _maxrss_mb()
+    for i in range(a["steps"]):
+        step(i)
+    after_steps = _maxrss_mb()
+    tracemalloc.start()
+    for i in range(a["steps"]):
+        step(i)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"maxrss_after_import_mb": base, "maxrss_after_compile_mb": after_setup,
+            "maxrss_after_steps_mb": after_steps,
+            "step_rss_growth_mb": after_steps - after_setup,
+            "tracemalloc_step_peak_mb": peak / 2**20}
+
+
+if __name__ == "__main__":
+    task, args = sys.argv[1], json.loads(sys.argv[2])
+    out = {"compile": compile_task, "memory": memory_task}[task](args)
+    print(json.dumps(out))

@@ -1,0 +1,47 @@
+"""The benchmark suite runs end to end: ``python -m bench --smoke --systems symgraph``
+(every workload once, at tiny sizes) writes valid JSON with every workload and a
+Markdown report. Guards bench/run.py and bench/workloads/ against rot; it times nothing."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.run import WORKLOADS  # noqa: E402
+
+
+def test_bench_smoke_writes_every_workload(tmp_path):
+    out, md = tmp_path / "suite.json", tmp_path / "benchmarks.md"
+    env = dict(os.environ)
+    env.pop("SYMGRAPH_FLAGS", None)
+    p = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--systems", "symgraph",
+                        "--json", str(out), "--md", str(md)],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["level"] == "smoke"
+    assert set(res["workloads"]) == set(WORKLOADS)
+    assert res["machine"]["cpu_count"] and "load average" in res["machine"]["uptime_at_start"]
+    for name, w in res["workloads"].items():
+        assert "error" not in w, (name, w["error"])
+        assert w["cases"], name
+        for c in w["cases"]:
+            assert c["system"] and c["case"], (name, c)
+            for k, v in c.items():
+                if k.endswith("_s") and isinstance(v, float):
+                    assert v >= 0, (name, k, v)
+    sg = [c for c in res["workloads"]["convpool"]["cases"] if c["system"] == "symgraph"]
+    assert sg and sg[0]["median_s"] > 0 and sg[0]["epoch_s"] > 0
+    assert {c["cache"] for c in res["workloads"]["compile"]["cases"]} == {"cold", "cached"}
+    text = md.read_text()
+    for w in res["workloads"].values():
+        assert w["title"] in text
+
+
+def test_bench_rejects_unknown_system():
+    p = subprocess.run([sys.executable, "-m", "bench", "--systems", "nosuch", "--json", "",
+                        "--md", ""], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "nosuch" in p.stderr
