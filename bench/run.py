@@ -85,7 +85,13 @@ def main(argv=None) -> int:
                    help="comma-separated workloads: " + ",".join(WORKLOADS))
     p.add_argument("--json", default=str(REPO / "bench" / "results" / "suite.json"))
     p.add_argument("--md", default=str(REPO / "docs" / "benchmarks.md"))
+    p.add_argument("--render", metavar="JSON",
+                   help="only rewrite the Markdown (--md) from a saved JSON result")
     a = p.parse_args(argv)
+    if a.render:
+        from bench.workloads.report import markdown
+        Path(a.md).write_text(markdown(json.loads(Path(a.render).read_text())))
+        return 0
     cfg = common.Config("smoke" if a.smoke else "quick" if a.quick else "full")
     wanted = [s.strip() for s in a.systems.split(",") if s.strip()]
     bad = [s for s in wanted if s not in common.SYSTEMS]

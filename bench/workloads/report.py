@@ -68,6 +68,53 @@ def _memory(res):
                    "after steps MB", "growth in steps MB", "tracemalloc peak MB"], rows)
 
 
+def _cell(c, unit):
+    v = c["median_s"] * (1e3 if unit == "ms" else 1e6)
+    r = c.get("ratio_to_symgraph")
+    tail = "" if r is None or c["system"] == "symgraph" else f" ({r:.2f}x)"
+    return f"{v:.3g} {'µs' if unit == 'us' else unit}" + tail
+
+
+def headline(out: dict) -> str:
+    """One table: median time per system (in parentheses: time / symgraph's)."""
+    w = out["workloads"]
+    systems = [k for k, v in out["machine"]["systems"].items() if v["installed"]]
+    cols = systems + ["np.copyto floor"]
+    rows = []
+    for name, unit, label in (("convpool", "ms", "network3 step, "), ("mlp", "ms", "MLP step, "),
+                              ("overhead", "us", ""), ("elemwise", "ms", "")):
+        by_case: dict = {}
+        for c in w.get(name, {}).get("cases", []):
+            sysname = c["system"]
+            if name == "overhead":
+                sysname = {"numpy float64 scalars": "numpy", "torch 0-d tensors": "torch",
+                           "jax jit (Python floats)": "jax"}.get(sysname, sysname)
+                if sysname == "numpy 0-d arrays":
+                    by_case.setdefault("hypot call, numpy 0-d arrays", {})["numpy"] = c
+                    continue
+            key = c["case"] if name != "overhead" else "hypot call (2 Python floats)"
+            sysname = "np.copyto floor" if sysname.startswith("np.copyto") else sysname
+            by_case.setdefault(key, {})[sysname] = c
+        for case, per in by_case.items():
+            cells = [(_cell(per[k], unit) if k in per else "—") for k in cols]
+            if name in ("convpool", "mlp") and "symgraph" in per:
+                case += f" ({per['symgraph']['epoch_s']:.0f} s/epoch symgraph)"
+            rows.append([label + case] + cells)
+    text = [_table(["workload (median; in parentheses time / symgraph)"] + cols, rows)]
+    comp = {(c["case"], c["cache"]): c for c in w.get("compile", {}).get("cases", [])}
+    if comp:
+        text.append("")
+        text.append(_table(["compile (symgraph)", "cold: function() + first call s",
+                            "cached: function() + first call s"],
+                           [[case, f"{comp[(case, 'cold')]['function_s']:.2f} + "
+                                   f"{comp[(case, 'cold')]['first_call_s']:.2f}",
+                             f"{comp[(case, 'cached')]['function_s']:.2f} + "
+                             f"{comp[(case, 'cached')]['first_call_s']:.2f}"
+                             if (case, "cached") in comp else ""]
+                            for case, st in comp if st == "cold"]))
+    return "\n".join(text)
+
+
 RENDER = {"convpool": _training, "mlp": _training, "overhead": _overhead,
           "elemwise": _elemwise, "compile": _compile, "memory": _memory}
 
@@ -97,6 +144,10 @@ def markdown(out: dict) -> str:
             for k, v in m["systems"].items()),
         "",
         "Ratios \"time vs X\" are this row's time divided by X's (> 1: slower than X).",
+        "",
+        "## Headline",
+        "",
+        headline(out),
         "",
     ]
     for name, res in out["workloads"].items():
