@@ -19,6 +19,9 @@ of training (evaluation excluded), images per second and the machine's load aver
 test accuracy with its target. The JSON (default ``bench/results/mnist_accuracy.json``)
 is rewritten atomically after every epoch, so an interrupted run keeps what it measured.
 
+``--eta``, ``--lmbda`` and ``--momentum`` run other hyper-parameters than the issue's;
+such runs are recorded beside the others under a key naming them (``"mnist eta=0.1"``).
+
 Example::
 
     python bench/mnist_accuracy.py                       # both runs
@@ -40,6 +43,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+if not SHARED.is_dir() and Path("/work/shared/data").is_dir():
+    SHARED = Path("/work/shared/data")
 TARGETS = {"mnist": 0.975, "fashion-mnist": 0.90}
 
 
@@ -76,8 +81,9 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def run(name: str, data_path: Path, validation_size: int, epochs: int, budget: float | None,
-        results: dict, out: Path, seed: int) -> dict:
-    """Train the network on one dataset; record into ``results['runs'][name]``."""
+        results: dict, out: Path, seed: int, eta: float = 0.03, lmbda: float = 0.1,
+        momentum: float = 0.0, key: str | None = None) -> dict:
+    """Train the network on one dataset; record into ``results['runs'][key or name]``."""
     import symgraph
     from symgraph.datasets import load_data_shared
     from symgraph.nn import ConvPoolLayer, FullyConnectedLayer, Network, ReLU, SoftmaxLayer, size
@@ -96,13 +102,15 @@ def run(name: str, data_path: Path, validation_size: int, epochs: int, budget: f
         "validation_images": size(validation_data), "test_images": size(test_data),
         "network": "ConvPool(20 5x5, pool 2x2, ReLU) -> FullyConnected(100, ReLU) -> "
                    "Softmax(10)",
-        "mini_batch_size": bs, "eta": 0.03, "lmbda": 0.1, "momentum": 0.0,
+        "mini_batch_size": bs, "eta": eta, "lmbda": lmbda, "momentum": momentum,
         "floatX": "float32", "seed": seed, "epochs_requested": epochs,
         "time_budget_seconds": budget, "target_test_accuracy": TARGETS[name],
-        "epochs": [], "status": "running", "load_at_start": _load()}
-    results["runs"][name] = record
+        "epochs": [], "status": "running", "load_at_start": _load(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": results["machine"],
+        "symgraph": results["symgraph"]}
+    results["runs"][key or name] = record
     write_json(out, results)
-    print(f"\n== {name}: {record['training_images']} training, "
+    print(f"\n== {key or name}: {record['training_images']} training, "
           f"{record['validation_images']} validation, {record['test_images']} test images; "
           f"load {record['load_at_start'][0]:.1f}")
     started = time.perf_counter()
@@ -124,8 +132,8 @@ def run(name: str, data_path: Path, validation_size: int, epochs: int, budget: f
             return True
         return False
 
-    net.SGD(training_data, epochs, bs, 0.03, validation_data, test_data, lmbda=0.1,
-            progress=False, verbose=False, callback=after_epoch)
+    net.SGD(training_data, epochs, bs, eta, validation_data, test_data, lmbda=lmbda,
+            momentum=momentum, progress=False, verbose=False, callback=after_epoch)
     if record["status"] == "running":
         record["status"] = "complete"
     record["wall_seconds"] = time.perf_counter() - started
@@ -152,6 +160,9 @@ def main(argv=None) -> int:
     p.add_argument("--skip-fashion", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="numba.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eta", type=float, default=0.03, help="learning rate (the issue's: 0.03)")
+    p.add_argument("--lmbda", type=float, default=0.1, help="L2 regularisation (0.1)")
+    p.add_argument("--momentum", type=float, default=0.0, help="momentum (0: plain SGD)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "mnist_accuracy.json")
     args = p.parse_args(argv)
 
@@ -180,11 +191,17 @@ def main(argv=None) -> int:
     if not args.skip_fashion:
         jobs.append(("fashion-mnist", args.fashion, args.fashion_validation,
                      args.fashion_epochs, args.fashion_budget))
+    # runs with other hyper-parameters than the issue's are recorded under their own key
+    variant = "".join(f" {k}={v}" for k, v, d in (("eta", args.eta, 0.03),
+                                                   ("lmbda", args.lmbda, 0.1),
+                                                   ("momentum", args.momentum, 0.0)) if v != d)
     for job in jobs:
-        results["runs"].pop(job[0], None)
-        run(*job, results=results, out=args.out, seed=args.seed)
+        key = job[0] + variant
+        results["runs"].pop(key, None)
+        run(*job, results=results, out=args.out, seed=args.seed, eta=args.eta,
+            lmbda=args.lmbda, momentum=args.momentum, key=key)
 
-    print(f"\n{'dataset':<15}{'epochs':>7}{'best test':>11}{'target':>8}{'ratio':>7}"
+    print(f"\n{'run':<28}{'epochs':>7}{'best test':>11}{'target':>8}{'ratio':>7}"
           f"{'s/epoch':>9}{'img/s':>8}{'load':>6}")
     for name, r in results["runs"].items():
         if not r["epochs"]:
@@ -193,7 +210,7 @@ def main(argv=None) -> int:
         spe = float(np.mean([e["seconds"] for e in r["epochs"]]))
         ips = float(np.mean([e["images_per_second"] for e in r["epochs"]]))
         load = float(np.mean([e["load"][0] for e in r["epochs"]]))
-        print(f"{name:<15}{len(r['epochs']):>7}{best:>11.2%}{r['target_test_accuracy']:>8.1%}"
+        print(f"{name:<28}{len(r['epochs']):>7}{best:>11.2%}{r['target_test_accuracy']:>8.1%}"
               f"{best / r['target_test_accuracy']:>7.3f}{spe:>9.1f}{ips:>8.0f}{load:>6.1f}")
     print(f"results: {args.out}")
     return 0
