@@ -8,7 +8,8 @@ import; ``symgraph.rewriting.stabilize`` refers to them).
   gradient ``softmax_grad(crossentropy_categorical_1hot_grad(g, sm, y), sm)`` ->
   ``SoftmaxNLLGrad(g, sm, y)``;
 - ``log_softmax(x)[arange(y.shape[0]), y]`` -> ``-SoftmaxNLL(x, y)[0]`` (Theano's tutorial
-  form ``-T.mean(T.log(p_y_given_x)[T.arange(y.shape[0]), y])``).
+  form ``-T.mean(T.log(p_y_given_x)[T.arange(y.shape[0]), y])``), likewise
+  ``(-log(softmax(x)))[arange(n), y]``, and their gradients -> ``SoftmaxNLLGrad``.
 
 Each keeps the replaced node's type; all are in the ``stabilize`` phase with the tags
 ``stabilize``, ``fast_run`` and ``nnet``, so ``Mode(excluding=['nnet'])`` turns them off.
@@ -126,10 +127,15 @@ def _is_row_arange(r, y, x):
 
 @node_rewriter("stabilize", tracks=[AdvancedSubtensor], tags=_TAGS)
 def local_advanced_indexing_log_softmax_nll(fgraph, node):
-    """log_softmax(x)[arange(n), y] -> -SoftmaxNLL(x, y)[0]."""
+    """log_softmax(x)[arange(n), y] -> -SoftmaxNLL(x, y)[0], and
+    (-log_softmax(x))[arange(n), y] -> SoftmaxNLL(x, y)[0]."""
     if node.op.idx_list != (("array",), ("array",)) or len(node.inputs) != 3:
         return None
     ls, rows, y = node.inputs
+    negated = False
+    if _elemwise(ls, ts.Neg):
+        ls = ls.owner.inputs[0]
+        negated = True
     if not _owner_op(ls, LogSoftmax):
         return None
     if y.type.ndim != 1 or y.type.dtype not in INT_DTYPES:
@@ -137,8 +143,8 @@ def local_advanced_indexing_log_softmax_nll(fgraph, node):
     x = ls.owner.inputs[0]
     if not _is_row_arange(rows, y, x):
         return None
-    return _fit(node.outputs[0], tm.neg(SoftmaxNLL()(x, y)[0]))
-
+    nll = SoftmaxNLL()(x, y)[0]
+    return _fit(node.outputs[0], nll if negated else tm.neg(nll))
 
 def _is_zeros(v):
     from symgraph.tensor.nnet.basic import _is_zeros as z
@@ -149,8 +155,13 @@ def _is_zeros(v):
 @node_rewriter("stabilize", tracks=[LogSoftmaxGrad], tags=_TAGS)
 def local_log_softmax_grad_advanced_indexing(fgraph, node):
     """log_softmax_grad(inc_subtensor(zeros[arange(n), y], g), log_softmax(x))
-    -> SoftmaxNLLGrad(-g, softmax(x), y) (the gradient of the tutorial NLL form)."""
+    -> SoftmaxNLLGrad(-g, softmax(x), y) (the gradient of the tutorial NLL form; also with
+    the increment negated, the gradient of ``(-log_softmax(x))[arange(n), y]``)."""
     gy, ls = node.inputs
+    negated = False
+    if _elemwise(gy, ts.Neg):
+        gy = gy.owner.inputs[0]
+        negated = True
     if not (_owner_op(ls, LogSoftmax) and _owner_op(gy, AdvancedIncSubtensor)):
         return None
     inc = gy.owner
@@ -164,4 +175,4 @@ def local_log_softmax_grad_advanced_indexing(fgraph, node):
         return None
     nll, sm = SoftmaxNLL()(x, y)
     g = tm.second(nll, g) if g.type.broadcastable != nll.type.broadcastable else g
-    return _fit(node.outputs[0], SoftmaxNLLGrad()(tm.neg(g), sm, y))
+    return _fit(node.outputs[0], SoftmaxNLLGrad()(g if negated else tm.neg(g), sm, y))

@@ -251,6 +251,7 @@ def _nll_graphs(x, y):
     p = softmax(x)
     return {
         "tutorial": -T.mean(T.log(p)[T.arange(y.shape[0]), y]),
+        "neg_first": T.mean((-T.log(p))[T.arange(x.shape[0]), y]),
         "categorical": T.mean(T.nnet.categorical_crossentropy(p, y)),
         "onehot_log": -T.mean(T.sum(T.log(p) * T.eq(T.arange(p.shape[1]).dimshuffle("x", 0),
                                                     y.dimshuffle(0, "x")), axis=1)),
@@ -296,7 +297,7 @@ def test_rewrites_produce_fused_ops():
     x = T.dmatrix("x")
     y = T.lvector("y")
     graphs = _nll_graphs(x, y)
-    for name in ("tutorial", "categorical"):
+    for name in ("tutorial", "neg_first", "categorical"):
         f = theano.function([x, y], [graphs[name], T.grad(graphs[name], x)])
         names = ops_of(f)
         assert "SoftmaxNLL" in names and "SoftmaxNLLGrad" in names, (name, names)
