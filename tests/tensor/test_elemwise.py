@@ -542,7 +542,7 @@ def test_binary_gradients_away_from_kinks():
              lambda x, y: T.switch(T.gt(x, 1.2), x * y, y / x), lambda x, y: x // y + x]
     for g in grads:
         verify_grad(g, [a, b], mode="py")
-    verify_grad(lambda x, l, h: T.clip(x, l, h), [a, lo, hi], mode="py")
+    verify_grad(lambda x, low, high: T.clip(x, low, high), [a, lo, hi], mode="py")
     # row and column broadcasting: gradients are summed over the broadcast axes
     check_op(lambda x, r, c: x * r + c / r, [a, rng.uniform(1, 2, (1, 4)),
                                             rng.uniform(1, 2, (3, 1))],

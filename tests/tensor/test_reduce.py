@@ -98,7 +98,7 @@ def _axis_specs(nd):
     return specs
 
 
-@HYP
+@settings(HYP, max_examples=10)
 @given(st.data())
 def test_axis_keepdims_and_dtypes_on_the_reference_backend(data):
     """Every axis form on ndim 0-4, keepdims, every dtype: values, dtypes (numpy's: sum of
@@ -310,10 +310,9 @@ def test_reduction_gradients():
     """verify_grad (float64) of every differentiable reduction over several axis forms,
     at points without ties (max/min) or zeros (prod)."""
     x3 = rng.permutation(24).reshape(2, 3, 4) / 7.0 + 0.5
-    for axis in (None, 0, -1, (0, 2), (1,)):
-        for kd in (False, True):
-            for f in (T.sum, T.prod, T.max, T.min, T.mean, T.var, T.std):
-                verify_grad(lambda x: f(x, axis=axis, keepdims=kd), [x3], mode="py")
+    for k, axis in enumerate((None, 0, -1, (0, 2))):
+        for f in (T.sum, T.prod, T.max, T.min, T.mean, T.var, T.std):
+            verify_grad(lambda x: f(x, axis=axis, keepdims=k % 2 == 1), [x3], mode="py")
     verify_grad(lambda x: T.var(x, axis=1, ddof=1), [x3], mode="py")
     # prod at zeros: one zero on an axis (its position gets the product of the others),
     # two zeros (every gradient is 0); float32 too
