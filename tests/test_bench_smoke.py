@@ -45,3 +45,9 @@ def test_bench_rejects_unknown_system():
     p = subprocess.run([sys.executable, "-m", "bench", "--systems", "nosuch", "--json", "",
                         "--md", ""], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "nosuch" in p.stderr
+
+
+def test_bench_run_script_entry_point():
+    p = subprocess.run([sys.executable, "bench/run.py", "--help"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "--quick" in p.stdout and "--systems" in p.stdout
