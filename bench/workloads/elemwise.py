@@ -71,7 +71,7 @@ def run(cfg, systems):
                       if expr == "transcendental" else 2.5 * pv + 1.0)
                 pf = pytensor.function([pv], pe)
                 fns["pytensor"] = lambda pf=pf: pf(x)
-            res = time_interleaved(fns, cfg.pick(1, 2, 3), cfg.pick(1, 5, 7))
+            res = time_interleaved(fns, cfg.pick(1, 2, 2), cfg.pick(1, 5, 5))
             floor = res["np.copyto (floor)"]["median_s"]
             base = res.get("symgraph", {}).get("median_s")
             npy = res.get("numpy", {}).get("median_s")
