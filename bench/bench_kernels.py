@@ -35,7 +35,13 @@ import time
 
 import numpy as np
 
-try:  # import torch before numba's OpenMP starts, so each keeps its own defaults
+# symgraph.kernels.cpu sets GOMP_SPINCOUNT (see its docstring) and must come before
+# torch: torch loads its own libgomp.so.1 globally and Numba's OpenMP pool then binds to
+# that copy, which reads the environment once, when torch is imported. Both sides thus
+# run on the same OpenMP runtime with the same settings.
+import symgraph.kernels.cpu  # noqa: E402,F401,I001
+
+try:
     import torch
     import torch.nn.functional as TF
 except ImportError:  # pragma: no cover - depends on the machine
