@@ -171,6 +171,10 @@ def markdown(out: dict) -> str:
         "`function()`/first-call times use the default cache dir (warm if run before); "
         "other systems' \"first call\" is their first step (JAX: trace + XLA compile). "
         "numpy has a hand-written MLP step only; PyTensor 3.x has no batched conv op.",
+        "- Under load above the core count, multithreaded BLAS (the dots of symgraph, "
+        "numpy and PyTensor) oversubscribes the cores: BLAS-heavy cases (MLP batch 100) "
+        "have varied by more than 10x between runs on this machine (load ~5 vs ~3). "
+        "Compare runs only at similar load, and prefer the ratios of one run.",
         "- (c): symgraph returns a 0-d array; numpy float64 scalars / 0-d arrays compute "
         "the same expression eagerly.",
         "- (d): symgraph and the others allocate their output; `np.copyto` reads and "
