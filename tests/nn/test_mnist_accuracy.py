@@ -7,11 +7,11 @@ validation and 1,000 test digits.
 
 Measured (seed 0) when the test was written: after epochs 1..5 the test accuracy was
 74.1, 87.6, 91.5, 94.0, 94.3 % and the validation accuracy 77.6, 88.8, 93.2, 94.3, 93.6 %;
-an hour later, with kernels that round a little differently, 75.3, 88.2, 92.3, 92.5, 94.5 % and 76.6, 90.4, 93.2, 92.5, 94.2 %. With seeds 1
-and 2 the 5th-epoch test accuracy was 92.7 and 92.5 %. The test asks for >= 91 % on both
-after 5 epochs: a few points below what the fixed seed reaches. The network is smaller
-than the classic 20-filter / 100-unit one so that an epoch takes well under a second;
-compiling it takes most of the test's time.
+an hour later, with kernels that round a little differently, 75.3, 88.2, 92.3, 92.5,
+94.5 % and 76.6, 90.4, 93.2, 92.5, 94.2 %. With seeds 1 and 2 the 5th-epoch test accuracy
+was 92.7 and 92.5 %. The test asks for >= 91 % on both after 5 epochs: a few points below
+what the fixed seed reaches. The network is smaller than the classic 20-filter / 100-unit
+one so that an epoch takes well under a second; compiling it takes most of the test's time.
 """
 from __future__ import annotations
 
