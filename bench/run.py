@@ -28,6 +28,9 @@ import subprocess
 import sys
 import time
 import traceback
+
+# symgraph first: it sets the OpenMP spin policy before any library (torch) loads libgomp
+import symgraph  # noqa: E402,F401
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

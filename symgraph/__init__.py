@@ -9,6 +9,14 @@ Theano code runs with the imports changed::
     f = theano.function([a, b], T.sqrt(a ** 2 + b ** 2))
     f(3, 4)   # array(5.)
 """
+import os as _os
+
+# Numba's OpenMP workers otherwise busy-wait for milliseconds after each parallel kernel
+# and starve BLAS on small machines; libgomp reads this once, when it is first loaded, so
+# it is set before numba (or torch) loads it. A user's own setting wins.
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ.setdefault("GOMP_SPINCOUNT", "3000")
+
 from symgraph.config import config  # noqa: F401
 from symgraph.compile.function import Function, function  # noqa: F401
 from symgraph.compile.io import In, Out  # noqa: F401
