@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _is_simulator(cuda_module) -> bool:
+    """True when ``numba.cuda`` was imported as the CUDA simulator (NUMBA_ENABLE_CUDASIM)."""
+    return cuda_module.to_device.__module__.startswith("numba.cuda.simulator")
+
+
 def cuda_problem() -> str | None:
     """Why ``--device cuda`` cannot run here, or None when it can.
 
@@ -70,7 +75,7 @@ def cuda_problem() -> str | None:
         from numba import cuda
     except Exception as e:  # noqa: BLE001
         return f"numba.cuda cannot be imported ({type(e).__name__}: {e})"
-    if cuda.to_device.__module__.startswith("numba.cuda.simulator"):
+    if _is_simulator(cuda):
         return ("numba.cuda is the CUDA simulator (NUMBA_ENABLE_CUDASIM is set), which cannot "
                 "train a network")
     try:

@@ -56,12 +56,26 @@ def test_end_to_end_on_a_slice(tmp_path, capsys, mnist_sample):
 def test_device_cuda_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
     from numba import cuda
 
+    # numba.cuda may already be the simulator in this process (tests/kernels_cuda switch
+    # it): this test is about the no-GPU message, so take the real-driver branch.
+    monkeypatch.setattr(cli, "_is_simulator", lambda module: False)
     monkeypatch.setattr(cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit) as e:
         cli.main(["--device", "cuda", "--epochs", "1"])
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("symgraph-mnist: error: --device cuda: no CUDA GPU was found")
+    assert "--device cpu" in err and "Traceback" not in err
+    assert symgraph.config.device == "cpu"
+
+
+def test_device_cuda_under_the_simulator_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_is_simulator", lambda module: True)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--device", "cuda", "--epochs", "1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symgraph-mnist: error: --device cuda: numba.cuda is the CUDA simulator")
     assert "--device cpu" in err and "Traceback" not in err
     assert symgraph.config.device == "cpu"
 
