@@ -6,7 +6,8 @@
 - ``exp(log x)`` / ``log(exp x)`` -> x;
 - ``a * b / b`` -> a (the same variable cancels);
 - DimShuffle of DimShuffle -> one DimShuffle; identity DimShuffle -> input;
-- a cast to the same dtype -> input.
+- a cast to the same dtype -> input;
+- a reduction over broadcastable (length-1) axes only -> a DimShuffle.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from symgraph.rewriting.engine import clients_of, is_output, node_rewriter
 from symgraph.rewriting.utils import const_value, is_const, is_elemwise, scalar_op_of
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
+from symgraph.tensor.math import Reduce
 
 
 def _same_type_or_none(node, new):
@@ -177,3 +179,21 @@ def local_useless_fill(fgraph, node):
     if isinstance(node.op.scalar_op, ts.Second) and node.inputs[1].type == node.outputs[0].type:
         return [node.inputs[1]]
     return None
+
+
+@node_rewriter("canonicalize", tracks=[Reduce], tags=["shape", "fast_run"])
+def local_reduce_over_broadcastable(fgraph, node):
+    """A reduction over length-1 (broadcastable) axes only is a DimShuffle that drops them.
+
+    Gradients of broadcast operands produce these: ``sum(dimshuffle('x', 0, 'x', 'x')(g),
+    axis=(0, 2, 3))`` for a conv bias, one loop call each step for nothing.
+    """
+    x = node.inputs[0]
+    bcast = x.type.broadcastable
+    if not node.op.axis or not all(bcast[a] for a in node.op.axis):
+        return None
+    keep = [i for i in range(x.type.ndim) if i not in node.op.axis]
+    out = DimShuffle(bcast, keep)(x)
+    if out.type.dtype != node.outputs[0].type.dtype:
+        out = T.cast(out, node.outputs[0].type.dtype)
+    return _same_type_or_none(node, out)

@@ -89,6 +89,23 @@ def test_pow_specialize(p, name):
     assert "pow" not in names and name in names
 
 
+@pytest.mark.parametrize("reduce_, dtype", [(T.sum, "float64"), (T.max, "float64"),
+                                             (T.sum, "int32"), (T.prod, "float32")])
+def test_reduce_over_broadcastable_axes_becomes_dimshuffle(reduce_, dtype):
+    from symgraph.tensor.math import Reduce
+
+    b = T.vector("b", dtype=dtype)
+    g = T.tensor4("g", dtype=dtype)
+    bias = b.dimshuffle("x", 0, "x", "x")
+    y = reduce_(bias, axis=(0, 2, 3)) + reduce_(g, axis=(0, 2, 3))
+    vb = np.arange(1, 4).astype(dtype)
+    vg = np.arange(2 * 3 * 2 * 2).reshape(2, 3, 2, 2).astype(dtype)
+    f = compare([b, g], y, [vb, vg], mode=NOFUSE)
+    reductions = [n for n in f.maker.fgraph.toposort() if isinstance(n.op, Reduce)]
+    assert [n.inputs[0].name for n in reductions] == ["g"]  # only the real reduction is left
+    assert f(vb, vg).dtype == reduce_(g, axis=(0, 2, 3)).dtype
+
+
 def test_flatten_add():
     x, y, z = T.dvectors("x", "y", "z")
     f = compare([x, y, z], (x + y) + z, [np.arange(3.0)] * 3, mode=NOFUSE)
