@@ -7,6 +7,12 @@ function, (d) ``elemwise`` fused elementwise on 10M elements vs numpy and ``np.c
 ``memory`` peak memory of a training step. A benchmark, not a test: it asserts nothing
 about speed.
 
+Every measurement runs in a fresh child process (``bench/workloads/_child.py``), one per
+workload and system ((d): symgraph and numpy share one), one after another; this process
+only collects their JSON lines and computes the ratios. Sharing one process let torch's and
+JAX's spinning worker threads starve symgraph's OpenMP threads. A failed child skips its
+systems with the reason (exit status 1).
+
 Usage::
 
     python -m bench                       # full suite (< 10 min on 2 cores)
@@ -28,10 +34,11 @@ import subprocess
 import sys
 import time
 import traceback
-
-# symgraph first: it sets the OpenMP spin policy before any library (torch) loads libgomp
-import symgraph  # noqa: E402,F401
 from pathlib import Path
+
+# symgraph first: it sets the OpenMP spin policy (GOMP_SPINCOUNT, inherited by the child
+# processes) before any library (torch, imported by the version checks) loads libgomp
+import symgraph  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -76,6 +83,25 @@ def machine(systems: dict) -> dict:
             "systems": systems, "torch_threads": 2}
 
 
+def run_workload(w: str, cfg: common.Config, systems: list[str]) -> dict:
+    """One workload's result; an exception becomes its ``error`` so the others still run."""
+    import importlib
+    mod, fn, title = WORKLOADS[w]
+    print(f"[bench] {title} ...", flush=True)
+    t0, n0 = time.perf_counter(), len(common.CHILDREN)
+    try:
+        res = getattr(importlib.import_module(f"bench.workloads.{mod}"), fn)(cfg, systems)
+    except Exception as e:  # noqa: BLE001 - record it, keep the other workloads
+        traceback.print_exc()
+        res = {"cases": [], "skipped": [], "error": f"{type(e).__name__}: {e}"}
+    res["title"] = title
+    res["seconds"] = time.perf_counter() - t0
+    res["child_processes"] = len(common.CHILDREN) - n0
+    print(f"[bench]   done in {res['seconds']:.1f} s ({res['child_processes']} child "
+          f"processes)", flush=True)
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     lvl = p.add_mutually_exclusive_group()
@@ -114,20 +140,12 @@ def main(argv=None) -> int:
     out = {"level": cfg.level, "machine": machine(status), "workloads": {}}
     t_all = time.perf_counter()
     for w in only:
-        mod, fn, title = WORKLOADS[w]
-        print(f"[bench] {title} ...", flush=True)
-        t0 = time.perf_counter()
-        import importlib
-        try:
-            res = getattr(importlib.import_module(f"bench.workloads.{mod}"), fn)(cfg, systems)
-        except Exception as e:  # noqa: BLE001 - record it, keep the other workloads
-            traceback.print_exc()
-            res = {"cases": [], "skipped": [], "error": f"{type(e).__name__}: {e}"}
-        res["title"] = title
-        res["seconds"] = time.perf_counter() - t0
-        out["workloads"][w] = res
-        print(f"[bench]   done in {res['seconds']:.1f} s", flush=True)
+        out["workloads"][w] = run_workload(w, cfg, systems)
     out["total_seconds"] = time.perf_counter() - t_all
+    out["child_processes"] = len(common.CHILDREN)
+    failed = sum(not c["ok"] for c in common.CHILDREN)
+    print(f"[bench] {len(common.CHILDREN)} child processes ({failed} failed), "
+          f"{out['total_seconds']:.0f} s in all", flush=True)
     out["machine"]["uptime_at_end"] = _uptime()
     from bench.workloads.report import markdown
     md = markdown(out)
@@ -139,7 +157,7 @@ def main(argv=None) -> int:
         os.replace(tmp, a.json)
     if a.md:
         Path(a.md).write_text(md)
-    return 1 if any("error" in r for r in out["workloads"].values()) else 0
+    return 1 if failed or any("error" in r for r in out["workloads"].values()) else 0
 
 
 if __name__ == "__main__":

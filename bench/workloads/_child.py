@@ -1,5 +1,7 @@
-"""Child process of the compile (e) and memory (f) workloads: ``_child.py TASK JSON``.
-Prints one JSON line (the last line of stdout)."""
+"""Child process of the suite: ``_child.py TASK JSON``; prints one JSON line (the last
+line of stdout) that the parent collects. Tasks: ``measure`` (the timed workloads (a)-(d),
+one process per workload and system, or symgraph+numpy for (d)), ``compile`` (e) and
+``memory`` (f)."""
 from __future__ import annotations
 
 import json
@@ -66,7 +68,29 @@ def memory_task(a):
             "tracemalloc_step_peak_mb": peak / 2**20}
 
 
+MEASURE = {"convpool": ("training", "measure_convpool"), "mlp": ("training", "measure_mlp"),
+           "overhead": ("overhead", "measure"), "elemwise": ("elemwise", "measure")}
+
+
+def measure_task(a):
+    """Time ``a["workload"]`` for ``a["systems"]`` in this process; torch gets 2 threads,
+    as recorded in the report (``torch_threads``)."""
+    import importlib
+
+    from bench.workloads.common import Config
+    if "torch" in a["systems"]:
+        import torch
+        torch.set_num_threads(2)
+    mod, fn = MEASURE[a["workload"]]
+    return getattr(importlib.import_module(f"bench.workloads.{mod}"), fn)(
+        Config(a["level"]), a["systems"])
+
+
 if __name__ == "__main__":
     task, args = sys.argv[1], json.loads(sys.argv[2])
-    out = {"compile": compile_task, "memory": memory_task}[task](args)
+    if task == "measure" and "symgraph" in args["systems"]:
+        # before numpy/numba/torch: symgraph sets the OpenMP spin policy (GOMP_SPINCOUNT)
+        # that libgomp reads once, when numba (or torch) first loads it
+        import symgraph  # noqa: F401
+    out = {"compile": compile_task, "memory": memory_task, "measure": measure_task}[task](args)
     print(json.dumps(out))

@@ -82,20 +82,91 @@ def time_interleaved(fns: dict, number: int, repeat: int, warmup: int = 1) -> di
     return {k: stats(v, number) for k, v in samples.items()}
 
 
+CHILDREN: list[dict] = []  # every child process this (parent) process ran: task, seconds, ok
+
+
+class ChildError(RuntimeError):
+    """A child process failed, timed out or printed no result; ``reason`` is one line for
+    the report (the system is then skipped with it), the message keeps the stderr tail."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "(no output on stderr)"
+
+
 def run_child(task: str, args: dict, env_extra: dict | None = None,
               timeout: float = 600) -> dict:
     """Run ``bench/workloads/_child.py task args`` in a new process; its last stdout line
-    is JSON. Raises RuntimeError with the child's stderr on failure."""
+    is JSON. Raises ChildError (with the child's stderr) on failure or timeout."""
     env = dict(os.environ)
     env.update(env_extra or {})
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    p = subprocess.run([sys.executable, str(REPO / "bench" / "workloads" / "_child.py"), task,
-                        json.dumps(args)], capture_output=True, text=True, env=env,
-                       timeout=timeout, cwd=str(REPO))
+    what = f"child {task} {json.dumps(args)}"
+    log = {"task": task, "seconds": None, "ok": False}
+    CHILDREN.append(log)
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run([sys.executable, str(REPO / "bench" / "workloads" / "_child.py"),
+                            task, json.dumps(args)], capture_output=True, text=True, env=env,
+                           timeout=timeout, cwd=str(REPO))
+    except subprocess.TimeoutExpired as e:
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr
+        raise ChildError(f"{what} timed out after {timeout:g} s:\n{(err or '')[-3000:]}",
+                         f"child process timed out after {timeout:g} s") from None
+    finally:
+        log["seconds"] = time.perf_counter() - t0
     if p.returncode != 0:
-        raise RuntimeError(f"child {task} {args} failed (rc {p.returncode}):\n"
-                           f"{p.stderr[-3000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+        raise ChildError(f"{what} failed (rc {p.returncode}):\n{p.stderr[-3000:]}",
+                         f"child process failed (rc {p.returncode}): {_last_line(p.stderr)}")
+    try:
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise ChildError(f"{what} printed no JSON line:\n{p.stdout[-1000:]}\n"
+                         f"{p.stderr[-2000:]}", "child process printed no JSON result") from None
+    log["ok"] = True
+    return out
+
+
+def _case_order(cases: list[dict]) -> list[dict]:
+    """Cases grouped by case name in first-seen order, systems in run order within a case
+    (the children report per system; the tables read per case)."""
+    first: dict = {}
+    for c in cases:
+        first.setdefault(c["case"], len(first))
+    return sorted(cases, key=lambda c: first[c["case"]])
+
+
+def measure_in_children(workload: str, cfg: Config, groups: list[list[str]],
+                        timeout: float = 600) -> dict:
+    """Measure ``workload`` for each group of systems in a fresh process of its own
+    (``_child.py measure``), one after another. In one shared process torch's and JAX's
+    spinning worker threads starved symgraph's Numba OpenMP threads on 2 cores (ConvPool
+    step 33-55 ms instead of ~1.4 ms). A failed child skips its systems, with the reason."""
+    cases, skipped = [], []
+    for group in groups:
+        t0 = time.perf_counter()
+        try:
+            r = run_child("measure", {"workload": workload, "level": cfg.level,
+                                      "systems": group}, timeout=timeout)
+        except ChildError as e:
+            print(f"[bench]   {e}", file=sys.stderr, flush=True)
+            r = {"cases": [], "skipped": [{"case": "all cases", "system": s,
+                                           "reason": e.reason} for s in group]}
+        cases += r["cases"]
+        skipped += r["skipped"]
+        print(f"[bench]   {'+'.join(group)} process: {time.perf_counter() - t0:.1f} s",
+              flush=True)
+    return {"cases": _case_order(cases), "skipped": skipped}
+
+
+def one_per_system(systems: list[str]) -> list[list[str]]:
+    """Groups for ``measure_in_children``: every system alone in its process."""
+    return [[s] for s in systems]
 
 
 def add_ratios(cases: list[dict], key: str = "median_s") -> None:

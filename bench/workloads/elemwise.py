@@ -7,12 +7,20 @@ symgraph (one compiled function, fused by the optimizer, allocating its output) 
 (temporaries per operation) vs torch eager, JAX jit, PyTensor where installed, and
 ``np.copyto(dst, src)`` (read N + write N: the memory-bandwidth floor). Ratios are given
 to copyto (``ratio_to_copyto``) and to numpy (``ratio_to_numpy``).
+
+Processes: symgraph, numpy and the copyto floor in one (numpy and copyto are single-threaded
+and leave symgraph's threads alone, so symgraph's ratios to them are same-process ones);
+torch, JAX and PyTensor each in their own, which measures copyto again:
+``ratio_to_copyto`` always divides by the floor of the row's own process
+(``copyto_same_process_s``). The floor row reported is the first process's.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .common import time_interleaved
+from .common import add_ratios, measure_in_children, one_per_system, time_interleaved
+
+FLOOR = "np.copyto (floor)"
 
 
 def _np_trans(x):
@@ -23,14 +31,15 @@ def _np_mem(x):
     return 2.5 * x + 1.0
 
 
-def run(cfg, systems):
+def measure(cfg, systems):
+    """In a child process: copyto and each of ``systems``, interleaved, per case."""
     n = cfg.pick(10_000, 2_000_000, 10_000_000)
     cases, skipped = [], []
     for dtype in ("float32", "float64"):
         x = np.random.default_rng(0).standard_normal(n).astype(dtype)
         dst = np.empty_like(x)
         for expr in ("transcendental", "memory-bound"):
-            fns = {"np.copyto (floor)": lambda: np.copyto(dst, x)}
+            fns = {FLOOR: lambda: np.copyto(dst, x)}
             ref = (_np_trans if expr == "transcendental" else _np_mem)(x)
             if "symgraph" in systems:
                 import symgraph as theano
@@ -72,17 +81,42 @@ def run(cfg, systems):
                 pf = pytensor.function([pv], pe)
                 fns["pytensor"] = lambda pf=pf: pf(x)
             res = time_interleaved(fns, cfg.pick(1, 2, 2), cfg.pick(1, 5, 5))
-            floor = res["np.copyto (floor)"]["median_s"]
-            base = res.get("symgraph", {}).get("median_s")
-            npy = res.get("numpy", {}).get("median_s")
+            floor = res[FLOOR]["median_s"]
             for k, st in res.items():
-                c = {"case": f"{expr} {dtype} n={n}", "system": k, **st,
-                     "ratio_to_copyto": st["median_s"] / floor,
-                     "GB_per_s_read_write": 2 * x.nbytes / st["median_s"] / 1e9}
-                if npy:
-                    c["ratio_to_numpy"] = st["median_s"] / npy
-                if base:
-                    c["ratio_to_symgraph"] = st["median_s"] / base
-                cases.append(c)
+                cases.append({"case": f"{expr} {dtype} n={n}", "system": k, **st,
+                              "ratio_to_copyto": st["median_s"] / floor,
+                              "copyto_same_process_s": floor,
+                              "GB_per_s_read_write": 2 * x.nbytes / st["median_s"] / 1e9})
             del fns
     return {"cases": cases, "skipped": skipped}
+
+
+def _groups(systems):
+    """symgraph with numpy (the reference process) first, then one process per other."""
+    ref = [s for s in ("symgraph", "numpy") if s in systems]
+    return ([ref] if ref else []) + one_per_system([s for s in systems if s not in ref])
+
+
+def _one_floor_row(cases):
+    """Each case's first floor row (the reference process's); the other processes' floors
+    stay in their rows as ``copyto_same_process_s``."""
+    seen, out = set(), []
+    for c in cases:
+        if c["system"] == FLOOR:
+            if c["case"] in seen:
+                continue
+            seen.add(c["case"])
+        out.append(c)
+    return out
+
+
+def run(cfg, systems):
+    res = measure_in_children("elemwise", cfg, _groups(systems))
+    cases = _one_floor_row(res["cases"])
+    npy = {c["case"]: c["median_s"] for c in cases if c["system"] == "numpy"}
+    for c in cases:
+        if c["case"] in npy:
+            c["ratio_to_numpy"] = c["median_s"] / npy[c["case"]]
+    add_ratios(cases)
+    res["cases"] = cases
+    return res

@@ -4,7 +4,9 @@ after ``steps`` more steps; plus the ``tracemalloc`` peak over ``steps`` steps (
 numpy allocations only: Numba's runtime and torch/XLA allocate outside it)."""
 from __future__ import annotations
 
-from .common import run_child
+import sys
+
+from .common import ChildError, run_child
 
 
 def run(cfg, systems):
@@ -18,8 +20,14 @@ def run(cfg, systems):
             skipped.append({"case": f"convpool batch {bs}", "system": sysname,
                             "reason": "no ConvPool step for this system (see training)"})
             continue
-        r = run_child("memory", {"system": sysname, "kind": "convpool", "bs": bs,
-                                 "spec": spec, "steps": steps},
-                      {"SYMGRAPH_FLAGS": "floatX=float32"})
+        try:
+            r = run_child("memory", {"system": sysname, "kind": "convpool", "bs": bs,
+                                     "spec": spec, "steps": steps},
+                          {"SYMGRAPH_FLAGS": "floatX=float32"})
+        except ChildError as e:
+            print(f"[bench]   {e}", file=sys.stderr, flush=True)
+            skipped.append({"case": f"convpool batch {bs}", "system": sysname,
+                            "reason": e.reason})
+            continue
         cases.append({"case": f"convpool batch {bs}", "system": sysname, **r})
     return {"cases": cases, "skipped": skipped}

@@ -1,14 +1,16 @@
 """(c) per-call overhead: the compiled hypotenuse ``sqrt(a**2 + b**2)`` called with two
 Python floats, against the same math on numpy float64 scalars and on numpy 0-d arrays
-(and torch 0-d tensors, a jitted JAX function, a PyTensor function where installed)."""
+(and torch 0-d tensors, a jitted JAX function, a PyTensor function where installed).
+Each system in a fresh process of its own; the ratios are computed in the parent."""
 from __future__ import annotations
 
 import numpy as np
 
-from .common import time_interleaved
+from .common import add_ratios, measure_in_children, one_per_system, time_interleaved
 
 
-def run(cfg, systems):
+def measure(cfg, systems):
+    """In a child process: per-call times of each of ``systems`` (numpy: two rows)."""
     fns, skipped = {}, []
     x, y = 3.0, 4.0
     if "symgraph" in systems:
@@ -41,12 +43,14 @@ def run(cfg, systems):
     number = cfg.pick(200, 1000, 2000)
     repeat = cfg.pick(1, 5, 15)
     res = time_interleaved(fns, number, repeat, warmup=cfg.pick(1, 100, 200))
-    cases = []
-    base = res.get("symgraph", {}).get("median_s")
-    for k, st in res.items():
-        c = {"case": "hypot call", "system": k, **st}
-        if base:
-            c["ratio_to_symgraph"] = st["median_s"] / base
-            c["symgraph_over_this"] = base / st["median_s"]
-        cases.append(c)
+    cases = [{"case": "hypot call", "system": k, **st} for k, st in res.items()]
     return {"cases": cases, "skipped": skipped}
+
+
+def run(cfg, systems):
+    res = measure_in_children("overhead", cfg, one_per_system(systems))
+    add_ratios(res["cases"])
+    for c in res["cases"]:
+        if c.get("ratio_to_symgraph"):
+            c["symgraph_over_this"] = 1 / c["ratio_to_symgraph"]
+    return res

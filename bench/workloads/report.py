@@ -46,10 +46,12 @@ def _overhead(res):
 def _elemwise(res):
     rows = [[c["case"], c["system"], _ms(c["median_s"]),
              f"{_ms(c['p25_s'])}–{_ms(c['p75_s'])}", _f(c["GB_per_s_read_write"], ".1f"),
-             _x(c.get("ratio_to_copyto")), _x(c.get("ratio_to_numpy")),
-             _x(c.get("ratio_to_symgraph"))] for c in res["cases"]]
+             _ms(c.get("copyto_same_process_s")), _x(c.get("ratio_to_copyto")),
+             _x(c.get("ratio_to_numpy")), _x(c.get("ratio_to_symgraph"))]
+            for c in res["cases"]]
     return _table(["case", "system", "ms (median)", "IQR ms", "GB/s (2N bytes)",
-                   "time vs copyto", "time vs numpy", "time vs symgraph"], rows)
+                   "copyto in same process ms", "time vs copyto (same process)",
+                   "time vs numpy", "time vs symgraph"], rows)
 
 
 def _compile(res):
@@ -138,8 +140,9 @@ def markdown(out: dict) -> str:
         f"- `uptime` at start: `{m['uptime_at_start']}`",
         f"- `uptime` at end: `{m.get('uptime_at_end', '?')}`",
         ("- **The machine was shared with other engineers' jobs during this run** (load "
-         "above the core count): absolute times are inflated and noisy; the systems' "
-         "samples are interleaved so ratios are fairer than absolute numbers."
+         "above the core count): absolute times are inflated and noisy, and as the "
+         "systems run one after another in their own processes, a change of load between "
+         "them moves the ratios too."
          if m["loadavg_at_start"][0] > 0.75 * (m["cpu_count"] or 1) else
          "- load at start below the core count (machine mostly idle).")
         + " Medians of repeated samples, IQR = 25th–75th percentile.",
@@ -166,6 +169,24 @@ def markdown(out: dict) -> str:
     lines += [
         "## Notes",
         "",
+        "- Processes: each timed workload (a)–(d) runs every system in a fresh Python "
+        "process of its own (`bench/workloads/_child.py measure`), one after another; the "
+        "process prints one JSON line, and the parent (`bench/run.py`, which times nothing) "
+        "computes the ratios. In one shared process torch's and JAX's thread pools (their "
+        "OpenMP/Eigen workers spin after each op) starved symgraph's Numba OpenMP threads "
+        "on 2 cores: the network3 step measured 33–55 ms there against ~1.4 ms alone. "
+        "symgraph's process imports symgraph first (it sets `GOMP_SPINCOUNT` before numba "
+        "loads libgomp). Within one process the samples of its systems are interleaved. "
+        "Process start-up (imports) is not timed"
+        + (f"; {out['child_processes']} child processes in this run (with (e) and (f))."
+           if "child_processes" in out else "."),
+        "- (d) reference runs: `np.copyto` (the floor) and numpy, both single-threaded, are "
+        "measured in symgraph's process, interleaved with symgraph, so symgraph's \"time vs "
+        "copyto\" and \"time vs numpy\" are same-process ratios; torch, JAX and PyTensor "
+        "each measure `np.copyto` again in their own process, and their \"time vs copyto\" "
+        "divides by that (column \"copyto in same process\"). The floor row shown is "
+        "the first process's (symgraph's when it runs); \"time vs numpy\" and \"time vs "
+        "symgraph\" of the other systems divide across processes.",
         "- (a)/(b): synthetic data (uniform images, random labels; 20 mini-batches kept in "
         "each system's memory); s/epoch = median step × 60,000 / batch. symgraph's "
         "`function()`/first-call times use the default cache dir (warm if run before); "

@@ -1,23 +1,24 @@
 """(a) network3 ConvPool training step and (b) 784-100-10 MLP training step.
 
-Time per SGD step (median of ``repeat`` samples, each the mean of ``number`` steps; the
-systems' samples are interleaved so that machine load hits them alike) and the derived
-seconds per 60,000-image epoch. symgraph's ``function()`` and first-call (Numba JIT or
-cache load; the default cache dir, so possibly warm) times are reported separately, as is
-JAX's first (tracing + XLA compile) call.
+Time per SGD step (median of ``repeat`` samples, each the mean of ``number`` steps) and the
+derived seconds per 60,000-image epoch; each system in a fresh process of its own
+(``common.measure_in_children``), the ratios computed here in the parent. symgraph's
+``function()`` and first-call (Numba JIT or cache load; the default cache dir, so possibly
+warm) times are reported separately, as is JAX's first (tracing + XLA compile) call.
 """
 from __future__ import annotations
 
 import time
 
 from . import nets
-from .common import add_ratios, time_interleaved
+from .common import add_ratios, measure_in_children, one_per_system, time_interleaved
 
 SMOKE_CONV = {"img": 12, "filters": 2, "k": 5, "hidden": 8, "classes": 10}
 SMOKE_MLP = {"n_in": 16, "hidden": 8, "classes": 10}
 
 
-def _run(kind, cfg, systems):
+def _measure(kind, cfg, systems):
+    """In a child process: time the step of each of ``systems`` (normally one)."""
     cases, skipped = [], []
     spec = cfg.pick(SMOKE_CONV if kind == "convpool" else SMOKE_MLP, None, None)
     batches = cfg.pick([2], [10, 100], [10, 100])
@@ -50,8 +51,21 @@ def _run(kind, cfg, systems):
         for k, st in res.items():
             cases.append({"case": case, "system": k, "batch": bs, **st, **extra[k],
                           "epoch_s": st["median_s"] * nets.EPOCH_BATCHES_OF / bs})
-    add_ratios(cases)
     return {"cases": cases, "skipped": skipped}
+
+
+def measure_convpool(cfg, systems):
+    return _measure("convpool", cfg, systems)
+
+
+def measure_mlp(cfg, systems):
+    return _measure("mlp", cfg, systems)
+
+
+def _run(kind, cfg, systems):
+    res = measure_in_children(kind, cfg, one_per_system(systems))
+    add_ratios(res["cases"])
+    return res
 
 
 def run_convpool(cfg, systems):
