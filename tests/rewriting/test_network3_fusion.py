@@ -63,14 +63,6 @@ def _network3_train_fn(mode=None, p_dropout=0.5):
     return net.build_train_fn((x, y), bs, 0.03, lmbda=0.1, mode=mode)
 
 
-@pytest.fixture
-def float32():
-    old = symgraph.config.floatX
-    symgraph.config.floatX = "float32"
-    yield
-    symgraph.config.floatX = old
-
-
 @pytest.mark.parametrize("p_dropout", [0.0, 0.5])
 def test_network3_training_graph_has_no_unfused_elemwise_chains(float32, p_dropout):
     f = _network3_train_fn(p_dropout=p_dropout)

@@ -23,7 +23,8 @@ HEADER = [
 ] + [f"_sg_dt_{d} = np.{'bool_' if d == 'bool' else d}" for d in DTYPES] + [
     f"_sg_{f} = np.{f}" for f in ts.MATH_FUNCS if f != "erf"
 ] + ["import math as _sg_math", "_sg_erf = _sg_math.erf",
-      "from symgraph.link.numba.helpers import flat as _sg_flat"]
+      "from symgraph.link.numba.helpers import flat as _sg_flat",
+      "from symgraph.link.numba.parallel import parallel_elemwise as _sg_par_elemwise"]
 
 _JIT_DEFAULTS = {"cache": True, "error_model": "numpy", "nogil": True}
 #: inline straight-line node functions into graph_fn (one compilation unit per graph)

@@ -3,19 +3,10 @@ cuda vs py, cost and every parameter."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import symgraph
 from symgraph.nn.layers import ConvPoolLayer, ReLU, SoftmaxLayer
 from symgraph.nn.network import Network
-
-
-@pytest.fixture
-def float32():
-    old = symgraph.config.floatX
-    symgraph.config.floatX = "float32"
-    yield
-    symgraph.config.floatX = old
 
 
 def _build(mode, steps_data):

@@ -16,6 +16,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from symgraph.graph.basic import Constant
+from symgraph.link.numba import parallel
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import DimShuffle, Elemwise, cast_expr, result_cast
@@ -97,6 +98,67 @@ def _inline_literal(v):
     return None
 
 
+#: scalar ops that cost tens of cycles (libm calls that Numba cannot vectorize): a loop
+#: with one of them is compute-bound and runs ~1.7x faster on 2 cores. Loops of plain
+#: arithmetic are memory-bound: one core nearly saturates this machine's bandwidth and
+#: the parallel branch measured slower (network3's SGD updates, ``2.5 * x + 1``).
+EXPENSIVE_SCALAR_OPS = frozenset({
+    "exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "tanh",
+    "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "erf", "pow", "sigmoid",
+    "softplus"})
+
+
+def _scalar_op_names(sop):
+    steps = getattr(sop, "steps", None)
+    if steps is not None:  # a fused Composite
+        return {step[0].name for step in steps}
+    return {sop.name}
+
+
+def worth_parallel(op) -> bool:
+    """Whether a large loop of ``op`` gains from running on every core."""
+    return bool(_scalar_op_names(op.scalar_op) & EXPENSIVE_SCALAR_OPS)
+
+
+def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dtypes):
+    """``if nt >= PARALLEL_MIN:`` branch handing the flat loop to a parallel chunk kernel.
+
+    The chunk kernel (see ``link/numba/parallel.py``) takes the flat operands, the
+    one-element broadcast inputs and the flat outputs, then ``lo, hi``; it is registered
+    now and compiled only when a large array first reaches this node.
+    """
+    from symgraph.link.numba.linker import HEADER
+
+    params = ([f"f{k}" for k in arrays] + [f"s{k}" for k in scalar_inputs]
+              + [f"g{j}" for j in range(len(out_dtypes))])
+    kernel_lines = [f"a{k} = s{k}[0]" for k in scalar_inputs]
+    kernel_lines += ["step = -(-(hi - lo) // nc)",
+                     "for c in prange(nc):",
+                     "    for j in range(lo + c * step, min(hi, lo + (c + 1) * step)):",
+                     indent("\n".join(body), 8)]
+    src = ("\n".join(HEADER) + "\n\n\n@numba.njit(cache=True, error_model='numpy', "
+           "nogil=True, parallel=True)\n"
+           f"def kernel({', '.join(params + ['lo', 'hi', 'nc'])}):\n"
+           + indent("\n".join(kernel_lines)) + "\n")
+    dtypes = ([in_dtypes[k] for k in arrays] + [in_dtypes[k] for k in scalar_inputs]
+              + list(out_dtypes))
+    full = [True] * len(arrays) + [False] * len(scalar_inputs) + [True] * len(out_dtypes)
+    kid = parallel.register(src, dtypes, full)
+    sources = ([f"f{k}" for k in arrays] + [f"x{k}" for k in scalar_inputs]
+               + [f"g{j}" for j in range(len(out_dtypes))])
+    msg = repr(f"{op}: the parallel elementwise kernel failed (created at {_src_line(node)}); "
+               "its traceback was printed above")
+    lines = [f"if nt >= {parallel.PARALLEL_MIN}:",
+             f"    _pa = np.empty({len(sources)}, dtype=np.uint64)"]
+    lines += [f"    _pa[{i}] = {name}.ctypes.data" for i, name in enumerate(sources)]
+    # the last argument keeps the operands alive through the call: Numba frees a
+    # temporary right after its last use, which would otherwise be the address read
+    keep = "(_pa, " + ", ".join(sources) + ",)"
+    lines += [f"    if _sg_par_elemwise({kid}, _pa.ctypes.data, nt, {keep}) != 0:",
+              f"        raise RuntimeError({msg})"]
+    return "\n".join(lines)
+
+
 @numba_impl.register(Elemwise)
 def numba_elemwise(op, node, ctx):
     """One loop nest per node; a flat loop when every full-size operand is C-contiguous.
@@ -167,6 +229,8 @@ def numba_elemwise(op, node, ctx):
             scalar_names.append(f"a{k}")
     stmts, outs = scalar_body(op.scalar_op, scalar_names, in_dtypes, out_dtypes, fresh)
     lines.extend(loads_outer)
+    scalar_inputs = [k for k, v in enumerate(node.inputs)
+                     if k not in const_lit and all(v.type.broadcastable)]
 
     def nested():
         idx_all = ", ".join(f"j{d}" for d in range(ndim))
@@ -182,7 +246,7 @@ def numba_elemwise(op, node, ctx):
 
     # flat fast path: every per-element operand has the full shape (no broadcastable dim)
     # and is C-contiguous at run time -> one loop over 1-d views
-    flat_ok = ndim >= 2 and arrays and all(not any(node.inputs[k].type.broadcastable)
+    flat_ok = ndim >= 1 and arrays and all(not any(node.inputs[k].type.broadcastable)
                                            for k in arrays)
     if flat_ok:
         conds = " and ".join([f"x{k}.flags.c_contiguous" for k in arrays]
@@ -191,10 +255,17 @@ def numba_elemwise(op, node, ctx):
         flat = [f"if {conds}:", f"    nt = {total}"]
         flat += [f"    f{k} = _sg_flat(x{k}, nt)" for k in arrays]
         flat += [f"    g{j} = _sg_flat(o{j}, nt)" for j in range(len(out_dtypes))]
-        flat.append("    for j in range(nt):")
         flat_inner = [f"a{k} = f{k}[j]" for k in arrays]
         flat_inner += stmts + [f"g{j}[j] = {e}" for j, e in enumerate(outs)]
-        flat.append(indent("\n".join(flat_inner), 8))
+        if worth_parallel(op):
+            flat.append(indent(_parallel_dispatch(op, node, arrays, scalar_inputs,
+                                                  flat_inner, in_dtypes, out_dtypes), 4))
+            flat.append("    else:")
+            flat.append("        for j in range(nt):")
+            flat.append(indent("\n".join(flat_inner), 12))
+        else:
+            flat.append("    for j in range(nt):")
+            flat.append(indent("\n".join(flat_inner), 8))
         flat.append("else:")
         flat.append(indent(nested(), 4))
         lines.extend(flat)

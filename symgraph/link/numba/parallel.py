@@ -1,0 +1,129 @@
+"""Large fused elementwise loops run on every core, without making graphs slower to compile.
+
+Why this shape: a generated ``graph_fn`` is one Numba compilation unit. Compiling it with
+``parallel=True`` would run Numba's parfor passes over the whole graph on every compile,
+and an ``objmode`` block costs ~60 ms of compile time per site. Instead each flat
+elementwise loop is also written out, at code-generation time, as a small *chunk kernel*
+``kernel(operands..., lo, hi, chunks)`` with a ``prange`` over chunks, compiled (and cached)
+only the first time an elementwise node actually sees ``nt >= PARALLEL_MIN`` elements.
+Only compute-bound loops (transcendental functions) get this branch: plain arithmetic is
+memory-bound, and one core nearly saturates the memory bandwidth of a 2-core machine.
+It runs on Numba's threading layer, like the conv and pool kernels, from the calling
+thread (no second Python thread: Numba's layers must not be entered concurrently).
+
+``graph_fn`` reaches Python through one C symbol, ``symgraph_parallel_elemwise(kernel_id,
+addresses, n)``: :func:`parallel_elemwise` is a Numba intrinsic that calls it; the symbol
+is a ctypes callback registered with LLVM when this module is imported (generated modules
+import it first, so cached machine code finds it in every process). The callback views
+the operands' memory as numpy arrays and calls the chunk kernel. It returns 0, or 1 after
+printing the traceback (the generated code then raises).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import sys
+import threading
+import traceback
+
+import numba
+import numpy as np
+from llvmlite import binding as llvm
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: compute-bound elementwise loops (see ``impl.elemwise.worth_parallel``) with at least
+#: this many elements run in parallel; below it the hand-off (~30 us) costs more
+PARALLEL_MIN = 1 << 16
+SYMBOL = "symgraph_parallel_elemwise"
+
+
+class ChunkKernel:
+    """A chunk kernel's source and operand layout; compiled on first use."""
+
+    def __init__(self, src: str, dtypes: list, full: list):
+        self.src = src
+        self.dtypes = [np.dtype(d) for d in dtypes]
+        self.full = full  # per operand: True = n elements, False = one (broadcast) element
+        self.fn = None
+        self.lock = threading.Lock()
+
+    def compiled(self, ops):
+        """The jitted kernel, compiled for ``ops``'s types on this thread before any
+        worker calls it (no two threads race to compile the same signature)."""
+        if self.fn is None:
+            with self.lock:
+                if self.fn is None:
+                    from symgraph.link.numba import cache
+
+                    fn = cache.load_module(self.src).kernel
+                    fn(*ops, 0, 0, 1)
+                    self.fn = fn
+        return self.fn
+
+
+_kernels: dict[int, ChunkKernel] = {}
+#: the last exception raised inside the callback (also printed), for tests and debugging
+last_error: list = []
+
+
+def register(src: str, dtypes: list, full: list) -> int:
+    """Record a chunk kernel; returns its id (stable across processes: a source hash)."""
+    kid = int.from_bytes(hashlib.sha256(src.encode()).digest()[:8], "little") >> 2
+    if kid not in _kernels:
+        _kernels[kid] = ChunkKernel(src, dtypes, full)
+    return kid
+
+
+def _view(addr: int, dtype: np.dtype, count: int) -> np.ndarray:
+    buf = (ctypes.c_char * (count * dtype.itemsize)).from_address(addr)
+    return np.frombuffer(buf, dtype=dtype, count=count)
+
+
+def run(kid: int, addresses: int, n: int) -> None:
+    """Run chunk kernel ``kid`` over ``n`` elements of the operands at ``addresses``."""
+    kernel = _kernels[kid]
+    k = len(kernel.dtypes)
+    addrs = np.frombuffer((ctypes.c_uint64 * k).from_address(addresses), dtype=np.uint64)
+    ops = [_view(int(a), dt, n if full else 1)
+           for a, dt, full in zip(addrs, kernel.dtypes, kernel.full)]
+    chunks = max(1, min(numba.get_num_threads() * 4, n // 4096))
+    kernel.compiled(ops)(*ops, 0, n, chunks)
+
+
+def _callback(kid, addresses, n):
+    try:
+        run(kid, addresses, n)
+        return 0
+    except BaseException as e:  # noqa: BLE001 - must not unwind through C frames
+        last_error[:] = [e]
+        traceback.print_exc(file=sys.stderr)
+        return 1
+
+
+_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_uint64,
+                                  ctypes.c_int64)
+_callback_c = _CALLBACK_TYPE(_callback)  # kept alive for the life of the process
+llvm.add_symbol(SYMBOL, ctypes.cast(_callback_c, ctypes.c_void_p).value)
+
+
+@intrinsic
+def parallel_elemwise(typingctx, kid, addresses, n, operands):
+    """``parallel_elemwise(kernel_id, addresses, n, operands) -> status`` from Numba code.
+
+    ``operands`` (a tuple of the arrays whose addresses were taken) is not read: passing
+    it keeps those arrays alive until the call returns.
+    """
+    sig = types.int64(kid, addresses, n, operands)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [i64, i64, i64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, SYMBOL)
+        vals = [context.cast(builder, v, t, types.int64)
+                for v, t in zip(args[:3], signature.args[:3])]
+        return builder.call(fn, vals)
+
+    return sig, codegen
