@@ -1,6 +1,7 @@
 """Benchmark of the Numba CPU kernels (symgraph.kernels.cpu) against PyTorch CPU.
 
-Run: ``python bench/bench_kernels.py [--rounds R] [--reps N] [--quick] [--out PATH]``
+Run: ``python bench/bench_kernels.py [--rounds R] [--reps N] [--quick] [--batches B ...]
+[--out PATH]``
 
 Times, in float32, for batches 10 and 100:
 
@@ -20,129 +21,151 @@ cost and ``T.grad`` of it compiled by ``symgraph.function``, with the parameters
 shared variables (they stay in place between calls, as in training); only the input
 batch and the labels are passed per call. Their targets from issue #5 (time ratio at
 most 0.25 at batch 10 and 0.7 at batch 100) are printed and stored next to the ratios.
-The reference is PyTorch CPU (``torch.set_num_threads(2)``, same process) when torch
-is importable (``pip install torch==2.13.0``), otherwise the plain-numpy reference
-implementations in ``symgraph.kernels.cpu.reference``.
 
-Each measurement is the median of ``rounds`` per-round medians of ``reps`` calls; the
-two sides alternate by round so that drifting machine load hits both. The table and
-``bench/results/kernels.json`` give the per-call times and the ratio symgraph/reference
-(< 1 means symgraph is faster), both for the median round and for the fastest round of
-each side (the latter is the robust figure on a shared machine). The 1-minute load
-average is recorded: numbers taken on a busy machine (load > ~1.5 on 2 cores) are noisy.
-Every case is first checked against the reference on the same inputs (the dense cases to
-a relative 1e-4), so that both sides are timed doing the same work. ``--quick`` (2 rounds
-of 5 calls) only checks that the script runs; its times mean little.
+The reference is PyTorch CPU (``torch.set_num_threads(2)``) when torch is installed
+(``pip install torch==2.13.0``), otherwise the plain-numpy reference implementations in
+``symgraph.kernels.cpu.reference``.
+
+Processes. torch is measured in a fresh Python process of its own (this script run
+again with the hidden ``--child torch`` option), and symgraph in this process, which
+never imports torch. In one shared process torch's OpenMP workers and Numba's OpenMP
+threads interfere on a small (2-core) machine and inflate torch's times enormously
+(measured: torch's dense forward at batch 10 took 51.5 us alone and 680 us next to
+symgraph, which made the ratio look like 0.15 instead of ~2). The child runs first and
+prints one JSON line with its per-round medians per case, and writes its outputs for
+the same inputs (generated from the same seeds on both sides) to a temporary ``.npz``
+file; this process then times symgraph and checks it against those outputs. The ratios
+therefore compare medians taken in two processes one after the other, not interleaved:
+the machine should be quiet while measuring. The 1-minute load average is recorded
+before the child, between the two sides and at the end: numbers taken on a busy machine
+(load > ~1.5 on 2 cores) are noisy. The child inherits this process's environment,
+including the ``GOMP_SPINCOUNT`` that importing symgraph sets (as the suite's children
+do, ``bench/run.py``). The numpy fallback reference is measured in this process,
+alternating by round with symgraph.
+
+Each measurement is the median of ``rounds`` per-round medians of ``reps`` calls (each
+round starts with 3 untimed calls). The table and ``bench/results/kernels.json`` give the
+per-call times and the ratio symgraph/reference (< 1 means symgraph is faster), both for
+the median round and for the fastest round of each side (the latter is the robust figure
+on a shared machine). Every case is checked against the reference on the same inputs
+(the dense cases to a relative 1e-4), so that both sides are timed doing the same work.
+``--quick`` (2 rounds of 5 calls) only checks that the script runs; its times mean
+little.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
-# symgraph.kernels.cpu sets GOMP_SPINCOUNT (see its docstring) and must come before
-# torch: torch loads its own libgomp.so.1 globally and Numba's OpenMP pool then binds to
-# that copy, which reads the environment once, when torch is imported. Both sides thus
-# run on the same OpenMP runtime with the same settings.
-import symgraph.kernels.cpu  # noqa: E402,F401,I001
-
-try:
-    import torch
-    import torch.nn.functional as TF
-except ImportError:  # pragma: no cover - depends on the machine
-    torch = None
-
-from numba import njit  # noqa: E402
-from symgraph.kernels.cpu import reference as R  # noqa: E402
-from symgraph.kernels.cpu.conv import (  # noqa: E402
-    conv2d_forward,
-    conv2d_grad_filters,
-)
-from symgraph.kernels.cpu.pool import pool2d_backward, pool2d_forward  # noqa: E402
-from symgraph.kernels.cpu.softmax import (  # noqa: E402
-    softmax_nll_backward,
-    softmax_nll_forward,
-)
-
-import symgraph  # noqa: E402
-import symgraph.tensor as T  # noqa: E402
-from symgraph.tensor.nnet import softmax  # noqa: E402
+# Nothing here imports symgraph, numba or torch at module level: the torch child must not
+# load symgraph / Numba, and the symgraph side (this process) never imports torch.
 
 F, KS, IMG, CLASSES = 20, 5, 28, 10
 HIDDEN, FLAT = 100, F * ((IMG - KS + 1) // 2) ** 2  # the dense layers: 2880 -> 100 -> 10
 #: issue #5: the dense layers' symgraph/torch time ratio should be at most this, by batch
 DENSE_TARGETS = {10: 0.25, 100: 0.7}
 DENSE_RTOL = 1e-4
+#: the cases of one batch, in the order both processes run them; the rtol of their check
+CASES = (("convpool_fwd", 2e-3), ("convpool_fwd_bwd", 2e-3), ("softmax_nll_fwd_bwd", 2e-3),
+         ("dense_fwd", DENSE_RTOL), ("dense_fwd_bwd", DENSE_RTOL))
 
 
 # ------------------------------------------------------------------ symgraph side
 
 
-@njit
-def sg_layer_fwd(x, w):
-    c = conv2d_forward(x, w, 0, 0, 1, 1, True)
-    p = pool2d_forward(c, 2, 2, 2, 2, 0, 0, True, 0)
-    r = np.empty_like(p)
-    pf = p.reshape(-1)
-    rf = r.reshape(-1)
-    z = p.dtype.type(0)
-    for i in range(pf.size):
-        rf[i] = max(pf[i], z)
-    return r
+@functools.cache
+def _sg():
+    """symgraph's side, imported on first use (only in the parent process). symgraph comes
+    first: it sets GOMP_SPINCOUNT before Numba loads libgomp (see symgraph.kernels.cpu)."""
+    import symgraph  # noqa: I001 (first: see the docstring)
+    import symgraph.tensor as T
+    from numba import njit
+    from symgraph.kernels.cpu.conv import conv2d_forward, conv2d_grad_filters
+    from symgraph.kernels.cpu.pool import pool2d_backward, pool2d_forward
+    from symgraph.kernels.cpu.softmax import softmax_nll_backward, softmax_nll_forward
+    from symgraph.tensor.nnet import softmax
 
+    @njit
+    def layer_fwd(x, w):
+        c = conv2d_forward(x, w, 0, 0, 1, 1, True)
+        p = pool2d_forward(c, 2, 2, 2, 2, 0, 0, True, 0)
+        r = np.empty_like(p)
+        pf = p.reshape(-1)
+        rf = r.reshape(-1)
+        z = p.dtype.type(0)
+        for i in range(pf.size):
+            rf[i] = max(pf[i], z)
+        return r
 
-@njit
-def sg_layer_fwd_bwd(x, w, gr):
-    c = conv2d_forward(x, w, 0, 0, 1, 1, True)
-    p = pool2d_forward(c, 2, 2, 2, 2, 0, 0, True, 0)
-    r = np.empty_like(p)
-    gp = np.empty_like(p)
-    pf = p.reshape(-1)
-    rf = r.reshape(-1)
-    gf = gr.reshape(-1)
-    gpf = gp.reshape(-1)
-    z = p.dtype.type(0)
-    for i in range(pf.size):
-        v = pf[i]
-        pos = v > z
-        rf[i] = v if pos else z
-        gpf[i] = gf[i] if pos else z
-    gc = pool2d_backward(c, p, gp, 2, 2, 2, 2, 0, 0, True, 0)
-    gw = conv2d_grad_filters(x, gc, KS, KS, 0, 0, 1, 1, True)
-    return r, gw
+    @njit
+    def layer_fwd_bwd(x, w, gr):
+        c = conv2d_forward(x, w, 0, 0, 1, 1, True)
+        p = pool2d_forward(c, 2, 2, 2, 2, 0, 0, True, 0)
+        r = np.empty_like(p)
+        gp = np.empty_like(p)
+        pf = p.reshape(-1)
+        rf = r.reshape(-1)
+        gf = gr.reshape(-1)
+        gpf = gp.reshape(-1)
+        z = p.dtype.type(0)
+        for i in range(pf.size):
+            v = pf[i]
+            pos = v > z
+            rf[i] = v if pos else z
+            gpf[i] = gf[i] if pos else z
+        gc = pool2d_backward(c, p, gp, 2, 2, 2, 2, 0, 0, True, 0)
+        gw = conv2d_grad_filters(x, gc, KS, KS, 0, 0, 1, 1, True)
+        return r, gw
 
+    @njit
+    def nll_fwd_bwd(x, y, gnll):
+        nll, sm = softmax_nll_forward(x, y)
+        gx = softmax_nll_backward(gnll, sm, y)
+        return nll, gx
 
-@njit
-def sg_nll_fwd_bwd(x, y, gnll):
-    nll, sm = softmax_nll_forward(x, y)
-    gx = softmax_nll_backward(gnll, sm, y)
-    return nll, gx
+    return SimpleNamespace(symgraph=symgraph, T=T, softmax=softmax, layer_fwd=layer_fwd,
+                           layer_fwd_bwd=layer_fwd_bwd, nll_fwd_bwd=nll_fwd_bwd)
 
 
 def dense_cost(x, y, w1, b1, w2, b2):
     """The dense layers' cost as network3 writes it (``FullyConnectedLayer`` with ReLU, then
     ``SoftmaxLayer.cost``), so that the compiler's rewrites (softmax + NLL fusion, the
     fused bias + relu) are the ones training gets."""
+    T = _sg().T
     h = T.maximum(0.0, T.dot(x, w1) + b1)
-    p = softmax(T.dot(h, w2) + b2)
+    p = _sg().softmax(T.dot(h, w2) + b2)
     return -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+
+
+def make_symgraph(x, w, gr, xs, y, gnll):
+    """The ConvPool and softmax + NLL cases, hand-assembled kernels."""
+    sg = _sg()
+    return ((lambda: sg.layer_fwd(x, w)), (lambda: sg.layer_fwd_bwd(x, w, gr)),
+            (lambda: sg.nll_fwd_bwd(xs, y, gnll)))
 
 
 def make_symgraph_dense(x, y, params):
     """Compiled (cost) and (cost, grads) functions. The parameters are shared variables
     (``borrow=True``: they stay where they are); the batch and labels are inputs."""
-    sw = [symgraph.shared(v, name=n, borrow=True) for n, v in zip(("w1", "b1", "w2", "b2"),
-                                                                   params)]
-    tx, ty = T.fmatrix("x"), T.ivector("y")
+    sg = _sg()
+    sw = [sg.symgraph.shared(v, name=n, borrow=True)
+          for n, v in zip(("w1", "b1", "w2", "b2"), params)]
+    tx, ty = sg.T.fmatrix("x"), sg.T.ivector("y")
     cost = dense_cost(tx, ty, *sw)
-    f_fwd = symgraph.function([tx, ty], cost)
-    f_fb = symgraph.function([tx, ty], [cost] + T.grad(cost, sw))
+    f_fwd = sg.symgraph.function([tx, ty], cost)
+    f_fb = sg.symgraph.function([tx, ty], [cost] + sg.T.grad(cost, sw))
     return (lambda: f_fwd(x, y)), (lambda: tuple(f_fb(x, y)))
 
 
@@ -150,6 +173,9 @@ def make_symgraph_dense(x, y, params):
 
 
 def make_torch(x, w, gr, xs, y, gnll):
+    import torch
+    import torch.nn.functional as TF
+
     tx = torch.from_numpy(x)
     # symgraph convolves (flip=True); torch cross-correlates: give it the flipped filters
     tw = torch.from_numpy(np.ascontiguousarray(w[:, :, ::-1, ::-1])).requires_grad_(True)
@@ -180,6 +206,9 @@ def make_torch(x, w, gr, xs, y, gnll):
 def make_torch_dense(x, y, params):
     """The same dense layers in eager PyTorch: ``cross_entropy`` (log-softmax + NLL, mean)
     for the cost, autograd ``.backward()`` for the gradients."""
+    import torch
+    import torch.nn.functional as TF
+
     tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     ps = [torch.from_numpy(v).requires_grad_(True) for v in params]
 
@@ -202,6 +231,8 @@ def make_torch_dense(x, y, params):
 
 
 def make_numpy(x, w, gr, xs, y, gnll):
+    from symgraph.kernels.cpu import reference as R
+
     def fwd():
         c = R.conv2d_forward_ref(x, w, 0, 0, 1, 1, True)
         return np.maximum(R.pool2d_forward_ref(c, 2, 2, 2, 2, 0, 0, True, 0), 0)
@@ -262,11 +293,41 @@ def dense_data(B, seed=1):
     return x, y, params
 
 
+def kernel_data(B, rng):
+    """The ConvPool and softmax + NLL cases' inputs at batch B, drawn from ``rng`` (one
+    generator seeded 0 for all batches, in the order of ``--batches``)."""
+    x = rng.standard_normal((B, 1, IMG, IMG)).astype(np.float32)
+    w = (rng.standard_normal((F, 1, KS, KS)) * 0.2).astype(np.float32)
+    gr = rng.standard_normal((B, F, (IMG - KS + 1) // 2, (IMG - KS + 1) // 2)).astype(
+        np.float32)
+    xs = (rng.standard_normal((B, CLASSES)) * 3).astype(np.float32)
+    y = rng.integers(0, CLASSES, B)
+    gnll = np.full(B, 1.0 / B, np.float32)
+    return x, w, gr, xs, y, gnll
+
+
+def batch_data(batches):
+    """(B, kernel inputs, dense inputs) per batch, identical in both processes."""
+    rng = np.random.default_rng(0)
+    for B in batches:
+        yield B, kernel_data(B, rng), dense_data(B)
+
+
+def case_fns(side, kd, dd):
+    """The five cases' callables (in ``CASES`` order) of one side for one batch."""
+    x, y, params = dd
+    if side == "symgraph":
+        return make_symgraph(*kd) + make_symgraph_dense(x, y, params)
+    make, make_dense = dict(torch=(make_torch, make_torch_dense),
+                            numpy=(make_numpy, make_numpy_dense))[side]
+    return make(*kd) + make_dense(x, y, [p.copy() for p in params])
+
+
 # ------------------------------------------------------------------ timing
 
 
 def _block(fn, reps):
-    for _ in range(3):  # wake the thread pools up after the other side ran
+    for _ in range(3):  # wake the thread pools up after the pause (or the other side)
         fn()
     ts = np.empty(reps)
     for i in range(reps):
@@ -276,14 +337,24 @@ def _block(fn, reps):
     return float(np.median(ts))
 
 
+def time_alone(fn, rounds, reps):
+    """Per-round medians of ``fn`` alone (the same round structure as ``compare``)."""
+    meds = []
+    for _ in range(rounds):
+        meds.append(_block(fn, reps))
+        time.sleep(0.02)
+    return meds
+
+
 def compare(ours, ref, rounds, reps):
+    """Per-round medians of both sides, alternating by round (the in-process reference)."""
     mo, mr = [], []
     for _ in range(rounds):
         mo.append(_block(ours, reps))
         time.sleep(0.02)
         mr.append(_block(ref, reps))
         time.sleep(0.02)
-    return float(np.median(mo)), float(np.median(mr)), float(np.min(mo)), float(np.min(mr))
+    return mo, mr
 
 
 def _check(ours, ref, what, rtol=2e-3):
@@ -294,6 +365,8 @@ def _check(ours, ref, what, rtol=2e-3):
             raise SystemExit(f"{what}: symgraph computed {np.asarray(a).dtype}, not float32")
         a = np.asarray(a, np.float64)
         b = np.asarray(b, np.float64)
+        if a.shape != b.shape:
+            raise SystemExit(f"{what}: symgraph shape {a.shape} vs reference {b.shape}")
         err = np.max(np.abs(a - b)) / (1e-6 + np.max(np.abs(b)))
         if not err < rtol:
             raise SystemExit(f"{what}: symgraph and the reference disagree (rel err {err:.2e})")
@@ -303,44 +376,65 @@ def _as_tuple(o):
     return o if isinstance(o, tuple) else (o,)
 
 
-def measure(name, B, ours, ref, args, rtol=2e-3, target=None):
-    """One result row: check that both sides agree (this also compiles / warms them up),
-    then time them alternately. ``target`` is the ratio the row should reach, if any."""
-    _check(_as_tuple(ours()), _as_tuple(ref()), f"{name} batch {B}", rtol)
-    mo, mr, lo, lr = compare(ours, ref, args.rounds, args.reps)
-    print(f"  measured {name} batch {B}", file=sys.stderr, flush=True)
+def make_row(name, B, mo, mr, target=None):
+    """One result row from both sides' per-round medians (seconds). ``target`` is the
+    ratio the row should reach, if any."""
+    lo, lr = float(np.min(mo)), float(np.min(mr))
+    mo, mr = float(np.median(mo)), float(np.median(mr))
     return dict(case=name, batch=B, dtype="float32", symgraph_us=mo * 1e6,
                 reference_us=mr * 1e6, ratio=mo / mr,
                 symgraph_min_us=lo * 1e6, reference_min_us=lr * 1e6, ratio_best=lo / lr,
                 target_ratio=target, meets_target=None if target is None else mo / mr <= target)
 
 
-def kernel_rows(B, rng, args):
-    """The ConvPool layer and softmax + NLL cases (hand-assembled kernels) at batch B."""
-    x = rng.standard_normal((B, 1, IMG, IMG)).astype(np.float32)
-    w = (rng.standard_normal((F, 1, KS, KS)) * 0.2).astype(np.float32)
-    gr = rng.standard_normal((B, F, (IMG - KS + 1) // 2, (IMG - KS + 1) // 2)).astype(
-        np.float32)
-    xs = (rng.standard_normal((B, CLASSES)) * 3).astype(np.float32)
-    y = rng.integers(0, CLASSES, B)
-    gnll = np.full(B, 1.0 / B, np.float32)
-    make = make_torch if torch is not None else make_numpy
-    r_fwd, r_fb, r_nll = make(x, w, gr, xs, y, gnll)
-    return [measure("convpool_fwd", B, lambda: sg_layer_fwd(x, w), r_fwd, args),
-            measure("convpool_fwd_bwd", B, lambda: sg_layer_fwd_bwd(x, w, gr), r_fb, args),
-            measure("softmax_nll_fwd_bwd", B, lambda: sg_nll_fwd_bwd(xs, y, gnll), r_nll,
-                    args)]
+# ------------------------------------------------------------------ the torch child
 
 
-def dense_rows(B, args):
-    """The dense layers (compiled symgraph functions) at batch B, with issue #5's target."""
-    x, y, params = dense_data(B)
-    s_fwd, s_fb = make_symgraph_dense(x, y, params)
-    make = make_torch_dense if torch is not None else make_numpy_dense
-    r_fwd, r_fb = make(x, y, [p.copy() for p in params])
-    target = DENSE_TARGETS.get(B) if torch is not None else None  # the bounds are vs torch
-    return [measure("dense_fwd", B, s_fwd, r_fwd, args, DENSE_RTOL, target),
-            measure("dense_fwd_bwd", B, s_fb, r_fb, args, DENSE_RTOL, target)]
+def torch_child(args):
+    """``--child torch``: time every case in torch alone (this process never imports
+    symgraph or Numba), write its outputs to ``args.child_out`` (.npz, keys
+    ``case/batch/i``) and print one JSON line with the per-round medians (seconds)."""
+    import torch
+
+    torch.set_num_threads(2)
+    for mod in ("symgraph", "numba"):
+        if mod in sys.modules:
+            raise SystemExit(f"the torch child imported {mod}")
+    load0 = os.getloadavg()[0]
+    cases, outs = [], {}
+    for B, kd, dd in batch_data(args.batches):
+        for (name, _), fn in zip(CASES, case_fns("torch", kd, dd)):
+            for i, a in enumerate(_as_tuple(fn())):  # also warms torch up
+                outs[f"{name}/{B}/{i}"] = np.array(a)
+            cases.append(dict(case=name, batch=B,
+                              round_medians_s=time_alone(fn, args.rounds, args.reps)))
+            print(f"  measured torch {name} batch {B}", file=sys.stderr, flush=True)
+    np.savez(args.child_out, **outs)
+    print(json.dumps(dict(torch=torch.__version__, torch_threads=torch.get_num_threads(),
+                          gomp_spincount=os.environ.get("GOMP_SPINCOUNT"),
+                          omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
+                          loadavg_before=load0, loadavg_after=os.getloadavg()[0],
+                          cases=cases)))
+
+
+def run_torch_child(args, tmpdir):
+    """Run ``torch_child`` in a fresh process; returns its JSON and its outputs."""
+    path = os.path.join(tmpdir, "torch_outputs.npz")
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", "torch",
+           "--rounds", str(args.rounds), "--reps", str(args.reps), "--child-out", path,
+           "--batches", *map(str, args.batches)]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # its stderr: progress
+    lines = p.stdout.strip().splitlines()
+    if p.returncode != 0 or not lines:
+        raise SystemExit(f"the torch child process failed (rc {p.returncode}):\n"
+                         f"{p.stdout[-2000:]}")
+    info = json.loads(lines[-1])
+    with np.load(path) as z:
+        outs = {k: z[k] for k in z.files}
+    return info, outs
+
+
+# ------------------------------------------------------------------ parent
 
 
 def _target(row):
@@ -357,23 +451,54 @@ def main(argv=None):
     ap.add_argument("--batches", type=int, nargs="+", default=[10, 100])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                   "results", "kernels.json"))
+    ap.add_argument("--child", choices=["torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--child-out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds, args.reps = 2, 5
+    if args.child == "torch":
+        return torch_child(args)
 
-    ref_name = "torch" if torch is not None else "numpy-reference"
-    if torch is not None:
-        torch.set_num_threads(2)
+    _sg()  # symgraph first: GOMP_SPINCOUNT is set before anything loads libgomp
+    import numba
+
+    have_torch = importlib.util.find_spec("torch") is not None
+    ref_name = "torch" if have_torch else "numpy-reference"
     load0 = os.getloadavg()[0]
-    rng = np.random.default_rng(0)
-    rows = []
-    for B in args.batches:
-        rows += kernel_rows(B, rng, args)
-        rows += dense_rows(B, args)
-    load1 = os.getloadavg()[0]
+    child = None
+    if have_torch:
+        print("torch, in its own process:", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            child, ref_outs = run_torch_child(args, tmp)
+        ref_meds = {(c["case"], c["batch"]): c["round_medians_s"] for c in child["cases"]}
+        print("symgraph, in this process:", file=sys.stderr, flush=True)
+    load_mid = os.getloadavg()[0]
 
+    rows = []
+    for B, kd, dd in batch_data(args.batches):
+        refs = None if have_torch else case_fns("numpy", kd, dd)
+        for i, ((name, rtol), ours) in enumerate(zip(CASES, case_fns("symgraph", kd, dd))):
+            what = f"{name} batch {B}"
+            out = _as_tuple(ours())  # also compiles / warms symgraph up
+            if have_torch:
+                n = sum(1 for k in ref_outs if k.startswith(f"{name}/{B}/"))
+                _check(out, [ref_outs[f"{name}/{B}/{j}"] for j in range(n)], what, rtol)
+                mo, mr = time_alone(ours, args.rounds, args.reps), ref_meds[(name, B)]
+            else:
+                _check(out, _as_tuple(refs[i]()), what, rtol)
+                mo, mr = compare(ours, refs[i], args.rounds, args.reps)
+            target = DENSE_TARGETS.get(B) if have_torch and name.startswith("dense") else None
+            rows.append(make_row(name, B, mo, mr, target))  # the bounds are vs torch
+            print(f"  measured {what}", file=sys.stderr, flush=True)
+    load1 = os.getloadavg()[0]
+    if "torch" in sys.modules:  # something imported it: the times may be disturbed again
+        print("warning: torch got imported into symgraph's process", file=sys.stderr)
+
+    how = ("torch measured first in its own process, then symgraph in this one"
+           if have_torch else "sides alternating by round in one process")
     print(f"\nsymgraph (kernels; dense: compiled functions) vs {ref_name} (float32, median, "
-          f"{args.rounds} rounds x {args.reps} reps; load avg {load0:.2f} -> {load1:.2f})")
+          f"{args.rounds} rounds x {args.reps} reps; {how}; load avg {load0:.2f} -> "
+          f"{load_mid:.2f} -> {load1:.2f})")
     hdr = (f"{'case':<22}{'batch':>6}{'symgraph us':>13}{ref_name + ' us':>13}{'ratio':>8}"
            f"   |{'best sg us':>12}{'best ref us':>13}{'ratio':>8}   |{'target':>8}")
     print(hdr)
@@ -385,18 +510,20 @@ def main(argv=None):
               f"{r['symgraph_min_us'] / r['reference_min_us']:>8.3f}   |{_target(r):>8}")
     print("(left: median of the per-round medians; right: the fastest round of each side;"
           " target: issue #5's bound on the ratio, '*' where the median ratio misses it)")
-    if max(load0, load1) > 1.5:
+    if max(load0, load_mid, load1) > 1.5:
         print("warning: the machine was busy while measuring; the numbers are noisy")
 
     info = dict(reference=ref_name, rounds=args.rounds, reps=args.reps, quick=args.quick,
-                loadavg_before=load0, loadavg_after=load1,
+                reference_own_process=have_torch, reference_process=how,
+                loadavg_before=load0, loadavg_between=load_mid, loadavg_after=load1,
                 python=platform.python_version(), numpy=np.__version__,
-                numba=__import__("numba").__version__,
-                torch=None if torch is None else torch.__version__,
-                torch_threads=None if torch is None else torch.get_num_threads(),
-                numba_threads=__import__("numba").config.NUMBA_NUM_THREADS,
+                numba=numba.__version__,
+                torch=None if child is None else child["torch"],
+                torch_threads=None if child is None else child["torch_threads"],
+                numba_threads=numba.config.NUMBA_NUM_THREADS,
                 cpu_count=os.cpu_count(), machine=platform.machine(),
                 gomp_spincount=os.environ.get("GOMP_SPINCOUNT"),
+                reference_gomp_spincount=None if child is None else child["gomp_spincount"],
                 results=rows)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
