@@ -38,9 +38,10 @@ file; this process then times symgraph and checks it against those outputs. The 
 therefore compare medians taken in two processes one after the other, not interleaved:
 the machine should be quiet while measuring. The 1-minute load average is recorded
 before the child, between the two sides and at the end: numbers taken on a busy machine
-(load > ~1.5 on 2 cores) are noisy. The child inherits this process's environment,
-including the ``GOMP_SPINCOUNT`` that importing symgraph sets (as the suite's children
-do, ``bench/run.py``). The numpy fallback reference is measured in this process,
+(load > ~1.5 on 2 cores) are noisy. The child gets this process's environment minus
+the ``GOMP_SPINCOUNT`` that importing symgraph set (torch runs with the user's OpenMP
+settings; the suite's children do the same, ``bench/workloads/common.reference_env``).
+The numpy fallback reference is measured in this process,
 alternating by round with symgraph.
 
 Each measurement is the median of ``rounds`` per-round medians of ``reps`` calls (each
@@ -423,7 +424,12 @@ def run_torch_child(args, tmpdir):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "torch",
            "--rounds", str(args.rounds), "--reps", str(args.reps), "--child-out", path,
            "--batches", *map(str, args.batches)]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # its stderr: progress
+    # torch gets the user's environment, not the GOMP_SPINCOUNT that importing symgraph
+    # added here: inherited, it put torch's OpenMP threads to sleep between ops (2-10x)
+    env = dict(os.environ)
+    if getattr(sys.modules.get("symgraph"), "SET_GOMP_SPINCOUNT", False):
+        env.pop("GOMP_SPINCOUNT", None)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)  # stderr: progress
     lines = p.stdout.strip().splitlines()
     if p.returncode != 0 or not lines:
         raise SystemExit(f"the torch child process failed (rc {p.returncode}):\n"

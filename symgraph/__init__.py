@@ -14,8 +14,11 @@ import os as _os
 # Numba's OpenMP workers otherwise busy-wait for milliseconds after each parallel kernel
 # and starve BLAS on small machines; libgomp reads this once, when it is first loaded, so
 # it is set before numba (or torch) loads it. A user's own setting wins.
-if "OMP_WAIT_POLICY" not in _os.environ:
-    _os.environ.setdefault("GOMP_SPINCOUNT", "3000")
+#: whether this import set GOMP_SPINCOUNT (so tools that start other programs, like the
+#: benchmarks' PyTorch processes, can give them the environment they would have had)
+SET_GOMP_SPINCOUNT = "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ
+if SET_GOMP_SPINCOUNT:
+    _os.environ["GOMP_SPINCOUNT"] = "3000"
 
 from symgraph.config import config  # noqa: F401
 from symgraph.compile.function import Function, function  # noqa: F401

@@ -99,11 +99,28 @@ def _last_line(text: str) -> str:
     return lines[-1][:500] if lines else "(no output on stderr)"
 
 
+def reference_env() -> dict:
+    """This process's environment without what ``import symgraph`` added to it.
+
+    symgraph sets ``GOMP_SPINCOUNT=3000`` (short OpenMP busy-waits suit Numba's kernels);
+    inherited by a PyTorch process it made torch's own OpenMP threads fall asleep between
+    ops and measured up to 2-10x slower (dense fwd+bwd 1090 vs 494 us). Other systems'
+    processes get the environment the user gave, so the comparison is fair to them.
+    """
+    env = dict(os.environ)
+    symgraph = sys.modules.get("symgraph")
+    if symgraph is not None and getattr(symgraph, "SET_GOMP_SPINCOUNT", False):
+        env.pop("GOMP_SPINCOUNT", None)
+    return env
+
+
 def run_child(task: str, args: dict, env_extra: dict | None = None,
               timeout: float = 600) -> dict:
     """Run ``bench/workloads/_child.py task args`` in a new process; its last stdout line
-    is JSON. Raises ChildError (with the child's stderr) on failure or timeout."""
-    env = dict(os.environ)
+    is JSON. Raises ChildError (with the child's stderr) on failure or timeout. The child
+    gets :func:`reference_env` (a symgraph child sets its own settings when it imports
+    symgraph)."""
+    env = reference_env()
     env.update(env_extra or {})
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     what = f"child {task} {json.dumps(args)}"
