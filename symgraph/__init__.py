@@ -20,6 +20,31 @@ SET_GOMP_SPINCOUNT = "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" n
 if SET_GOMP_SPINCOUNT:
     _os.environ["GOMP_SPINCOUNT"] = "3000"
 
+
+def _libgomp_already_loaded() -> bool:
+    try:
+        with open("/proc/self/maps") as maps:
+            return "libgomp" in maps.read()
+    except OSError:
+        return False
+
+
+#: the Numba threading layer this import chose ("workqueue"), or None (Numba's default).
+#: When libgomp was loaded before us (``import torch`` first, say) it never saw the spin
+#: setting above: its busy-waiting threads then starved BLAS and made a network3 training
+#: step ~20x slower (32 vs 1.5 ms). Numba's own workqueue layer does not spin (it measured
+#: as fast as OpenMP here); it must not be entered from two threads at once, which
+#: compiled functions only do when users call them concurrently from threads.
+THREADING_LAYER = None
+if (SET_GOMP_SPINCOUNT and "NUMBA_THREADING_LAYER" not in _os.environ
+        and _libgomp_already_loaded()):
+    THREADING_LAYER = "workqueue"
+    _os.environ["NUMBA_THREADING_LAYER"] = THREADING_LAYER
+    import sys as _sys
+
+    if "numba" in _sys.modules:  # numba read its config already: set it there too
+        _sys.modules["numba"].config.THREADING_LAYER = THREADING_LAYER
+
 from symgraph.config import config  # noqa: F401
 from symgraph.compile.function import Function, function  # noqa: F401
 from symgraph.compile.io import In, Out  # noqa: F401
