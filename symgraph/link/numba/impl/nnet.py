@@ -44,14 +44,13 @@ def _n(op):
 
 
 #: Call the hand-written kernels from inside ``numba.objmode`` blocks instead of linking
-#: them into the generated (and disk-cached) graph function. Why: Numba 0.68 segfaults
-#: when a cached function that was compiled against a *cache-loaded* function containing
-#: ``parallel=True`` code is loaded again from its cache (numba issue #8578; the kernels'
-#: parallel helpers have no explicit signatures). Calling them from object mode keeps
-#: their machine code out of our cache; the cost is one Python call per kernel call
-#: (microseconds, small next to a convolution). Set to False once the kernels' parallel
-#: helpers are safe to link into cached callers.
-KERNELS_VIA_OBJMODE = True
+#: them into the generated (and disk-cached) graph function. Off: linked directly, the
+#: kernels' ``parallel=True`` helpers crashed a cached *non-parallel* caller loaded again
+#: from the cache (numba issue #8578); ``graph_fn`` is now compiled with
+#: ``parallel=True`` (see ``link/numba/linker.py``), which avoids the crash, and the
+#: objmode wrappers cost 0.2-0.3 s of compilation in every new process. Kept as a switch
+#: for debugging (True: kernels run from object mode, one Python call each).
+KERNELS_VIA_OBJMODE = False
 
 
 #: kernel aliases used in generated source -> "module:function"
