@@ -1,8 +1,8 @@
 """A graph that links the hand-written parallel kernels runs again from the disk cache.
 
-Numba crashed (segfault) when a cached *non-parallel* function calling cached ``prange``
-kernels was loaded from its cache in a new process (numba #8578); such graphs are now
-compiled with ``parallel=True``. Cold, then cached, each in a fresh process.
+Numba crashed (segfault) when a cached function calling cached ``prange`` kernels was
+loaded from its cache in a new process before the threading layer had started (numba
+#8578); the linker now starts it first. Cold, then cached, each in a fresh process.
 """
 import os
 import subprocess
@@ -21,8 +21,8 @@ PROGRAM = textwrap.dedent("""
     h = T.nnet.relu(pool.pool_2d(conv2d(x, w), ws=(2, 2), ignore_border=True))
     cost = T.nnet.categorical_crossentropy(T.nnet.softmax(h.flatten(2)), y).mean()
     f = symgraph.function([x, y], [cost, T.grad(cost, w)])
-    assert "parallel=True" in f.thunk.module.__loader__.get_data(
-        f.thunk.module.__file__).decode(), "graph_fn should be a parallel caller"
+    src = f.thunk.module.__loader__.get_data(f.thunk.module.__file__).decode()
+    assert "from symgraph.kernels.cpu" in src and "kcall_" not in src  # linked, no objmode
     c, g = f(r.rand(2, 1, 8, 8).astype("float32"), np.array([1, 4], "int32"))
     print(f"{float(c):.6f} {float(abs(g).sum()):.6f}")
 """)
@@ -35,6 +35,5 @@ def test_kernel_graph_runs_cold_then_from_the_cache(tmp_path):
         r = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
                            timeout=600, env=env)
         assert r.returncode == 0, (r.returncode, r.stderr[-3000:])
-        assert "NumbaPerformanceWarning" not in r.stderr
         outs.append(r.stdout.split())
     assert outs[0] == outs[1] and len(outs[0]) == 2

@@ -6,10 +6,8 @@ Python->Numba transition. The module is cached on disk (``cache.py``).
 """
 from __future__ import annotations
 
-import warnings
-
+import numba
 import numpy as np
-from numba.core.errors import NumbaPerformanceWarning
 
 from symgraph.graph.basic import Constant
 from symgraph.link.numba import cache
@@ -31,17 +29,12 @@ HEADER = [
 
 _JIT_DEFAULTS = {"cache": True, "error_model": "numpy", "nogil": True}
 
-# graph_fn is compiled with parallel=True although it has no prange of its own: it calls
-# the kernels' parallel (prange) functions, and a *non*-parallel cached caller of cached
-# parallel callees segfaults when loaded from the cache (Numba issues #8578, #4807); a
-# parallel caller does not. (This replaced calling the kernels through objmode, whose
-# object-mode wrappers were compiled again in every process: 0.2-0.3 s per first call.)
-# Numba then warns that no transformation for parallel execution was possible -- expected
-# here, so that one message is silenced. Only graphs that import from this package get it.
+#: Generated modules importing from here link the hand-written kernels, whose ``prange``
+#: functions need Numba's threading layer running *before* a cache-loaded ``graph_fn``
+#: first calls them: otherwise the process segfaults (numba #8578: a cached caller of
+#: cached parallel code; the dispatcher of the callee, which would launch the threads, is
+#: bypassed). ``NumbaLinker`` starts the layer first (``numba.get_num_threads()`` does).
 PARALLEL_CALLEES = "symgraph.kernels.cpu"
-warnings.filterwarnings(
-    "ignore", message=r"(?s).*The keyword argument 'parallel=True' was specified but no "
-    r"transformation for parallel execution was possible", category=NumbaPerformanceWarning)
 #: inline straight-line node functions into graph_fn (one compilation unit per graph)
 INLINE = True
 
@@ -72,6 +65,8 @@ class NumbaLinker:
     def make_thunk(self, fgraph, input_vars, shared_vars, **kw):
         _register_impls()
         src, const_args, meta = generate_module(fgraph, input_vars, shared_vars)
+        if PARALLEL_CALLEES in src:
+            numba.get_num_threads()  # starts the threading layer (see PARALLEL_CALLEES)
         module = cache.load_module(src)
         thunk = NumbaThunk(module, *meta[:2], const_args, *meta[2:])
         thunk.source = src
@@ -152,11 +147,8 @@ def generate_module(fgraph, input_vars, shared_vars):
             body.append(f"{lhs} = node{n}({', '.join(arg_names)})")
     ret = [names[o] for o in fgraph.outputs]
     body.append("return (" + "".join(r + ", " for r in ret) + ")")
-    # parallel=True only where needed (it costs compile time): when graph_fn links the
-    # hand-written kernels, whose prange helpers need a parallel caller (see above)
-    parallel = ", parallel=True" if any(PARALLEL_CALLEES in imp for imp in imports) else ""
     graph_def = (
-        f"@numba.njit(cache=True, error_model='numpy', nogil=True{parallel})\n"
+        "@numba.njit(cache=True, error_model='numpy', nogil=True)\n"
         f"def graph_fn({', '.join(params)}):\n" + indent("\n".join(body)))
     thunk_src = _thunk_source(input_vars, shared_vars, fgraph.outputs, len(const_args))
     src = "\n".join(HEADER + sorted(imports)) + "\n\n\n" + "\n\n\n".join(defs + [graph_def, thunk_src]) + "\n"

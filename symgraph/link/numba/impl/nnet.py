@@ -45,11 +45,10 @@ def _n(op):
 
 #: Call the hand-written kernels from inside ``numba.objmode`` blocks instead of linking
 #: them into the generated (and disk-cached) graph function. Off: linked directly, the
-#: kernels' ``parallel=True`` helpers crashed a cached *non-parallel* caller loaded again
-#: from the cache (numba issue #8578); ``graph_fn`` is now compiled with
-#: ``parallel=True`` (see ``link/numba/linker.py``), which avoids the crash, and the
-#: objmode wrappers cost 0.2-0.3 s of compilation in every new process. Kept as a switch
-#: for debugging (True: kernels run from object mode, one Python call each).
+#: kernels' ``parallel=True`` functions crashed a cached caller loaded again from the
+#: cache until the linker started Numba's threading layer first (``PARALLEL_CALLEES`` in
+#: ``link/numba/linker.py``); the objmode wrappers cost 0.2-0.3 s of compilation in every
+#: new process. Kept as a switch for debugging (True: one Python call per kernel call).
 KERNELS_VIA_OBJMODE = False
 
 
