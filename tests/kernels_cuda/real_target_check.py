@@ -20,77 +20,15 @@ JSON object: ``{"compiled": [...], "errors": [...], "float64_in_float32": [...]}
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
 import traceback
-import types as pytypes
+from pathlib import Path
 
-if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
-    sys.exit("run without NUMBA_ENABLE_CUDASIM: this checks the real CUDA target")
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared fakes
 import numpy as np  # noqa: E402
-from numba import cuda, typeof, types  # noqa: E402
-from numba.cuda import dispatcher as _dispatcher  # noqa: E402
-from numba.cuda.compiler import compile_cuda  # noqa: E402
-
-CC = (8, 0)
-_DOUBLE_OP = re.compile(
-    r"(fadd|fsub|fmul|fdiv|frem|fpext|sitofp|uitofp|fcmp \w+)[^\n]*\bdouble\b|call double @"
-)
-
-
-class HostDeviceArray(np.ndarray):
-    """A numpy array that answers the device-array methods the launchers use."""
-
-    def is_c_contiguous(self) -> bool:
-        return self.flags.c_contiguous
-
-    def copy_to_host(self, ary=None, stream=0):
-        return np.array(self)
-
-    def copy_to_device(self, ary, stream=0):
-        self[...] = ary
-
-
-def _dev(a) -> HostDeviceArray:
-    return np.ascontiguousarray(a).view(HostDeviceArray)
-
-
-records: list[dict] = []
-errors: list[dict] = []
-
-
-def _fake_getitem(self, config):
-    def launch(*args):
-        argtys = tuple(typeof(a) for a in args)
-        name = self.py_func.__qualname__
-        try:
-            res = compile_cuda(self.py_func, types.void, argtys, cc=CC)
-        except Exception as exc:  # report, keep going
-            errors.append({"kernel": name, "args": str(argtys), "error": repr(exc)[:2000]})
-            return
-        ir = "\n".join(res.library.llvm_strs)
-        f32 = any(getattr(t, "dtype", None) == types.float32 for t in argtys)
-        records.append(
-            {
-                "kernel": f"{self.py_func.__module__}.{name}",
-                "args": str(argtys),
-                "float32": f32,
-                "double_ops": bool(f32 and _DOUBLE_OP.search(ir)),
-            }
-        )
-
-    return launch
-
-
-def _install_fakes() -> None:
-    _dispatcher.CUDADispatcher.__getitem__ = _fake_getitem
-    _dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=CC)
-    cuda.device_array = lambda shape, dtype=np.float64, strides=None, order="C", stream=0: np.zeros(
-        shape, dtype
-    ).view(HostDeviceArray)
-    cuda.to_device = lambda a, stream=0, copy=True, to=None: _dev(a)
+from cuda_real_target import dev as _dev  # noqa: E402
+from cuda_real_target import errors, install_fakes, records  # noqa: E402
+from numba import cuda  # noqa: E402  (real mode: cuda_real_target checked the environment)
 
 
 def _drive() -> None:
@@ -163,7 +101,7 @@ def _drive() -> None:
 
 
 def main() -> int:
-    _install_fakes()
+    install_fakes()
     try:
         _drive()
     except Exception:
@@ -171,7 +109,8 @@ def main() -> int:
     report = {
         "compiled": records,
         "errors": errors,
-        "float64_in_float32": [r for r in records if r["double_ops"]],
+        # any float32 argument: these launchers are driven with one float dtype at a time
+        "float64_in_float32": [r for r in records if r["float32_args"] and r["double_ir"]],
     }
     print(json.dumps(report))
     return 0

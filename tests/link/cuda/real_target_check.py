@@ -20,89 +20,17 @@ object: ``{"compiled": n, "errors": [...], "float64_in_float32": [...],
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
 import traceback
-import types as pytypes
+from pathlib import Path
 
-if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
-    sys.exit("run without NUMBA_ENABLE_CUDASIM: this checks the real CUDA target")
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: the shared fakes
 import numpy as np  # noqa: E402
-from numba import cuda, typeof, types  # noqa: E402
-from numba.cuda import dispatcher as _dispatcher  # noqa: E402
-from numba.cuda.compiler import compile_cuda  # noqa: E402
-
-CC = (8, 0)
-_DOUBLE = re.compile(r"(fadd|fsub|fmul|fdiv|frem|fpext|sitofp|uitofp|fcmp \w+)[^\n]*\bdouble\b"
-                     r"|call double @")
-_HOST_CALL = re.compile(r"declare [^\n]*@\"?(numba_[a-z_]+)")
-
-
-class HostDeviceArray(np.ndarray):
-    """A numpy array answering the device-array methods the backend uses."""
-
-    def is_c_contiguous(self) -> bool:
-        return self.flags.c_contiguous
-
-    def copy_to_host(self, ary=None, stream=0):
-        return np.array(self)
-
-    def copy_to_device(self, ary, stream=0):
-        self[...] = ary
-
-
-def _dev(a):
-    return np.ascontiguousarray(a).view(HostDeviceArray)
-
-
-records: list = []
-errors: list = []
-_seen: set = set()
-
-
-def _op_of(fn):
-    """The op a generated kernel was made for (the ``# op`` line above it), else ''."""
-    mod = sys.modules.get(fn.__module__)
-    path = getattr(mod, "__file__", None)
-    if not path or not fn.__module__.startswith("sg_"):
-        return ""
-    text = open(path).read()
-    i = text.find(f"def {fn.__name__}(")
-    j = text.rfind("\n# ", 0, i)
-    return text[j + 3: text.find("\n", j + 1)] if j >= 0 else ""
-
-
-def _fake_getitem(self, config):
-    def launch(*args):
-        argtys = tuple(typeof(a) for a in args)
-        name = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
-        key = (id(self.py_func), argtys)
-        if key in _seen:
-            return
-        _seen.add(key)
-        try:
-            res = compile_cuda(self.py_func, types.void, argtys, cc=CC)
-        except Exception as exc:  # noqa: BLE001 - report, keep going
-            errors.append({"kernel": name, "args": str(argtys), "error": repr(exc)[-1500:]})
-            return
-        ir = "\n".join(res.library.llvm_strs)
-        f32 = any(getattr(t, "dtype", None) == types.float32 for t in argtys) and not any(
-            getattr(t, "dtype", None) == types.float64 for t in argtys)
-        records.append({"kernel": name, "op": _op_of(self.py_func), "args": str(argtys),
-                        "double_ops": bool(f32 and _DOUBLE.search(ir)),
-                        "host_calls": sorted(set(_HOST_CALL.findall(ir)))})
-
-    return launch
+from cuda_real_target import HostDeviceArray, errors, install_fakes, records  # noqa: E402
 
 
 def _install_fakes():
-    _dispatcher.CUDADispatcher.__getitem__ = _fake_getitem
-    _dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=CC)
-    cuda.device_array = (lambda shape, dtype=np.float64, strides=None, order="C", stream=0:
-                         np.zeros(shape, dtype).view(HostDeviceArray))
-    cuda.to_device = lambda a, stream=0, copy=True, to=None: _dev(a)
+    install_fakes()
     from symgraph.link.cuda import runtime
 
     runtime.require_device = lambda: None
@@ -243,8 +171,10 @@ def main():
         "compiled": len(records),
         "graphs": driven,
         "errors": errors,
+        # float32 kernels (no float64 argument) whose IR computes in double precision
         "float64_in_float32": [f"{r['kernel']} [{r['op']}] {r['args']}" for r in records
-                               if r["double_ops"]],
+                               if r["float32_args"] and not r["float64_args"]
+                               and r["double_ir"]],
         "host_calls": [r["kernel"] + ": " + ",".join(r["host_calls"]) for r in records
                        if r["host_calls"]],
     }))
