@@ -31,8 +31,10 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.workloads.common import time_calls  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "core.json"
 CALL_TARGET = 3.0
@@ -42,13 +44,7 @@ CACHED_TARGET_S = 0.3
 # -- (a) per-call overhead -------------------------------------------------------------------
 def _median_per_call(fn, number: int, repeat: int) -> float:
     """Median over ``repeat`` runs of the mean time (s) of one call in ``number`` calls."""
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - t0) / number)
-    return statistics.median(samples)
+    return time_calls(fn, number, repeat, warmup=0)["median_s"]
 
 
 def bench_call(number: int, repeat: int) -> dict:

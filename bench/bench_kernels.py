@@ -70,6 +70,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.workloads.common import reference_env  # noqa: E402  (imports no symgraph/torch)
+
 # Nothing here imports symgraph, numba or torch at module level: the torch child must not
 # load symgraph / Numba, and the symgraph side (this process) never imports torch.
 
@@ -425,11 +428,9 @@ def run_torch_child(args, tmpdir):
            "--rounds", str(args.rounds), "--reps", str(args.reps), "--child-out", path,
            "--batches", *map(str, args.batches)]
     # torch gets the user's environment, not the GOMP_SPINCOUNT that importing symgraph
-    # added here: inherited, it put torch's OpenMP threads to sleep between ops (2-10x)
-    env = dict(os.environ)
-    if getattr(sys.modules.get("symgraph"), "SET_GOMP_SPINCOUNT", False):
-        env.pop("GOMP_SPINCOUNT", None)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)  # stderr: progress
+    # added here (see reference_env)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True,
+                       env=reference_env())  # stderr: progress
     lines = p.stdout.strip().splitlines()
     if p.returncode != 0 or not lines:
         raise SystemExit(f"the torch child process failed (rc {p.returncode}):\n"

@@ -50,17 +50,15 @@ class ChunkKernel:
         self.fn = None
         self.lock = threading.Lock()
 
-    def compiled(self, ops):
-        """The jitted kernel, compiled for ``ops``'s types on this thread before any
-        worker calls it (no two threads race to compile the same signature)."""
+    def compiled(self):
+        """The jitted kernel (its module is written to and loaded from the disk cache once;
+        the lock keeps two calling threads from doing that twice)."""
         if self.fn is None:
             with self.lock:
                 if self.fn is None:
                     from symgraph.link.numba import cache
 
-                    fn = cache.load_module(self.src).kernel
-                    fn(*ops, 0, 0, 1)
-                    self.fn = fn
+                    self.fn = cache.load_module(self.src).kernel
         return self.fn
 
 
@@ -90,7 +88,7 @@ def run(kid: int, addresses: int, n: int) -> None:
     ops = [_view(int(a), dt, n if full else 1)
            for a, dt, full in zip(addrs, kernel.dtypes, kernel.full)]
     chunks = max(1, min(numba.get_num_threads() * 4, n // 4096))
-    kernel.compiled(ops)(*ops, 0, n, chunks)
+    kernel.compiled()(*ops, 0, n, chunks)
 
 
 def _callback(kid, addresses, n):
