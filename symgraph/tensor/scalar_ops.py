@@ -271,44 +271,38 @@ class Pow(ScalarOp):
         return [gx, gy]
 
 
-class Maximum(ScalarOp):
+class _Extremum(ScalarOp):
+    """maximum / minimum: NaN-propagating like numpy; the gradient goes to the winner
+    (to ``x`` on ties)."""
+
     nin = 2
+    commutative = True
+    #: (numpy function, comparison keeping ``a``, ``T`` ops routing the gradient to x, y)
+    np_fn = cmp = x_wins = y_wins = None
+
+    def np_impl(self, a, b):
+        return self.np_fn(a, b)
+
+    def expr(self, args):
+        a, b = args
+        return f"({a} if {a} {self.cmp} {b} or {a} != {a} else {b})"
+
+    def grad(self, inputs, output, gz):
+        T = _T()
+        x, y = inputs
+        gx = None if _is_discrete(x) else T.mul(gz, T.cast(getattr(T, self.x_wins)(x, y), gz.dtype))
+        gy = None if _is_discrete(y) else T.mul(gz, T.cast(getattr(T, self.y_wins)(x, y), gz.dtype))
+        return [gx, gy]
+
+
+class Maximum(_Extremum):
     name = "maximum"
-    commutative = True
-
-    def np_impl(self, a, b):
-        return np.maximum(a, b)
-
-    def expr(self, args):
-        a, b = args
-        return f"({a} if {a} >= {b} or {a} != {a} else {b})"
-
-    def grad(self, inputs, output, gz):
-        T = _T()
-        x, y = inputs
-        gx = None if _is_discrete(x) else T.mul(gz, T.cast(T.ge(x, y), gz.dtype))
-        gy = None if _is_discrete(y) else T.mul(gz, T.cast(T.lt(x, y), gz.dtype))
-        return [gx, gy]
+    np_fn, cmp, x_wins, y_wins = staticmethod(np.maximum), ">=", "ge", "lt"
 
 
-class Minimum(ScalarOp):
-    nin = 2
+class Minimum(_Extremum):
     name = "minimum"
-    commutative = True
-
-    def np_impl(self, a, b):
-        return np.minimum(a, b)
-
-    def expr(self, args):
-        a, b = args
-        return f"({a} if {a} <= {b} or {a} != {a} else {b})"
-
-    def grad(self, inputs, output, gz):
-        T = _T()
-        x, y = inputs
-        gx = None if _is_discrete(x) else T.mul(gz, T.cast(T.le(x, y), gz.dtype))
-        gy = None if _is_discrete(y) else T.mul(gz, T.cast(T.gt(x, y), gz.dtype))
-        return [gx, gy]
+    np_fn, cmp, x_wins, y_wins = staticmethod(np.minimum), "<=", "le", "gt"
 
 
 class ArcTan2(ScalarOp):
