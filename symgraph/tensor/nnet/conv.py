@@ -162,6 +162,18 @@ class _ConvBase(Op):
         ph, pw = conv_pads(self.border_mode, kh, kw)
         return int(ph), int(pw)
 
+    def _check_grad_shapes(self, x_shape, w_shape, g_shape, mismatch):
+        """``(ph, pw)`` if ``g_shape`` is the output shape of conv(x, w), else a ValueError
+        that starts with ``mismatch`` (which names the shapes from the gradient op's view)."""
+        n, c, h, wd = x_shape
+        f, c2, kh, kw = w_shape
+        ph, pw = self.pads(kh, kw)
+        exp = (n, f, _out_len(h, kh, ph, self.subsample[0]),
+               _out_len(wd, kw, pw, self.subsample[1]))
+        if c2 != c or tuple(g_shape) != exp:
+            raise ValueError(f"{self}: {mismatch} (expected output gradient shape {exp})")
+        return ph, pw
+
 
 # ------------------------------------------------------------------------- numpy core
 
@@ -310,16 +322,10 @@ class Conv2dGradInputs(_ConvBase):
         return Apply(self, [kern, topgrad, img_like], [TensorType(topgrad.type.dtype, bcast)()])
 
     def _check(self, w_shape, g_shape, x_shape):
-        n, c, h, wd = x_shape
-        f, c2, kh, kw = w_shape
-        ph, pw = self.pads(kh, kw)
-        exp = (n, f, _out_len(h, kh, ph, self.subsample[0]), _out_len(wd, kw, pw,
-                                                                      self.subsample[1]))
-        if c2 != c or tuple(g_shape) != exp:
-            raise ValueError(f"{self}: output gradient shape {tuple(g_shape)} and filters shape "
-                             f"{tuple(w_shape)} do not match an input of shape {tuple(x_shape)} "
-                             f"(expected output gradient shape {exp})")
-        return ph, pw
+        return self._check_grad_shapes(
+            x_shape, w_shape, g_shape,
+            f"output gradient shape {tuple(g_shape)} and filters shape {tuple(w_shape)} do "
+            f"not match an input of shape {tuple(x_shape)}")
 
     def perform(self, node, inputs):
         w, g, x = inputs
@@ -359,16 +365,10 @@ class Conv2dGradWeights(_ConvBase):
         return Apply(self, [img, topgrad, kern_like], [TensorType(img.type.dtype, bcast)()])
 
     def _check(self, x_shape, g_shape, w_shape):
-        n, c, h, wd = x_shape
-        f, c2, kh, kw = w_shape
-        ph, pw = self.pads(kh, kw)
-        exp = (n, f, _out_len(h, kh, ph, self.subsample[0]), _out_len(wd, kw, pw,
-                                                                      self.subsample[1]))
-        if c2 != c or tuple(g_shape) != exp:
-            raise ValueError(f"{self}: output gradient shape {tuple(g_shape)} and input shape "
-                             f"{tuple(x_shape)} do not match filters of shape {tuple(w_shape)} "
-                             f"(expected output gradient shape {exp})")
-        return ph, pw
+        return self._check_grad_shapes(
+            x_shape, w_shape, g_shape,
+            f"output gradient shape {tuple(g_shape)} and input shape {tuple(x_shape)} do "
+            f"not match filters of shape {tuple(w_shape)}")
 
     def perform(self, node, inputs):
         x, g, w = inputs
