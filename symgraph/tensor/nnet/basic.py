@@ -121,14 +121,13 @@ def _np_log_softmax(x):
     return z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
 
 
-class Softmax(Op):
-    """Row-wise softmax of a matrix: ``exp(x - max) / sum(exp(x - max))`` (stable).
-
-    Use the function ``softmax``; it also accepts a vector (as a (1, n) matrix, like
-    Theano).
-    """
+class _RowwiseOp(Op):
+    """A row-wise normalisation of a float matrix (softmax, log-softmax): the output has
+    the input's type; the gradient is ``grad_op(gy, output)``."""
 
     __props__ = ()
+    np_fn = None  # numpy reference: matrix -> matrix
+    grad_op = None  # the gradient Op class, applied to (gy, output)
 
     def make_node(self, x):
         x = _float_matrix(self, x)
@@ -137,7 +136,7 @@ class Softmax(Op):
     def perform(self, node, inputs):
         (x,) = inputs
         with np.errstate(all="ignore"):
-            r = _np_softmax(x)
+            r = type(self).np_fn(x)
         return [np.asarray(r, dtype=node.outputs[0].type.dtype)]
 
     def infer_shape(self, fgraph, node, input_shapes):
@@ -145,13 +144,15 @@ class Softmax(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         (gy,) = output_grads
-        return [SoftmaxGrad()(gy, outputs[0])]
+        return [self.grad_op()(gy, outputs[0])]
 
 
-class SoftmaxGrad(Op):
-    """Gradient of ``Softmax`` wrt its input: ``y * (gy - sum(gy * y, axis=1))``."""
+class _RowwiseGrad(Op):
+    """``(gy, y) -> gx`` for a ``_RowwiseOp`` with output ``y``; both matrices of one
+    float dtype and shape."""
 
     __props__ = ()
+    np_fn = None  # numpy reference: (gy, y) -> gx
 
     def make_node(self, gy, y):
         gy = _float_matrix(self, gy, "gy")
@@ -163,11 +164,18 @@ class SoftmaxGrad(Op):
         gy, y = inputs
         if gy.shape != y.shape:
             raise ValueError(f"{self}: gy shape {gy.shape} differs from y shape {y.shape}")
-        r = y * (gy - np.sum(gy * y, axis=1, keepdims=True))
-        return [np.asarray(r, dtype=node.outputs[0].type.dtype)]
+        return [np.asarray(type(self).np_fn(gy, y), dtype=node.outputs[0].type.dtype)]
 
     def infer_shape(self, fgraph, node, input_shapes):
         return [input_shapes[1]]
+
+
+class SoftmaxGrad(_RowwiseGrad):
+    """Gradient of ``Softmax`` wrt its input: ``y * (gy - sum(gy * y, axis=1))``."""
+
+    @staticmethod
+    def np_fn(gy, y):
+        return y * (gy - np.sum(gy * y, axis=1, keepdims=True))
 
     def L_op(self, inputs, outputs, output_grads):
         gy, y = inputs
@@ -179,49 +187,23 @@ class SoftmaxGrad(Op):
         return [g_gy, g_y]
 
 
-class LogSoftmax(Op):
-    """Row-wise log-softmax of a matrix: ``x - max - log(sum(exp(x - max)))`` (stable)."""
+class Softmax(_RowwiseOp):
+    """Row-wise softmax of a matrix: ``exp(x - max) / sum(exp(x - max))`` (stable).
 
-    __props__ = ()
+    Use the function ``softmax``; it also accepts a vector (as a (1, n) matrix, like
+    Theano).
+    """
 
-    def make_node(self, x):
-        x = _float_matrix(self, x)
-        return Apply(self, [x], [x.type.make_variable()])
-
-    def perform(self, node, inputs):
-        (x,) = inputs
-        with np.errstate(all="ignore"):
-            r = _np_log_softmax(x)
-        return [np.asarray(r, dtype=node.outputs[0].type.dtype)]
-
-    def infer_shape(self, fgraph, node, input_shapes):
-        return [input_shapes[0]]
-
-    def L_op(self, inputs, outputs, output_grads):
-        (gy,) = output_grads
-        return [LogSoftmaxGrad()(gy, outputs[0])]
+    np_fn = staticmethod(_np_softmax)
+    grad_op = SoftmaxGrad
 
 
-class LogSoftmaxGrad(Op):
+class LogSoftmaxGrad(_RowwiseGrad):
     """Gradient of ``LogSoftmax``: ``gy - exp(y) * sum(gy, axis=1)``."""
 
-    __props__ = ()
-
-    def make_node(self, gy, y):
-        gy = _float_matrix(self, gy, "gy")
-        y = _float_matrix(self, y, "y")
-        gy, y = _same_float(self, gy, y)
-        return Apply(self, [gy, y], [TensorType(y.type.dtype, y.type.broadcastable)()])
-
-    def perform(self, node, inputs):
-        gy, y = inputs
-        if gy.shape != y.shape:
-            raise ValueError(f"{self}: gy shape {gy.shape} differs from y shape {y.shape}")
-        r = gy - np.exp(y) * np.sum(gy, axis=1, keepdims=True)
-        return [np.asarray(r, dtype=node.outputs[0].type.dtype)]
-
-    def infer_shape(self, fgraph, node, input_shapes):
-        return [input_shapes[1]]
+    @staticmethod
+    def np_fn(gy, y):
+        return gy - np.exp(y) * np.sum(gy, axis=1, keepdims=True)
 
     def L_op(self, inputs, outputs, output_grads):
         gy, y = inputs
@@ -230,6 +212,13 @@ class LogSoftmaxGrad(Op):
         t = _row_sum(u * ey)
         s = _row_sum(gy)
         return [u - t, -(s * u * ey)]
+
+
+class LogSoftmax(_RowwiseOp):
+    """Row-wise log-softmax of a matrix: ``x - max - log(sum(exp(x - max)))`` (stable)."""
+
+    np_fn = staticmethod(_np_log_softmax)
+    grad_op = LogSoftmaxGrad
 
 
 softmax_op = Softmax()
