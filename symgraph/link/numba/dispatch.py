@@ -32,6 +32,9 @@ class NumbaCode:
     src: str
     imports: tuple = ()
     jit_options: dict = field(default_factory=dict)
+    #: (alias, "module:function") of cached ``@njit`` callees reached by symbol instead of
+    #: being linked in and compiled again (``link/numba/extern.py``)
+    externs: tuple = ()
 
 
 numba_impl = Registry("numba")

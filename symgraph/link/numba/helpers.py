@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numba
 from numba import types
 from numba.extending import overload
 
@@ -20,3 +21,11 @@ def _flat_overload(a, n):
         return np.lib.stride_tricks.as_strided(a, (n,), (a.itemsize,))
 
     return impl
+
+
+@numba.njit(cache=True)
+def transpose(a, axes):
+    """``a.transpose(axes)``, compiled once per installation instead of once per process:
+    Numba's own lowering compiles a shape-error formatter (str/repr/hash overloads, about
+    1.5 s) that its in-memory cache forgets at exit."""
+    return a.transpose(axes)

@@ -92,6 +92,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     body = []
     defs = []
     imports = set()
+    externs: dict = {}
     order = fgraph.toposort()
 
     def const_name(c):
@@ -125,6 +126,7 @@ def generate_module(fgraph, input_vars, shared_vars):
         ctx.name = f"node{n}"
         code = gen(node.op, node, ctx)
         imports.update(code.imports)
+        externs.update(code.externs)
         opts = dict(_JIT_DEFAULTS)
         opts.update(code.jit_options)
         deco = "@numba.njit(" + ", ".join(f"{k}={v!r}" for k, v in sorted(opts.items())) + ")"
@@ -151,12 +153,26 @@ def generate_module(fgraph, input_vars, shared_vars):
         "@numba.njit(cache=True, error_model='numpy', nogil=True)\n"
         f"def graph_fn({', '.join(params)}):\n" + indent("\n".join(body)))
     thunk_src = _thunk_source(input_vars, shared_vars, fgraph.outputs, len(const_args))
-    src = "\n".join(HEADER + sorted(imports)) + "\n\n\n" + "\n\n\n".join(defs + [graph_def, thunk_src]) + "\n"
+    src = ("\n".join(HEADER + sorted(imports) + _extern_lines(externs)) + "\n\n\n"
+           + "\n\n\n".join(defs + [graph_def, thunk_src]) + "\n")
     in_scalar = [_is_scalar(v) for v in input_vars]
     sh_scalar = [_is_scalar(v) for v in shared_vars]
     out_dtypes = [o.type.dtype for o in fgraph.outputs]
     out_scalar = [_is_scalar(o) for o in fgraph.outputs]
     return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar)
+
+
+def _extern_lines(externs: dict) -> list:
+    """Module-level lines binding each extern alias to a symbol-calling intrinsic."""
+    if not externs:
+        return []
+    lines = ["from symgraph.link.numba.extern import LinkTable as _sg_LinkTable",
+             "_sg_links = _sg_LinkTable(__file__)"]
+    for alias, path in sorted(externs.items()):
+        module, name = path.split(":")
+        lines.append(f"from {module} import {name} as _sgx{alias}")
+        lines.append(f"{alias} = _sg_links.extern(_sgx{alias})")
+    return lines
 
 
 def _mark_main(src: str, name: str, deco: str) -> str:

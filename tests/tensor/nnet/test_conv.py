@@ -287,14 +287,17 @@ def test_lenet_style_layer_trains():
     assert costs[-1] < 0.8 * costs[0]
 
 
-def test_direct_kernel_calls_without_objmode(tmp_path, monkeypatch):
-    """The generators' direct-call path (KERNELS_VIA_OBJMODE off), compiled into a
-    throw-away cache folder (reloading such modules from the cache is what segfaults)."""
+@pytest.mark.parametrize("extern", [True, False], ids=["by-symbol", "linked-in"])
+def test_direct_kernel_calls_without_objmode(tmp_path, monkeypatch, extern):
+    """The generators' direct-call paths (KERNELS_VIA_OBJMODE off): kernels reached by
+    their registered symbols (the default) or linked into the graph, compiled into a
+    throw-away cache folder."""
     from symgraph.config import config
     from symgraph.link.numba.impl import nnet as impl
     from symgraph.tensor.signal import pool
 
     monkeypatch.setattr(impl, "KERNELS_VIA_OBJMODE", False)
+    monkeypatch.setattr(impl, "KERNELS_EXTERN", extern)
     monkeypatch.setattr(config, "cache_dir", str(tmp_path))
     x, w = data(xs=(2, 3, 7, 6), ws=(4, 3, 3, 2))
     y = np.array([0, 3])
@@ -309,3 +312,4 @@ def test_direct_kernel_calls_without_objmode(tmp_path, monkeypatch):
     a, b = T.dtensor4(), T.dtensor4()
     src = theano.function([a, b], fn(a, b)).thunk.source
     assert "_k_conv_fwd(" in src and "_k_pool_bwd(" in src and "kcall" not in src
+    assert ("_sg_links.extern(" in src) == extern

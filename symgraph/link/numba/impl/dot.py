@@ -28,6 +28,7 @@ _IMPORTS = {
     "c": "from symgraph.link.numba.impl.dot import blas_ready as _sg_blas_ready",
     "f": "from symgraph.link.numba.impl.dot import blas_ready_f as _sg_blas_ready_f",
     "gemm": "from symgraph.link.numba.impl.dot import gemm_into as _sg_gemm_into",
+    "dot": "from symgraph.link.numba.impl.dot import dot as _sg_dot",
     "gemv": "from symgraph.link.numba.impl.dot import gemv_into as _sg_gemv_into",
 }
 #: below this many multiply-adds per batch item, batched products loop instead of
@@ -49,6 +50,13 @@ def blas_ready_f(a):
     """As ``blas_ready`` but preferring Fortran order (for transposed operands, which are
     F-contiguous views typed with an unknown layout): no copy when F-contiguous."""
     return np.asfortranarray(a) if np.ndim(a) == 2 else np.ascontiguousarray(a)
+
+
+@numba.njit(cache=True)
+def dot(a, b):
+    """``np.dot`` compiled once per installation (disk cache) rather than inside every new
+    graph: Numba's in-memory copy of its BLAS wrapper is gone in the next process."""
+    return np.dot(a, b)
 
 
 @overload(blas_ready, jit_options=_CACHE)
@@ -356,9 +364,9 @@ def numba_dot(op, node, ctx):
         kinds = ["f" if _is_transpose(v) else "c" for v in node.inputs]
         args = [f"_sg_blas_ready{'_f' if k == 'f' else ''}({nm})"
                 for k, nm in zip(kinds, "ab")]
-        lines.append(f"return np.dot({args[0]}, {args[1]})")
+        lines.append(f"return _sg_dot({args[0]}, {args[1]})")
         return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)),
-                         imports=tuple(sorted({_IMPORTS[k] for k in kinds})))
+                         imports=tuple(sorted({_IMPORTS[k] for k in kinds + ["dot"]})))
     lines += _int_product(na, nb, dt, "a", "b", "out")
     lines.append("return out")
     return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)))

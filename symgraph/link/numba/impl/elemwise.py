@@ -302,10 +302,16 @@ def numba_dimshuffle(op, node, ctx):
         lines.append(f"v = v[{idx}]")
     kept_sorted = sorted(op.shuffle)
     perm = [kept_sorted.index(i) for i in op.shuffle]
-    if perm != sorted(perm):
-        lines.append(f"v = v.transpose(({''.join(str(p) + ', ' for p in perm)}))")
+    imports = ()
+    if perm == sorted(perm, reverse=True) and len(perm) > 1:
+        lines.append("v = v.T")  # lowered inline: no per-process compile of Numba's transpose
+    elif perm != sorted(perm):
+        # Numba's array.transpose(axes) compiles its error-message machinery (~1.5 s) in
+        # every new process; the helper is compiled once per installation (disk cache)
+        lines.append(f"v = _sg_transpose(v, ({''.join(str(p) + ', ' for p in perm)}))")
+        imports = ("from symgraph.link.numba.helpers import transpose as _sg_transpose",)
     if op.augment:
         idx = ", ".join("None" if i == "x" else ":" for i in op.new_order)
         lines.append(f"v = v[{idx}]")
     lines.append("return v")
-    return NumbaCode(f"def {name}(x):\n" + indent("\n".join(lines)))
+    return NumbaCode(f"def {name}(x):\n" + indent("\n".join(lines)), imports=imports)

@@ -50,6 +50,10 @@ def _n(op):
 #: ``link/numba/linker.py``); the objmode wrappers cost 0.2-0.3 s of compilation in every
 #: new process. Kept as a switch for debugging (True: one Python call per kernel call).
 KERNELS_VIA_OBJMODE = False
+#: Reach the kernels through their registered native symbols (``link/numba/extern.py``)
+#: instead of linking their code into every graph: a new graph then compiles only its own
+#: code (network3's cold compile: the kernels were about two thirds of the final module).
+KERNELS_EXTERN = True
 
 
 #: kernel aliases used in generated source -> "module:function"
@@ -148,7 +152,10 @@ class _Kernels:
         return f"{', '.join(names)} = _sg_{helper}('{_ALIASES[alias]}', {tup})\n"
 
     def code(self, src, imports):
-        return NumbaCode(src, imports=tuple(imports) + tuple(self.imports))
+        if KERNELS_VIA_OBJMODE or not KERNELS_EXTERN:
+            lines = [f"from {m} import {n} as {a}" for a, m, n in imports]
+            return NumbaCode(src, imports=tuple(lines) + tuple(self.imports))
+        return NumbaCode(src, externs=tuple((a, f"{m}:{n}") for a, m, n in imports))
 
 
 def _out(node, k=0, name="out"):
@@ -158,7 +165,7 @@ def _out(node, k=0, name="out"):
 
 def _imp(module, name, alias):
     assert _ALIASES[alias] == f"{module}:{name}"
-    return [f"from {module} import {name} as {alias}"]
+    return [(alias, module, name)]
 
 
 def _fn(name, args, body):

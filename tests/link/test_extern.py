@@ -1,0 +1,103 @@
+"""Cached callees reached by symbol (``symgraph/link/numba/extern.py``) behave like linked calls.
+
+A small callee module and a caller module (the shape of a generated graph module) are
+written to a temporary folder; each check runs in a fresh process: the first compiles the
+caller, the second loads it from Numba's cache (its symbols come from the ``.links`` file).
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CALLEE = textwrap.dedent("""
+    import numba, numpy as np
+
+    @numba.njit(cache=True)
+    def scale(a, k):
+        if k < 0:
+            raise ValueError("scale: k must be >= 0")
+        return a * k, a.sum()
+""")
+
+CALLER = textwrap.dedent("""
+    import numba, numpy as np
+    from symgraph.link.numba.extern import LinkTable as _sg_LinkTable
+    _sg_links = _sg_LinkTable(__file__)
+    from sg_callee import scale as _sgx_scale
+    _k_scale = _sg_links.extern(_sgx_scale)
+
+    @numba.njit(cache=True)
+    def graph_fn(a, k):
+        out, s = _k_scale(a, k)
+        out2, _ = _k_scale(out, 2)   # an int literal argument
+        return out2, s
+""")
+
+RUN = textwrap.dedent("""
+    import sys, numpy as np
+    sys.path.insert(0, sys.argv[1])
+    import sg_caller
+    a = np.arange(6.0).reshape(2, 3)
+    for _ in range(3):   # results are fresh arrays each call (reference counts intact)
+        out, s = sg_caller.graph_fn(a, 3)
+    assert out.shape == (2, 3) and np.array_equal(out, a * 6) and s == 15.0, (out, s)
+    assert sys.getrefcount(out) == 2
+    try:
+        sg_caller.graph_fn(a, -1)
+    except ValueError as e:
+        print("raised:", e)
+    print("compiled" if sg_caller.graph_fn.stats.cache_misses else "cached")
+""")
+
+
+def _run(folder):
+    r = subprocess.run([sys.executable, "-c", RUN, str(folder)], capture_output=True,
+                       text=True, timeout=300, env=os.environ.copy())
+    assert r.returncode == 0, (r.returncode, r.stderr[-3000:])
+    return r.stdout.split("\n")
+
+
+@pytest.fixture
+def modules(tmp_path):
+    (tmp_path / "sg_callee.py").write_text(CALLEE)
+    (tmp_path / "sg_caller.py").write_text(CALLER)
+    return tmp_path
+
+
+def test_extern_call_cold_then_from_the_cache(modules):
+    first = _run(modules)
+    assert first[0] == "raised: scale: k must be >= 0" and first[1] == "compiled"
+    assert (modules / "sg_caller.links").exists()
+    second = _run(modules)
+    assert second[0] == "raised: scale: k must be >= 0" and second[1] == "cached"
+
+
+def test_the_callee_is_not_linked_into_the_caller(modules):
+    """The point of the module: the caller's final LLVM module only declares the callee."""
+    code = textwrap.dedent("""
+        import sys, numpy as np
+        sys.path.insert(0, sys.argv[1])
+        import sg_caller
+        sg_caller.graph_fn(np.ones(2), 1)
+        lib = sg_caller.graph_fn.overloads[sg_caller.graph_fn.signatures[0]].library
+        ir = str(lib._final_module)
+        defined = [l for l in ir.splitlines() if l.startswith("define") and "scale" in l]
+        declared = [l for l in ir.splitlines() if l.startswith("declare") and "sgk." in l]
+        print(len(defined), len(declared))
+    """)
+    r = subprocess.run([sys.executable, "-c", code, str(modules)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    # both call sites share one signature (the literal 2 is typed as a plain int64)
+    assert r.stdout.split() == ["0", "1"]
+
+
+def test_an_unreadable_link_table_is_a_clear_error(modules):
+    _run(modules)
+    (modules / "sg_caller.links").write_bytes(b"not a pickle")
+    r = subprocess.run([sys.executable, "-c", RUN, str(modules)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode != 0
+    assert "sg_caller.links" in r.stderr and "delete the cache folder" in r.stderr
