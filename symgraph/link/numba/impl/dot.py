@@ -24,11 +24,18 @@ from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, T
 from symgraph.tensor.elemwise import DimShuffle
 
 _BLAS = ("float32", "float64", "complex64", "complex128")
+#: compiled once and reached by symbol from every graph (``link/numba/extern.py``)
+_EXTERNS = {
+    "dot": ("_sg_dot", "symgraph.link.numba.impl.dot:dot"),
+    "gemm": ("_sg_gemm_core", "symgraph.link.numba.impl.dot:_gemm_core"),
+    "gemv": ("_sg_gemv_core", "symgraph.link.numba.impl.dot:_gemv_core"),
+}
 _IMPORTS = {
     "c": "from symgraph.link.numba.impl.dot import blas_ready as _sg_blas_ready",
     "f": "from symgraph.link.numba.impl.dot import blas_ready_f as _sg_blas_ready_f",
     "gemm": "from symgraph.link.numba.impl.dot import gemm_into as _sg_gemm_into",
-    "dot": "from symgraph.link.numba.impl.dot import dot as _sg_dot",
+    "any2": "from symgraph.link.numba.impl.dot import _any2 as _sg_any2",
+    "any1": "from symgraph.link.numba.impl.dot import _any1 as _sg_any1",
     "gemv": "from symgraph.link.numba.impl.dot import gemv_into as _sg_gemv_into",
 }
 #: below this many multiply-adds per batch item, batched products loop instead of
@@ -366,7 +373,8 @@ def numba_dot(op, node, ctx):
                 for k, nm in zip(kinds, "ab")]
         lines.append(f"return _sg_dot({args[0]}, {args[1]})")
         return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)),
-                         imports=tuple(sorted({_IMPORTS[k] for k in kinds + ["dot"]})))
+                         imports=tuple(sorted({_IMPORTS[k] for k in kinds})),
+                         externs=(_EXTERNS["dot"],))
     lines += _int_product(na, nb, dt, "a", "b", "out")
     lines.append("return out")
     return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)))
@@ -568,18 +576,21 @@ def numba_gemm(op, node, ctx):
              f"aligned')",
              f"if z.shape[0] != x.shape[0] or z.shape[1] != y.shape[1]: raise ValueError('{op}: "
              f"Z does not have the shape of dot(X, Y)')"]
+    t = np_dtype(dt)
+    call = (f"_sg_gemm_core({t}(alpha), _sg_any2(x), _sg_any2(y), {t}(beta), _sg_any2({{}}), "
+            f"{t}(0), {t}(1))")
     if op.inplace:
-        lines += ["_sg_gemm_into(alpha, x, y, beta, z)", "return z"]
+        lines += [call.format("z"), "return z"]
     else:
-        lines += [f"out = np.empty((z.shape[0], z.shape[1]), dtype={np_dtype(dt)})",
+        lines += [f"out = np.empty((z.shape[0], z.shape[1]), dtype={t})",
                   "if beta != 0:",
                   "    for i in range(z.shape[0]):",
                   "        for j in range(z.shape[1]):",
                   "            out[i, j] = z[i, j]",
-                  "_sg_gemm_into(alpha, x, y, beta, out)",
+                  call.format("out"),
                   "return out"]
     return NumbaCode(f"def {ctx.name}(z, alpha, x, y, beta):\n" + indent("\n".join(lines)),
-                     imports=(_IMPORTS['gemm'],))
+                     imports=(_IMPORTS["any2"],), externs=(_EXTERNS["gemm"],))
 
 
 @numba_impl.register(Gemv)
@@ -589,14 +600,17 @@ def numba_gemv(op, node, ctx):
              f"aligned')",
              f"if y.shape[0] != a.shape[0]: raise ValueError('{op}: y does not have the shape "
              f"of dot(A, x)')"]
+    t = np_dtype(dt)
+    call = (f"_sg_gemv_core({t}(alpha), _sg_any2(a), _sg_any1(x), {t}(beta), _sg_any1({{}}), "
+            f"{t}(0), {t}(1))")
     if op.inplace:
-        lines += ["_sg_gemv_into(alpha, a, x, beta, y)", "return y"]
+        lines += [call.format("y"), "return y"]
     else:
-        lines += [f"out = np.empty(y.shape[0], dtype={np_dtype(dt)})",
+        lines += [f"out = np.empty(y.shape[0], dtype={t})",
                   "if beta != 0:",
                   "    for i in range(y.shape[0]):",
                   "        out[i] = y[i]",
-                  "_sg_gemv_into(alpha, a, x, beta, out)",
+                  call.format("out"),
                   "return out"]
     return NumbaCode(f"def {ctx.name}(y, alpha, a, x, beta):\n" + indent("\n".join(lines)),
-                     imports=(_IMPORTS['gemv'],))
+                     imports=(_IMPORTS["any2"], _IMPORTS["any1"]), externs=(_EXTERNS["gemv"],))

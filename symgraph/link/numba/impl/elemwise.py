@@ -55,7 +55,8 @@ def hugepage(a):
             _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
 
 
-_HUGEPAGE_IMPORT = "from symgraph.link.numba.impl.elemwise import hugepage as _sg_hugepage"
+#: reached by symbol (``link/numba/extern.py``): compiled once, not again in every graph
+_HUGEPAGE_EXTERN = ("_sg_hugepage", "symgraph.link.numba.impl.elemwise:hugepage")
 
 
 def _src_line(node) -> str:
@@ -272,9 +273,9 @@ def numba_elemwise(op, node, ctx):
     else:
         lines.append(nested())
     lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
-    imports = (_HUGEPAGE_IMPORT,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
+    externs = (_HUGEPAGE_EXTERN,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
     return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),
-                     imports=imports)
+                     externs=externs)
 
 
 @numba_impl.register(DimShuffle)
@@ -302,16 +303,16 @@ def numba_dimshuffle(op, node, ctx):
         lines.append(f"v = v[{idx}]")
     kept_sorted = sorted(op.shuffle)
     perm = [kept_sorted.index(i) for i in op.shuffle]
-    imports = ()
+    externs = ()
     if perm == sorted(perm, reverse=True) and len(perm) > 1:
         lines.append("v = v.T")  # lowered inline: no per-process compile of Numba's transpose
     elif perm != sorted(perm):
         # Numba's array.transpose(axes) compiles its error-message machinery (~1.5 s) in
         # every new process; the helper is compiled once per installation (disk cache)
         lines.append(f"v = _sg_transpose(v, ({''.join(str(p) + ', ' for p in perm)}))")
-        imports = ("from symgraph.link.numba.helpers import transpose as _sg_transpose",)
+        externs = (("_sg_transpose", "symgraph.link.numba.helpers:transpose"),)
     if op.augment:
         idx = ", ".join("None" if i == "x" else ":" for i in op.new_order)
         lines.append(f"v = v[{idx}]")
     lines.append("return v")
-    return NumbaCode(f"def {name}(x):\n" + indent("\n".join(lines)), imports=imports)
+    return NumbaCode(f"def {name}(x):\n" + indent("\n".join(lines)), externs=externs)
