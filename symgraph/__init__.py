@@ -45,7 +45,12 @@ if (SET_GOMP_SPINCOUNT and "NUMBA_THREADING_LAYER" not in _os.environ
     if "numba" in _sys.modules:  # numba read its config already: set it there too
         _sys.modules["numba"].config.THREADING_LAYER = THREADING_LAYER
 
-from symgraph.config import config  # noqa: F401
+from symgraph._malloc import keep_large_blocks as _keep_large_blocks
+
+#: whether this import tuned glibc's malloc to reuse large blocks (``symgraph/_malloc.py``)
+MALLOC_TUNED = _keep_large_blocks()
+
+from symgraph.config import config  # noqa: F401, E402
 from symgraph.compile.function import Function, function  # noqa: F401
 from symgraph.compile.io import In, Out  # noqa: F401
 from symgraph.compile.mode import Mode  # noqa: F401

@@ -143,6 +143,8 @@ def _replace_group(fgraph, root, group):
     exposed = [root.outputs[0]] + [
         n.outputs[0] for n in order if n is not root and (
             _outside_clients(fgraph, n.outputs[0], group) or is_output(fgraph, n.outputs[0]))]
+    if not leaves:
+        return  # constants only: constant folding's business, nothing to loop over
     comp = Composite(steps, [step_of[v] for v in exposed], [v.type.dtype for v in leaves])
     new_node = Elemwise(comp).make_node(*leaves)
     new_node.tag.trace = getattr(root.tag, "trace", ())
