@@ -211,6 +211,51 @@ def test_gemm_from_sgd_update():
     np.testing.assert_allclose(w.get_value(), 1 - 0.1 * xv.T @ np.ones((4, 2)))
 
 
+@pytest.mark.parametrize("lr", ["constant", "shared"])
+def test_sgd_update_with_weight_decay_is_one_gemm_on_w(lr):
+    """``w - lr * grad(cost + c * sum(w ** 2))``: before, a Gemm accumulating into the
+    decay term ``2c * w`` and an elementwise subtraction; after, one Gemm with Z = w."""
+    from symgraph.tensor.dot import Gemm
+
+    X = T.dmatrix("X")
+    Y = T.dmatrix("Y")
+    r = np.random.RandomState(0)
+    w0 = r.rand(3, 2)
+    rate = 0.1 if lr == "constant" else theano.shared(0.1, name="lr")
+
+    def build(mode):
+        w = theano.shared(w0.copy(), name="w")
+        cost = T.sum(T.dot(X, w) * Y) + 0.05 * (w ** 2).sum()
+        f = theano.function([X, Y], cost, updates=[(w, w - rate * T.grad(cost, w))],
+                            mode=mode)
+        return f, w
+
+    f, w = build(None)
+    before, _ = build(Mode(excluding=["local_gemm_sgd_update"]))
+    gemms = [n for n in f.maker.fgraph.toposort() if isinstance(n.op, Gemm)]
+    assert len(gemms) == 1 and gemms[0].inputs[0].name == "w"        # Z is w itself
+    assert len([n for n in before.maker.fgraph.toposort() if isinstance(n.op, Gemm)]) == 1
+    assert isinstance(f.maker.fgraph.outputs[-1].owner.op, Gemm)        # the update of w
+    assert isinstance(before.maker.fgraph.outputs[-1].owner.op, Elemwise)
+    fr, wr = build(Mode("py", optimizer=None))
+    xv, yv = r.rand(4, 3), r.rand(4, 2)
+    for _ in range(3):
+        np.testing.assert_allclose(f(xv, yv), fr(xv, yv), rtol=1e-12)
+        np.testing.assert_allclose(w.get_value(), wr.get_value(), rtol=1e-12)
+
+
+def test_sgd_update_rewrite_leaves_other_z_alone():
+    """Z that is not a scalar multiple of w (here w * w) keeps the general form."""
+    from symgraph.tensor.dot import Gemm
+
+    X, Y = T.dmatrices("X", "Y")
+    w = theano.shared(np.ones((3, 2)), name="w")
+    f = compare([X, Y], [w - 0.1 * (T.dot(X.T, Y) + w * w)],
+                [np.arange(12.0).reshape(4, 3), np.ones((4, 2))])
+    gemms = [n for n in f.maker.fgraph.toposort() if isinstance(n.op, Gemm)]
+    assert all(g.inputs[0] is not f.maker.fgraph.inputs[-1] for g in gemms)
+
+
 def test_gemv_and_gemm_values_match_reference():
     from symgraph.tensor.dot import Gemm, Gemv
 
