@@ -86,9 +86,16 @@ class LinkTable:
     def _save(self):
         # written before Numba saves graph_fn's cache entry, and atomically, so a cached
         # graph_fn never exists without the table that resolves its symbols
+        # and merged with what another process may have recorded for the same module
+        entries = list(self.entries)
+        try:
+            with open(self.path, "rb") as f:
+                entries += [e for e in pickle.load(f) if e not in self._seen]
+        except (OSError, EOFError, pickle.UnpicklingError):
+            pass
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(self.entries, f)
+            pickle.dump(entries, f)
         os.replace(tmp, self.path)
 
     def extern(self, dispatcher):
