@@ -25,17 +25,11 @@ from symgraph.tensor.elemwise import DimShuffle
 
 _BLAS = ("float32", "float64", "complex64", "complex128")
 #: compiled once and reached by symbol from every graph (``link/numba/extern.py``)
-_EXTERNS = {
-    "dot": ("_sg_dot", "symgraph.link.numba.impl.dot:dot"),
-    "gemm": ("_sg_gemm_core", "symgraph.link.numba.impl.dot:_gemm_core"),
-    "gemv": ("_sg_gemv_core", "symgraph.link.numba.impl.dot:_gemv_core"),
-}
+_EXTERNS = {"dot": ("_sg_dot", "symgraph.link.numba.impl.dot:dot")}
 _IMPORTS = {
     "c": "from symgraph.link.numba.impl.dot import blas_ready as _sg_blas_ready",
     "f": "from symgraph.link.numba.impl.dot import blas_ready_f as _sg_blas_ready_f",
     "gemm": "from symgraph.link.numba.impl.dot import gemm_into as _sg_gemm_into",
-    "any2": "from symgraph.link.numba.impl.dot import _any2 as _sg_any2",
-    "any1": "from symgraph.link.numba.impl.dot import _any1 as _sg_any1",
     "gemv": "from symgraph.link.numba.impl.dot import gemv_into as _sg_gemv_into",
 }
 #: below this many multiply-adds per batch item, batched products loop instead of
@@ -576,21 +570,18 @@ def numba_gemm(op, node, ctx):
              f"aligned')",
              f"if z.shape[0] != x.shape[0] or z.shape[1] != y.shape[1]: raise ValueError('{op}: "
              f"Z does not have the shape of dot(X, Y)')"]
-    t = np_dtype(dt)
-    call = (f"_sg_gemm_core({t}(alpha), _sg_any2(x), _sg_any2(y), {t}(beta), _sg_any2({{}}), "
-            f"{t}(0), {t}(1))")
     if op.inplace:
-        lines += [call.format("z"), "return z"]
+        lines += ["_sg_gemm_into(alpha, x, y, beta, z)", "return z"]
     else:
-        lines += [f"out = np.empty((z.shape[0], z.shape[1]), dtype={t})",
+        lines += [f"out = np.empty((z.shape[0], z.shape[1]), dtype={np_dtype(dt)})",
                   "if beta != 0:",
                   "    for i in range(z.shape[0]):",
                   "        for j in range(z.shape[1]):",
                   "            out[i, j] = z[i, j]",
-                  call.format("out"),
+                  "_sg_gemm_into(alpha, x, y, beta, out)",
                   "return out"]
     return NumbaCode(f"def {ctx.name}(z, alpha, x, y, beta):\n" + indent("\n".join(lines)),
-                     imports=(_IMPORTS["any2"],), externs=(_EXTERNS["gemm"],))
+                     imports=(_IMPORTS['gemm'],))
 
 
 @numba_impl.register(Gemv)
@@ -600,17 +591,14 @@ def numba_gemv(op, node, ctx):
              f"aligned')",
              f"if y.shape[0] != a.shape[0]: raise ValueError('{op}: y does not have the shape "
              f"of dot(A, x)')"]
-    t = np_dtype(dt)
-    call = (f"_sg_gemv_core({t}(alpha), _sg_any2(a), _sg_any1(x), {t}(beta), _sg_any1({{}}), "
-            f"{t}(0), {t}(1))")
     if op.inplace:
-        lines += [call.format("y"), "return y"]
+        lines += ["_sg_gemv_into(alpha, a, x, beta, y)", "return y"]
     else:
-        lines += [f"out = np.empty(y.shape[0], dtype={t})",
+        lines += [f"out = np.empty(y.shape[0], dtype={np_dtype(dt)})",
                   "if beta != 0:",
                   "    for i in range(y.shape[0]):",
                   "        out[i] = y[i]",
-                  call.format("out"),
+                  "_sg_gemv_into(alpha, a, x, beta, out)",
                   "return out"]
     return NumbaCode(f"def {ctx.name}(y, alpha, a, x, beta):\n" + indent("\n".join(lines)),
-                     imports=(_IMPORTS["any2"], _IMPORTS["any1"]), externs=(_EXTERNS["gemv"],))
+                     imports=(_IMPORTS['gemv'],))
