@@ -16,14 +16,19 @@ from symgraph.link.numba.inline import inline_body, split_main
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import DTYPES
 
+#: float32 functions written as vectorizable arithmetic (``vmath.py``)
+VECTOR_MATH = ("exp", "sin", "cos")
+
 HEADER = [
     "import numpy as np",
     "import numba",
     "from numba import prange",
     "_sg_njit = numba.njit(cache=True, error_model='numpy', nogil=True)",
 ] + [f"_sg_dt_{d} = np.{'bool_' if d == 'bool' else d}" for d in DTYPES] + [
-    f"_sg_{f} = np.{f}" for f in ts.MATH_FUNCS if f != "erf"
+    f"_sg_{f} = np.{f}" for f in ts.MATH_FUNCS if f not in ("erf",) + VECTOR_MATH
 ] + ["import math as _sg_math", "_sg_erf = _sg_math.erf",
+      "from symgraph.link.numba.vmath import "
+      + ", ".join(f"{f} as _sg_{f}" for f in VECTOR_MATH),
       "from symgraph.link.numba.helpers import flat as _sg_flat",
       "from symgraph.link.numba.parallel import parallel_elemwise as _sg_par_elemwise"]
 
