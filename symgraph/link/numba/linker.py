@@ -11,6 +11,7 @@ import numpy as np
 
 from symgraph.graph.basic import Constant
 from symgraph.link.numba import cache
+from symgraph.link.numba.blas_threads import limit_blas_threads
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
 from symgraph.link.numba.inline import inline_body, split_main
 from symgraph.tensor import scalar_ops as ts
@@ -69,6 +70,7 @@ class NumbaLinker:
 
     def make_thunk(self, fgraph, input_vars, shared_vars, **kw):
         _register_impls()
+        limit_blas_threads()
         src, const_args, meta = generate_module(fgraph, input_vars, shared_vars)
         if PARALLEL_CALLEES in src:
             numba.get_num_threads()  # starts the threading layer (see PARALLEL_CALLEES)

@@ -1,0 +1,76 @@
+"""One thread pool per process: the BLAS that compiled functions call runs single-threaded.
+
+Why: a compiled training step interleaves BLAS calls (``np.dot``, gemm/gemv, reached
+through scipy's ``cython_blas``) with Numba's own ``prange`` kernels (conv, pool, large
+fused loops). Both libraries keep a pool of worker threads, and on a small machine the two
+pools take the cores from each other: OpenBLAS's workers are still spinning when an OpenMP
+kernel starts, and the reverse. Measured on the 2-core development machine, network3's
+training step took 0.97 ms (batch 10) and 4.97 ms (batch 100) with OpenBLAS on 2 threads,
+0.80 ms and 3.61 ms with it on one. symgraph's own kernels already split large work over
+the cores, so the BLAS pool only competes.
+
+``limit_blas_threads()`` runs once, when the Numba backend builds its first function: it
+finds the BLAS library behind ``scipy.linalg.cython_blas`` (threadpoolctl lists the loaded
+BLAS libraries; scipy's is the one loaded from scipy's own folders) and sets its thread
+count. numpy's separate BLAS, if it has its own copy as pip wheels do, is left alone.
+``SYMGRAPH_BLAS_THREADS=n`` chooses another count; ``SYMGRAPH_BLAS_THREADS=keep`` leaves
+every library as it is.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: environment variable: a thread count for the BLAS compiled code calls, or ``keep``
+ENV = "SYMGRAPH_BLAS_THREADS"
+DEFAULT_THREADS = 1
+
+_done = False
+#: what the last ``limit_blas_threads`` did: [(library path, threads before, threads now)]
+CHANGED: list[tuple[str, int, int]] = []
+
+
+def _requested() -> int | None:
+    raw = os.environ.get(ENV, "").strip().lower()
+    if raw in ("", "default"):
+        return DEFAULT_THREADS
+    if raw == "keep":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"{ENV}={raw!r}: expected a positive thread count or 'keep'") from None
+    if n < 1:
+        raise ValueError(f"{ENV}={raw!r}: expected a positive thread count or 'keep'")
+    return n
+
+
+def _scipy_roots() -> list[Path]:
+    import scipy
+
+    pkg = Path(scipy.__file__).resolve().parent
+    # pip wheels vendor their libraries in ``scipy.libs`` beside the package
+    return [pkg, pkg.parent / "scipy.libs"]
+
+
+def limit_blas_threads(force: bool = False) -> list[tuple[str, int, int]]:
+    """Set the thread count of scipy's BLAS (once per process unless ``force``)."""
+    global _done
+    if _done and not force:
+        return CHANGED
+    _done = True
+    n = _requested()
+    CHANGED.clear()
+    if n is None:
+        return CHANGED
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba's BLAS calls use)
+    from threadpoolctl import ThreadpoolController
+
+    roots = _scipy_roots()
+    for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+        path = Path(lib.filepath).resolve()
+        if any(root == path.parent or root in path.parents for root in roots):
+            before = lib.num_threads
+            lib.set_num_threads(n)
+            CHANGED.append((str(path), before, lib.num_threads))
+    return CHANGED
