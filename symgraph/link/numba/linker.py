@@ -6,6 +6,8 @@ Python->Numba transition. The module is cached on disk (``cache.py``).
 """
 from __future__ import annotations
 
+import re
+
 import numba
 import numpy as np
 
@@ -31,7 +33,18 @@ HEADER = [
       "from symgraph.link.numba.vmath import "
       + ", ".join(f"{f} as _sg_{f}" for f in VECTOR_MATH),
       "from symgraph.link.numba.helpers import flat as _sg_flat",
+      "from symgraph.link.numba import helpers as _sg_helpers",
       "from symgraph.link.numba.parallel import parallel_elemwise as _sg_par_elemwise"]
+
+#: numpy allocators whose calls in generated code go to ``helpers``' disk-cached wrappers
+ALLOCATORS = ("empty", "zeros", "full", "ascontiguousarray")
+_ALLOC_CALL = re.compile(r"\bnp\.(" + "|".join(ALLOCATORS) + r")\(")
+
+
+def use_cached_allocators(src: str) -> str:
+    """``np.empty(...)`` -> ``_sg_helpers.empty(...)`` etc. (see ``helpers.empty``)."""
+    return _ALLOC_CALL.sub(r"_sg_helpers.\1(", src)
+
 
 _JIT_DEFAULTS = {"cache": True, "error_model": "numpy", "nogil": True}
 
@@ -161,7 +174,8 @@ def generate_module(fgraph, input_vars, shared_vars):
         f"def graph_fn({', '.join(params)}):\n" + indent("\n".join(body)))
     thunk_src = _thunk_source(input_vars, shared_vars, fgraph.outputs, len(const_args))
     src = ("\n".join(HEADER + sorted(imports) + _extern_lines(externs)) + "\n\n\n"
-           + "\n\n\n".join(defs + [graph_def, thunk_src]) + "\n")
+           + use_cached_allocators("\n\n\n".join(defs + [graph_def])) + "\n\n\n"
+           + thunk_src + "\n")
     in_scalar = [_is_scalar(v) for v in input_vars]
     sh_scalar = [_is_scalar(v) for v in shared_vars]
     out_dtypes = [o.type.dtype for o in fgraph.outputs]

@@ -138,7 +138,8 @@ def numba_reduce(op, node, ctx):
     loop.append("    " * nd + f"acc = out[{oidx}]")
     loop.append("    " * nd + f"out[{oidx}] = {step}")
     lines.extend(loop)
-    lines.append("return out" if acc_dt == out_dt else f"return out.astype({np_dtype(out_dt)})")
+    lines.append("return out" if acc_dt == out_dt
+                 else f"return _sg_helpers.astype(out, {np_dtype(out_dt)})")
     return NumbaCode(f"def {ctx.name}(x):\n" + indent("\n".join(lines)), jit_options=opts,
                      imports=imports)
 
