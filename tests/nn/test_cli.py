@@ -53,6 +53,17 @@ def test_end_to_end_on_a_slice(tmp_path, capsys, mnist_sample):
     assert f"{100 * net.accuracy((xt, yt)):.2f}" == printed
 
 
+def _assert_cuda_refused(capsys, reason):
+    """``--device cuda`` exits 2 with ``reason``, no traceback, and the device stays cpu."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--device", "cuda", "--epochs", "1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"symgraph-mnist: error: --device cuda: {reason}")
+    assert "--device cpu" in err and "Traceback" not in err
+    assert symgraph.config.device == "cpu"
+
+
 def test_device_cuda_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
     from numba import cuda
 
@@ -60,24 +71,12 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
     # it): this test is about the no-GPU message, so take the real-driver branch.
     monkeypatch.setattr(cli, "_is_simulator", lambda module: False)
     monkeypatch.setattr(cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit) as e:
-        cli.main(["--device", "cuda", "--epochs", "1"])
-    assert e.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("symgraph-mnist: error: --device cuda: no CUDA GPU was found")
-    assert "--device cpu" in err and "Traceback" not in err
-    assert symgraph.config.device == "cpu"
+    _assert_cuda_refused(capsys, "no CUDA GPU was found")
 
 
 def test_device_cuda_under_the_simulator_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_is_simulator", lambda module: True)
-    with pytest.raises(SystemExit) as e:
-        cli.main(["--device", "cuda", "--epochs", "1"])
-    assert e.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("symgraph-mnist: error: --device cuda: numba.cuda is the CUDA simulator")
-    assert "--device cpu" in err and "Traceback" not in err
-    assert symgraph.config.device == "cpu"
+    _assert_cuda_refused(capsys, "numba.cuda is the CUDA simulator")
 
 
 def test_device_cuda_on_this_machine_as_a_command():

@@ -53,10 +53,10 @@ def _scipy_roots() -> list[Path]:
     return [pkg, pkg.parent / "scipy.libs"]
 
 
-def limit_blas_threads(force: bool = False) -> list[tuple[str, int, int]]:
-    """Set the thread count of scipy's BLAS (once per process unless ``force``)."""
+def limit_blas_threads() -> list[tuple[str, int, int]]:
+    """Set the thread count of scipy's BLAS (once per process)."""
     global _done
-    if _done and not force:
+    if _done:
         return CHANGED
     _done = True
     n = _requested()
@@ -69,7 +69,7 @@ def limit_blas_threads(force: bool = False) -> list[tuple[str, int, int]]:
     roots = _scipy_roots()
     for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
         path = Path(lib.filepath).resolve()
-        if any(root == path.parent or root in path.parents for root in roots):
+        if any(root in path.parents for root in roots):
             before = lib.num_threads
             lib.set_num_threads(n)
             CHANGED.append((str(path), before, lib.num_threads))

@@ -35,15 +35,11 @@ from numba.extending import intrinsic, overload
 __all__ = ["exp", "sin", "cos"]
 
 _F32 = types.float32
-_F64 = types.float64
 
 
 # -- LLVM intrinsics: all speculatable, so the vectorizer widens them ------------------
 def _llvm_intrinsic(name, nargs):
-    @intrinsic
-    def call(typingctx, *args):  # pragma: no cover - replaced below
-        raise NotImplementedError
-
+    """An intrinsic calling LLVM's ``name`` on ``nargs`` arguments of one float type."""
     params = ", ".join(f"a{i}" for i in range(nargs))
     src = (f"def call(typingctx, {params}):\n"
            f"    sig = a0({params})\n"
