@@ -6,6 +6,7 @@ Plain functions on numpy arrays, callable from Python and from generated ``@njit
 * ``pool``: ``pool2d_forward``, ``pool2d_backward`` (Theano ``pool_2d`` semantics)
 * ``softmax``: ``softmax``, ``log_softmax``, their gradients, ``softmax_nll_forward``,
   ``softmax_nll_backward``
+* ``gemm``: ``small_gemm`` (the batch-shaped matrix products of a dense layer's step)
 * ``reference``: the plain-numpy specification of all of the above (``*_ref``)
 
 Threading note (why this module touches the environment): Numba's ``parallel=True``
@@ -30,3 +31,12 @@ import os
 
 if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "3000"
+
+# The kernels are cached functions calling cached ``prange`` functions. Loaded from the
+# disk cache, such a caller does not start Numba's threading layer itself (numba #8578)
+# and a direct call like ``conv2d_forward(...)`` in a fresh process then crashed; starting
+# the layer here (after the spin setting above, which libgomp reads when it loads) makes
+# every entry point safe. ``get_num_threads`` is the public call that starts it.
+import numba as _numba  # noqa: E402
+
+_numba.get_num_threads()

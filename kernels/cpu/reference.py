@@ -30,6 +30,7 @@ __all__ = [
     "log_softmax_grad_ref",
     "softmax_nll_forward_ref",
     "softmax_nll_backward_ref",
+    "gemm_ref",
 ]
 
 
@@ -220,3 +221,11 @@ def softmax_nll_backward_ref(gnll, sm, y_idx):
     onehot = np.zeros_like(sm_d)
     onehot[np.arange(sm_d.shape[0]), np.asarray(y_idx)] = 1.0
     return (np.asarray(gnll, np.float64)[:, None] * (sm_d - onehot)).astype(sm.dtype)
+
+
+def gemm_ref(alpha, x, y, beta, z):
+    """alpha * x @ y + beta * z, computed in float64 (z ignored when beta == 0)."""
+    r = alpha * (np.asarray(x, np.float64) @ np.asarray(y, np.float64))
+    if beta != 0:
+        r = r + beta * np.asarray(z, np.float64)
+    return r.astype(x.dtype)

@@ -101,3 +101,17 @@ def test_an_unreadable_link_table_is_a_clear_error(modules):
                        text=True, timeout=300)
     assert r.returncode != 0
     assert "sg_caller.links" in r.stderr and "delete the cache folder" in r.stderr
+
+
+def test_a_callee_compiled_afresh_still_serves_the_cached_caller(modules):
+    """A callee whose cache is dropped (the kernel sources changed since it was written:
+    ``extern._drop_stale_cache``) is compiled again under the same symbol, so the caller
+    loaded from its cache still finds it (Numba's mangled names change per process, and
+    a caller bound to the old one crashed here)."""
+    _run(modules)
+    markers = list((modules / "__pycache__").glob("sg_callee.scale.sgdeps"))
+    assert len(markers) == 1
+    markers[0].write_text("sources of an older version")
+    second = _run(modules)
+    assert second[0] == "raised: scale: k must be >= 0" and second[1] == "cached"
+    assert markers[0].read_text() != "sources of an older version"

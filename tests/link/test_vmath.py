@@ -114,7 +114,11 @@ def test_other_dtypes_keep_numpys_functions():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_graphs_use_them(dtype):
+def test_compiled_graphs_use_them(dtype, tmp_path, monkeypatch):
+    # a fresh graph cache: Numba cannot show the IR of a graph loaded from its cache
+    from symgraph.config import config
+
+    monkeypatch.setattr(config, "cache_dir", str(tmp_path))
     v = T.vector("x", dtype=dtype)
     e = T.exp(-v ** 2) * T.sin(v) + T.cos(3 * v) / (1 + T.exp(-v))
     f = symgraph.function([v], e)

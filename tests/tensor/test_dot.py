@@ -418,6 +418,32 @@ def test_gemm_gemv_inplace_beta_zero_ignores_z_alpha_zero_keeps_nans():
         assert np.isnan(out[1]) and np.allclose(out[[0, 2]], 0.5 * vv[[0, 2]])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_shaped_products_match_py(dtype):
+    """The three products of a dense layer's training step at batch 10 (the Numba backend
+    hands them to ``kernels.cpu.gemm``): forward, input gradient, SGD update (Gemm with
+    beta * W, not in place and in place), and beta == 0 not reading a NaN Z."""
+    tt = T.TensorType(dtype, (False, False))
+    x, d, w = tt("x"), tt("d"), tt("w")
+    a, b = T.scalar("a", dtype=dtype), T.scalar("b", dtype=dtype)
+    xv, dv, wv = rand(10, 300, dtype=dtype), rand(10, 40, dtype=dtype), rand(300, 40, dtype=dtype)
+    outs = [T.dot(x, w), T.dot(d, w.T), gemm_no_inplace(w, a, x.T, d, b)]
+    lr, keep, two, zero = (np.asarray(v, dtype) for v in (-0.1, 0.99, 2.0, 0.0))
+    res = {m: theano.function([x, d, w, a, b], outs, mode=m)(xv, dv, wv, lr, keep)
+           for m in BACKENDS}
+    tol = 2e-5 if dtype == "float32" else 1e-12
+    for got, ref in zip(res["numba"], res["py"]):
+        assert got.dtype == ref.dtype
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 10)
+    f = theano.function([w, a, x, d, b], gemm_inplace(w, a, x.T, d, b), mode="numba")
+    wbuf = wv.copy()
+    out = f(wbuf, lr, xv, dv, keep)
+    np.testing.assert_allclose(wbuf, keep * wv + lr * xv.T @ dv, rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(out, wbuf)
+    out = f(np.full_like(wv, np.nan), two, xv, dv, zero)
+    np.testing.assert_allclose(out, 2.0 * xv.T @ dv, rtol=tol, atol=tol * 10)
+
+
 def test_gemm_numba_with_strided_and_aliased_operands():
     # Z aliasing X (in place), a reversed (negative-stride) operand and empty inner axis
     z, y = T.dmatrix("z"), T.dmatrix("y")

@@ -9,15 +9,16 @@ their ``prange`` bodies), and it paid LLVM's optimizer and code generator on eve
 How: an :class:`LinkTable` belongs to one generated module. ``table.extern(dispatcher)``
 returns an intrinsic that, at typing time, compiles (or loads from Numba's cache) the
 callee for the actual argument types, registers the callee's native entry point with LLVM
-under a stable symbol name (``sgk.`` + Numba's mangled name) and records the signature in
-a side file next to the module (``<module>.links``). The code generator only *declares*
-that symbol and calls it with Numba's own calling convention (status, exception info and
-reference counts behave exactly as for a linked call). When a later process imports the
-cached module, its ``LinkTable`` reads the side file and registers the same symbols before
-``graph_fn``'s cached machine code is loaded, so the symbols resolve.
+under a stable symbol name (``sgk.`` + a hash of its path and argument types) and records
+the signature in a side file next to the module (``<module>.links``). The code generator
+only *declares* that symbol and calls it with Numba's own calling convention (status,
+exception info and reference counts behave exactly as for a linked call). When a later
+process imports the cached module, its ``LinkTable`` reads the side file and registers the
+same symbols before ``graph_fn``'s cached machine code is loaded, so the symbols resolve.
 """
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
 import pickle
@@ -30,14 +31,59 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 _registered: set = set()
+_checked: set = set()
 _lock = threading.RLock()
 
 
+def _drop_stale_cache(dispatcher):
+    """Empty ``dispatcher``'s Numba disk cache when the kernel and backend sources changed
+    since it was written (once per process and dispatcher).
+
+    Why: a cached callee holds the machine code of everything it calls, and Numba
+    invalidates it only when its own file changes: after an edit or upgrade of
+    ``kernels/cpu/gemm.py`` the ``dot`` callee of ``impl/dot.py`` would keep running the
+    old kernel. A marker next to the cache records the sources digest it was built from."""
+    with _lock:
+        if dispatcher in _checked:
+            return
+        _checked.add(dispatcher)
+    from symgraph.link.numba.cache import _imported_sources_digest
+
+    cache = getattr(dispatcher, "_cache", None)
+    folder = getattr(cache, "cache_path", None)
+    if not folder:
+        return
+    func = dispatcher.py_func
+    marker = os.path.join(folder, f"{func.__module__}.{func.__qualname__}.sgdeps")
+    digest = _imported_sources_digest()
+    try:
+        with open(marker) as f:
+            if f.read() == digest:
+                return
+    except OSError:
+        pass
+    cache.flush()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(digest)
+        os.replace(tmp, marker)
+    except OSError:
+        pass  # read-only install: the cache is not written either
+
+
 def _native_symbol(dispatcher, argtys) -> str:
-    """Compile (or load) ``dispatcher`` for ``argtys``; register and return its symbol."""
+    """Compile (or load) ``dispatcher`` for ``argtys``; register and return its symbol.
+
+    The symbol is named after the function's path and argument types, not Numba's
+    mangled name: that one carries a per-process counter, so a callee compiled afresh
+    (its cache dropped) would get a name the cached graphs calling it never heard of."""
+    _drop_stale_cache(dispatcher)
     dispatcher.compile(tuple(argtys))
     cres = dispatcher.overloads[tuple(argtys)]
-    name = "sgk." + cres.fndesc.mangled_name
+    func = dispatcher.py_func
+    key = f"{func.__module__}:{func.__qualname__}{tuple(argtys)}"
+    name = "sgk." + hashlib.sha256(key.encode()).hexdigest()[:32]
     with _lock:
         if name not in _registered:
             addr = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)

@@ -48,12 +48,13 @@ def use_cached_allocators(src: str) -> str:
 
 _JIT_DEFAULTS = {"cache": True, "error_model": "numpy", "nogil": True}
 
-#: Generated modules importing from here link the hand-written kernels, whose ``prange``
+#: Generated modules importing from these link the hand-written kernels (products reach
+#: ``kernels.cpu.gemm`` through ``impl.dot``), whose ``prange``
 #: functions need Numba's threading layer running *before* a cache-loaded ``graph_fn``
 #: first calls them: otherwise the process segfaults (numba #8578: a cached caller of
 #: cached parallel code; the dispatcher of the callee, which would launch the threads, is
 #: bypassed). ``NumbaLinker`` starts the layer first (``numba.get_num_threads()`` does).
-PARALLEL_CALLEES = "symgraph.kernels.cpu"
+PARALLEL_CALLEES = ("symgraph.kernels.cpu", "symgraph.link.numba.impl.dot")
 #: inline straight-line node functions into graph_fn (one compilation unit per graph)
 INLINE = True
 
@@ -85,7 +86,7 @@ class NumbaLinker:
         _register_impls()
         limit_blas_threads()
         src, const_args, meta = generate_module(fgraph, input_vars, shared_vars)
-        if PARALLEL_CALLEES in src:
+        if any(name in src for name in PARALLEL_CALLEES):
             numba.get_num_threads()  # starts the threading layer (see PARALLEL_CALLEES)
         module = cache.load_module(src)
         thunk = NumbaThunk(module, *meta[:2], const_args, *meta[2:])

@@ -18,6 +18,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
+from symgraph.kernels.cpu.gemm import small_gemm
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, TensorDot
@@ -25,7 +26,9 @@ from symgraph.tensor.elemwise import DimShuffle
 
 _BLAS = ("float32", "float64", "complex64", "complex128")
 #: compiled once and reached by symbol from every graph (``link/numba/extern.py``)
-_EXTERNS = {"dot": ("_sg_dot", "symgraph.link.numba.impl.dot:dot")}
+_EXTERNS = {"dot": ("_sg_dot", "symgraph.link.numba.impl.dot:dot"),
+            "gemm_to": ("_sg_gemm_to", "symgraph.link.numba.impl.dot:gemm_to"),
+            "gemm_inplace": ("_sg_gemm_inplace", "symgraph.link.numba.impl.dot:gemm_inplace")}
 _IMPORTS = {
     "c": "from symgraph.link.numba.impl.dot import blas_ready as _sg_blas_ready",
     "f": "from symgraph.link.numba.impl.dot import blas_ready_f as _sg_blas_ready_f",
@@ -53,11 +56,47 @@ def blas_ready_f(a):
     return np.asfortranarray(a) if np.ndim(a) == 2 else np.ascontiguousarray(a)
 
 
+def try_small_gemm(alpha, x, y, beta, z, out):
+    """``kernels.cpu.gemm.small_gemm`` for real float arrays (the batch-shaped products
+    of a training step, faster than BLAS there); False, doing nothing, for other dtypes
+    and shapes. Callable from jitted code only."""
+    raise NotImplementedError("try_small_gemm is only callable from jitted code")
+
+
+# not disk-cached on their own (they would keep a stale copy of the kernels): they live
+# inside the cached externs below, whose caches ``extern.py`` drops when kernels change
+@overload(try_small_gemm)
+def _try_small_gemm_ov(alpha, x, y, beta, z, out):
+    if out.dtype in (types.float32, types.float64) and x.dtype == y.dtype == out.dtype \
+            and z.dtype == out.dtype:
+        npt = np.dtype(str(out.dtype)).type
+        return lambda alpha, x, y, beta, z, out: small_gemm(npt(alpha), x, y, npt(beta), z, out)
+    return lambda alpha, x, y, beta, z, out: False
+
+
+def _dot_any(a, b):
+    raise NotImplementedError
+
+
+@overload(_dot_any)
+def _dot_any_ov(a, b):
+    if isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 2 \
+            and a.dtype == b.dtype and a.dtype in (types.float32, types.float64):
+        def impl(a, b):
+            out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+            if small_gemm(a.dtype.type(1), a, b, a.dtype.type(0), out, out):
+                return out
+            return np.dot(a, b)
+        return impl
+    return lambda a, b: np.dot(a, b)
+
+
 @numba.njit(cache=True)
 def dot(a, b):
     """``np.dot`` compiled once per installation (disk cache) rather than inside every new
-    graph: Numba's in-memory copy of its BLAS wrapper is gone in the next process."""
-    return np.dot(a, b)
+    graph: Numba's in-memory copy of its BLAS wrapper is gone in the next process.
+    Float matrix products of a training step's shapes go to ``small_gemm`` instead."""
+    return _dot_any(a, b)
 
 
 @overload(blas_ready, jit_options=_CACHE)
@@ -277,6 +316,26 @@ def _gemm_into_ov(alpha, x, y, beta, c):
         _gemm_core(npt(alpha), _any2(x), _any2(y), npt(beta), _any2(c), zero, one)
 
     return impl
+
+
+@numba.njit(cache=True, nogil=True)
+def gemm_to(alpha, x, y, beta, z, out):
+    """``out[...] = alpha * x @ y + beta * z`` (z not read when beta == 0): in one pass over
+    z and out for the batch-shaped products, else z copied into out and ``gemm_into``.
+    Reached by symbol from graphs (``_EXTERNS``): the kernels behind ``try_small_gemm``
+    are large, and linking them into every graph would compile them again each time."""
+    if try_small_gemm(alpha, x, y, beta, z, out):
+        return
+    if beta != 0:
+        out[...] = z
+    gemm_into(alpha, x, y, beta, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def gemm_inplace(alpha, x, y, beta, z):
+    """``z[...] = alpha * x @ y + beta * z``; as ``gemm_to``."""
+    if not try_small_gemm(alpha, x, y, beta, z, z):
+        gemm_into(alpha, x, y, beta, z)
 
 
 def gemv_into(alpha, a, x, beta, y):
@@ -571,17 +630,15 @@ def numba_gemm(op, node, ctx):
              f"if z.shape[0] != x.shape[0] or z.shape[1] != y.shape[1]: raise ValueError('{op}: "
              f"Z does not have the shape of dot(X, Y)')"]
     if op.inplace:
-        lines += ["_sg_gemm_into(alpha, x, y, beta, z)", "return z"]
+        lines += ["_sg_gemm_inplace(alpha, x, y, beta, z)", "return z"]
+        extern = _EXTERNS["gemm_inplace"]
     else:
         lines += [f"out = np.empty((z.shape[0], z.shape[1]), dtype={np_dtype(dt)})",
-                  "if beta != 0:",
-                  "    for i in range(z.shape[0]):",
-                  "        for j in range(z.shape[1]):",
-                  "            out[i, j] = z[i, j]",
-                  "_sg_gemm_into(alpha, x, y, beta, out)",
+                  "_sg_gemm_to(alpha, x, y, beta, z, out)",
                   "return out"]
+        extern = _EXTERNS["gemm_to"]
     return NumbaCode(f"def {ctx.name}(z, alpha, x, y, beta):\n" + indent("\n".join(lines)),
-                     imports=(_IMPORTS['gemm'],))
+                     externs=(extern,))
 
 
 @numba_impl.register(Gemv)

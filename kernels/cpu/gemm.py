@@ -1,0 +1,338 @@
+"""Matrix products for the shapes of a training step: one small dimension (the batch).
+
+``small_gemm(alpha, x, y, beta, z, out)`` computes ``out = alpha * x @ y + beta * z`` for
+2-D float32/float64 arrays when one of the three shapes a dense layer's step produces
+applies, and returns False otherwise (the caller then uses BLAS):
+
+* ``nn``  forward ``x (b, k) @ w (k, n)``, ``b`` small: the reduction over ``k`` is split
+  between the threads; each sums its rows of ``w`` into a ``b x n`` partial;
+* ``nt``  input gradient ``d (b, n) @ w.T``, ``b`` small: each thread takes a range of
+  rows of ``w`` (columns of the result);
+* ``tn``  weight gradient / SGD update ``x.T @ d`` (``(k, b) @ (b, n)``), ``b`` small, often
+  with ``beta * w`` added: each thread takes a range of rows of the result.
+
+Why not BLAS: at batch 10 OpenBLAS repacks the whole weight matrix on every call and
+runs one product at ~30 GFLOP/s on this kind of machine; these kernels read the weights
+in place, and all three split ``w`` by rows the same way, so each core keeps reading
+(and, for the update, writing) the same half of the weights from its own L2 cache
+during a training step.
+
+The inner loop is a register-blocked micro-kernel emitted as LLVM IR
+(``_block_mac``): up to 6 rows by 2 vectors of accumulators stay in registers while it
+walks the reduction dimension, one broadcast and one fused multiply-add per element.
+Numba's loop vectorizer cannot produce this from Python loops (it keeps the
+accumulators in memory, ~5x slower). Results differ from BLAS's only by rounding order.
+
+All functions are ``@njit(cache=True)`` and callable from Python and from generated
+code; ``gemm_ref`` in ``reference.py`` is the specification.
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numba.np.ufunc.parallel import _launch_threads
+
+__all__ = ["small_gemm", "SMALL_DIM", "MIN_WORK"]
+
+#: the batch dimension at or below which the kernels are used instead of BLAS
+SMALL_DIM = 32
+#: multiply-adds below which a product is left to BLAS (faster on tiny matrices: measured
+#: 10x100 @ 100x10 at 0.8 us in BLAS against 1.6 us here)
+MIN_WORK = 1 << 15
+#: rows of the micro-kernel (accumulators: MAX_ROWS x 2 vectors of 64 bytes)
+MAX_ROWS = 6
+#: fewest rows of the weights worth a thread of their own
+ROWS_PER_TASK = 64
+
+
+# ----------------------------------------------------------------- micro-kernel (LLVM IR)
+
+@intrinsic
+def _block_mac(typingctx, a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off,
+               ldz, c, c_off, ldc, mr, nv, vw):
+    """For ``r < MR`` and ``j < NV * W``::
+
+        c[c_off + r*ldc + j] = alpha * sum_{k < kc} a[a_off + r*sar + k*sak] * b[b_off + k*ldb + j]
+                               + beta * z[z_off + r*ldz + j]      (z is not read when beta == 0)
+
+    Offsets and strides are in elements from each array's first element (any layout).
+    ``MR``, ``NV`` and ``W`` are literal ints; ``W == 0`` means one 64-byte register."""
+    if not all(isinstance(t, types.IntegerLiteral) for t in (mr, nv, vw)):
+        return None
+    dt = c.dtype
+    MR, NV = mr.literal_value, nv.literal_value
+    VW = vw.literal_value or 64 // np.dtype(str(dt)).itemsize
+    sig = types.void(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c,
+                     c_off, ldc, mr, nv, vw)
+
+    def codegen(context, builder, signature, args):
+        tys = signature.args
+        i64 = ir.IntType(64)
+
+        def idx(n):
+            return context.cast(builder, args[n], tys[n], types.int64)
+
+        a_off, sar, sak, b_off, ldb, kc = idx(1), idx(2), idx(3), idx(5), idx(6), idx(7)
+        z_off, ldz, c_off, ldc = idx(11), idx(12), idx(14), idx(15)
+        alpha = context.cast(builder, args[8], tys[8], dt)
+        beta = context.cast(builder, args[9], tys[9], dt)
+        fty = context.get_value_type(dt)
+        vty = ir.VectorType(fty, VW)
+        vptr = vty.as_pointer()
+
+        def data(n):
+            return context.make_array(tys[n])(context, builder, args[n]).data
+
+        ap, bp, zp, cp = data(0), data(4), data(10), data(13)
+        bits = 32 if dt == types.float32 else 64
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{VW}f{bits}")
+        zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * VW)
+        lanes0 = ir.Constant(ir.VectorType(ir.IntType(32), VW), [0] * VW)
+
+        def splat(x):
+            v = builder.insert_element(ir.Constant(vty, ir.Undefined), x,
+                                       ir.Constant(ir.IntType(32), 0))
+            return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), lanes0)
+
+        def vec_at(base, offset):
+            return builder.bitcast(builder.gep(base, [offset]), vptr)
+
+        def const(n):
+            return ir.Constant(i64, n)
+
+        # accumulators live in allocas that LLVM promotes to registers
+        accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(NV)]
+                for _ in range(MR)]
+        with cgutils.for_range(builder, kc) as loop:
+            k = loop.index
+            brow = builder.add(b_off, builder.mul(k, ldb))
+            bvals = [builder.load(vec_at(bp, builder.add(brow, const(v * VW))), align=1)
+                     for v in range(NV)]
+            acol = builder.add(a_off, builder.mul(k, sak))
+            for r in range(MR):
+                x = builder.load(builder.gep(ap, [builder.add(acol, builder.mul(const(r), sar))]))
+                xs = splat(x)
+                for v in range(NV):
+                    builder.store(builder.call(fma, [xs, bvals[v], builder.load(accs[r][v])]),
+                                  accs[r][v])
+        al, be = splat(alpha), splat(beta)
+        beta_zero = builder.fcmp_ordered("==", beta, ir.Constant(fty, 0.0))
+        for r in range(MR):
+            crow = builder.add(c_off, builder.mul(const(r), ldc))
+            zrow = builder.add(z_off, builder.mul(const(r), ldz))
+            for v in range(NV):
+                cptr = vec_at(cp, builder.add(crow, const(v * VW)))
+                res = builder.fmul(al, builder.load(accs[r][v]))
+                with builder.if_else(beta_zero) as (then, otherwise):
+                    with then:
+                        builder.store(res, cptr, align=1)
+                    with otherwise:
+                        old = builder.load(vec_at(zp, builder.add(zrow, const(v * VW))), align=1)
+                        builder.store(builder.call(fma, [be, old, res]), cptr, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _make_row_block():
+    """``_row_block(mr, ...)``: one block of ``mr <= MAX_ROWS`` rows, all ``ncols``
+    columns, in 2-register, 1-register, 4-lane and 1-lane column steps. Generated source:
+    the micro-kernel's shape must be a literal at each call site."""
+    steps = [(2, 0), (1, 0), (1, 4), (1, 1)]
+    lines = ["def _row_block(mr, a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off,"
+             " ldz, c, c_off, ldc, ncols):",
+             "    full = 64 // c.itemsize"]
+    for mr in range(MAX_ROWS, 0, -1):
+        lines.append(f"    {'if' if mr == MAX_ROWS else 'elif'} mr == {mr}:")
+        lines.append("        j = 0")
+        for nv, vw in steps:
+            width = f"{nv} * full" if vw == 0 else f"{nv * vw}"
+            lines += [f"        while j + {width} <= ncols:",
+                      f"            _block_mac(a, a_off, sar, sak, b, b_off + j, ldb, kc, alpha,"
+                      f" beta, z, z_off + j, ldz, c, c_off + j, ldc, {mr}, {nv}, {vw})",
+                      f"            j += {width}"]
+    scope = {"_block_mac": _block_mac}
+    # compiled under this file's name so that Numba's disk cache can locate it
+    exec(compile("\n".join(lines), __file__, "exec"), scope)
+    return njit(nogil=True, cache=True)(scope["_row_block"])
+
+
+_row_block = _make_row_block()
+
+
+@njit(nogil=True, cache=True)
+def _tiles(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c, c_off, ldc,
+           nrows, ncols):
+    """``_block_mac`` over ``nrows`` x ``ncols`` (rows in blocks of at most MAX_ROWS,
+    split evenly: 10 rows are 5 + 5, not 6 + 4)."""
+    nblocks = (nrows + MAX_ROWS - 1) // MAX_ROWS
+    i = 0
+    for blk in range(nblocks):
+        mr = (nrows - i + (nblocks - blk) - 1) // (nblocks - blk)
+        _row_block(mr, a, a_off + i * sar, sar, sak, b, b_off, ldb, kc, alpha, beta,
+                   z, z_off + i * ldz, ldz, c, c_off + i * ldc, ldc, ncols)
+        i += mr
+
+
+# ----------------------------------------------------------------- the three products
+
+@intrinsic
+def _num_threads(typingctx):
+    """Numba's current thread count (``numba.get_num_threads()``), read through the
+    threading layer's C symbol: Numba's own overload goes through a ctypes pointer, which
+    keeps every caller out of the disk cache."""
+    _launch_threads()
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(cgutils.intp_t, []), "get_num_threads")
+        return builder.call(fn, [])
+
+    return types.intp(), codegen
+
+
+@njit(nogil=True, cache=True)
+def _elem(a, axis):
+    return a.strides[axis] // a.itemsize
+
+
+@njit(nogil=True, cache=True)
+def _tasks(rows):
+    """One task per thread (Numba runs task t on thread t, so each core keeps touching
+    the same rows of the weights from one call to the next), fewer when there are less
+    than ``ROWS_PER_TASK`` rows each."""
+    return max(1, min(_num_threads(), rows // ROWS_PER_TASK))
+
+
+NN, NT, TN = 0, 1, 2
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _product(mode, alpha, x, y, beta, z, out):
+    """``out = alpha x @ y + beta z`` in one of the three layouts (one parallel function
+    for all three: each costs seconds of Numba compilation).
+
+    NN: x and y rows contiguous, x has few rows. Each task sums one range of the
+        reduction (its rows of y) into a partial product; the partials are added last.
+    NT: x rows contiguous, y a transposed row-major matrix, x has at most two registers'
+        worth of rows. Computed as ``y.T @ x.T`` (rows of ``y.T`` by the lanes of a
+        zero-padded ``x.T``) into ``ct``, which each task transposes into its columns.
+    TN: x a transposed row-major matrix, k small. Each task writes a range of rows."""
+    m, k = x.shape
+    n = y.shape[1]
+    dt = out.dtype.type
+    o, u = np.int64(0), np.int64(1)
+    one, zero = dt(1), dt(0)
+    full = 64 // out.itemsize
+    width = full * ((m + full - 1) // full)
+    # NN's partial sums / NT's padded x.T and transposed result (tiny otherwise)
+    xt = _any(np.zeros((k if mode == NT else 1, width), dtype=out.dtype))
+    if mode == NT:
+        for i in range(m):
+            for r in range(k):
+                xt[r, i] = x[i, r]
+    split = k if mode == NN else (n if mode == NT else m)
+    tasks = _tasks(split)
+    rows_ct = n if mode == NT else (tasks * m if mode == NN else 1)
+    buf = _any(np.empty((rows_ct, n if mode == NN else width), dtype=out.dtype))
+    step = (split + tasks - 1) // tasks
+    for t in prange(tasks):
+        s0 = min(split, t * step)
+        s1 = min(split, s0 + step)
+        if mode == NN:
+            _tiles(x, s0, _elem(x, 0), u, y, s0 * _elem(y, 0), _elem(y, 0), s1 - s0, one,
+                   zero, buf, o, n, buf, t * m * n, n, m, n)
+        elif mode == NT:
+            _tiles(y, s0 * _elem(y, 1), _elem(y, 1), _elem(y, 0), xt, o, width, k, one, zero,
+                   buf, o, width, buf, s0 * width, width, s1 - s0, width)
+            for i in range(m):
+                if beta != 0:
+                    for j in range(s0, s1):
+                        out[i, j] = alpha * buf[j, i] + beta * z[i, j]
+                else:
+                    for j in range(s0, s1):
+                        out[i, j] = alpha * buf[j, i]
+        else:
+            _tiles(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
+                   alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out, s0 * _elem(out, 0),
+                   _elem(out, 0), s1 - s0, n)
+    if mode == NN:
+        total = buf[:m]
+        for p in range(1, tasks):
+            total += buf[p * m:(p + 1) * m]
+        for i in range(m):
+            if beta != 0:
+                for j in range(n):
+                    out[i, j] = alpha * total[i, j] + beta * z[i, j]
+            else:
+                for j in range(n):
+                    out[i, j] = alpha * total[i, j]
+
+
+@njit(nogil=True, cache=True)
+def _unit(a, axis):
+    """Axis ``axis`` of ``a`` has unit stride (or length 1) and the other a positive
+    whole-element stride."""
+    other = 1 - axis
+    if a.shape[axis] > 1 and a.strides[axis] != a.itemsize:
+        return False
+    return a.strides[other] > 0 and a.strides[other] % a.itemsize == 0 or a.shape[other] <= 1
+
+
+@njit(nogil=True, cache=True)
+def _overlap(a, b):
+    lo_a = a.ctypes.data
+    hi_a = lo_a + (a.shape[0] - 1) * a.strides[0] + (a.shape[1] - 1) * a.strides[1] + a.itemsize
+    lo_b = b.ctypes.data
+    hi_b = lo_b + (b.shape[0] - 1) * b.strides[0] + (b.shape[1] - 1) * b.strides[1] + b.itemsize
+    return lo_a < hi_b and lo_b < hi_a
+
+
+@njit(nogil=True, cache=True)
+def _any(a):
+    """A view of 2-d ``a`` typed with layout 'A': one compilation per dtype for all layouts."""
+    return a[:, :]
+
+
+@njit(nogil=True, cache=True)
+def small_gemm(alpha, x, y, beta, z, out):
+    """``out[...] = alpha * x @ y + beta * z`` (``z`` not read when ``beta == 0``; ``z`` may
+    be ``out``) when one of the batch-shaped products applies; returns whether it did.
+
+    All four arrays 2-D of one float dtype, ``x (m, k)``, ``y (k, n)``, ``z`` and ``out``
+    ``(m, n)``, positive strides. Nothing is written when it returns False."""
+    m, k = x.shape
+    n = y.shape[1]
+    if m * n * k < MIN_WORK:
+        return False
+    if out.shape[1] > 1 and out.strides[1] != out.itemsize:
+        return False
+    if not (out.strides[0] > 0 or m == 1):
+        return False
+    if beta != 0 and not (_unit(z, 1) or n == 1):
+        return False
+    if _overlap(out, x) or _overlap(out, y):
+        return False
+    if beta != 0 and z.ctypes.data != out.ctypes.data and _overlap(out, z):
+        return False
+    return _dispatch(alpha, _any(x), _any(y), beta, _any(z), _any(out))
+
+
+@njit(nogil=True, cache=True)
+def _dispatch(alpha, x, y, beta, z, out):
+    m, k = x.shape
+    x_rows, y_rows = _unit(x, 1), _unit(y, 1)
+    if m <= SMALL_DIM and x_rows and y_rows:
+        mode = NN
+    elif m <= 2 * (64 // out.itemsize) and x_rows and _unit(y, 0):
+        mode = NT
+    elif k <= SMALL_DIM and _unit(x, 0) and y_rows:
+        mode = TN
+    else:
+        return False
+    _product(mode, alpha, x, y, beta, z, out)
+    return True
