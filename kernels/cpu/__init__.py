@@ -15,7 +15,8 @@ kernels run on GNU OpenMP, whose idle workers busy-wait for ``GOMP_SPINCOUNT``
 machine a spinning worker starves OpenBLAS's threads (``np.dot`` in the same graph) and
 any other process, turning a 0.3 ms conv+GEMM step into 5-10 ms. Unless the user set
 ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` themselves, importing this package shortens
-the spin to ``3000`` (~0.1 ms), which keeps back-to-back kernels fast. It only takes
+the spin to ``symgraph.GOMP_SPINCOUNT`` (30000, ~1 ms), long enough that the workers stay
+awake between the kernels of a training step (see ``symgraph/__init__.py``). It only takes
 effect if no Numba parallel code has run in the process yet (libgomp reads it once),
 and only if this package is imported before ``torch``: torch loads its own
 ``libgomp.so.1`` into the global symbol scope and Numba's OpenMP pool then binds to
@@ -29,8 +30,10 @@ forward+backward at batch 100 takes ~40 ms instead of ~1.5-6 ms).
 
 import os
 
+from symgraph import GOMP_SPINCOUNT as _SPIN  # noqa: E402
+
 if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "3000"
+    os.environ["GOMP_SPINCOUNT"] = _SPIN
 
 # The kernels are cached functions calling cached ``prange`` functions. Loaded from the
 # disk cache, such a caller does not start Numba's threading layer itself (numba #8578)

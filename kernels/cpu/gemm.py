@@ -104,11 +104,14 @@ def _block_mac(typingctx, a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z,
         def const(n):
             return ir.Constant(i64, n)
 
-        # accumulators live in allocas that LLVM promotes to registers
-        accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(NV)]
-                for _ in range(MR)]
-        with cgutils.for_range(builder, kc) as loop:
-            k = loop.index
+        # accumulators live in allocas that LLVM promotes to registers. A fused
+        # multiply-add takes 4 cycles and two issue per cycle, so fewer than 8 independent
+        # chains leave the units idle: small blocks keep two sets (even and odd k) instead
+        sets = 2 if MR * NV < 8 else 1
+        accs = [[[cgutils.alloca_once_value(builder, zero) for _ in range(NV)]
+                 for _ in range(MR)] for _ in range(sets)]
+
+        def step(k, acc):
             brow = builder.add(b_off, builder.mul(k, ldb))
             bvals = [builder.load(vec_at(bp, builder.add(brow, const(v * VW))), align=1)
                      for v in range(NV)]
@@ -117,8 +120,20 @@ def _block_mac(typingctx, a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z,
                 x = builder.load(builder.gep(ap, [builder.add(acol, builder.mul(const(r), sar))]))
                 xs = splat(x)
                 for v in range(NV):
-                    builder.store(builder.call(fma, [xs, bvals[v], builder.load(accs[r][v])]),
-                                  accs[r][v])
+                    builder.store(builder.call(fma, [xs, bvals[v], builder.load(acc[r][v])]),
+                                  acc[r][v])
+
+        with cgutils.for_range(builder, builder.udiv(kc, const(sets))) as loop:
+            for s_ in range(sets):
+                step(builder.add(builder.mul(loop.index, const(sets)), const(s_)), accs[s_])
+        if sets == 2:
+            with builder.if_then(builder.trunc(kc, ir.IntType(1))):
+                step(builder.sub(kc, const(1)), accs[0])
+            for r in range(MR):
+                for v in range(NV):
+                    builder.store(builder.fadd(builder.load(accs[0][r][v]),
+                                               builder.load(accs[1][r][v])), accs[0][r][v])
+        accs = accs[0]
         al, be = splat(alpha), splat(beta)
         beta_zero = builder.fcmp_ordered("==", beta, ir.Constant(fty, 0.0))
         for r in range(MR):
