@@ -6,10 +6,15 @@ applies, and returns False otherwise (the caller then uses BLAS):
 
 * ``nn``  forward ``x (b, k) @ w (k, n)``, ``b`` small: the reduction over ``k`` is split
   between the threads; each sums its rows of ``w`` into a ``b x n`` partial;
-* ``nt``  input gradient ``d (b, n) @ w.T``, ``b`` small: each thread takes a range of
-  rows of ``w`` (columns of the result);
+* ``nt``  input gradient ``d (b, n) @ w.T``: each thread takes a range of rows of ``w``
+  (columns of the result); above 32 rows (16 in float64) each thread makes one
+  single-threaded BLAS call for its range instead (BLAS is on one thread in compiled
+  code, see ``link/numba/blas_threads.py``; this gives the product both cores);
 * ``tn``  weight gradient / SGD update ``x.T @ d`` (``(k, b) @ (b, n)``), ``b`` small, often
   with ``beta * w`` added: each thread takes a range of rows of the result.
+
+The kernels take batches up to ``SMALL_DIM`` (128) rows and weights whose per-thread
+share stays cache-sized (``PANEL_BYTES``); larger products are left to BLAS.
 
 Why not BLAS: at batch 10 OpenBLAS repacks the whole weight matrix on every call and
 runs one product at ~30 GFLOP/s on this kind of machine; these kernels read the weights
@@ -35,10 +40,15 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.ufunc.parallel import _launch_threads
 
-__all__ = ["small_gemm", "SMALL_DIM", "MIN_WORK"]
+__all__ = ["small_gemm", "SMALL_DIM", "MIN_WORK", "PANEL_BYTES"]
 
-#: the batch dimension at or below which the kernels are used instead of BLAS
-SMALL_DIM = 32
+#: the batch dimension at or below which the kernels are used instead of BLAS (measured
+#: with network3's 2880 x 100 weights at batch 100, two threads: forward 312 us against
+#: 506 us for one-thread BLAS, weight gradient 337 against 480)
+SMALL_DIM = 128
+#: most bytes of the weights one product walks per row block: the kernels do not block
+#: for the cache, so beyond this BLAS's packing wins
+PANEL_BYTES = 4 << 20
 #: multiply-adds below which a product is left to BLAS (faster on tiny matrices: measured
 #: 10x100 @ 100x10 at 0.8 us in BLAS against 1.6 us here)
 MIN_WORK = 1 << 15
@@ -223,7 +233,7 @@ def _tasks(rows):
     return max(1, min(_num_threads(), rows // ROWS_PER_TASK))
 
 
-NN, NT, TN = 0, 1, 2
+NN, NT, TN, NT_BLAS = 0, 1, 2, 3
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -236,6 +246,7 @@ def _product(mode, alpha, x, y, beta, z, out):
     NT: x rows contiguous, y a transposed row-major matrix, x has at most two registers'
         worth of rows. Computed as ``y.T @ x.T`` (rows of ``y.T`` by the lanes of a
         zero-padded ``x.T``) into ``ct``, which each task transposes into its columns.
+    NT_BLAS: as NT with more rows in x: each task makes one BLAS call for its columns.
     TN: x a transposed row-major matrix, k small. Each task writes a range of rows."""
     m, k = x.shape
     n = y.shape[1]
@@ -250,7 +261,7 @@ def _product(mode, alpha, x, y, beta, z, out):
         for i in range(m):
             for r in range(k):
                 xt[r, i] = x[i, r]
-    split = k if mode == NN else (n if mode == NT else m)
+    split = k if mode == NN else (n if mode in (NT, NT_BLAS) else m)
     tasks = _tasks(split)
     rows_ct = n if mode == NT else (tasks * m if mode == NN else 1)
     buf = _any(np.empty((rows_ct, n if mode == NN else width), dtype=out.dtype))
@@ -271,6 +282,15 @@ def _product(mode, alpha, x, y, beta, z, out):
                 else:
                     for j in range(s0, s1):
                         out[i, j] = alpha * buf[j, i]
+        elif mode == NT_BLAS:
+            part = np.dot(np.ascontiguousarray(x), np.asfortranarray(y[:, s0:s1]))
+            for i in range(m):
+                if beta != 0:
+                    for j in range(s0, s1):
+                        out[i, j] = alpha * part[i, j - s0] + beta * z[i, j]
+                else:
+                    for j in range(s0, s1):
+                        out[i, j] = alpha * part[i, j - s0]
         else:
             _tiles(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
                    alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out, s0 * _elem(out, 0),
@@ -340,12 +360,14 @@ def small_gemm(alpha, x, y, beta, z, out):
 @njit(nogil=True, cache=True)
 def _dispatch(alpha, x, y, beta, z, out):
     m, k = x.shape
+    n = y.shape[1]
     x_rows, y_rows = _unit(x, 1), _unit(y, 1)
-    if m <= SMALL_DIM and x_rows and y_rows:
+    panel = k * n * out.itemsize
+    if m <= SMALL_DIM and x_rows and y_rows and panel <= PANEL_BYTES:
         mode = NN
-    elif m <= 2 * (64 // out.itemsize) and x_rows and _unit(y, 0):
-        mode = NT
-    elif k <= SMALL_DIM and _unit(x, 0) and y_rows:
+    elif x_rows and _unit(y, 0):
+        mode = NT if m <= 2 * (64 // out.itemsize) else NT_BLAS
+    elif k <= SMALL_DIM and _unit(x, 0) and y_rows and panel <= PANEL_BYTES // 4:
         mode = TN
     else:
         return False

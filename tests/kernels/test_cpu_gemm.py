@@ -66,12 +66,15 @@ def test_small_gemm_matches_reference_or_declines(p):
     np.testing.assert_allclose(out, ref, rtol=0, atol=_tol(dtype, k) * scale)
 
 
+@pytest.mark.parametrize("batch", [10, 100])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["nn", "nt", "tn"])
-def test_network3_dense_shapes(kind, dtype):
-    """The 2880 -> 100 layer at batch 10, every product of its training step."""
+def test_network3_dense_shapes(kind, dtype, batch):
+    """The 2880 -> 100 layer at batch 10 and 100, every product of its training step
+    (at batch 100 the input gradient takes the BLAS-per-thread path)."""
     rng = np.random.default_rng(1)
-    m, k, n = {"nn": (10, 2880, 100), "nt": (10, 100, 2880), "tn": (2880, 10, 100)}[kind]
+    m, k, n = {"nn": (batch, 2880, 100), "nt": (batch, 100, 2880),
+               "tn": (2880, batch, 100)}[kind]
     x, y = _operands(rng, dtype, m, k, n, kind)
     z = rng.standard_normal((m, n)).astype(dtype)
     out = np.empty((m, n), dtype)
