@@ -8,6 +8,7 @@ path; hypothesis draws the shapes and values (NaN, inf, empty arrays, integer ex
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 
 import numpy as np
@@ -286,6 +287,30 @@ def test_float32_sum_accumulates_accurately():
         np.testing.assert_allclose(r[0], exact, rtol=2e-6)
         np.testing.assert_allclose(r[1], exact.sum(), rtol=2e-6)
         np.testing.assert_allclose(r[2], 0.1, rtol=2e-6)
+
+
+def test_float_sums_call_the_cached_helper_and_stay_inlined():
+    """Float sums over a leading and/or trailing block of axes call the disk-cached
+    ``helpers.sum_lmr`` (no fastmath node compiled per graph); other axis sets keep their
+    own loops. Values on every branch of the helper (rows of a wide matrix, a column of a
+    tall one, inner runs) match numpy."""
+    x4, m = T.ftensor4("x4"), T.dmatrix("m")
+    outs = [T.sum(x4), T.sum(x4, axis=(0, 2, 3)), T.sum(x4, axis=(2, 3)), T.sum(m, axis=0),
+            T.sum(m, axis=1), T.sum(x4, axis=(1, 3))]
+    f = theano.function([x4, m], outs, mode="numba")
+    src = f.thunk.source
+    # the five helper calls are inlined into graph_fn (their copies there get n<k>_ names);
+    # only the (1, 3) sum is a fastmath node function of its own
+    assert len(re.findall(r"n\d+_s = _sg_sum_lmr\(", src)) == 5
+    assert src.count("fastmath") == 1
+    xv = rng.standard_normal((3, 20, 5, 6)).astype("float32")
+    for mv in (rng.standard_normal((7, 40)), rng.standard_normal((50, 3))):
+        got = f(xv, mv)
+        want = [xv.sum(), xv.sum(axis=(0, 2, 3)), xv.sum(axis=(2, 3)), mv.sum(axis=0),
+                mv.sum(axis=1), xv.sum(axis=(1, 3))]
+        for g, w in zip(got, want):
+            assert np.asarray(g).dtype == w.dtype and np.shape(g) == np.shape(w)
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
 
 
 def test_mean_var_std_options():

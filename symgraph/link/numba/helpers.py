@@ -61,3 +61,36 @@ def ascontiguousarray(a):
 def astype(a, dtype):
     """``a.astype(dtype)`` (a copy), compiled once per installation like the allocators."""
     return a.astype(dtype)
+
+
+# -- float sums, compiled once per installation ---------------------------------------
+# A float sum needs ``fastmath={'reassoc'}`` to vectorize, and a node function with its
+# own fastmath flags cannot be inlined into ``graph_fn``: each such node was a Numba
+# compilation of its own in every new graph (7 of them, ~1 s, in network3's training
+# function). Reductions whose reduced axes are a leading and/or a trailing block call this
+# cached function instead, through ``link/numba/extern.py`` (by symbol, not re-compiled).
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+def sum_lmr(x, acc_zero):
+    """``out[m] = sum over l, r of x[l, m, r]`` for a 3-d ``x``, accumulated in the dtype
+    of ``acc_zero`` (float64 for float32 input, as numpy's pairwise sum is that accurate)."""
+    L, M, R = x.shape
+    out = np.zeros(M, dtype=type(acc_zero))
+    if R == 1 and M >= 16:
+        # rows of a matrix added up: the kept axis is the contiguous one
+        for l_ in range(L):
+            for m in range(M):
+                out[m] += x[l_, m, 0]
+    elif R == 1:
+        for m in range(M):
+            acc = acc_zero
+            for l_ in range(L):
+                acc += x[l_, m, 0]
+            out[m] = acc
+    else:
+        for l_ in range(L):
+            for m in range(M):
+                acc = acc_zero
+                for r in range(R):
+                    acc += x[l_, m, r]
+                out[m] += acc
+    return out

@@ -77,6 +77,42 @@ def _acc_dtype(opname, out_dt):
     return "float64" if (out_dt == "float32" and opname == "add") else out_dt
 
 
+_SUM_LMR = ("_sg_sum_lmr", "symgraph.link.numba.helpers:sum_lmr")
+
+
+def _float_sum_blocks(op, node, ctx):
+    """A float sum whose reduced axes are a leading and/or a trailing block (``sum()``,
+    ``sum(axis=0)``, a conv bias gradient's ``sum(axis=(0, 2, 3))``...) as a call of the
+    cached ``helpers.sum_lmr`` on the input viewed as (leading, kept, trailing): the node
+    then needs no fastmath flags of its own and is inlined into ``graph_fn`` instead of
+    being compiled separately for every graph. None when the pattern does not apply."""
+    x = node.inputs[0]
+    nd = x.type.ndim
+    out_dt = node.outputs[0].type.dtype
+    if op.scalar_op.name != "add" or x.type.dtype not in ("float32", "float64") \
+            or out_dt not in ("float32", "float64"):
+        return None
+    kept = [d for d in range(nd) if d not in op.axis]
+    if kept and kept != list(range(kept[0], kept[-1] + 1)):
+        return None  # kept axes not one contiguous block
+    a, b = (kept[0], kept[-1] + 1) if kept else (0, 0)
+
+    def prod(dims):
+        return " * ".join(f"x.shape[{d}]" for d in dims) or "1"
+
+    acc_dt = _acc_dtype("add", out_dt) if x.type.dtype == out_dt else "float64"
+    lines = [f"x3 = np.ascontiguousarray(x).reshape(({prod(range(a))}, {prod(kept)}, "
+             f"{prod(range(b, nd))}))",
+             f"s = _sg_sum_lmr(x3, {ts.literal(0, acc_dt)})"]
+    if not kept:
+        lines.append(f"return {result_cast('s[0]', acc_dt, out_dt)}")
+    else:
+        shape = "(" + "".join(f"x.shape[{d}], " for d in kept) + ")"
+        res = "s" if acc_dt == out_dt else f"_sg_helpers.astype(s, {np_dtype(out_dt)})"
+        lines.append(f"return {res}.reshape({shape})")
+    return NumbaCode(f"def {ctx.name}(x):\n" + indent("\n".join(lines)), externs=(_SUM_LMR,))
+
+
 @numba_impl.register(Reduce)
 def numba_reduce(op, node, ctx):
     """Loops in the input's C order.
@@ -100,6 +136,9 @@ def numba_reduce(op, node, ctx):
     if nd == 0:
         ret = result_cast(cast_expr("x", in_dt, out_dt), out_dt, out_dt)
         return NumbaCode(f"def {ctx.name}(x):\n    return {ret}\n")
+    cached = _float_sum_blocks(op, node, ctx)
+    if cached is not None:
+        return cached
     lines = [f"n{d} = x.shape[{d}]" for d in range(nd)]
     if opname in ("maximum", "minimum") and op.axis:
         cond = " or ".join(f"n{d} == 0" for d in op.axis)
