@@ -9,16 +9,16 @@ Plain functions on numpy arrays, callable from Python and from generated ``@njit
 * ``gemm``: ``small_gemm`` (the batch-shaped matrix products of a dense layer's step)
 * ``reference``: the plain-numpy specification of all of the above (``*_ref``)
 
-Threading note (why this module touches the environment): Numba's ``parallel=True``
+Threading note (why importing this package starts Numba's threading layer): Numba's ``parallel=True``
 kernels run on GNU OpenMP, whose idle workers busy-wait for ``GOMP_SPINCOUNT``
 (default 300000 pause loops, milliseconds) after every parallel region. On a 2-core
 machine a spinning worker starves OpenBLAS's threads (``np.dot`` in the same graph) and
 any other process, turning a 0.3 ms conv+GEMM step into 5-10 ms. Unless the user set
-``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` themselves, importing this package shortens
+``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` themselves, importing symgraph shortens
 the spin to ``symgraph.GOMP_SPINCOUNT`` (30000, ~1 ms), long enough that the workers stay
 awake between the kernels of a training step (see ``symgraph/__init__.py``). It only takes
 effect if no Numba parallel code has run in the process yet (libgomp reads it once),
-and only if this package is imported before ``torch``: torch loads its own
+and only if symgraph is imported before ``torch``: torch loads its own
 ``libgomp.so.1`` into the global symbol scope and Numba's OpenMP pool then binds to
 that copy, initialised when torch was imported (measured: the MNIST ConvPool layer
 forward+backward at batch 100 takes ~40 ms instead of ~1.5-6 ms).
@@ -28,18 +28,12 @@ forward+backward at batch 100 takes ~40 ms instead of ~1.5-6 ms).
     True
 """
 
-import os
-
-from symgraph import GOMP_SPINCOUNT as _SPIN  # noqa: E402
-
-if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = _SPIN
-
 # The kernels are cached functions calling cached ``prange`` functions. Loaded from the
 # disk cache, such a caller does not start Numba's threading layer itself (numba #8578)
-# and a direct call like ``conv2d_forward(...)`` in a fresh process then crashed; starting
-# the layer here (after the spin setting above, which libgomp reads when it loads) makes
-# every entry point safe. ``get_num_threads`` is the public call that starts it.
-import numba as _numba  # noqa: E402
+# and a direct call like ``conv2d_forward(...)`` in a fresh process then crashed. Starting
+# the layer here makes every entry point safe (``symgraph/__init__.py``, imported first,
+# has already set the spin that libgomp reads when it loads); ``get_num_threads`` is the
+# public call that starts it. The Numba linker imports this package for the same reason.
+import numba as _numba
 
 _numba.get_num_threads()

@@ -59,7 +59,7 @@ def test_small_gemm_matches_reference_or_declines(p):
     done = G.small_gemm(dtype(alpha), x, y, dtype(beta), z, out)
     if not done:
         # declined: nothing written
-        assert m * n * k < G.MIN_WORK or (kind == "nt" and m > 2 * 64 // np.dtype(dtype).itemsize)
+        assert m * n * k < G.MIN_WORK  # the only reason here: every layout has a path
         np.testing.assert_array_equal(z, z0)
         return
     scale = np.abs(x).max() * np.abs(y).max() * k + abs(beta) * np.abs(z0).max()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-import numba
 import numpy as np
 
 from symgraph.graph.basic import Constant
@@ -48,19 +47,16 @@ def use_cached_allocators(src: str) -> str:
 
 _JIT_DEFAULTS = {"cache": True, "error_model": "numpy", "nogil": True}
 
-#: Generated modules importing from these link the hand-written kernels (products reach
-#: ``kernels.cpu.gemm`` through ``impl.dot``), whose ``prange``
-#: functions need Numba's threading layer running *before* a cache-loaded ``graph_fn``
-#: first calls them: otherwise the process segfaults (numba #8578: a cached caller of
-#: cached parallel code; the dispatcher of the callee, which would launch the threads, is
-#: bypassed). ``NumbaLinker`` starts the layer first (``numba.get_num_threads()`` does).
-PARALLEL_CALLEES = ("symgraph.kernels.cpu", "symgraph.link.numba.impl.dot")
 #: inline straight-line node functions into graph_fn (one compilation unit per graph)
 INLINE = True
 
 
 def _register_impls():
-    # importing the modules registers their generators
+    # importing the modules registers their generators. It also imports the hand-written
+    # kernels (``symgraph.kernels.cpu``), whose import starts Numba's threading layer:
+    # a graph_fn loaded from the cache that reaches their ``prange`` code would otherwise
+    # segfault (numba #8578; see ``kernels/cpu/__init__.py``)
+    import symgraph.kernels.cpu  # noqa: F401
     import symgraph.link.numba.impl  # noqa: F401
 
 
@@ -86,8 +82,6 @@ class NumbaLinker:
         _register_impls()
         limit_blas_threads()
         src, const_args, meta = generate_module(fgraph, input_vars, shared_vars)
-        if any(name in src for name in PARALLEL_CALLEES):
-            numba.get_num_threads()  # starts the threading layer (see PARALLEL_CALLEES)
         module = cache.load_module(src)
         thunk = NumbaThunk(module, *meta[:2], const_args, *meta[2:])
         thunk.source = src

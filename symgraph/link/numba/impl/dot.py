@@ -18,13 +18,15 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
-from symgraph.kernels.cpu.gemm import small_gemm
+from symgraph.kernels.cpu.gemm import overlaps, small_gemm
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, TensorDot
 from symgraph.tensor.elemwise import DimShuffle
 
 _BLAS = ("float32", "float64", "complex64", "complex128")
+#: the dtypes ``kernels.cpu.gemm`` handles
+_REAL = (types.float32, types.float64)
 #: compiled once and reached by symbol from every graph (``link/numba/extern.py``)
 _EXTERNS = {"dot": ("_sg_dot", "symgraph.link.numba.impl.dot:dot"),
             "gemm_to": ("_sg_gemm_to", "symgraph.link.numba.impl.dot:gemm_to"),
@@ -67,8 +69,7 @@ def try_small_gemm(alpha, x, y, beta, z, out):
 # inside the cached externs below, whose caches ``extern.py`` drops when kernels change
 @overload(try_small_gemm)
 def _try_small_gemm_ov(alpha, x, y, beta, z, out):
-    if out.dtype in (types.float32, types.float64) and x.dtype == y.dtype == out.dtype \
-            and z.dtype == out.dtype:
+    if out.dtype in _REAL and x.dtype == y.dtype == z.dtype == out.dtype:
         npt = np.dtype(str(out.dtype)).type
         return lambda alpha, x, y, beta, z, out: small_gemm(npt(alpha), x, y, npt(beta), z, out)
     return lambda alpha, x, y, beta, z, out: False
@@ -81,12 +82,13 @@ def _dot_any(a, b):
 @overload(_dot_any)
 def _dot_any_ov(a, b):
     if isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 2 \
-            and a.dtype == b.dtype and a.dtype in (types.float32, types.float64):
+            and a.dtype == b.dtype and a.dtype in _REAL:
         def impl(a, b):
+            # one output either way: BLAS writes into it when the kernels decline
             out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-            if small_gemm(a.dtype.type(1), a, b, a.dtype.type(0), out, out):
-                return out
-            return np.dot(a, b)
+            if not try_small_gemm(1, a, b, 0, out, out):
+                np.dot(a, b, out)
+            return out
         return impl
     return lambda a, b: np.dot(a, b)
 
@@ -196,24 +198,6 @@ def _layout(a):
 
 
 @register_jitable
-def _overlaps(a, b):
-    """Whether the byte ranges of arrays ``a`` and ``b`` (1-d or 2-d) intersect."""
-    if a.size == 0 or b.size == 0:
-        return False
-    alo = a.ctypes.data
-    ahi = alo + a.itemsize
-    for d in range(a.ndim):
-        e = (a.shape[d] - 1) * a.strides[d]
-        alo, ahi = (alo + e, ahi) if e < 0 else (alo, ahi + e)
-    blo = b.ctypes.data
-    bhi = blo + b.itemsize
-    for d in range(b.ndim):
-        e = (b.shape[d] - 1) * b.strides[d]
-        blo, bhi = (blo + e, bhi) if e < 0 else (blo, bhi + e)
-    return alo < bhi and blo < ahi
-
-
-@register_jitable
 def _any2(a):
     """A view of 2-d ``a`` typed with layout 'A': the cores below compile once per dtype."""
     return a[:, :]
@@ -245,7 +229,7 @@ def _gemm_core(alpha, x, y, beta, c, zero, one):
         y = _any2(np.ascontiguousarray(y))
         ly, ldy = 0, n
     lc, ldc = _layout(c)
-    if lc < 0 or alpha == 0 or _overlaps(c, x) or _overlaps(c, y):
+    if lc < 0 or alpha == 0 or overlaps(c, x) or overlaps(c, y):
         # through a temporary (also when alpha == 0: BLAS would skip x and y, numpy's
         # alpha * dot(x, y) propagates their NaNs)
         tmp = np.empty((m, n), dtype=c.dtype)
@@ -281,7 +265,7 @@ def _gemv_core(alpha, a, x, beta, y, zero, one):
     # through a temporary when y is strided or overlaps a or x, or alpha == 0 (BLAS would
     # skip a and x; numpy's alpha * dot(a, x) propagates their NaNs)
     direct = (m == 1 or y.strides[0] == y.itemsize) and alpha != 0 \
-        and not _overlaps(y, a) and not _overlaps(y, x)
+        and not overlaps(y, a) and not overlaps(y, x)
     out = y if direct else _any1(np.empty(m, dtype=y.dtype))
     b = beta if direct else zero
     al = alpha if direct else one

@@ -46,8 +46,8 @@ def _n(op):
 #: Call the hand-written kernels from inside ``numba.objmode`` blocks instead of linking
 #: them into the generated (and disk-cached) graph function. Off: linked directly, the
 #: kernels' ``parallel=True`` functions crashed a cached caller loaded again from the
-#: cache until the linker started Numba's threading layer first (``PARALLEL_CALLEES`` in
-#: ``link/numba/linker.py``); the objmode wrappers cost 0.2-0.3 s of compilation in every
+#: cache until Numba's threading layer was started first (importing
+#: ``symgraph.kernels.cpu`` does); the objmode wrappers cost 0.2-0.3 s of compilation in every
 #: new process. Kept as a switch for debugging (True: one Python call per kernel call).
 KERNELS_VIA_OBJMODE = False
 #: Reach the kernels through their registered native symbols (``link/numba/extern.py``)
