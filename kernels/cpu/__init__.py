@@ -7,12 +7,14 @@ Plain functions on numpy arrays, callable from Python and from generated ``@njit
 * ``softmax``: ``softmax``, ``log_softmax``, their gradients, ``softmax_nll_forward``,
   ``softmax_nll_backward``
 * ``gemm``: ``small_gemm`` (the batch-shaped matrix products of a dense layer's step)
+* ``blas``: ``gemm_into``, ``gemv_into`` (BLAS, bound to scipy's OpenBLAS without
+  importing scipy.linalg)
 * ``reference``: the plain-numpy specification of all of the above (``*_ref``)
 
-Threading note (why importing this package starts Numba's threading layer): Numba's ``parallel=True``
-kernels run on GNU OpenMP, whose idle workers busy-wait for ``GOMP_SPINCOUNT``
+Threading note (why importing this package starts Numba's threading layer): Numba's
+``parallel=True`` kernels run on GNU OpenMP, whose idle workers busy-wait for ``GOMP_SPINCOUNT``
 (default 300000 pause loops, milliseconds) after every parallel region. On a 2-core
-machine a spinning worker starves OpenBLAS's threads (``np.dot`` in the same graph) and
+machine a spinning worker starves OpenBLAS's threads (BLAS calls in the same graph) and
 any other process, turning a 0.3 ms conv+GEMM step into 5-10 ms. Unless the user set
 ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` themselves, importing symgraph shortens
 the spin to ``symgraph.GOMP_SPINCOUNT`` (30000, ~1 ms), long enough that the workers stay
@@ -35,5 +37,7 @@ forward+backward at batch 100 takes ~40 ms instead of ~1.5-6 ms).
 # has already set the spin that libgomp reads when it loads); ``get_num_threads`` is the
 # public call that starts it. The Numba linker imports this package for the same reason.
 import numba as _numba
+
+from . import blas as _blas  # noqa: F401,E402  (registers the BLAS symbols cached code calls)
 
 _numba.get_num_threads()

@@ -30,9 +30,9 @@ Algorithms (chosen per call from the shapes):
   per-chunk partial sums.
 * **gemm** (everything else: ``stride_h > 1``, many input channels, pads larger than
   the kernel for the input gradient): im2col into a ``(C*KH*KW, OH*OW)`` matrix per
-  sample (``prange`` over (sample, channel)) and one BLAS GEMM per sample (``np.dot``,
-  OpenBLAS's own threads), col2im with ``prange`` for the input gradient. Samples are
-  processed in chunks so the column buffer stays under ``GEMM_COLS_BUDGET`` elements.
+  sample (``prange`` over (sample, channel)) and one BLAS GEMM per sample (``blas.py``'s
+  ``gemm_into``), col2im with ``prange`` for the input gradient. Samples are processed in
+  chunks so the column buffer stays under ``GEMM_COLS_BUDGET`` elements.
 
 Example::
 
@@ -48,6 +48,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 from numba.extending import overload
+
+from .blas import gemm_into
 
 __all__ = [
     "conv2d_forward",
@@ -367,7 +369,7 @@ def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
         k = min(nb, N - n0)
         _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols[:k])
         for kk in range(k):
-            np.dot(wm, cols[kk], out[n0 + kk])
+            gemm_into(1, wm, cols[kk], 0, out[n0 + kk])
     return out.reshape(N, F, OH, OW)
 
 
@@ -465,7 +467,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
     for n0 in range(0, N, nb):
         k = min(nb, N - n0)
         for kk in range(k):
-            np.dot(wmT, gc[n0 + kk], cols[kk])
+            gemm_into(1, wmT, gc[n0 + kk], 0, cols[kk])
         _col2im(cols[:k], C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, gxp)
     gx4 = gxp.reshape(N, C, Hp, Wp)
     if pad_h == 0 and pad_w == 0:
@@ -594,15 +596,13 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
         P = OH * OW
         gc = np.ascontiguousarray(_cast(gout, x)).reshape(N, F, P)
         gm = np.zeros((F, T), x.dtype)
-        tmp = np.empty((F, T), x.dtype)
         nb = _chunk(N, T, P)
         cols = np.empty((nb, T, P), x.dtype)
         for n0 in range(0, N, nb):
             k = min(nb, N - n0)
             _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, cols[:k])
             for kk in range(k):
-                np.dot(gc[n0 + kk], cols[kk].T, tmp)
-                gm += tmp
+                gemm_into(1, gc[n0 + kk], cols[kk].T, 1, gm)
     for f in range(F):
         for c in range(C):
             for a in range(KH):

@@ -37,8 +37,10 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic
 from numba.np.ufunc.parallel import _launch_threads
+
+from .blas import gemm_into, overlaps
 
 __all__ = ["small_gemm", "overlaps", "SMALL_DIM", "MIN_WORK", "PANEL_BYTES"]
 
@@ -283,14 +285,11 @@ def _product(mode, alpha, x, y, beta, z, out):
                     for j in range(s0, s1):
                         out[i, j] = alpha * buf[j, i]
         elif mode == NT_BLAS:
-            part = np.dot(np.ascontiguousarray(x), np.asfortranarray(y[:, s0:s1]))
-            for i in range(m):
-                if beta != 0:
-                    for j in range(s0, s1):
-                        out[i, j] = alpha * part[i, j - s0] + beta * z[i, j]
-                else:
-                    for j in range(s0, s1):
-                        out[i, j] = alpha * part[i, j - s0]
+            # BLAS reads the strided column block of y and writes out's in place
+            part = out[:, s0:s1]
+            if beta != 0 and z.ctypes.data != out.ctypes.data:
+                part[...] = z[:, s0:s1]
+            gemm_into(alpha, x, y[:, s0:s1], beta, part)
         else:
             _tiles(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
                    alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out, s0 * _elem(out, 0),
@@ -316,24 +315,6 @@ def _unit(a, axis):
     if a.shape[axis] > 1 and a.strides[axis] != a.itemsize:
         return False
     return a.strides[other] > 0 and a.strides[other] % a.itemsize == 0 or a.shape[other] <= 1
-
-
-@register_jitable
-def overlaps(a, b):
-    """Whether the byte ranges of arrays ``a`` and ``b`` (1-d or 2-d) intersect."""
-    if a.size == 0 or b.size == 0:
-        return False
-    alo = a.ctypes.data
-    ahi = alo + a.itemsize
-    for d in range(a.ndim):
-        e = (a.shape[d] - 1) * a.strides[d]
-        alo, ahi = (alo + e, ahi) if e < 0 else (alo, ahi + e)
-    blo = b.ctypes.data
-    bhi = blo + b.itemsize
-    for d in range(b.ndim):
-        e = (b.shape[d] - 1) * b.strides[d]
-        blo, bhi = (blo + e, bhi) if e < 0 else (blo, bhi + e)
-    return alo < bhi and blo < ahi
 
 
 @njit(nogil=True, cache=True)

@@ -1,7 +1,7 @@
 """One thread pool per process: the BLAS that compiled functions call runs single-threaded.
 
-Why: a compiled training step interleaves BLAS calls (``np.dot``, gemm/gemv, reached
-through scipy's ``cython_blas``) with Numba's own ``prange`` kernels (conv, pool, large
+Why: a compiled training step interleaves BLAS calls (gemm/gemv of scipy's OpenBLAS,
+through ``kernels/cpu/blas.py``) with Numba's own ``prange`` kernels (conv, pool, large
 fused loops). Both libraries keep a pool of worker threads, and on a small machine the two
 pools take the cores from each other: OpenBLAS's workers are still spinning when an OpenMP
 kernel starts, and the reverse. Measured on the 2-core development machine, network3's
@@ -9,10 +9,12 @@ training step took 0.97 ms (batch 10) and 4.97 ms (batch 100) with OpenBLAS on 2
 0.80 ms and 3.61 ms with it on one. symgraph's own kernels already split large work over
 the cores, so the BLAS pool only competes.
 
-``limit_blas_threads()`` runs once, when the Numba backend builds its first function: it
-finds the BLAS library behind ``scipy.linalg.cython_blas`` (threadpoolctl lists the loaded
-BLAS libraries; scipy's is the one loaded from scipy's own folders) and sets its thread
-count. numpy's separate BLAS, if it has its own copy as pip wheels do, is left alone.
+``limit_blas_threads()`` runs once, when the Numba backend builds its first function, and
+sets the thread count of the BLAS that compiled code calls (``kernels/cpu/blas.py``:
+scipy's OpenBLAS, opened as a library without importing scipy.linalg). Only when the
+routines came from ``scipy.linalg.cython_blas`` instead does it look the library up with
+threadpoolctl (the loaded BLAS library under scipy's own folders). numpy's separate BLAS,
+if it has its own copy as pip wheels do, is left alone.
 ``SYMGRAPH_BLAS_THREADS=n`` chooses another count; ``SYMGRAPH_BLAS_THREADS=keep`` leaves
 every library as it is.
 """
@@ -62,6 +64,12 @@ def limit_blas_threads() -> list[tuple[str, int, int]]:
     n = _requested()
     CHANGED.clear()
     if n is None:
+        return CHANGED
+    from symgraph.kernels.cpu import blas
+
+    before = blas.num_threads()
+    if before is not None:
+        CHANGED.append((blas.ROUTINES["path"], before, blas.set_num_threads(n)))
         return CHANGED
     import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba's BLAS calls use)
     from threadpoolctl import ThreadpoolController

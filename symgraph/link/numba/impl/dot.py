@@ -1,24 +1,25 @@
 """Numba generators for products: Dot, TensorDot, BatchedDot, BatchedTensorDot, Gemm, Gemv.
 
-Float and complex products call BLAS (scipy's, through Numba): ``Dot`` uses ``np.dot``
-(numba's own BLAS binding; arrays whose layout is unknown at typing time go through
-``blas_ready``, which copies only when the data is not contiguous at run time). ``Gemm``,
-``Gemv`` and the batched products call ``xgemm``/``xgemv`` directly through Numba's exported
-BLAS wrappers (``numba_xxgemm``/``numba_xxgemv``, the ones ``np.linalg.pinv`` uses), passing
-strides as leading dimensions, so transposed and sliced operands need no copy and Gemm
-writes straight into its output (or into Z when in place). Numba's ``np.dot`` has no
-integer version: integer products are emitted as explicit loops (they wrap around on
-overflow, as numpy's do).
+Float and complex products call BLAS through ``kernels/cpu/blas.py`` (scipy's OpenBLAS,
+bound without importing scipy.linalg). ``Dot`` and ``TensorDot`` call the ``dot`` extern
+(compiled once per installation, reached by symbol), which sends the batch-shaped real
+products of a training step to ``kernels/cpu/gemm.py`` and the rest to ``gemm_into`` /
+``gemv_into``; arrays whose layout is unknown at typing time go through ``blas_ready``,
+which copies only when the data is not contiguous at run time. ``Gemm``, ``Gemv`` and the
+batched products call ``gemm_into``/``gemv_into`` directly, passing strides as leading
+dimensions, so transposed and sliced operands need no copy and Gemm writes straight into
+its output (or into Z when in place). Integer products are emitted as explicit loops (they
+wrap around on overflow, as numpy's do).
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import overload
 
-from symgraph.kernels.cpu.gemm import overlaps, small_gemm
+from symgraph.kernels.cpu.blas import gemm_into, gemv_into
+from symgraph.kernels.cpu.gemm import small_gemm
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, TensorDot
@@ -34,8 +35,8 @@ _EXTERNS = {"dot": ("_sg_dot", "symgraph.link.numba.impl.dot:dot"),
 _IMPORTS = {
     "c": "from symgraph.link.numba.impl.dot import blas_ready as _sg_blas_ready",
     "f": "from symgraph.link.numba.impl.dot import blas_ready_f as _sg_blas_ready_f",
-    "gemm": "from symgraph.link.numba.impl.dot import gemm_into as _sg_gemm_into",
-    "gemv": "from symgraph.link.numba.impl.dot import gemv_into as _sg_gemv_into",
+    "gemm": "from symgraph.kernels.cpu.blas import gemm_into as _sg_gemm_into",
+    "gemv": "from symgraph.kernels.cpu.blas import gemv_into as _sg_gemv_into",
 }
 #: below this many multiply-adds per batch item, batched products loop instead of
 #: calling BLAS (whose per-call overhead dominates tiny matrices)
@@ -81,23 +82,44 @@ def _dot_any(a, b):
 
 @overload(_dot_any)
 def _dot_any_ov(a, b):
-    if isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 2 \
-            and a.dtype == b.dtype and a.dtype in _REAL:
+    blas = (isinstance(a, types.Array) and isinstance(b, types.Array) and a.dtype == b.dtype
+            and str(a.dtype) in _BLAS)
+    if not blas or not (1 <= a.ndim <= 2 and 1 <= b.ndim <= 2):
+        return lambda a, b: np.dot(a, b)
+    dt = a.dtype
+    if a.ndim == b.ndim == 2:
         def impl(a, b):
             # one output either way: BLAS writes into it when the kernels decline
-            out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+            out = np.empty((a.shape[0], b.shape[1]), dtype=dt)
             if not try_small_gemm(1, a, b, 0, out, out):
-                np.dot(a, b, out)
+                gemm_into(1, a, b, 0, out)
             return out
-        return impl
-    return lambda a, b: np.dot(a, b)
+    elif a.ndim == 2:
+        def impl(a, b):
+            out = np.empty(a.shape[0], dtype=dt)
+            gemv_into(1, a, b, 0, out)
+            return out
+    elif b.ndim == 2:
+        def impl(a, b):
+            out = np.empty(b.shape[1], dtype=dt)
+            gemv_into(1, b.T, a, 0, out)
+            return out
+    else:
+        zero = np.dtype(str(dt)).type(0)
+
+        def impl(a, b):
+            acc = zero
+            for i in range(a.shape[0]):
+                acc += a[i] * b[i]
+            return acc
+    return impl
 
 
 @numba.njit(cache=True)
 def dot(a, b):
-    """``np.dot`` compiled once per installation (disk cache) rather than inside every new
-    graph: Numba's in-memory copy of its BLAS wrapper is gone in the next process.
-    Float matrix products of a training step's shapes go to ``small_gemm`` instead."""
+    """``np.dot`` for BLAS dtypes (1-d and 2-d operands), compiled once per installation
+    (disk cache) rather than inside every new graph. Float matrix products of a training
+    step's shapes go to ``small_gemm``, the others to BLAS (``kernels/cpu/blas.py``)."""
     return _dot_any(a, b)
 
 
@@ -115,191 +137,6 @@ def _blas_ready_f_ov(a):
     if isinstance(a, types.Array) and a.ndim == 2:
         return lambda a: np.asfortranarray(a)
     return lambda a: np.ascontiguousarray(a)
-
-
-_KIND = {types.float32: ord("s"), types.float64: ord("d"), types.complex64: ord("c"),
-         types.complex128: ord("z")}
-
-
-@intrinsic
-def _scalar_ptr(typingctx, val):
-    """Pointer to a stack slot holding ``val`` (BLAS takes alpha and beta by pointer)."""
-    sig = types.CPointer(val)(val)
-
-    def codegen(context, builder, signature, args):
-        return cgutils.alloca_once_value(builder, args[0])
-
-    return sig, codegen
-
-
-def _xgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """Column-major BLAS ``c = alpha op(a) op(b) + beta c`` (jitted code only)."""
-    raise NotImplementedError
-
-
-@overload(_xgemm, jit_options=_CACHE)
-def _xgemm_ov(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    dt = c.dtype
-    p = types.CPointer(dt)
-    fn = types.ExternalFunction("numba_xxgemm", types.intc(
-        types.char, types.char, types.char, types.intp, types.intp, types.intp,
-        p, p, types.intp, p, types.intp, p, p, types.intp))
-    kind = _KIND[dt]
-
-    def impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-        r = fn(kind, transa, transb, m, n, k, _scalar_ptr(alpha), a.ctypes, lda, b.ctypes,
-               ldb, _scalar_ptr(beta), c.ctypes, ldc)
-        if r != 0:
-            raise RuntimeError("BLAS xgemm failed (scipy's BLAS is needed)")
-
-    return impl
-
-
-def _xgemv(trans, m, n, alpha, a, lda, x, beta, y):
-    """Column-major BLAS ``y = alpha op(a) x + beta y``, unit strides (jitted code only)."""
-    raise NotImplementedError
-
-
-@overload(_xgemv, jit_options=_CACHE)
-def _xgemv_ov(trans, m, n, alpha, a, lda, x, beta, y):
-    dt = y.dtype
-    p = types.CPointer(dt)
-    fn = types.ExternalFunction("numba_xxgemv", types.intc(
-        types.char, types.char, types.intp, types.intp, p, p, types.intp, p, p, p))
-    kind = _KIND[dt]
-
-    def impl(trans, m, n, alpha, a, lda, x, beta, y):
-        r = fn(kind, trans, m, n, _scalar_ptr(alpha), a.ctypes, lda, x.ctypes,
-               _scalar_ptr(beta), y.ctypes)
-        if r != 0:
-            raise RuntimeError("BLAS xgemv failed (scipy's BLAS is needed)")
-
-    return impl
-
-
-@register_jitable
-def _layout(a):
-    """How BLAS can read 2-d ``a`` in place: (0, ld) row-major, (1, ld) column-major with
-    leading dimension ``ld`` (in elements), or (-1, 0) when it needs a copy."""
-    m, n = a.shape
-    isz = a.itemsize
-    s0, s1 = a.strides
-    if n <= 1 or s1 == isz:
-        if m <= 1:
-            return 0, max(n, 1)
-        if s0 > 0 and s0 % isz == 0 and s0 // isz >= max(n, 1):
-            return 0, s0 // isz
-    if m <= 1 or s0 == isz:
-        if n <= 1:
-            return 1, max(m, 1)
-        if s1 > 0 and s1 % isz == 0 and s1 // isz >= max(m, 1):
-            return 1, s1 // isz
-    return -1, 0
-
-
-@register_jitable
-def _any2(a):
-    """A view of 2-d ``a`` typed with layout 'A': the cores below compile once per dtype."""
-    return a[:, :]
-
-
-@register_jitable
-def _any1(a):
-    """A view of 1-d ``a`` typed with layout 'A'."""
-    return a[:]
-
-
-@numba.njit(cache=True, nogil=True)
-def _gemm_core(alpha, x, y, beta, c, zero, one):
-    m, k = x.shape
-    n = y.shape[1]
-    if m == 0 or n == 0:
-        return
-    if k == 0:
-        for i in range(m):
-            for j in range(n):
-                c[i, j] = c[i, j] * beta if beta != 0 else zero
-        return
-    lx, ldx = _layout(x)
-    if lx < 0:
-        x = _any2(np.ascontiguousarray(x))
-        lx, ldx = 0, k
-    ly, ldy = _layout(y)
-    if ly < 0:
-        y = _any2(np.ascontiguousarray(y))
-        ly, ldy = 0, n
-    lc, ldc = _layout(c)
-    if lc < 0 or alpha == 0 or overlaps(c, x) or overlaps(c, y):
-        # through a temporary (also when alpha == 0: BLAS would skip x and y, numpy's
-        # alpha * dot(x, y) propagates their NaNs)
-        tmp = np.empty((m, n), dtype=c.dtype)
-        _xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, one, y, ldy,
-               x, ldx, zero, tmp, n)
-        for i in range(m):
-            for j in range(n):
-                c[i, j] = alpha * tmp[i, j] + beta * c[i, j] if beta != 0 else alpha * tmp[i, j]
-    elif lc == 0:
-        # row-major C: column-major BLAS computes C^T = op(y)^T op(x)^T
-        _xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, alpha, y, ldy,
-               x, ldx, beta, c, ldc)
-    else:
-        _xgemm(110 if lx == 1 else 116, 110 if ly == 1 else 116, m, n, k, alpha, x, ldx,
-               y, ldy, beta, c, ldc)
-
-
-@numba.njit(cache=True, nogil=True)
-def _gemv_core(alpha, a, x, beta, y, zero, one):
-    m, k = a.shape
-    if m == 0:
-        return
-    if k == 0:
-        for i in range(m):
-            y[i] = y[i] * beta if beta != 0 else zero
-        return
-    la, lda = _layout(a)
-    if la < 0:
-        a = _any2(np.ascontiguousarray(a))
-        la, lda = 0, k
-    if k > 1 and x.strides[0] != x.itemsize:
-        x = _any1(np.ascontiguousarray(x))
-    # through a temporary when y is strided or overlaps a or x, or alpha == 0 (BLAS would
-    # skip a and x; numpy's alpha * dot(a, x) propagates their NaNs)
-    direct = (m == 1 or y.strides[0] == y.itemsize) and alpha != 0 \
-        and not overlaps(y, a) and not overlaps(y, x)
-    out = y if direct else _any1(np.empty(m, dtype=y.dtype))
-    b = beta if direct else zero
-    al = alpha if direct else one
-    if la == 0:
-        # row-major a: BLAS sees its transpose
-        _xgemv(116, k, m, al, a, lda, x, b, out)
-    else:
-        _xgemv(110, m, k, al, a, lda, x, b, out)
-    if not direct:
-        for i in range(m):
-            y[i] = alpha * out[i] + beta * y[i] if beta != 0 else alpha * out[i]
-
-
-def gemm_into(alpha, x, y, beta, c):
-    """``c[...] = alpha * x @ y + beta * c`` with BLAS xgemm (2-d arrays of one BLAS dtype;
-    alpha and beta are converted to it).
-
-    When beta == 0, c's values are not read. Any strides are accepted: an operand BLAS
-    cannot read in place (neither stride unit) is copied; an output it cannot write, or
-    one that overlaps x or y, goes through a temporary. Callable from jitted code only."""
-    raise NotImplementedError("gemm_into is only callable from jitted code")
-
-
-@overload(gemm_into, jit_options=_CACHE)
-def _gemm_into_ov(alpha, x, y, beta, c):
-    if c.dtype not in _KIND:
-        return None
-    npt = np.dtype(str(c.dtype)).type
-    zero, one = npt(0), npt(1)
-
-    def impl(alpha, x, y, beta, c):
-        _gemm_core(npt(alpha), _any2(x), _any2(y), npt(beta), _any2(c), zero, one)
-
-    return impl
 
 
 @numba.njit(cache=True, nogil=True)
@@ -320,25 +157,6 @@ def gemm_inplace(alpha, x, y, beta, z):
     """``z[...] = alpha * x @ y + beta * z``; as ``gemm_to``."""
     if not try_small_gemm(alpha, x, y, beta, z, z):
         gemm_into(alpha, x, y, beta, z)
-
-
-def gemv_into(alpha, a, x, beta, y):
-    """``y[...] = alpha * a @ x + beta * y`` with BLAS xgemv (a 2-d, x and y 1-d); as
-    ``gemm_into`` otherwise. Callable from jitted code only."""
-    raise NotImplementedError("gemv_into is only callable from jitted code")
-
-
-@overload(gemv_into, jit_options=_CACHE)
-def _gemv_into_ov(alpha, a, x, beta, y):
-    if y.dtype not in _KIND:
-        return None
-    npt = np.dtype(str(y.dtype)).type
-    zero, one = npt(0), npt(1)
-
-    def impl(alpha, a, x, beta, y):
-        _gemv_core(npt(alpha), _any2(a), _any1(x), npt(beta), _any1(y), zero, one)
-
-    return impl
 
 
 # ----------------------------------------------------------------- code generation
@@ -473,17 +291,19 @@ def numba_tensordot(op, node, ctx):
     kb, ob = _as_2d("b", nb, ax_b, fb, lines)
     if dt in _BLAS:
         ready = ["_sg_blas_ready_f" if o == "f" else "_sg_blas_ready" for o in (oa, ob)]
-        lines.append(f"o = np.dot({ready[0]}(a2), {ready[1]}(b2))")
+        lines.append(f"o = _sg_dot({ready[0]}(a2), {ready[1]}(b2))")
         imports = tuple(sorted({_IMPORTS["f" if o == "f" else "c"] for o in (oa, ob)}))
+        externs = (_EXTERNS["dot"],)
     else:
         lines += _int_product(ka, kb, dt, "a2", "b2", "o")
-        imports = ()
+        imports = externs = ()
     out_dims = [f"a.shape[{i}]" for i in fa] + [f"b.shape[{j}]" for j in fb]
     if len(fa) <= 1 and len(fb) <= 1:
         lines.append("return o")
     else:
         lines.append(f"return o.reshape(({''.join(d + ', ' for d in out_dims)}))")
-    return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)), imports=imports)
+    return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)), imports=imports,
+                     externs=externs)
 
 
 def _batched_body(kind_a, kind_b, dt):

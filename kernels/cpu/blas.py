@@ -1,0 +1,355 @@
+"""BLAS ``xgemm``/``xgemv`` for Numba code, bound straight to scipy's OpenBLAS library.
+
+Why not ``np.dot`` or Numba's ``numba_xxgemm``: Numba finds its BLAS routines by importing
+``scipy.linalg.cython_blas`` (at the first BLAS call of the process), and that import costs
+~0.13 s: scipy.linalg loads its array-API layer, which imports ``numpy.f2py``. Loading a
+cached training function otherwise takes ~0.3 s, so this import alone would add 40 %.
+scipy's wheels ship OpenBLAS as a separate shared library
+(``scipy.libs/libscipy_openblas*.so``); opening it with ctypes takes ~10 ms and gives the
+very same routines. The dynamic loader opens a file once, so ``scipy.linalg``, imported
+later by anyone, uses this library object too, and a thread count set here holds for both.
+
+Where that library is not there (scipy built against a system BLAS, conda's MKL), the
+routines come from the capsules of ``scipy.linalg.cython_blas``, as Numba takes them.
+
+The addresses are registered with LLVM under fixed names (``symgraph_sgemm`` ...), so
+disk-cached code that calls them links in any process that imported this module (the
+kernels and the generated graphs import it before their cached code loads).
+
+Jitted entry points: ``gemm_into(alpha, x, y, beta, c)`` and ``gemv_into(alpha, a, x,
+beta, y)`` (any strides; operands BLAS cannot read in place are copied, outputs it cannot
+write go through a temporary), and ``overlaps(a, b)``. Python: ``ROUTINES`` (where the
+routines came from), ``num_threads()`` / ``set_num_threads(n)`` (None when the library
+gives no such call).
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import importlib.util
+import os
+
+import numba
+import numpy as np
+from llvmlite import binding as llvm
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload, register_jitable
+
+__all__ = ["gemm_into", "gemv_into", "overlaps", "ROUTINES", "num_threads", "set_num_threads"]
+
+_KINDS = "sdcz"
+_NAMES = [f"{k}{r}" for r in ("gemm", "gemv") for k in _KINDS]
+_CACHE = {"cache": True}
+
+
+def _vendored_openblas():
+    """scipy's own OpenBLAS (wheels), opened without importing scipy: (CDLL, prefix) or None."""
+    spec = importlib.util.find_spec("scipy")
+    if spec is None or not spec.origin:
+        return None
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    for path in sorted(glob.glob(os.path.join(site, "scipy.libs", "*openblas*.so*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_", ""):
+            if all(hasattr(lib, f"{prefix}{n}_") for n in _NAMES):
+                return lib, prefix
+    return None
+
+
+def _cython_blas_addresses() -> dict:
+    """Addresses of the routines in ``scipy.linalg.cython_blas`` (the slow import)."""
+    import scipy.linalg.cython_blas as cb
+
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    out = {}
+    for n in _NAMES:
+        cap = cb.__pyx_capi__[n]
+        out[n] = get_ptr(cap, get_name(cap))
+    return out
+
+
+def _bind():
+    found = _vendored_openblas()
+    if found is not None:
+        lib, prefix = found
+        addrs = {n: ctypes.cast(getattr(lib, f"{prefix}{n}_"), ctypes.c_void_p).value
+                 for n in _NAMES}
+        where = {"source": "library", "path": os.path.realpath(lib._name), "prefix": prefix}
+    else:
+        lib, addrs = None, _cython_blas_addresses()
+        where = {"source": "scipy.linalg.cython_blas", "path": None, "prefix": None}
+    for n, addr in addrs.items():
+        llvm.add_symbol(f"symgraph_{n}", addr)
+    return lib, where
+
+
+_LIB, ROUTINES = _bind()
+
+
+def _thread_call(name):
+    if _LIB is None:
+        return None
+    for cand in (f"{ROUTINES['prefix']}openblas_{name}", f"openblas_{name}"):
+        if hasattr(_LIB, cand):
+            return getattr(_LIB, cand)
+    return None
+
+
+def num_threads() -> int | None:
+    """The library's thread count (None when the routines came through cython_blas)."""
+    fn = _thread_call("get_num_threads")
+    if fn is None:
+        return None
+    fn.restype, fn.argtypes = ctypes.c_int, []
+    return int(fn())
+
+
+def set_num_threads(n: int) -> int | None:
+    """Set the library's thread count; the count now in force (None as ``num_threads``)."""
+    fn = _thread_call("set_num_threads")
+    if fn is None:
+        return None
+    fn.restype, fn.argtypes = None, [ctypes.c_int]
+    fn(int(n))
+    return num_threads()
+
+
+# ------------------------------------------------------------------ jitted bindings
+
+@intrinsic
+def _scalar_ptr(typingctx, val):
+    """Pointer to a stack slot holding ``val`` (Fortran BLAS takes every argument by
+    pointer)."""
+    sig = types.CPointer(val)(val)
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once_value(builder, args[0])
+
+    return sig, codegen
+
+
+_I32 = types.CPointer(types.int32)
+_CH = types.CPointer(types.int8)
+_KIND_OF = {types.float32: "s", types.float64: "d", types.complex64: "c",
+            types.complex128: "z"}
+_INT_MAX = 2 ** 31 - 1
+
+
+@register_jitable
+def _check_sizes(a, b, c, d, e, f):
+    if max(max(a, b), max(max(c, d), max(e, f))) > _INT_MAX:
+        raise ValueError("BLAS: a dimension or leading dimension exceeds 2**31 - 1")
+
+
+def xgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Column-major BLAS ``c = alpha op(a) op(b) + beta c``; ``trans*`` are the character
+    codes 110 ('n') or 116 ('t'). Jitted code only."""
+    raise NotImplementedError
+
+
+@overload(xgemm, jit_options=_CACHE)
+def _xgemm_ov(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    dt = c.dtype
+    p = types.CPointer(dt)
+    fn = types.ExternalFunction(f"symgraph_{_KIND_OF[dt]}gemm", types.void(
+        _CH, _CH, _I32, _I32, _I32, p, p, _I32, p, _I32, p, p, _I32))
+
+    def impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        _check_sizes(m, n, k, lda, ldb, ldc)
+        fn(_scalar_ptr(np.int8(transa)), _scalar_ptr(np.int8(transb)),
+           _scalar_ptr(np.int32(m)), _scalar_ptr(np.int32(n)), _scalar_ptr(np.int32(k)),
+           _scalar_ptr(alpha), a.ctypes, _scalar_ptr(np.int32(lda)), b.ctypes,
+           _scalar_ptr(np.int32(ldb)), _scalar_ptr(beta), c.ctypes, _scalar_ptr(np.int32(ldc)))
+
+    return impl
+
+
+def xgemv(trans, m, n, alpha, a, lda, x, beta, y):
+    """Column-major BLAS ``y = alpha op(a) x + beta y``, unit strides. Jitted code only."""
+    raise NotImplementedError
+
+
+@overload(xgemv, jit_options=_CACHE)
+def _xgemv_ov(trans, m, n, alpha, a, lda, x, beta, y):
+    dt = y.dtype
+    p = types.CPointer(dt)
+    fn = types.ExternalFunction(f"symgraph_{_KIND_OF[dt]}gemv", types.void(
+        _CH, _I32, _I32, p, p, _I32, p, _I32, p, p, _I32))
+
+    def impl(trans, m, n, alpha, a, lda, x, beta, y):
+        _check_sizes(m, n, lda, 1, 1, 1)
+        one = np.int32(1)
+        fn(_scalar_ptr(np.int8(trans)), _scalar_ptr(np.int32(m)), _scalar_ptr(np.int32(n)),
+           _scalar_ptr(alpha), a.ctypes, _scalar_ptr(np.int32(lda)), x.ctypes,
+           _scalar_ptr(one), _scalar_ptr(beta), y.ctypes, _scalar_ptr(one))
+
+    return impl
+
+
+@register_jitable
+def overlaps(a, b):
+    """Whether the byte ranges of arrays ``a`` and ``b`` (1-d or 2-d) intersect."""
+    if a.size == 0 or b.size == 0:
+        return False
+    alo = a.ctypes.data
+    ahi = alo + a.itemsize
+    for d in range(a.ndim):
+        e = (a.shape[d] - 1) * a.strides[d]
+        alo, ahi = (alo + e, ahi) if e < 0 else (alo, ahi + e)
+    blo = b.ctypes.data
+    bhi = blo + b.itemsize
+    for d in range(b.ndim):
+        e = (b.shape[d] - 1) * b.strides[d]
+        blo, bhi = (blo + e, bhi) if e < 0 else (blo, bhi + e)
+    return alo < bhi and blo < ahi
+
+
+@register_jitable
+def _layout(a):
+    """How BLAS can read 2-d ``a`` in place: (0, ld) row-major, (1, ld) column-major with
+    leading dimension ``ld`` (in elements), or (-1, 0) when it needs a copy."""
+    m, n = a.shape
+    isz = a.itemsize
+    s0, s1 = a.strides
+    if n <= 1 or s1 == isz:
+        if m <= 1:
+            return 0, max(n, 1)
+        if s0 > 0 and s0 % isz == 0 and s0 // isz >= max(n, 1):
+            return 0, s0 // isz
+    if m <= 1 or s0 == isz:
+        if n <= 1:
+            return 1, max(m, 1)
+        if s1 > 0 and s1 % isz == 0 and s1 // isz >= max(m, 1):
+            return 1, s1 // isz
+    return -1, 0
+
+
+@register_jitable
+def any2(a):
+    """A view of 2-d ``a`` typed with layout 'A': callers compile once per dtype."""
+    return a[:, :]
+
+
+@register_jitable
+def any1(a):
+    """A view of 1-d ``a`` typed with layout 'A'."""
+    return a[:]
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_core(alpha, x, y, beta, c, zero, one):
+    m, k = x.shape
+    n = y.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        for i in range(m):
+            for j in range(n):
+                c[i, j] = c[i, j] * beta if beta != 0 else zero
+        return
+    lx, ldx = _layout(x)
+    if lx < 0:
+        x = any2(np.ascontiguousarray(x))
+        lx, ldx = 0, k
+    ly, ldy = _layout(y)
+    if ly < 0:
+        y = any2(np.ascontiguousarray(y))
+        ly, ldy = 0, n
+    lc, ldc = _layout(c)
+    if lc < 0 or alpha == 0 or overlaps(c, x) or overlaps(c, y):
+        # through a temporary (also when alpha == 0: BLAS would skip x and y, numpy's
+        # alpha * dot(x, y) propagates their NaNs)
+        tmp = np.empty((m, n), dtype=c.dtype)
+        xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, one, y, ldy,
+              x, ldx, zero, tmp, n)
+        for i in range(m):
+            for j in range(n):
+                c[i, j] = alpha * tmp[i, j] + beta * c[i, j] if beta != 0 else alpha * tmp[i, j]
+    elif lc == 0:
+        # row-major C: column-major BLAS computes C^T = op(y)^T op(x)^T
+        xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, alpha, y, ldy,
+              x, ldx, beta, c, ldc)
+    else:
+        xgemm(110 if lx == 1 else 116, 110 if ly == 1 else 116, m, n, k, alpha, x, ldx,
+              y, ldy, beta, c, ldc)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemv_core(alpha, a, x, beta, y, zero, one):
+    m, k = a.shape
+    if m == 0:
+        return
+    if k == 0:
+        for i in range(m):
+            y[i] = y[i] * beta if beta != 0 else zero
+        return
+    la, lda = _layout(a)
+    if la < 0:
+        a = any2(np.ascontiguousarray(a))
+        la, lda = 0, k
+    if k > 1 and x.strides[0] != x.itemsize:
+        x = any1(np.ascontiguousarray(x))
+    # through a temporary when y is strided or overlaps a or x, or alpha == 0 (BLAS would
+    # skip a and x; numpy's alpha * dot(a, x) propagates their NaNs)
+    direct = (m == 1 or y.strides[0] == y.itemsize) and alpha != 0 \
+        and not overlaps(y, a) and not overlaps(y, x)
+    out = y if direct else any1(np.empty(m, dtype=y.dtype))
+    b = beta if direct else zero
+    al = alpha if direct else one
+    if la == 0:
+        # row-major a: BLAS sees its transpose
+        xgemv(116, k, m, al, a, lda, x, b, out)
+    else:
+        xgemv(110, m, k, al, a, lda, x, b, out)
+    if not direct:
+        for i in range(m):
+            y[i] = alpha * out[i] + beta * y[i] if beta != 0 else alpha * out[i]
+
+
+def gemm_into(alpha, x, y, beta, c):
+    """``c[...] = alpha * x @ y + beta * c`` with BLAS xgemm (2-d arrays of one BLAS dtype;
+    alpha and beta are converted to it).
+
+    When beta == 0, c's values are not read. Any strides are accepted: an operand BLAS
+    cannot read in place (neither stride unit) is copied; an output it cannot write, or
+    one that overlaps x or y, goes through a temporary. Callable from jitted code only."""
+    raise NotImplementedError("gemm_into is only callable from jitted code")
+
+
+@overload(gemm_into, jit_options=_CACHE)
+def _gemm_into_ov(alpha, x, y, beta, c):
+    if c.dtype not in _KIND_OF:
+        return None
+    npt = np.dtype(str(c.dtype)).type
+    zero, one = npt(0), npt(1)
+
+    def impl(alpha, x, y, beta, c):
+        _gemm_core(npt(alpha), any2(x), any2(y), npt(beta), any2(c), zero, one)
+
+    return impl
+
+
+def gemv_into(alpha, a, x, beta, y):
+    """``y[...] = alpha * a @ x + beta * y`` with BLAS xgemv (a 2-d, x and y 1-d); as
+    ``gemm_into`` otherwise. Callable from jitted code only."""
+    raise NotImplementedError("gemv_into is only callable from jitted code")
+
+
+@overload(gemv_into, jit_options=_CACHE)
+def _gemv_into_ov(alpha, a, x, beta, y):
+    if y.dtype not in _KIND_OF:
+        return None
+    npt = np.dtype(str(y.dtype)).type
+    zero, one = npt(0), npt(1)
+
+    def impl(alpha, a, x, beta, y):
+        _gemv_core(npt(alpha), any2(a), any1(x), npt(beta), any1(y), zero, one)
+
+    return impl
