@@ -71,4 +71,17 @@ def make_fast_class(fn):
         lines.append("    return [" + ", ".join(outs) + "]")
     src = "\n".join(lines)
     exec(compile(src, f"<symgraph fastcall {id(fn)}>", "exec"), env)
-    return type("Function", (Function,), {"__call__": env["__call__"], "_fast_source": src})
+    fast = env["__call__"]
+    record = getattr(thunk, "record", None)
+
+    def first_call(self, *args, **kwargs):
+        # the first call records the argument types graph_fn was compiled for (a later
+        # process then loads its machine code up front, see link/numba/linker.py), then
+        # gives this class the plain fast path
+        r = fast(self, *args, **kwargs)
+        if record is not None:
+            record()
+        type(self).__call__ = fast
+        return r
+
+    return type("Function", (Function,), {"__call__": first_call, "_fast_source": src})

@@ -30,6 +30,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from symgraph.link.numba.fastload import load_or_compile
+
 _registered: set = set()
 _checked: set = set()
 _lock = threading.RLock()
@@ -79,7 +81,7 @@ def _native_symbol(dispatcher, argtys) -> str:
     mangled name: that one carries a per-process counter, so a callee compiled afresh
     (its cache dropped) would get a name the cached graphs calling it never heard of."""
     _drop_stale_cache(dispatcher)
-    dispatcher.compile(tuple(argtys))
+    load_or_compile(dispatcher, tuple(argtys))
     cres = dispatcher.overloads[tuple(argtys)]
     func = dispatcher.py_func
     key = f"{func.__module__}:{func.__qualname__}{tuple(argtys)}"
