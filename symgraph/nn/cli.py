@@ -156,6 +156,10 @@ def main(argv=None) -> int:
           f"{args.activation}) -> Softmax(10); mini-batch {bs}, eta {args.eta}, "
           f"lmbda {args.lmbda}, momentum {args.momentum}, dropout {args.dropout}, "
           f"{symgraph.config.floatX}, {device}")
+    # the compile is silent and, on a machine's first run, long: say so before it starts
+    print("compiling the training and accuracy functions (the first run on a machine also "
+          "compiles symgraph's kernels, about a minute; later runs load them from the "
+          "cache)", flush=True)
     hist = net.SGD(shared[0], args.epochs, bs, args.eta, shared[1], shared[2], lmbda=args.lmbda,
                    momentum=args.momentum, progress=not args.no_progress)
     print()

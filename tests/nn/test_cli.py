@@ -38,6 +38,7 @@ def test_end_to_end_on_a_slice(tmp_path, capsys, mnist_sample):
     out = captured.out
     assert "data: 200 training, 200 validation, 1000 test images (bundled MNIST sample)" in out
     assert "Epoch 0: validation accuracy" in out and "Finished training network." in out
+    assert out.index("compiling the training and accuracy functions") < out.index("Epoch 0:")
     assert "Epoch 0" in captured.err and "20/20" in captured.err and "cost=" in captured.err
     for line in ("compile time", "seconds per epoch", "images per second",
                  "best validation", "final test accuracy"):
