@@ -9,6 +9,8 @@ out, as ``bench/mnist_accuracy.py`` does), testing on the official 10,000. If Py
 curve matches symgraph's, a missed accuracy target is the recipe's, not symgraph's.
 
     python bench/mnist_accuracy_torch.py --seed 0
+    python bench/mnist_accuracy_torch.py --data ../shared/data/fashion-mnist \
+        --validation 5000 --epochs 10        # Fashion-MNIST, as bench/mnist_accuracy.py
 """
 from __future__ import annotations
 
@@ -29,10 +31,12 @@ def main() -> None:
     p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "mnist"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--validation", type=int, default=1000,
+                   help="training images held out (not trained on), as bench/mnist_accuracy.py")
     args = p.parse_args()
     from symgraph.datasets import mnist
 
-    (x, y), _, (xt, yt) = mnist.load_data(args.data, validation_size=1000)
+    (x, y), _, (xt, yt) = mnist.load_data(args.data, validation_size=args.validation)
     torch.set_num_threads(1)
     r = np.random.RandomState(args.seed)
 
