@@ -34,6 +34,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from symgraph.link.numba.fastload import load_or_compile
+
 #: compute-bound elementwise loops (see ``impl.elemwise.worth_parallel``) with at least
 #: this many elements run in parallel; below it the hand-off (~30 us) costs more
 PARALLEL_MIN = 1 << 16
@@ -48,6 +50,7 @@ class ChunkKernel:
         self.dtypes = [np.dtype(d) for d in dtypes]
         self.full = full  # per operand: True = n elements, False = one (broadcast) element
         self.fn = None
+        self.loaded = False
         self.lock = threading.Lock()
 
     def compiled(self):
@@ -88,7 +91,12 @@ def run(kid: int, addresses: int, n: int) -> None:
     ops = [_view(int(a), dt, n if full else 1)
            for a, dt, full in zip(addrs, kernel.dtypes, kernel.full)]
     chunks = max(1, min(numba.get_num_threads() * 4, n // 4096))
-    kernel.compiled()(*ops, 0, n, chunks)
+    fn = kernel.compiled()
+    if not kernel.loaded:
+        # from the disk cache without Numba's registry set-up (see fastload.py)
+        load_or_compile(fn, tuple(numba.typeof(a) for a in ops) + (types.int64,) * 3)
+        kernel.loaded = True
+    fn(*ops, 0, n, chunks)
 
 
 def _callback(kid, addresses, n):
