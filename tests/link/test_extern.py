@@ -115,3 +115,36 @@ def test_a_callee_compiled_afresh_still_serves_the_cached_caller(modules):
     second = _run(modules)
     assert second[0] == "raised: scale: k must be >= 0" and second[1] == "cached"
     assert markers[0].read_text() != "sources of an older version"
+
+
+STALE_IN_MEMORY = textwrap.dedent("""
+    import sys, numpy as np
+    sys.path.insert(0, sys.argv[1])
+    import sg_callee
+    from symgraph.link.numba import extern
+    a = np.arange(3.0)
+    sg_callee.scale(a, 2)          # a direct call loads it from the cache first
+    old = sg_callee.scale.overloads[next(iter(sg_callee.scale.overloads))]
+    extern._native_symbol(sg_callee.scale, next(iter(sg_callee.scale.overloads)))
+    new = sg_callee.scale.overloads[next(iter(sg_callee.scale.overloads))]
+    print("recompiled" if new is not old else "kept", sg_callee.scale.stats.cache_misses)
+""")
+
+
+def test_a_stale_callee_already_loaded_is_compiled_afresh(modules):
+    """When the stale-cache check flushes a callee that this process already loaded from
+    that cache (a direct call came first), the loaded code is compiled again as well."""
+    _run(modules)
+    (marker,) = (modules / "__pycache__").glob("sg_callee.scale.sgdeps")
+
+    def run():
+        r = subprocess.run([sys.executable, "-c", STALE_IN_MEMORY, str(modules)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r.stdout.split()
+
+    assert run()[0] == "kept"            # up to date: the loaded code stays
+    marker.write_text("sources of an older version")
+    assert run()[0] == "recompiled"
+    assert marker.read_text() != "sources of an older version"
+    assert run()[0] == "kept"            # and the fresh code was cached

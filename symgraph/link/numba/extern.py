@@ -44,7 +44,11 @@ def _drop_stale_cache(dispatcher):
     Why: a cached callee holds the machine code of everything it calls, and Numba
     invalidates it only when its own file changes: after an edit or upgrade of
     ``kernels/cpu/gemm.py`` the ``dot`` callee of ``impl/dot.py`` would keep running the
-    old kernel. A marker next to the cache records the sources digest it was built from."""
+    old kernel. A marker next to the cache records the sources digest it was built from.
+
+    A kernel Python called directly before any graph reached it (``pool2d_out_size``) is
+    already loaded from that stale cache: its overloads are compiled afresh here too, so
+    this process does not keep running the old code (and the fresh code is cached)."""
     with _lock:
         if dispatcher in _checked:
             return
@@ -65,6 +69,8 @@ def _drop_stale_cache(dispatcher):
     except OSError:
         pass
     cache.flush()
+    if dispatcher.overloads:
+        dispatcher.recompile()
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
