@@ -93,31 +93,32 @@ def _bind():
 _LIB, ROUTINES = _bind()
 
 
-def _thread_call(name):
+def _thread_call(name, restype, argtypes):
+    """The library's ``openblas_<name>`` as a typed ctypes function, or None."""
     if _LIB is None:
         return None
     for cand in (f"{ROUTINES['prefix']}openblas_{name}", f"openblas_{name}"):
         if hasattr(_LIB, cand):
-            return getattr(_LIB, cand)
+            fn = getattr(_LIB, cand)
+            fn.restype, fn.argtypes = restype, argtypes
+            return fn
     return None
+
+
+_GET_THREADS = _thread_call("get_num_threads", ctypes.c_int, [])
+_SET_THREADS = _thread_call("set_num_threads", None, [ctypes.c_int])
 
 
 def num_threads() -> int | None:
     """The library's thread count (None when the routines came through cython_blas)."""
-    fn = _thread_call("get_num_threads")
-    if fn is None:
-        return None
-    fn.restype, fn.argtypes = ctypes.c_int, []
-    return int(fn())
+    return None if _GET_THREADS is None else int(_GET_THREADS())
 
 
 def set_num_threads(n: int) -> int | None:
     """Set the library's thread count; the count now in force (None as ``num_threads``)."""
-    fn = _thread_call("set_num_threads")
-    if fn is None:
+    if _SET_THREADS is None:
         return None
-    fn.restype, fn.argtypes = None, [ctypes.c_int]
-    fn(int(n))
+    _SET_THREADS(int(n))
     return num_threads()
 
 
@@ -143,9 +144,11 @@ _INT_MAX = 2 ** 31 - 1
 
 
 @register_jitable
-def _check_sizes(a, b, c, d, e, f):
-    if max(max(a, b), max(max(c, d), max(e, f))) > _INT_MAX:
-        raise ValueError("BLAS: a dimension or leading dimension exceeds 2**31 - 1")
+def _check_sizes(dims):
+    """BLAS takes 32-bit sizes: refuse (rather than wrap) larger ones."""
+    for d in dims:
+        if d > _INT_MAX:
+            raise ValueError("BLAS: a dimension or leading dimension exceeds 2**31 - 1")
 
 
 def xgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
@@ -162,7 +165,7 @@ def _xgemm_ov(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         _CH, _CH, _I32, _I32, _I32, p, p, _I32, p, _I32, p, p, _I32))
 
     def impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-        _check_sizes(m, n, k, lda, ldb, ldc)
+        _check_sizes((m, n, k, lda, ldb, ldc))
         fn(_scalar_ptr(np.int8(transa)), _scalar_ptr(np.int8(transb)),
            _scalar_ptr(np.int32(m)), _scalar_ptr(np.int32(n)), _scalar_ptr(np.int32(k)),
            _scalar_ptr(alpha), a.ctypes, _scalar_ptr(np.int32(lda)), b.ctypes,
@@ -184,7 +187,7 @@ def _xgemv_ov(trans, m, n, alpha, a, lda, x, beta, y):
         _CH, _I32, _I32, p, p, _I32, p, _I32, p, p, _I32))
 
     def impl(trans, m, n, alpha, a, lda, x, beta, y):
-        _check_sizes(m, n, lda, 1, 1, 1)
+        _check_sizes((m, n, lda))
         one = np.int32(1)
         fn(_scalar_ptr(np.int8(trans)), _scalar_ptr(np.int32(m)), _scalar_ptr(np.int32(n)),
            _scalar_ptr(alpha), a.ctypes, _scalar_ptr(np.int32(lda)), x.ctypes,

@@ -87,15 +87,16 @@ def preload_signatures(module) -> None:
             load_or_compile(module.graph_fn, sig)
         except Exception:  # noqa: BLE001 - the first call compiles it and reports errors
             pass
-    module._sg_recorded = len(module.graph_fn.signatures)
+    module._sg_recorded = len(module.graph_fn.overloads)
 
 
 def record_signatures(module) -> None:
     """Write ``graph_fn``'s argument types next to its module (atomically) when it was
-    compiled for types not recorded yet; called after a call of the function."""
-    sigs = list(module.graph_fn.signatures)
-    if len(sigs) == getattr(module, "_sg_recorded", 0):
+    compiled for types not recorded yet; called after every call of the function through
+    the generic path, so the common case is one length comparison."""
+    if len(module.graph_fn.overloads) == getattr(module, "_sg_recorded", 0):
         return
+    sigs = list(module.graph_fn.signatures)
     module._sg_recorded = len(sigs)
     path = _signatures_file(module)
     try:
@@ -120,11 +121,12 @@ class NumbaThunk:
 
     def __call__(self, vals, shared_vals):
         r = self.call(self.fn, vals, shared_vals, self.const_args)
-        record_signatures(self.module)
+        self.record()
         return r
 
     def record(self):
-        """Record the argument types graph_fn has been compiled for (fast call paths)."""
+        """Record the argument types graph_fn has been compiled for (``record_signatures``;
+        the fast call path calls this after its first call)."""
         record_signatures(self.module)
 
 

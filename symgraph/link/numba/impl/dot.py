@@ -47,9 +47,10 @@ _CACHE = {"cache": True}
 # ----------------------------------------------------------------- jitted helpers
 
 def blas_ready(a):
-    """``a`` itself when Numba's ``np.dot`` can hand it to BLAS (C or F layout); otherwise
-    ``np.ascontiguousarray(a)``, which copies only when the data is not C-contiguous at
-    run time."""
+    """``a`` itself when typed C or F layout; otherwise ``np.ascontiguousarray(a)``, which
+    copies only when the data is not C-contiguous at run time. BLAS would take any
+    strides; this keeps the ``dot`` extern to C/F signatures, each of which compiles the
+    gemm kernels once per installation (~10 s)."""
     return np.ascontiguousarray(a)
 
 
