@@ -204,3 +204,6 @@ def graph_image(obj, path: str, title: str | None = None) -> str:
 
 def _short(s: str, n: int = 28) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
+
+
+from symgraph.printing_ops import Print, pydotprint  # noqa: E402,F401  (Theano's names)

@@ -23,4 +23,5 @@ from symgraph.tensor import nnet  # noqa: F401,E402
 from symgraph.gradient import grad, hessian, jacobian, verify_grad, Rop, Lop  # noqa: F401,E402
 
 as_tensor = as_tensor_variable
+square = sqr  # noqa: F405  (Theano's name for x ** 2)
 _as_tensor_variable = as_tensor_variable
