@@ -307,3 +307,11 @@ def verify_grad(fun, pt: Sequence, n_tests: int = 2, rng=None, eps=None, out_typ
 # ancestors kept importable for users of theano.gradient
 __all__ = ["grad", "jacobian", "hessian", "verify_grad", "numeric_grad", "Rop", "Lop",
            "GradientError", "NullTypeGradError", "DisconnectedInputError", "ancestors"]
+
+
+# gradient-only identity ops and subgraph_grad (Theano's theano.gradient names)
+from symgraph.gradient_ops import (  # noqa: E402,F401
+    disconnected_grad, grad_clip, grad_scale, subgraph_grad, undefined_grad, zero_grad,
+)
+__all__ += ["disconnected_grad", "grad_clip", "grad_scale", "subgraph_grad", "undefined_grad",
+            "zero_grad"]
