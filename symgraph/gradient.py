@@ -76,6 +76,8 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
                             f"{cost.type.ndim}; sum or mean it first")
         if cost.type.dtype not in FLOAT_DTYPES:
             raise TypeError(f"grad: cost must be a float scalar, got dtype {cost.type.dtype}")
+        leaves = set(wrt_list) | set(consider_constant or ()) | set(known_grads or ())
+        cost = _stabilized(cost, leaves)
         seeds[cost] = T.ones_like(cost)
     for v, g in (known_grads or {}).items():
         g = T.as_tensor_variable(g)
@@ -103,6 +105,21 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
             g = unbroadcast_grad(g, w)
         out.append(g)
     return out[0] if single else out
+
+
+def _stabilized(cost, leaves):
+    """``cost`` with its graph rewritten into its stable forms (see
+    ``symgraph.tensor.stable_forms``) before differentiation.
+
+    Why before: ``d log(p) = dp / p`` is NaN where ``p`` rounds to 0 even when the exact
+    gradient is finite, and no later rewrite of the gradient graph can recover it
+    reliably. ``log(1 / (1 + exp(-z)))`` becomes ``-softplus(-z)`` first, whose gradient
+    ``sigmoid(-z)`` is finite everywhere. Values are unchanged; ``leaves`` (``wrt``,
+    ``consider_constant``, ``known_grads`` keys) are kept as they are.
+    """
+    from symgraph.tensor.stable_forms import stabilize_graph
+
+    return stabilize_graph([cost], leaves)[0]
 
 
 def _backprop(roots, seeds, wrt, blockers):

@@ -1,49 +1,36 @@
 """Stabilization: rewrite numerically fragile expressions into stable ones.
 
-- ``log(1 + exp(x))`` and ``log1p(exp(x))`` -> ``softplus(x)``;
-- ``log(sigmoid(x))`` -> ``-softplus(-x)``;
-- ``1 - sigmoid(x)`` -> ``sigmoid(-x)`` (so ``log(1 - sigmoid(x))`` -> ``-softplus(x)``);
-- ``log(softmax(x))`` -> ``log_softmax(x)`` and the integer-label NLL of a softmax -> one
-  fused op (registered by ``symgraph.tensor.nnet`` when present).
+The forms themselves (hand-written sigmoids, ``log(sigmoid)``, ``1 - sigmoid``,
+``log(1 + exp)``, ``log(sum(exp))``, ``log(softmax)``) live in
+``symgraph.tensor.stable_forms``, because ``grad`` applies them too, before
+differentiating, so that gradients are as stable as values. Here each form becomes one
+node rewrite of the ``stabilize`` phase, named ``local_<form>``, so
+``Mode(excluding=['local_log_sigmoid'])`` turns one off and ``excluding=['stabilize']``
+all of them. The softmax-specific rewrites of gradients and crossentropies are in
+``symgraph.tensor.nnet.rewrites``.
 """
 from __future__ import annotations
 
-import symgraph.tensor as T
-from symgraph.rewriting.canonicalize import _same_type_or_none
 from symgraph.rewriting.engine import node_rewriter
-from symgraph.rewriting.utils import is_const, is_elemwise
-from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import Elemwise
+from symgraph.tensor.stable_forms import FORMS, fit
 
 
-@node_rewriter("stabilize", tracks=[Elemwise], tags=["stabilize", "fast_run"])
-def local_log1p_exp_to_softplus(fgraph, node):
-    so = node.op.scalar_op
-    if isinstance(so, ts.Log1p) and is_elemwise(node.inputs[0], ts.Exp):
-        return _same_type_or_none(node, T.softplus(node.inputs[0].owner.inputs[0]))
-    if isinstance(so, ts.Log) and is_elemwise(node.inputs[0], ts.Add):
-        terms = node.inputs[0].owner.inputs
-        if len(terms) == 2:
-            for a, b in (terms, terms[::-1]):
-                if is_const(a, 1) and is_elemwise(b, ts.Exp):
-                    return _same_type_or_none(node, T.softplus(b.owner.inputs[0]))
-    return None
+def _owner(v):
+    return v.owner
 
 
-@node_rewriter("stabilize", tracks=[Elemwise], tags=["stabilize", "fast_run"])
-def local_log_sigmoid(fgraph, node):
-    so = node.op.scalar_op
-    if isinstance(so, ts.Log) and is_elemwise(node.inputs[0], ts.Sigmoid):
-        x = node.inputs[0].owner.inputs[0]
-        return _same_type_or_none(node, T.neg(T.softplus(T.neg(x))))
-    return None
+def _as_rewrite(form):
+    def rewrite(fgraph, node):
+        if len(node.outputs) != 1:
+            return None
+        new = fit(node.outputs[0], form(node, _owner))
+        return None if new is None else [new]
+
+    rewrite.__doc__ = form.__doc__
+    rewrite.__name__ = f"local_{form.__name__}"
+    return node_rewriter("stabilize", tracks=[Elemwise], tags=["stabilize", "fast_run"],
+                         name=rewrite.__name__)(rewrite)
 
 
-@node_rewriter("stabilize", tracks=[Elemwise], tags=["stabilize", "fast_run"])
-def local_one_minus_sigmoid(fgraph, node):
-    so = node.op.scalar_op
-    if isinstance(so, ts.Sub) and is_const(node.inputs[0], 1) and \
-            is_elemwise(node.inputs[1], ts.Sigmoid):
-        x = node.inputs[1].owner.inputs[0]
-        return _same_type_or_none(node, T.sigmoid(T.neg(x)))
-    return None
+globals().update({f"local_{form.__name__}": _as_rewrite(form) for form in FORMS})

@@ -1,7 +1,8 @@
 """Stabilizing rewrites for the softmax family (registered with the rewrite engine on
 import; ``symgraph.rewriting.stabilize`` refers to them).
 
-- ``log(softmax(x))`` -> ``log_softmax(x)``;
+- ``log(softmax(x))`` -> ``log_softmax(x)`` is one of ``symgraph.tensor.stable_forms`` (also
+  applied by ``grad``);
 - ``softmax_grad(g / softmax(x), softmax(x))`` (the gradient of ``log(softmax(x))``)
   -> ``log_softmax_grad(g, log_softmax(x))`` (no division by a probability that can be 0);
 - ``crossentropy_categorical_1hot(softmax(x), y)`` -> ``SoftmaxNLL(x, y)[0]`` and its
@@ -54,15 +55,6 @@ def _fit(old, new):
     if new.type.broadcastable != old.type.broadcastable:
         return None
     return [new]
-
-
-@node_rewriter("stabilize", tracks=[Elemwise], tags=_TAGS)
-def local_log_softmax(fgraph, node):
-    """log(softmax(x)) -> log_softmax(x)."""
-    if isinstance(node.op.scalar_op, ts.Log) and _owner_op(node.inputs[0], Softmax):
-        x = node.inputs[0].owner.inputs[0]
-        return _fit(node.outputs[0], LogSoftmax()(x))
-    return None
 
 
 @node_rewriter("stabilize", tracks=[SoftmaxGrad], tags=_TAGS)
