@@ -1,0 +1,142 @@
+"""Numba generator for ``Scan``: the loop runs inside the compiled graph function.
+
+The inner graph is optimized and generated like any graph (``generate_module``), as its
+own cached module, so its products call the same BLAS kernels (Dot/Gemm generators) as
+the outer graph. The node function generated here allocates the output buffers once,
+copies the initial values in, then calls the inner ``graph_fn`` once per step from
+compiled code (no Python call per step) and writes each step's values into the buffers.
+A state kept only for its last value (``store_last``) lives in a ring buffer of ``L`` rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symgraph.compile.mode import Mode
+from symgraph.graph.fg import FunctionGraph
+from symgraph.link.numba import cache
+from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
+from symgraph.scan_module.op import Scan
+
+
+def _const_line(k, arr) -> str:
+    arr = np.ascontiguousarray(arr)
+    return (f"_sg_K{k} = np.frombuffer(bytes.fromhex({arr.tobytes().hex()!r}), "
+            f"dtype=np.{arr.dtype.name}).reshape({tuple(arr.shape)!r}).copy()")
+
+
+def step_module(inputs, outputs, optimize_inner):
+    """Source of a module holding ``step_fn``, the graph ``inputs -> outputs`` compiled.
+
+    Array constants of the graph become module globals (Numba freezes them into the
+    machine code) so ``step_fn`` keeps the graph's signature.
+    """
+    from symgraph.link.numba.linker import generate_module
+    from symgraph.rewriting import optimize
+
+    fg = FunctionGraph(inputs, outputs, clone=True)
+    if optimize_inner:
+        optimize(fg, Mode("numba"))
+    src, consts, _ = generate_module(fg, fg.inputs, [])
+    params = [f"a{k}" for k in range(len(fg.inputs))]
+    lines = [_const_line(k, c) for k, c in enumerate(consts)]
+    args = params + [f"_sg_K{k}" for k in range(len(consts))]
+    lines.append("@numba.njit(cache=True, error_model='numpy', nogil=True)")
+    lines.append(f"def step_fn({', '.join(params)}):")
+    lines.append(f"    return graph_fn({', '.join(args)})")
+    return src + "\n\n" + "\n".join(lines) + "\n"
+
+
+def inner_module(op, optimize_inner=True):
+    """Import (generating once per op) the module of the scan's step (``step_fn``)."""
+    if op._numba_src is None:
+        op._numba_src = step_module(op.inner_inputs, op.inner_outputs,
+                                    optimize_inner and not op.optimized)
+    return cache.load_module(op._numba_src)
+
+
+def _err(op, msg) -> str:
+    return f"raise ValueError({(op.where('') + ': ' + msg)!r})"
+
+
+@numba_impl.register(Scan)
+def numba_scan(op, node, ctx):
+    mod = inner_module(op)
+    step = f"_scan_{mod.__name__}"
+    n_seqs, n_st, n_nit = op.n_seqs, op.n_states, op.n_nitsot
+    seqs = [f"s{k}" for k in range(n_seqs)]
+    inits = [f"x{i}" for i in range(n_st)]
+    nonseqs = [f"p{k}" for k in range(op.n_nonseqs)]
+    L = [op.buffer_len(i) for i in range(n_st)]
+    ring = list(op.store_last)
+    st_t = [op.inner_outputs[i].type for i in range(n_st)]
+    nit_t = [op.inner_outputs[n_st + j].type for j in range(n_nit)]
+    lines = [f"if n < 0:", f"    {_err(op, 'n_steps must be >= 0')}"]
+    for k, s in enumerate(seqs):
+        bad = f"{s}.shape[0] != n" if op.equal_lengths else f"{s}.shape[0] < n"
+        msg = ("the sequences have different lengths (pass n_steps to scan a prefix)"
+               if op.equal_lengths else f"sequence {k} is shorter than n_steps")
+        lines += [f"if {bad}:", f"    {_err(op, msg)}"]
+    for i, x in enumerate(inits):
+        lines += [f"if {x}.shape[0] < {L[i]}:",
+                  f"    {_err(op, f'the initial value of output {i} has too few rows')}"]
+        rows = L[i] if ring[i] else f"{L[i]} + n"
+        shape = f"({rows},) + {x}.shape[1:]" if st_t[i].ndim else f"{rows}"
+        lines.append(f"b{i} = np.empty({shape}, dtype={np_dtype(st_t[i].dtype)})")
+        lines.append(f"b{i}[:{L[i]}] = {x}[:{L[i]}]")
+    lines.append("ran = n")
+
+    def read(i, k, t):
+        if ring[i]:
+            return f"b{i}[({t} + {L[i] + k}) % {L[i]}]"
+        return f"b{i}[{t} + {L[i] + k}]"
+
+    def step_code(t, first):
+        args = [f"{s}[{t}]" for s in seqs]
+        for i, taps in enumerate(op.state_taps):
+            args += [read(i, k, t) for k in taps]
+        args += nonseqs
+        out = [f"r = {step}({', '.join(args)})"]
+        for i in range(n_st):
+            dst = f"b{i}[{t} % {L[i]}]" if ring[i] else f"b{i}[{t} + {L[i]}]"
+            if st_t[i].ndim:
+                out += [f"if r[{i}].shape != b{i}.shape[1:]:",
+                        f"    {_err(op, f'output {i} of the step changed shape')}"]
+            out.append(f"{dst} = r[{i}]")
+        for j in range(n_nit):
+            v = f"r[{n_st + j}]"
+            if first:
+                shape = f"(n,) + {v}.shape" if nit_t[j].ndim else "n"
+                out.append(f"z{j} = np.empty({shape}, dtype={np_dtype(nit_t[j].dtype)})")
+            elif nit_t[j].ndim:
+                out += [f"if {v}.shape != z{j}.shape[1:]:",
+                        f"    {_err(op, f'output {n_st + j} of the step changed shape')}"]
+            out.append(f"z{j}[{t}] = {v}")
+        return out
+
+    first = step_code("0", True)
+    rest = step_code("t", False)
+    if op.until:
+        first += [f"if r[{n_st + n_nit}]:", "    ran = 1"]
+        rest += [f"if r[{n_st + n_nit}]:", "    ran = t + 1", "    break"]
+    lines.append("if n > 0:")
+    lines += ["    " + ln for ln in first]
+    lines.append("    for t in range(1, ran):")
+    lines += ["        " + ln for ln in rest]
+    if n_nit:
+        lines.append("else:")
+        for j in range(n_nit):
+            shape = "(" + "0, " * (nit_t[j].ndim + 1) + ")"
+            lines.append(f"    z{j} = np.empty({shape}, dtype={np_dtype(nit_t[j].dtype)})")
+    rets = []
+    for i in range(n_st):
+        if ring[i]:
+            rets.append(f"b{i}[(ran + {L[i] - 1}) % {L[i]}]" if st_t[i].ndim == 0
+                        else f"b{i}[(ran + {L[i] - 1}) % {L[i]}].copy()")
+        else:
+            rets.append(f"b{i}[:{L[i]} + ran]")
+    rets += [f"z{j}[:ran]" for j in range(n_nit)]
+    ret = rets[0] if len(rets) == 1 else "(" + ", ".join(rets) + ",)"
+    lines.append(f"return {ret}")
+    params = ["n"] + seqs + inits + nonseqs
+    src = f"def {ctx.name}({', '.join(params)}):\n" + indent("\n".join(lines))
+    return NumbaCode(src, imports=(f"from {mod.__name__} import step_fn as {step}",))

@@ -1,0 +1,184 @@
+"""Backpropagation through time: the gradient of a ``Scan`` is another ``Scan``.
+
+The backward loop runs the steps in reverse. At forward step ``t`` the step computes
+``y_i[t] = f(seq rows, y_i[t + k] for k in taps_i, non-sequences)``. Reading ``y_i[t - k]``
+happens at steps ``t - k + 1 ... ``, all later than ``t``, so by the time the backward loop
+reaches ``t`` every contribution to ``dC/dy_i[t]`` is known. The backward loop carries,
+per state ``i`` with ``L_i = -min(taps_i)``, the pending gradients of the ``L_i`` most recent
+buffer rows (``c_q`` for row ``t - q``) and, per differentiable non-sequence, the
+accumulated gradient. One backward step:
+
+- ``gy = dC/dy_i[t] (from outside the loop) + c_0``;
+- the step's vector-Jacobian product (``symgraph.gradient.grad`` with ``known_grads`` on
+  the inner graph) gives ``d_k`` for each tap, the sequence rows' gradients (a
+  non-recurrent output of the backward loop) and the non-sequences' (added to the
+  accumulators);
+- ``c'_q = c_{q+1} + d_{-(q+1)}``.
+
+After the last backward step the carries hold the gradient of the initial buffer. Because
+the backward loop is built with ``scan`` itself, it is optimized and compiled like any
+scan and can be differentiated again. ``truncate_gradient=k`` runs only the last ``k``
+backward steps (earlier rows and the initial values then get zero gradient).
+"""
+from __future__ import annotations
+
+from symgraph.graph.basic import Constant, clone_replace
+from symgraph.tensor.type import FLOAT_DTYPES, TensorType
+
+
+def _float(v) -> bool:
+    return v.type.dtype in FLOAT_DTYPES
+
+
+def scan_grad(op, inputs, outputs, output_grads):
+    import symgraph.tensor as T
+    from symgraph.gradient import grad
+    from symgraph.scan_module.basic import scan
+
+    if op.until:
+        raise NotImplementedError(f"{op.where('')}: the gradient of a scan that stops with "
+                                  f"until is not implemented")
+    if any(op.store_last):
+        raise NotImplementedError(f"{op}: gradient of a scan that keeps only its last state")
+    n, seqs, inits, nonseqs = op.outer_slices(list(inputs))
+    ins = op.inner_inputs
+    ns_, nst = op.n_seqs, op.n_states
+    s_in = ins[:ns_]
+    tap_in = []
+    pos = ns_
+    for taps in op.state_taps:
+        tap_in.append(ins[pos:pos + len(taps)])
+        pos += len(taps)
+    p_in = ins[pos:]
+    y_out = op.inner_outputs[:nst]
+    z_out = op.inner_outputs[nst:nst + op.n_nitsot]
+    g_bufs = output_grads[:nst]
+    g_nits = output_grads[nst:nst + op.n_nitsot]
+
+    fl_states = [i for i in range(nst) if _float(y_out[i])]
+    fl_nits = [j for j in range(op.n_nitsot) if _float(z_out[j])]
+    fl_seqs = [k for k in range(ns_) if _float(s_in[k])]
+    fl_ps = [k for k in range(len(p_in)) if _float(p_in[k])]
+
+    # -- one backward step, on placeholders -----------------------------------------
+    gy_ph = {i: y_out[i].type.make_variable(f"g_out{i}[t]") for i in fl_states}
+    gz_ph = {j: z_out[j].type.make_variable(f"g_nit{j}[t]") for j in fl_nits}
+    carry_ph = {i: [_row(inits[i]).make_variable(f"carry{i}_{q}")
+                    for q in range(op.buffer_len(i))] for i in fl_states}
+    acc_ph = {k: p_in[k].type.make_variable(f"acc_{p_in[k].name}") for k in fl_ps}
+    known: dict = {}
+
+    def seed(v, g):
+        if isinstance(v, Constant):
+            return
+        if g.type.broadcastable != v.type.broadcastable:
+            from symgraph.tensor.elemwise import unbroadcast_grad
+
+            g = unbroadcast_grad(g, v) if v.type.ndim == g.type.ndim else g
+        known[v] = known[v] + g if v in known else g
+
+    for i in fl_states:
+        seed(y_out[i], gy_ph[i] + carry_ph[i][0])
+    for j in fl_nits:
+        seed(z_out[j], gz_ph[j])
+    wrt = ([s_in[k] for k in fl_seqs] + [v for i in fl_states for v in tap_in[i]]
+           + [p_in[k] for k in fl_ps])
+    if known and wrt:
+        gw = grad(None, wrt, known_grads=known, disconnected_inputs="ignore")
+    else:
+        gw = [T.zeros_like(w) for w in wrt]
+    gw = dict(zip(wrt, gw))
+    new_carry = []
+    for i in fl_states:
+        L = op.buffer_len(i)
+        d = {k: gw[v] for k, v in zip(op.state_taps[i], tap_in[i])}
+        for q in range(L):
+            terms = []
+            if q + 1 < L:
+                terms.append(carry_ph[i][q + 1])
+            if -(q + 1) in d:
+                terms.append(d[-(q + 1)])
+            c = terms[0] if len(terms) == 1 else (terms[0] + terms[1] if terms
+                                                  else T.zeros_like(carry_ph[i][0]))
+            new_carry.append(c)
+    new_acc = [acc_ph[k] + gw[p_in[k]] for k in fl_ps]
+    seq_g = [gw[s_in[k]] for k in fl_seqs]
+    step_outs = new_carry + new_acc + seq_g
+
+    # -- the backward scan ----------------------------------------------------------------
+    n_b = n
+    if op.truncate_gradient > 0:
+        n_b = T.minimum(n, T.constant(op.truncate_gradient, dtype="int64"))
+    start = n - n_b
+    b_seqs, b_seq_ph = [], []
+    for k in range(ns_):
+        b_seqs.append(seqs[k][start:n])
+        b_seq_ph.append(s_in[k])
+    for i in range(nst):
+        L = op.buffer_len(i)
+        buf = outputs[i]
+        for k, v in zip(op.state_taps[i], tap_in[i]):
+            b_seqs.append(buf[L + k + start:L + k + n])
+            b_seq_ph.append(v)
+    for i in fl_states:
+        L = op.buffer_len(i)
+        b_seqs.append(g_bufs[i][L + start:L + n])
+        b_seq_ph.append(gy_ph[i])
+    for j in fl_nits:
+        b_seqs.append(g_nits[j][start:n])
+        b_seq_ph.append(gz_ph[j])
+    state_ph = [c for i in fl_states for c in carry_ph[i]] + [acc_ph[k] for k in fl_ps]
+    init_vals = ([T.zeros_like(inits[i][0]) for i in fl_states for _ in carry_ph[i]]
+                 + [T.zeros_like(nonseqs[k]) for k in fl_ps])
+    outputs_info = list(init_vals) + [None] * len(seq_g)
+
+    def step(*args):
+        a = list(args)
+        rep = dict(zip(b_seq_ph, a[:len(b_seq_ph)]))
+        a = a[len(b_seq_ph):]
+        rep.update(zip(state_ph, a[:len(state_ph)]))
+        a = a[len(state_ph):]
+        rep.update(zip(p_in, a))
+        return clone_replace(step_outs, rep)
+
+    if step_outs:
+        res, _ = scan(step, sequences=b_seqs, outputs_info=outputs_info,
+                      non_sequences=list(nonseqs), n_steps=n_b, go_backwards=True,
+                      name=f"grad_of_{op.name}", return_list=True)
+    else:
+        res = []
+    # -- gradients of the forward inputs ----------------------------------------------------
+    finals = [_final(r) for r in res[:len(state_ph)]]
+    out = [None] * len(inputs)
+    truncated = T.lt(n_b, n) if op.truncate_gradient > 0 else None
+    pos = 0
+    for i in fl_states:
+        L = op.buffer_len(i)
+        rows = finals[pos:pos + L]
+        pos += L
+        g0 = T.stack(rows[::-1]) if L > 1 else T.shape_padleft(rows[0])
+        if truncated is not None:
+            g0 = T.switch(truncated, T.zeros_like(g0), g0)
+        g0 = g0 + g_bufs[i][:L]
+        full = T.set_subtensor(T.zeros_like(inits[i])[:L], g0)
+        out[1 + ns_ + i] = full
+    for k in fl_ps:
+        out[1 + ns_ + nst + k] = finals[pos]
+        pos += 1
+    for r, k in zip(res[len(state_ph):], fl_seqs):
+        g = T.zeros_like(seqs[k])
+        out[1 + k] = T.set_subtensor(g[start:n], r[::-1])
+    for k in range(len(inputs)):
+        if out[k] is None and k > 0 and _float(inputs[k]):
+            out[k] = T.zeros_like(inputs[k])
+    return out
+
+
+def _row(x) -> TensorType:
+    return TensorType(x.type.dtype, x.type.broadcastable[1:])
+
+
+def _final(r):
+    """The last row of a scan state's full buffer (its initial value after zero steps):
+    ``r`` is ``buffer[L:]`` as ``scan`` returns it."""
+    return r.owner.inputs[0][-1]

@@ -1,0 +1,1 @@
+"""Scan rewrites (see module docstring once written)."""
