@@ -18,8 +18,26 @@ from pathlib import Path
 _VALID = {
     "floatX": ("float64", "float32"),
     "device": ("cpu", "cuda"),
-    "mode": ("numba", "py", "cuda", "FAST_RUN", "FAST_COMPILE", "DebugMode"),
+    "mode": ("numba", "py", "cuda", "FAST_RUN", "FAST_COMPILE", "DebugMode", "NanGuardMode"),
+    "optimizer": ("fast_run", "fast_compile", None),
+    "compute_test_value": ("off", "ignore", "warn", "raise", "pdb"),
+    "warn_float64": ("ignore", "warn", "raise", "pdb"),
+    "on_unused_input": ("raise", "warn", "ignore"),
 }
+
+#: settings that hold free text (tag lists, paths), checked only to be strings
+_TEXT = ("cache_dir", "optimizer_excluding", "optimizer_including")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _to_bool(name, value):
+    if isinstance(value, (bool, int)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"config.{name} must be a boolean (True/False, or one of "
+                     f"{_TRUE + _FALSE[:-1]} as text), got {value!r}")
 
 
 def _default_cache_dir() -> str:
@@ -41,6 +59,7 @@ class Config:
         "profile": False,
         "compute_test_value": "off",
         "warn_float64": "ignore",
+        "on_unused_input": "raise",
     }
 
     def __init__(self) -> None:
@@ -51,13 +70,24 @@ class Config:
     def __setattr__(self, name: str, value) -> None:
         if name not in self._fields:
             raise AttributeError(f"symgraph.config has no setting {name!r}; known: {sorted(self._fields)}")
+        object.__setattr__(self, name, self._validate(name, value))
+
+    @staticmethod
+    def _validate(name: str, value):
+        """Every setting is checked when set, so a typo fails at the assignment (or at
+        import, for ``SYMGRAPH_FLAGS``) rather than being silently ignored later."""
+        if name == "optimizer" and value in ("None", "none"):
+            value = None
+        if name == "profile":
+            return _to_bool(name, value)
+        if name in _TEXT:
+            if not isinstance(value, str):
+                raise ValueError(f"config.{name} must be a string, got {type(value).__name__} "
+                                 f"{value!r}")
+            return value
         if name in _VALID and value not in _VALID[name]:
             raise ValueError(f"config.{name} must be one of {_VALID[name]}, got {value!r}")
-        if name == "profile" and isinstance(value, str):
-            value = value.lower() in ("1", "true", "yes", "on")
-        if name == "optimizer" and value in ("None", "none", None):
-            value = None
-        object.__setattr__(self, name, value)
+        return value
 
     def apply_flags(self, flags: str) -> None:
         """Apply ``"name=value,name=value"`` as found in ``SYMGRAPH_FLAGS``."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from symgraph.config import config
+
 
 class Op:
     """Base class of all operations. Subclasses set ``__props__`` to their parameters."""
@@ -61,6 +63,10 @@ class Op:
 
     def __call__(self, *inputs, **kwargs):
         node = self.make_node(*inputs, **kwargs)
+        if config.compute_test_value != "off":
+            from symgraph.graph.test_value import compute_test_values
+
+            compute_test_values(node)
         if len(node.outputs) == 1:
             return node.outputs[0]
         return list(node.outputs)

@@ -32,6 +32,16 @@ def user_trace(limit: int = 1) -> tuple:
     return tuple(frames)
 
 
+def user_stacklevel() -> int:
+    """``stacklevel`` that makes a ``warnings.warn`` made by the caller of this function
+    point at the first frame outside symgraph (the user's line)."""
+    level, f = 1, sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+        level += 1
+        f = f.f_back
+    return level
+
+
 def format_trace(trace) -> str:
     if not trace:
         return "<unknown location>"

@@ -138,10 +138,32 @@ def _ctor(bcast, dtype=None):
 
 
 def _plural(single):
+    """Theano's ``_multi`` rules for ``matrices``, ``dscalars`` ...:
+
+    - an int ``n``: a list of ``n`` unnamed variables (``fvectors(3)``; a list even for 1);
+    - one argument that is a string or a list: its items are the names, one variable per
+      character of a string (``matrices('pt')`` -> ``p, t``); a single name gives the
+      variable itself, not a list (``matrices('x')``);
+    - several arguments: one variable per argument (``dscalars('a', 'b')``).
+    """
     def make(*names, dtype=None):
-        if len(names) == 1 and isinstance(names[0], int):
-            names = [None] * names[0]
-        return [single(n, dtype=dtype) if dtype else single(n) for n in names]
+        def one(n):
+            return single(n, dtype=dtype) if dtype else single(n)
+
+        if names and isinstance(names[0], (int, np.integer)) and not isinstance(names[0], bool):
+            if len(names) != 1:
+                raise TypeError(f"give a count or names, got {names!r}")
+            return [one(None) for _ in range(int(names[0]))]
+        if len(names) == 1:
+            names = names[0]
+        if not isinstance(names, (str, list, tuple)):
+            raise TypeError(f"names must be strings, got {names!r}")
+        if len(names) == 1:
+            return one(names[0] if isinstance(names, (list, tuple)) else names)
+        for n in names:
+            if not isinstance(n, str):
+                raise TypeError(f"names must be strings, got {n!r} in {names!r}")
+        return [one(n) for n in names]
 
     return make
 

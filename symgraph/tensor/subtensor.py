@@ -785,6 +785,8 @@ def getitem(x, idx):
     arrays or boolean masks give an ``AdvancedSubtensor`` copy.
     """
     x = as_tensor_variable(x)
+    if isinstance(idx, list) and any(isinstance(i, slice) for i in idx):
+        idx = tuple(idx)  # Theano and old numpy: a list holding a slice is a tuple index
     idx_list, inputs, advanced = _parse_index(x, idx)
     op = AdvancedSubtensor(idx_list) if advanced else Subtensor(idx_list)
     return op(x, *inputs)

@@ -32,7 +32,10 @@ def _norm_dtype(dtype) -> str:
 class TensorType(Type):
     """Type of n-d arrays. ``TensorType('float64', (False, True))`` is a column."""
 
-    def __init__(self, dtype, broadcastable=None, shape=None):
+    def __init__(self, dtype, broadcastable=None, shape=None, name=None):
+        # ``name`` names the type (Theano's ``TensorType(dtype, bcast, name=...)``); it
+        # shows in ``str`` and takes no part in equality
+        self.name = name
         self.dtype = _norm_dtype(dtype)
         if broadcastable is None:
             if shape is None:
@@ -57,6 +60,8 @@ class TensorType(Type):
         return hash((TensorType, self.dtype, self.broadcastable))
 
     def __str__(self):
+        if self.name:
+            return self.name
         named = {(): "scalar", (False,): "vector", (True, False): "row", (False, True): "col",
                  (False, False): "matrix", (False,) * 3: "tensor3", (False,) * 4: "tensor4"}
         name = named.get(self.broadcastable)

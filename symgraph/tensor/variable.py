@@ -12,6 +12,7 @@ Example::
 """
 from __future__ import annotations
 
+from symgraph.config import config as _config
 from symgraph.graph.basic import Constant, Variable
 
 
@@ -45,11 +46,12 @@ class _TensorMixin:
     def __matmul__(self, o): return _T().dot(self, o)
     def __rmatmul__(self, o): return _T().dot(o, self)
 
-    # comparisons (== and != stay identity-based, as in Theano: use T.eq / T.neq)
-    def __lt__(self, o): return _T().lt(self, o)
-    def __le__(self, o): return _T().le(self, o)
-    def __gt__(self, o): return _T().gt(self, o)
-    def __ge__(self, o): return _T().ge(self, o)
+    # comparisons (== and != stay identity-based, as in Theano: use T.eq / T.neq). Their
+    # results are the only variables without a truth value (see ``__bool__``)
+    def __lt__(self, o): return _no_truth(_T().lt(self, o))
+    def __le__(self, o): return _no_truth(_T().le(self, o))
+    def __gt__(self, o): return _no_truth(_T().gt(self, o))
+    def __ge__(self, o): return _no_truth(_T().ge(self, o))
 
     def __and__(self, o): return _T().and_(self, o)
     def __rand__(self, o): return _T().and_(o, self)
@@ -59,13 +61,32 @@ class _TensorMixin:
     def __rxor__(self, o): return _T().xor(o, self)
     def __invert__(self): return _T().invert(self)
 
+    #: numpy defers to these operators (``ndarray + variable`` -> ``variable.__radd__``)
+    #: instead of building an object array of variables element by element
+    __array_priority__ = 1000
+    __array_ufunc__ = None
+
     def __bool__(self):
+        # Theano's rule: every variable is truthy (``if not W:`` tests for a missing
+        # optional parameter), except the result of ``<``, ``<=``, ``>``, ``>=``, so that
+        # ``a < b < c`` (Python's ``(a < b) and (b < c)``) fails loudly
+        if self.__dict__.get("_is_nonzero", True):
+            return True
         raise TypeError(
-            "A symbolic variable has no truth value: use T.switch(cond, a, b) instead of "
-            "`if`, and T.and_/T.or_ (or & and |) instead of `and`/`or`.")
+            f"the comparison {self} has no truth value: use T.switch(cond, a, b) instead "
+            f"of `if`, and T.and_/T.or_ (or & and |) instead of `and`/`or` (a < b < c is "
+            f"(a < b) and (b < c)).")
 
     def __iter__(self):
-        raise TypeError("A symbolic variable cannot be iterated; index it instead (x[i]).")
+        # a vector whose length is known when the graph is built (``x.shape``, a
+        # constant, a stack) unpacks: ``seq_len, batch, _ = x.shape``
+        n = _T().shape_ops._vector_length(self) if self.type.ndim == 1 else None
+        if n is None:
+            raise TypeError(
+                f"{self} ({self.type}) cannot be iterated: only a vector whose length is "
+                f"known when the graph is built (x.shape, a constant, T.stack(...)) can. "
+                f"Index it (x[i]); or did you call the builtin sum/max instead of T.sum/T.max?")
+        return (self[i] for i in range(n))
 
     def __len__(self):
         raise TypeError("len() of a symbolic variable is unknown; use x.shape[0].")
@@ -170,8 +191,8 @@ class _TensorMixin:
     def nonzero_values(self):
         return self.flatten()[_T().flatnonzero(self)]
 
-    def sort(self, axis=-1):
-        return _T().sort(self, axis)
+    def sort(self, axis=-1, kind="quicksort", order=None):
+        return _T().sort(self, axis, kind, order)
 
     def squeeze(self):
         return _T().squeeze(self)
@@ -182,6 +203,12 @@ class _TensorMixin:
     def cumsum(self, axis=None):
         return _T().cumsum(self, axis)
 
+    def cumprod(self, axis=None):
+        return _T().cumprod(self, axis)
+
+    def argsort(self, axis=-1, kind="quicksort", order=None):
+        return _T().argsort(self, axis, kind, order)
+
     def norm(self, L=2, axis=None):
         T = _T()
         if L == 1:
@@ -191,8 +218,20 @@ class _TensorMixin:
         return T.sum(T.abs(self) ** L, axis=axis) ** (1.0 / L)
 
 
+def _no_truth(v):
+    v._is_nonzero = False
+    return v
+
+
 class TensorVariable(_TensorMixin, Variable):
     """A symbolic tensor (an input or the result of an op)."""
+
+    def __init__(self, type, owner=None, index=None, name=None):
+        super().__init__(type, owner, index, name)
+        if type.dtype == "float64" and _config.warn_float64 != "ignore":
+            from symgraph.tensor.float64_check import float64_created
+
+            float64_created(self)
 
 
 class TensorConstant(_TensorMixin, Constant):

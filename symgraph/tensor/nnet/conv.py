@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from symgraph.graph.basic import Apply, Variable
+from symgraph.graph.basic import Apply, Constant, Variable
 from symgraph.graph.op import Op
 from symgraph.tensor import math as tm
 from symgraph.tensor.basic import as_tensor_variable
@@ -93,7 +93,7 @@ def _norm_hint(shape, what):
     for s in shape:
         if s is None:
             out.append(None)
-        elif hasattr(s, "data") and np.asarray(s.data).ndim == 0:  # a TensorConstant
+        elif isinstance(s, Constant) and np.asarray(s.data).ndim == 0:
             out.append(int(s.data))
         elif isinstance(s, (numbers.Integral, np.integer)) and not isinstance(s, bool):
             if s < 0:
