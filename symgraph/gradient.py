@@ -65,9 +65,12 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         if not isinstance(w, Variable):
             raise TypeError(f"grad: wrt must contain symbolic variables, got {type(w).__name__}")
         if w.type.dtype in DISCRETE_DTYPES:
-            raise NullTypeGradError(
-                f"grad: cannot differentiate with respect to {w} of dtype {w.type.dtype}: "
-                f"integer and boolean variables are not differentiable")
+            # Theano's answer: zeros (floatX) where connected, else disconnected_inputs
+            from symgraph.grad_discrete import grad_with_discrete_wrt
+
+            return grad_with_discrete_wrt(cost, wrt, consider_constant, disconnected_inputs,
+                                          known_grads, return_disconnected=return_disconnected,
+                                          null_gradients=null_gradients)
     seeds: dict = {}
     if cost is not None:
         cost = T.as_tensor_variable(cost)

@@ -39,10 +39,17 @@ def test_cost_must_be_scalar():
         T.grad(x * 2, x)
 
 
-def test_integer_wrt_not_differentiable():
+def test_integer_wrt_gradient_is_zero_as_in_theano():
+    # Theano: an integer variable's gradient is zeros of floatX where the cost depends
+    # on it; a disconnected one follows disconnected_inputs
     i = T.iscalar("i")
-    with pytest.raises(NullTypeGradError, match="int32"):
-        T.grad(T.cast(i, "float64") * 2.0, i)
+    g = T.grad(T.cast(i, "float64") * 2.0, i)
+    assert g.dtype == theano.config.floatX
+    assert float(g.eval({i: 3})) == 0.0
+    x = T.dscalar("x")
+    with pytest.raises(DisconnectedInputError):
+        T.grad(x * 2.0, i)
+    assert float(T.grad(x * 2.0, i, disconnected_inputs="ignore").eval({i: 1})) == 0.0
 
 
 def test_integer_inputs_on_path_get_no_gradient():
