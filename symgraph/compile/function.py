@@ -28,19 +28,43 @@ from symgraph.graph.utils import MissingInputError, UnusedInputError
 
 
 def function(inputs, outputs=None, updates=None, givens=None, no_default_updates=False,
-             on_unused_input="raise", allow_input_downcast=None, mode=None, name=None,
+             on_unused_input=None, allow_input_downcast=None, mode=None, name=None,
              profile=None, accept_inplace=False, rebuild_strict=True):
     """Compile a callable computing ``outputs`` from ``inputs``.
 
     - ``inputs``: list of variables or ``In`` objects (names and default values);
-    - ``outputs``: a variable (the call returns one array) or a list (returns a list);
+    - ``outputs``: a variable (the call returns one array), a list (returns a list) or a
+      dict with string keys (returns a dict);
     - ``updates``: ``[(shared, new_expr), ...]`` or a dict, applied after each call;
     - ``givens``: ``[(var, replacement), ...]`` substituted before compiling;
-    - ``mode``: 'numba' (default), 'py', 'cuda' or a ``Mode``.
+    - ``on_unused_input``: 'raise', 'warn' or 'ignore' (default ``config.on_unused_input``);
+    - ``mode``: 'numba' (default), 'py', 'cuda', 'DebugMode', 'NanGuardMode' or a ``Mode``.
     """
+    from symgraph.config import config
+
+    if on_unused_input is None:
+        on_unused_input = config.on_unused_input
+    if on_unused_input not in ("raise", "warn", "ignore"):
+        raise ValueError(f"function: on_unused_input must be 'raise', 'warn' or 'ignore', "
+                         f"got {on_unused_input!r}")
     spec = dict(inputs=inputs, outputs=outputs, updates=updates, givens=givens,
                 no_default_updates=no_default_updates, on_unused_input=on_unused_input,
                 allow_input_downcast=allow_input_downcast, mode=mode, name=name, profile=profile)
+    return compile_spec(spec)
+
+
+def compile_spec(spec):
+    """Compile ``spec``: dict outputs and the checking modes (DebugMode, NanGuardMode)
+    wrap ordinary compiled functions (``symgraph.compile.dict_outputs``/``checked``)."""
+    if isinstance(spec["outputs"], dict):
+        from symgraph.compile.dict_outputs import compile_dict_outputs
+
+        return compile_dict_outputs(spec)
+    from symgraph.compile.checked import checking_compiler
+
+    checked = checking_compiler(spec["mode"])
+    if checked is not None:
+        return checked(spec)
     return _compile(spec)
 
 
