@@ -125,3 +125,16 @@ def test_grad_wrt_integer_shared_variable():
     with pytest.warns(UserWarning, match="disconnected"):
         T.grad(x.sum(), step, disconnected_inputs="warn")
     assert float(T.grad(x.sum(), step, disconnected_inputs="ignore").eval()) == 0.0
+
+
+# -- jacobian in the default (Numba) mode -----------------------------------------------
+
+@pytest.mark.slow  # compiles the jacobian's inner graph as its own Numba module (~20 s cold)
+def test_jacobian_in_default_mode():
+    x = T.dvector("x")
+    # the inner graph of this jacobian holds array constants after rewriting
+    J = T.jacobian(x ** 2 + T.constant(np.array([1.0, 2.0, 3.0])) * x, x)
+    f = theano.function([x], J)
+    assert f.maker.mode.linker == "numba"
+    v = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(f(v), np.diag(2 * v + [1.0, 2.0, 3.0]))

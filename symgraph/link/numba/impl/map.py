@@ -1,6 +1,8 @@
 """Numba generator for ``Map``: the inner graph becomes its own cached module."""
 from __future__ import annotations
 
+import numpy as np
+
 from symgraph.compile.mode import Mode
 from symgraph.graph.fg import FunctionGraph
 from symgraph.link.numba import cache
@@ -8,7 +10,34 @@ from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor.jacobian_op import Map
 
 
+#: array constants of an inner graph are written into its module's source up to this size
+MAX_INLINE_CONST_BYTES = 1 << 20
+
+
+def _const_entry(fg, src, consts):
+    """Source that binds the inner graph's array constants as module globals (Numba
+    freezes global arrays into the machine code) and an entry ``graph_fn_map`` taking
+    only the inner graph's inputs; ``graph_fn`` takes the constants as trailing
+    arguments, which the loop in ``numba_map`` has no way to pass."""
+    size = sum(c.nbytes for c in consts)
+    if size > MAX_INLINE_CONST_BYTES:
+        raise NotImplementedError(
+            f"the inner graph of a jacobian holds {size} bytes of array constants (more "
+            f"than {MAX_INLINE_CONST_BYTES}); compile with mode='py'")
+    lines = []
+    for j, c in enumerate(consts):
+        c = np.ascontiguousarray(c)
+        lines.append(f"_sg_mapk{j} = np.frombuffer(bytes.fromhex({c.tobytes().hex()!r}), "
+                     f"dtype={c.dtype.str!r}).reshape({tuple(c.shape)!r})")
+    params = ", ".join(f"i{k}" for k in range(len(fg.inputs)))
+    ks = ", ".join(f"_sg_mapk{j}" for j in range(len(consts)))
+    lines.append("@numba.njit(cache=True, error_model='numpy', nogil=True)\n"
+                 f"def graph_fn_map({params}):\n    return graph_fn({params}, {ks})")
+    return src + "\n\n" + "\n\n".join(lines) + "\n"
+
+
 def _inner_module_name(op):
+    """(module name, entry function) of the Numba module of ``op``'s inner graph."""
     if op._numba_src is None:
         from symgraph.link.numba.linker import generate_module
         from symgraph.rewriting import optimize
@@ -16,18 +45,18 @@ def _inner_module_name(op):
         fg = FunctionGraph(op.inner_inputs, [op.inner_output], clone=True)
         optimize(fg, Mode("numba"))
         src, consts, _ = generate_module(fg, fg.inputs, [])
+        entry = "graph_fn"
         if consts:
-            raise NotImplementedError(
-                f"{op}: the inner graph holds array constants, which the Numba backend "
-                f"cannot pass to an inner graph yet; compile with mode='py'")
-        op._numba_src = src
-    mod = cache.load_module(op._numba_src)
-    return mod.__name__
+            src, entry = _const_entry(fg, src, consts), "graph_fn_map"
+        op._numba_src = (src, entry)
+    src, entry = op._numba_src
+    mod = cache.load_module(src)
+    return mod.__name__, entry
 
 
 @numba_impl.register(Map)
 def numba_map(op, node, ctx):
-    modname = _inner_module_name(op)
+    modname, entry = _inner_module_name(op)
     fname = f"_map_{modname}"
     free = [f"f{k}" for k in range(len(node.inputs) - 1)]
     args = ", ".join(free)
@@ -50,4 +79,4 @@ for i in range(1, n):
     out[i] = {call}
 return out"""
     src = f"def {ctx.name}(n{', ' + args if args else ''}):\n" + indent(body)
-    return NumbaCode(src, imports=(f"from {modname} import graph_fn as {fname}",))
+    return NumbaCode(src, imports=(f"from {modname} import {entry} as {fname}",))
