@@ -1,5 +1,8 @@
 """Keep large freed blocks in the process heap so the next step's arrays reuse warm pages.
 
+Done by ``symgraph.link.numba.runtime.prepare`` when the Numba backend builds its first
+function (never at import); it affects this process only.
+
 Why: glibc returns every block above its mmap threshold (at most 32 MiB, dynamically
 grown) to the kernel on ``free``; the next allocation of the same size gets fresh pages,
 and the first write to each 4 KiB page is a page fault. A training loop or a large

@@ -38,9 +38,10 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
-from numba.np.ufunc.parallel import _launch_threads
-
 from .blas import gemm_into, overlaps
+from .threads import TASK_SYMBOL, register_task_symbol
+
+register_task_symbol()  # before cached code that reads it loads (no process change)
 
 __all__ = ["small_gemm", "overlaps", "SMALL_DIM", "MIN_WORK", "PANEL_BYTES"]
 
@@ -208,18 +209,28 @@ def _tiles(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c,
 # ----------------------------------------------------------------- the three products
 
 @intrinsic
-def _num_threads(typingctx):
-    """Numba's current thread count (``numba.get_num_threads()``), read through the
-    threading layer's C symbol: Numba's own overload goes through a ctypes pointer, which
-    keeps every caller out of the disk cache."""
-    _launch_threads()
+def _task_threads(typingctx):
+    """The thread count the work is split for (``threads.TASK_THREADS``: Numba's maximum,
+    not the calling thread's current count), read from the C symbol ``threads.TASK_SYMBOL``.
+    The NN product sums one partial per task, so the tasks must not depend on how many
+    threads run them: a call on fewer threads (``threads.call_threads`` on a busy
+    machine, or ``numba.set_num_threads``) gives bit-identical results."""
+    register_task_symbol()
 
     def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(cgutils.intp_t, []), "get_num_threads")
-        return builder.call(fn, [])
+        i64 = ir.IntType(64)
+        return builder.load(_extern_global(builder.module, i64, TASK_SYMBOL))
 
-    return types.intp(), codegen
+    return types.int64(), codegen
+
+
+def _extern_global(module, ty, name):
+    """``name`` declared in ``module`` as an external global of type ``ty``."""
+    gv = module.globals.get(name)
+    if gv is None:
+        gv = ir.GlobalVariable(module, ty, name)
+        gv.linkage = "external"
+    return gv
 
 
 @njit(nogil=True, cache=True)
@@ -229,10 +240,11 @@ def _elem(a, axis):
 
 @njit(nogil=True, cache=True)
 def _tasks(rows):
-    """One task per thread (Numba runs task t on thread t, so each core keeps touching
-    the same rows of the weights from one call to the next), fewer when there are less
-    than ``ROWS_PER_TASK`` rows each."""
-    return max(1, min(_num_threads(), rows // ROWS_PER_TASK))
+    """One task per thread of Numba's pool (Numba runs task t on thread t, so each core
+    keeps touching the same rows of the weights from one call to the next), fewer when
+    there are less than ``ROWS_PER_TASK`` rows each; never depends on the calling thread's
+    current count (see ``_task_threads``)."""
+    return max(1, min(_task_threads(), rows // ROWS_PER_TASK))
 
 
 NN, NT, TN, NT_BLAS = 0, 1, 2, 3

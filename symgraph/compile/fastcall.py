@@ -3,13 +3,15 @@
 Why: the generic ``Function.__call__`` spends most of a tiny function's time in Python
 bookkeeping. For each compiled function we generate a ``__call__`` specialised to its
 inputs (exact-type fast checks, 0-d inputs passed as scalars), that calls the jitted
-graph directly and commits updates inline. Anything unusual (keywords, defaults, values
+graph directly and commits updates inline (under the update lock, undone if Ctrl-C comes
+between two stores: ``callguard.py``). Anything unusual (keywords, defaults, values
 needing conversion) takes the generic path, so behaviour is identical.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from symgraph.compile.callguard import update_lock
 from symgraph.compile.function import Function
 
 
@@ -48,10 +50,25 @@ def make_fast_class(fn):
     for k in range(len(thunk.const_args)):
         env[f"_k{k}"] = thunk.const_args[k]
         call_args.append(f"_k{k}")
-    lines.append("    try:")
-    lines.append(f"        r = _graph({', '.join(call_args)})")
-    lines.append("    except Exception as e:")
-    lines.append("        raise self._explain_args(e, args) from None")
+    body = []  # the call and the commit; under the update lock when there are updates
+    call = f"r = _graph({', '.join(call_args)})"
+    if getattr(thunk, "parallel", False):
+        # graphs with parallel kernels: fewer threads on a busy machine, and one caller
+        # at a time in a layer that is not thread-safe (kernels/cpu/threads.py)
+        from symgraph.kernels.cpu import threads
+
+        env["_call_threads"] = threads.call_threads
+        env["_fewer"] = threads.fewer_threads
+        body.append("_nt = _call_threads()")
+        guarded = ["if _nt:", "    with _fewer(_nt):", f"        {call}", "else:", f"    {call}"]
+        if threads.serialize_parallel():
+            env["_plock"] = threads.PARALLEL_LOCK
+            guarded = ["with _plock:"] + ["    " + g for g in guarded]
+        body.append("try:")
+        body += ["    " + g for g in guarded]
+    else:
+        body += ["try:", f"    {call}"]
+    body += ["except Exception as e:", "    raise self._explain_args(e, args) from None"]
     results = []
     for j, o in enumerate(out_vars):
         expr = f"r[{j}]"
@@ -61,10 +78,24 @@ def make_fast_class(fn):
         if j in fn._copy_out:
             expr = f"_copy({expr}, copy=True)"
         results.append(expr)
-    for j, v in enumerate(fn.upd_vars):
-        env[f"_u{j}"] = v.container
-        lines.append(f"    _u{j}.value = {results[n_out + j]}")
     outs = results[:n_out]
+    if fn.upd_vars:
+        # new values first (these calls are where a pending Ctrl-C can surface), then the
+        # stores, undone if an exception still comes between two of them (callguard.py)
+        for j, v in enumerate(fn.upd_vars):
+            env[f"_u{j}"] = v.container
+            body.append(f"n{j} = {results[n_out + j]}")
+        body.append("o = (" + "".join(f"_u{j}.value, " for j in range(len(fn.upd_vars))) + ")")
+        body.append("try:")
+        body += [f"    _u{j}.value = n{j}" for j in range(len(fn.upd_vars))]
+        body.append("except BaseException:")
+        body += [f"    _u{j}.value = o[{j}]" for j in range(len(fn.upd_vars))]
+        body.append("    raise")
+        env["_ulock"] = update_lock([v.container for v in fn.upd_vars])
+        lines.append("    with _ulock:")
+        lines += ["        " + b for b in body]
+    else:
+        lines += ["    " + b for b in body]
     if fn.single:
         lines.append(f"    return {outs[0]}")
     else:

@@ -19,6 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from symgraph.compile.callguard import NO_LOCK, commit, interrupt_from, update_lock
 from symgraph.compile.io import In, Out
 from symgraph.compile.mode import get_mode
 from symgraph.compile.shared import SharedVariable
@@ -270,6 +271,7 @@ class Function:
         self.n_out = n_out
         self._containers = [v.container for v in shared_vars]
         self._upd_containers = [v.container for v in upd_vars]
+        self._update_lock = update_lock(self._upd_containers)
         self._in_types = [i.variable.type for i in ins]
         self._in_names = [i.name or f"#{k}" for k, i in enumerate(ins)]
         self._name_to_pos = {i.name: k for k, i in enumerate(ins) if i.name is not None}
@@ -343,32 +345,45 @@ class Function:
         else:
             vals = [a if (fast[k] is not None and type(a) is fast[k]) else self._filter(k, a)
                     for k, a in enumerate(args)]
-        shared_vals = [c.value for c in self._containers]
-        if self._profile is not None:
-            self._profile.t0 = time.perf_counter()
-        try:
-            results = self.thunk(vals, shared_vals)
-        except Exception as e:  # noqa: BLE001
-            raise self._explain(e, vals, shared_vals) from None
-        if self._profile is not None:
-            self._profile.record(time.perf_counter() - self._profile.t0)
-        n = self.n_out
-        for k in self._copy_out:
-            results[k] = np.array(results[k], copy=True)
-        # commit updates only now: a failed call changes nothing
-        for c, v in zip(self._upd_containers, results[n:]):
-            c.value = v
+        # calls that update shared variables hold their locks from reading the values to
+        # storing the results, so threads do not lose updates (callguard.py)
+        with self._update_lock:
+            shared_vals = [c.value for c in self._containers]
+            if self._profile is not None:
+                self._profile.t0 = time.perf_counter()
+            try:
+                results = self._run(vals, shared_vals)
+            except Exception as e:  # noqa: BLE001
+                raise self._explain(e, vals, shared_vals) from None
+            if self._profile is not None:
+                self._profile.record(time.perf_counter() - self._profile.t0)
+            n = self.n_out
+            for k in self._copy_out:
+                results[k] = np.array(results[k], copy=True)
+            # commit updates only now, all or none: a failed or interrupted call changes nothing
+            commit(self._upd_containers, results[n:])
         outs = results[:n]
         if self.single:
             return outs[0]
         return outs
+
+    def _run(self, vals, shared_vals):
+        """The thunk call; graphs with parallel kernels run on fewer threads while the
+        machine is busy, and hold the layer's lock where it is not thread-safe."""
+        if not getattr(self.thunk, "parallel", False):
+            return self.thunk(vals, shared_vals)
+        from symgraph.kernels.cpu import threads
+
+        lock = threads.PARALLEL_LOCK if threads.serialize_parallel() else NO_LOCK
+        with lock, threads.fewer_threads(threads.call_threads()):
+            return self.thunk(vals, shared_vals)
 
     def dry_run(self, *args, **kwargs):
         """Run once without committing updates (compiles the machine code; no side effect)."""
         if kwargs or len(args) != len(self.ins):
             args = self._bind(args, kwargs)
         vals = [self._filter(k, a) for k, a in enumerate(args)]
-        results = self.thunk(vals, [c.value for c in self._containers])
+        results = self._run(vals, [c.value for c in self._containers])
         return results[: self.n_out]
 
     def _explain_args(self, exc, args):
@@ -379,6 +394,9 @@ class Function:
         """Re-run the user's graph (before rewriting) on the py backend, only on the error
         path: the error then names the node the user wrote (not a fused or rewritten one),
         its input shapes and dtypes, and the user's source line."""
+        interrupt = interrupt_from(exc)  # Ctrl-C inside a parallel kernel: no diagnosis
+        if interrupt is not None:
+            return interrupt
         user_graph = getattr(self, "_user_graph", None)
         if user_graph is None:
             return exc

@@ -14,6 +14,7 @@ import pytest
 
 PROGRAM = textwrap.dedent("""
     import resource, numpy as np, symgraph, symgraph.tensor as T
+    from symgraph.link.numba import runtime
     x = T.fvector()
     f = symgraph.function([x], 2.5 * x + 1.0)
     a = np.ones(10_000_000, dtype="float32")
@@ -23,7 +24,7 @@ PROGRAM = textwrap.dedent("""
     out = f(a)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert float(out[0]) == 3.5
-    print(symgraph.MALLOC_TUNED, faults)
+    print(runtime.STATE["malloc_tuned"], faults)
 """)
 
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from symgraph.graph.basic import Constant
 from symgraph.link.numba import cache
-from symgraph.link.numba.blas_threads import limit_blas_threads
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
+from symgraph.link.numba.runtime import prepare
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import DTYPES
 
@@ -40,7 +40,14 @@ HEADER = [
       + ", ".join(f"{f} as _sg_{f}" for f in VECTOR_MATH),
       "from symgraph.link.numba.helpers import flat as _sg_flat",
       "from symgraph.link.numba import helpers as _sg_helpers",
-      "from symgraph.link.numba.parallel import parallel_elemwise as _sg_par_elemwise"]
+      "from symgraph.link.numba.parallel import parallel_elemwise as _sg_par_elemwise",
+      "from symgraph.link.numba.parallel import KernelInterrupted as _sg_KernelInterrupted"]
+
+#: source text marking a graph that runs parallel (``prange``) kernels: its calls get the
+#: per-call thread count and, under the workqueue layer, the lock (``compile/fastcall.py``)
+PARALLEL_MARKERS = ("_sg_par_elemwise(", "symgraph.kernels.cpu.conv", "symgraph.kernels.cpu.pool",
+                    "symgraph.kernels.cpu.softmax", "symgraph.kernels.cpu.gemm",
+                    "symgraph.link.numba.impl.dot import")  # products reach kernels.cpu.gemm
 
 #: numpy allocators whose calls in generated code go to ``helpers``' disk-cached wrappers
 ALLOCATORS = ("empty", "zeros", "full", "ascontiguousarray")
@@ -134,13 +141,14 @@ class NumbaLinker:
     name = "numba"
 
     def make_thunk(self, fgraph, input_vars, shared_vars, **kw):
+        prepare()  # once per process: threading layer, malloc, BLAS threads (runtime.py)
         _register_impls()
-        limit_blas_threads()
         src, const_args, meta = generate_module(fgraph, input_vars, shared_vars)
         module = cache.load_module(src)
         preload_signatures(module)
         thunk = NumbaThunk(module, *meta[:2], const_args, *meta[2:])
         thunk.source = src
+        thunk.parallel = any(m in src for m in PARALLEL_MARKERS)
         return thunk
 
 

@@ -15,8 +15,15 @@ thread (no second Python thread: Numba's layers must not be entered concurrently
 addresses, n)``: :func:`parallel_elemwise` is a Numba intrinsic that calls it; the symbol
 is a ctypes callback registered with LLVM when this module is imported (generated modules
 import it first, so cached machine code finds it in every process). The callback views
-the operands' memory as numpy arrays and calls the chunk kernel. It returns 0, or 1 after
-printing the traceback (the generated code then raises).
+the operands' memory as numpy arrays and calls the chunk kernel. Its status goes to the
+last slot of the address array, which the generated code sets to ``NOT_RUN`` before the
+call: ``OK``; ``FAILED`` after printing the traceback (the generated code raises
+RuntimeError); ``INTERRUPTED`` when Ctrl-C's ``KeyboardInterrupt`` reached the callback
+(the generated code raises :class:`KernelInterrupted`, which the call path turns back
+into ``KeyboardInterrupt``: an exception cannot unwind through the compiled frames, and
+a callback that just let it escape would only print "Exception ignored"). A slot still
+at ``NOT_RUN`` means the callback raised before its first line could catch anything,
+which only an asynchronous Ctrl-C does, so it counts as interrupted too.
 """
 from __future__ import annotations
 
@@ -68,6 +75,13 @@ class ChunkKernel:
 _kernels: dict[int, ChunkKernel] = {}
 #: the last exception raised inside the callback (also printed), for tests and debugging
 last_error: list = []
+#: the callback's status, in the address array's last slot
+OK, FAILED, NOT_RUN, INTERRUPTED = 0, 1, 2, 3
+
+
+class KernelInterrupted(RuntimeError):
+    """Raised by compiled code when Ctrl-C reached a parallel kernel's callback; the call
+    path (``compile/callguard.py``) raises ``KeyboardInterrupt`` in its place."""
 
 
 def register(src: str, dtypes: list, full: list) -> int:
@@ -100,13 +114,22 @@ def run(kid: int, addresses: int, n: int) -> None:
 
 
 def _callback(kid, addresses, n):
+    status = None
     try:
+        status = ctypes.c_uint64.from_address(addresses + 8 * len(_kernels[kid].dtypes))
         run(kid, addresses, n)
-        return 0
+        status.value = OK
+        return OK
+    except KeyboardInterrupt:  # Ctrl-C during the kernel: reported, not printed
+        if status is not None:
+            status.value = INTERRUPTED
+        return INTERRUPTED
     except BaseException as e:  # noqa: BLE001 - must not unwind through C frames
         last_error[:] = [e]
         traceback.print_exc(file=sys.stderr)
-        return 1
+        if status is not None:
+            status.value = FAILED
+        return FAILED
 
 
 _CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_uint64,

@@ -149,13 +149,20 @@ def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dty
                + [f"g{j}" for j in range(len(out_dtypes))])
     msg = repr(f"{op}: the parallel elementwise kernel failed (created at {_src_line(node)}); "
                "its traceback was printed above")
+    stop = repr(f"{op}: interrupted (Ctrl-C) in a parallel elementwise kernel")
+    k = len(sources)
     lines = [f"if nt >= {parallel.PARALLEL_MIN}:",
-             f"    _pa = np.empty({len(sources)}, dtype=np.uint64)"]
+             f"    _pa = np.empty({k + 1}, dtype=np.uint64)"]
     lines += [f"    _pa[{i}] = {name}.ctypes.data" for i, name in enumerate(sources)]
+    # the last slot is the callback's status (parallel.py: OK, FAILED, NOT_RUN, INTERRUPTED);
     # the last argument keeps the operands alive through the call: Numba frees a
     # temporary right after its last use, which would otherwise be the address read
     keep = "(_pa, " + ", ".join(sources) + ",)"
-    lines += [f"    if _sg_par_elemwise({kid}, _pa.ctypes.data, nt, {keep}) != 0:",
+    lines += [f"    _pa[{k}] = {parallel.NOT_RUN}",
+              f"    _sg_par_elemwise({kid}, _pa.ctypes.data, nt, {keep})",
+              f"    if _pa[{k}] >= {parallel.NOT_RUN}:",
+              f"        raise _sg_KernelInterrupted({stop})",
+              f"    if _pa[{k}] != {parallel.OK}:",
               f"        raise RuntimeError({msg})"]
     return "\n".join(lines)
 
