@@ -19,12 +19,8 @@ Example::
 """
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import json
-import os
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -33,12 +29,11 @@ import numpy as np
 import symgraph
 import symgraph.tensor as T
 from symgraph.compile.shared import SharedVariable
-from symgraph.nn import layers as L
+from symgraph.nn import checkpoint as _ckpt
+from symgraph.nn import training as _training
+from symgraph.nn.checkpoint import CHECKPOINT_FORMAT, CheckpointError
 
-__all__ = ["Network", "size", "CHECKPOINT_FORMAT"]
-
-#: the ``format`` field of checkpoints written by ``Network.save``
-CHECKPOINT_FORMAT = "symgraph-network-1"
+__all__ = ["Network", "size", "CHECKPOINT_FORMAT", "CheckpointError"]
 
 
 def size(data) -> int:
@@ -110,6 +105,8 @@ class Network:
         self.velocities: list = []
         self._predict = None
         self._predict_proba = None
+        #: the training state ``save`` records (set by SGD and by ``load``), or None
+        self.training_state: dict | None = None
 
     @property
     def n_in(self) -> int:
@@ -165,7 +162,8 @@ class Network:
 
     def SGD(self, training_data, epochs: int, mini_batch_size: int, eta: float,
             validation_data=None, test_data=None, lmbda: float = 0.0, momentum: float = 0.0,
-            progress=True, verbose: bool = True, mode=None, callback=None) -> dict[str, Any]:
+            progress=True, verbose: bool = True, mode=None, callback=None,
+            resume: bool = False) -> dict[str, Any]:
         """Train with mini-batch stochastic gradient descent; return the history.
 
         The data are ``(shared_x, shared_y)`` pairs as ``load_data_shared`` gives (or
@@ -184,6 +182,13 @@ class Network:
 
         ``callback(epoch, history)``, if given, runs after each epoch's evaluation (e.g.
         to write a checkpoint); when it returns True, training stops after that epoch.
+
+        Ctrl-C stops training after the running mini-batch and raises KeyboardInterrupt;
+        the network then holds the parameters trained so far and ``save`` writes them with
+        the training state. ``resume=True`` on a network from ``Network.load`` continues
+        that state (at the next mini-batch, or the next epoch for a checkpoint written
+        between epochs) up to ``epochs`` in all, with the same results as a run that was
+        never stopped; the other arguments and the data must be those of the first run.
 
         >>> history = net.SGD(training_data, 3, 10, 0.1, validation_data, test_data,
         ...                   lmbda=0.1, momentum=0.9)   # doctest: +SKIP
@@ -205,6 +210,14 @@ class Network:
         num_validation_batches = size(validation_data) // mini_batch_size if validation_data else 0
         num_test_batches = size(test_data) // mini_batch_size if test_data else 0
 
+        hyper = {"mini_batch_size": mini_batch_size, "eta": eta, "lmbda": lmbda,
+                 "momentum": momentum, "training_images": num_training_batches * mini_batch_size}
+        resumed = self.training_state if resume else None
+        if resume and resumed is None:
+            raise ValueError("SGD: resume=True, but this network holds no training state "
+                             "(Network.load a checkpoint saved during or after SGD)")
+        if resumed is not None:
+            _training.check(resumed, hyper)
         t0 = time.perf_counter()
         train_mb = self.build_train_fn(training_data, mini_batch_size, eta, lmbda, momentum,
                                        num_training_batches, mode)
@@ -219,6 +232,8 @@ class Network:
                 fn(0)
         compile_seconds = time.perf_counter() - t0
 
+        if resumed is not None:
+            _training.restore(self, resumed)
         history: dict[str, Any] = {
             "cost": [], "validation_accuracy": [], "test_accuracy": [], "seconds": [],
             "images_per_second": [], "compile_seconds": compile_seconds,
@@ -226,61 +241,89 @@ class Network:
             "best_test_accuracy": None, "mini_batch_size": mini_batch_size, "eta": eta,
             "lmbda": lmbda, "momentum": momentum,
             "training_images": num_training_batches * mini_batch_size}
-        best_validation_accuracy = -1.0
+        start_epoch, start_batch, start_costs = 0, 0, []
+        if resumed is not None:
+            history.update(resumed["history"], compile_seconds=compile_seconds)
+            for key in ("cost", "validation_accuracy", "test_accuracy", "seconds",
+                        "images_per_second"):
+                history[key] = list(history[key])
+            start_epoch, start_batch = resumed["epoch"], resumed["batch"]
+            start_costs = resumed["costs"]
+        best_validation_accuracy = (-1.0 if history["best_validation_accuracy"] is None
+                                    else history["best_validation_accuracy"])
         bar_cls = _progress_bar(progress)
-        for epoch in range(epochs):
-            te = time.perf_counter()
-            costs = np.empty(num_training_batches)
-            batches = range(num_training_batches)
-            bar = (bar_cls(batches, desc=f"Epoch {epoch}", unit="batch", leave=True)
-                   if bar_cls else batches)
-            try:
-                for minibatch_index in bar:
-                    iteration = num_training_batches * epoch + minibatch_index
-                    if verbose and not bar_cls and iteration % 1000 == 0:
-                        print(f"Training mini-batch number {iteration}")
-                    costs[minibatch_index] = train_mb(minibatch_index)
-                    if bar_cls and (minibatch_index % 10 == 9
-                                    or minibatch_index == num_training_batches - 1):
-                        bar.set_postfix(cost=f"{costs[: minibatch_index + 1].mean():.4f}",
-                                        refresh=False)
-            finally:
-                if bar_cls:
-                    bar.close()
-            epoch_seconds = time.perf_counter() - te
-            history["seconds"].append(epoch_seconds)
-            history["cost"].append(float(costs.mean()))
-            history["images_per_second"].append(
-                num_training_batches * mini_batch_size / epoch_seconds)
-            iteration = num_training_batches * (epoch + 1) - 1
-            test_accuracy = (float(np.mean([test_mb_accuracy(j) for j in range(num_test_batches)]))
-                             if test_mb_accuracy is not None else None)
-            history["test_accuracy"].append(test_accuracy)
-            if validate_mb_accuracy is not None:
-                validation_accuracy = float(np.mean(
-                    [validate_mb_accuracy(j) for j in range(num_validation_batches)]))
+        n_batches = num_training_batches
+        run = _training.Interruptible(self, history, hyper, verbose, start_epoch, start_batch,
+                                      start_costs)
+        self.training_state = run.snapshot()
+        with run:
+            for epoch in range(start_epoch, epochs):
+                first = start_batch if epoch == start_epoch else 0
+                te = time.perf_counter()
+                costs = np.empty(n_batches)
+                costs[:first] = run.costs[:first] if epoch == start_epoch else []
+                run.epoch, run.batch, run.costs = epoch, first, costs
+                batches = range(first, n_batches)
+                resumed_bar = {"initial": first, "total": n_batches} if first else {}
+                bar = (bar_cls(batches, desc=f"Epoch {epoch}", unit="batch", leave=True,
+                               **resumed_bar) if bar_cls else batches)
+                try:
+                    for minibatch_index in bar:
+                        if run.requested:
+                            break
+                        iteration = n_batches * epoch + minibatch_index
+                        if verbose and not bar_cls and iteration % 1000 == 0:
+                            print(f"Training mini-batch number {iteration}")
+                        costs[minibatch_index] = train_mb(minibatch_index)
+                        run.batch = minibatch_index + 1
+                        if bar_cls and (minibatch_index % 10 == 9
+                                        or minibatch_index == n_batches - 1):
+                            bar.set_postfix(cost=f"{costs[: minibatch_index + 1].mean():.4f}",
+                                            refresh=False)
+                finally:
+                    if bar_cls:
+                        bar.close()
+                if run.requested and run.batch < n_batches:
+                    raise KeyboardInterrupt
+                epoch_seconds = time.perf_counter() - te
+                iteration = n_batches * (epoch + 1) - 1
+                test_accuracy = (float(np.mean([test_mb_accuracy(j)
+                                                for j in range(num_test_batches)]))
+                                 if test_mb_accuracy is not None else None)
+                validation_accuracy = (float(np.mean([validate_mb_accuracy(j)
+                                                      for j in range(num_validation_batches)]))
+                                       if validate_mb_accuracy is not None else None)
+                # the epoch's history entries all at once (an interrupt leaves none behind)
+                history["seconds"].append(epoch_seconds)
+                history["cost"].append(float(costs.mean()))
+                history["images_per_second"].append(n_batches * mini_batch_size / epoch_seconds)
+                history["test_accuracy"].append(test_accuracy)
                 history["validation_accuracy"].append(validation_accuracy)
-                if verbose:
-                    print(f"Epoch {epoch}: validation accuracy {validation_accuracy:.2%}")
-                if validation_accuracy >= best_validation_accuracy:
+                if validation_accuracy is not None:
                     if verbose:
-                        print("This is the best validation accuracy to date.")
-                    best_validation_accuracy = validation_accuracy
-                    history.update(best_validation_accuracy=validation_accuracy,
-                                   best_epoch=epoch, best_iteration=iteration,
+                        print(f"Epoch {epoch}: validation accuracy {validation_accuracy:.2%}")
+                    if validation_accuracy >= best_validation_accuracy:
+                        if verbose:
+                            print("This is the best validation accuracy to date.")
+                        best_validation_accuracy = validation_accuracy
+                        history.update(best_validation_accuracy=validation_accuracy,
+                                       best_epoch=epoch, best_iteration=iteration,
+                                       best_test_accuracy=test_accuracy)
+                        if verbose and test_accuracy is not None:
+                            print(f"The corresponding test accuracy is {test_accuracy:.2%}")
+                else:
+                    if verbose:
+                        print(f"Epoch {epoch}: training cost {costs.mean():.4f}"
+                              + (f", test accuracy {test_accuracy:.2%}"
+                                 if test_accuracy is not None else ""))
+                    history.update(best_epoch=epoch, best_iteration=iteration,
                                    best_test_accuracy=test_accuracy)
-                    if verbose and test_accuracy is not None:
-                        print(f"The corresponding test accuracy is {test_accuracy:.2%}")
-            else:
-                history["validation_accuracy"].append(None)
-                if verbose:
-                    print(f"Epoch {epoch}: training cost {costs.mean():.4f}"
-                          + (f", test accuracy {test_accuracy:.2%}"
-                             if test_accuracy is not None else ""))
-                history.update(best_epoch=epoch, best_iteration=iteration,
-                               best_test_accuracy=test_accuracy)
-            if callback is not None and callback(epoch, history):
-                break
+                run.epoch, run.batch = epoch + 1, 0
+                self.training_state = run.snapshot()
+                if run.requested:
+                    raise KeyboardInterrupt
+                if callback is not None and callback(epoch, history):
+                    break
         if verbose:
             print("Finished training network.")
             if history["best_validation_accuracy"] is not None:
@@ -360,46 +403,15 @@ class Network:
         then renamed over ``path``; so an interrupted save leaves any previous checkpoint
         at ``path`` intact and no partial file behind. Activation functions are recorded
         by name (``sigmoid``, ``tanh``, ``relu``, ``linear``) or, for your own, as
-        ``module:qualname`` that ``load`` imports again.
+        ``module:qualname`` that ``load`` imports again. After (or during) ``SGD`` the
+        training state goes in too (epoch, mini-batch, history, momentum velocities,
+        dropout random streams), so that ``SGD(..., resume=True)`` on the loaded network
+        continues exactly where this one stopped.
 
         >>> net.save("net.npz")     # doctest: +SKIP
         'net.npz'
         """
-        path = os.fspath(path)
-        arch = []
-        for layer in self.layers:
-            kind = getattr(layer, "kind", None)
-            if kind not in _LAYER_KINDS:
-                raise TypeError(f"save: cannot record a layer of type {type(layer).__name__}; "
-                                f"known: {', '.join(c.__name__ for c in _LAYER_KINDS.values())}")
-            spec = {"kind": kind}
-            if hasattr(layer, "activation_fn"):
-                spec["activation"] = _act_name(layer.activation_fn)
-            for k, v in layer.config().items():
-                spec[k] = list(v) if isinstance(v, tuple) else v
-            arch.append(spec)
-        arrays = {f"p{k}": p.get_value(borrow=True) for k, p in enumerate(self.params)}
-        meta = json.dumps({"format": CHECKPOINT_FORMAT, "mini_batch_size": self.mini_batch_size,
-                           "layers": arch, "floatX": symgraph.config.floatX,
-                           "params": [p.name for p in self.params]})
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                                   suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __meta__=np.array(meta), **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is a plain file
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(folder)
-        return path
+        return _ckpt.save(self, path, self.training_state)
 
     @classmethod
     def load(cls, path, mini_batch_size: int | None = None) -> "Network":
@@ -408,109 +420,12 @@ class Network:
         ``mini_batch_size`` (default: the saved one) may differ, e.g. to predict in larger
         batches. Parameters are restored bit for bit (cast to ``config.floatX`` if the
         checkpoint was written with another floatX). The global ``numpy.random`` state is
-        left as it was.
+        left as it was. A file that is not a checkpoint, or one with a missing or
+        mistyped field, raises ``CheckpointError`` (a ValueError) naming the file and key.
 
         >>> net = Network.load("net.npz")     # doctest: +SKIP
         """
-        path = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["__meta__"]))
-                arrays = {k: data[k] for k in data.files if k != "__meta__"}
-        except FileNotFoundError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a corrupt file can fail in many ways
-            raise ValueError(f"{path}: not a symgraph network checkpoint "
-                             f"({type(e).__name__}: {e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-            fmt = meta.get("format") if isinstance(meta, dict) else None
-            raise ValueError(f"{path}: unknown checkpoint format {fmt!r}; expected "
-                             f"{CHECKPOINT_FORMAT!r}")
-        mbs = int(mini_batch_size or meta["mini_batch_size"])
-        state = np.random.get_state()
-        try:
-            layers = [_layer_from_spec(path, spec, mbs) for spec in meta["layers"]]
-            net = cls(layers, mbs)
-        finally:
-            np.random.set_state(state)
-        if len(arrays) != len(net.params):
-            raise ValueError(f"{path}: holds {len(arrays)} parameter arrays, the architecture "
-                             f"needs {len(net.params)}")
-        for k, p in enumerate(net.params):
-            a = arrays[f"p{k}"]
-            want = p.get_value(borrow=True)
-            if a.shape != want.shape:
-                raise ValueError(f"{path}: parameter p{k} ({p.name}) has shape {a.shape}, the "
-                                 f"architecture needs {want.shape}")
-            p.set_value(a.astype(want.dtype, copy=False), borrow=True)
-        return net
-
-
-def _layer_from_spec(path, spec, mbs):
-    kind = spec.get("kind")
-    if kind not in _LAYER_KINDS:
-        raise ValueError(f"{path}: unknown layer kind {kind!r}")
-    rng = np.random.RandomState(0)  # throw-away initial weights; overwritten from the file
-    if kind == "conv_pool":
-        image_shape = (mbs,) + tuple(spec["image_shape"][1:])
-        return L.ConvPoolLayer(tuple(spec["filter_shape"]), image_shape,
-                               tuple(spec["poolsize"]), _act_from_name(path, spec["activation"]),
-                               rng=rng)
-    if kind == "fully_connected":
-        return L.FullyConnectedLayer(spec["n_in"], spec["n_out"],
-                                     _act_from_name(path, spec["activation"]),
-                                     spec["p_dropout"], rng=rng)
-    return L.SoftmaxLayer(spec["n_in"], spec["n_out"], spec["p_dropout"])
-
-
-_LAYER_KINDS = {"conv_pool": L.ConvPoolLayer, "fully_connected": L.FullyConnectedLayer,
-                "softmax": L.SoftmaxLayer}
-
-
-def _act_name(fn) -> str:
-    for k, v in L.ACTIVATIONS.items():
-        if v is fn:
-            return k
-    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
-    if module and qualname and "<" not in qualname and module != "__main__":
-        return f"{module}:{qualname}"
-    raise TypeError(f"save: cannot record the activation function {fn!r}: use one of "
-                    f"{', '.join(L.ACTIVATIONS)} or a function defined at the top level of an "
-                    f"importable module")
-
-
-def _act_from_name(path, name: str):
-    if name in L.ACTIVATIONS:
-        return L.ACTIVATIONS[name]
-    module, _, qualname = str(name).partition(":")
-    try:
-        obj = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-        return obj
-    except Exception as e:  # noqa: BLE001
-        raise ValueError(f"{path}: cannot find the activation function {name!r} "
-                         f"({type(e).__name__}: {e})") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: str) -> None:
-    """Make the rename durable (best effort: not every platform can open a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        return _ckpt.load(cls, path, mini_batch_size)
 
 
 def _progress_bar(progress):
