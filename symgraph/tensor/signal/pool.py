@@ -395,6 +395,11 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
     if ignore_border is None:
         warnings.warn(_IB_WARNING, UserWarning, stacklevel=2)
         ignore_border = False
+    from symgraph.tensor.signal import pool_dynamic as dyn
+
+    ws, stride, pad = (dyn.static_value(v) for v in (ws, stride, pad))
+    if any(dyn.is_symbolic(v) for v in (ws, stride, pad)):  # sizes known at run time
+        return dyn.dynamic_pool_2d(input, ws, ignore_border, stride, pad, mode)
     return Pool(ws, ignore_border, stride, pad, mode)(input)
 
 
