@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from symgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs
-from symgraph.graph.utils import MissingInputError, format_trace, user_trace
-from symgraph.scan_module.op import Scan, ScanError
+from symgraph.graph.utils import MissingInputError, user_trace
+from symgraph.scan_module.op import Scan, ScanError, short_trace
 from symgraph.tensor.type import TensorType
 
 __all__ = ["scan", "until", "ScanError"]
@@ -68,8 +68,7 @@ class _Ctx:
         self.trace = trace
 
     def error(self, msg, cls=ScanError):
-        loc = format_trace(self.trace[:1]) if self.trace else "<unknown location>"
-        return cls(f"scan {self.name!r} (called at {loc}): {msg}")
+        return cls(f"scan {self.name!r} (called at {short_trace(self.trace)}): {msg}")
 
 
 def _placeholder(t: TensorType, name):

@@ -31,7 +31,6 @@ import numpy as np
 
 from symgraph.graph.basic import Apply, Constant
 from symgraph.graph.op import Op, ShapeNotImplemented
-from symgraph.graph.utils import format_trace
 from symgraph.tensor.type import TensorType
 
 
@@ -96,8 +95,7 @@ class Scan(Op):
 
     def where(self, who: str) -> str:
         """``scan 'name'`` plus the user's line that called scan (for error messages)."""
-        loc = format_trace(self.trace[:1]) if self.trace else "<unknown location>"
-        return f"scan {self.name!r} (created at {loc})"
+        return f"scan {self.name!r} (created at {short_trace(self.trace)})"
 
     def replace_fields(self, **kw):
         """A new Scan with some constructor fields changed (used by rewrites)."""
@@ -255,6 +253,14 @@ class Scan(Op):
         from symgraph.scan_module.grad import scan_grad
 
         return scan_grad(self, inputs, outputs, output_grads)
+
+
+def short_trace(trace) -> str:
+    """``file:line`` of the user's call (one line, for error messages)."""
+    if not trace:
+        return "<unknown location>"
+    fn, lineno = trace[0][:2]
+    return f"{fn}:{lineno}"
 
 
 def is_scan(node) -> bool:

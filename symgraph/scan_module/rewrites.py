@@ -1,1 +1,282 @@
-"""Scan rewrites (see module docstring once written)."""
+"""Scan rewrites (Theano's scan_opt), run by the outer optimizer.
+
+- ``scan_merge`` (canonicalize): two scans over the same number of steps and the same
+  sequences, neither using the other's outputs, become one loop (one pass over the data);
+- ``scan_remove_unused`` (canonicalize): non-recurrent outputs nobody reads, states that
+  nothing reads and that no other output depends on, and inputs the step no longer uses
+  are dropped;
+- ``scan_save_mem`` (specialize): a state read only as ``result[-1]`` keeps only its last
+  ``L`` rows in a ring buffer instead of ``n_steps`` rows;
+- ``scan_push_out_and_optimize`` (fuse): step work that depends only on non-sequences and
+  constants is computed once before the loop (``push_out_non_seq``); then the step graph
+  is optimized like any graph (constant folding, fusion, stabilization, BLAS
+  specializations) and array constants it holds become non-sequences.
+"""
+from __future__ import annotations
+
+from symgraph.graph.basic import Constant, ancestors, clone_replace, graph_inputs, toposort
+from symgraph.graph.fg import OUTPUT, FunctionGraph
+from symgraph.rewriting.engine import graph_rewriter, node_rewriter
+from symgraph.scan_module.op import Scan
+
+
+def _inner_split(op):
+    s = op.n_seqs
+    n_taps = sum(len(t) for t in op.state_taps)
+    ins = op.inner_inputs
+    return ins[:s], ins[s:s + n_taps], ins[s + n_taps:]
+
+
+def _tap_groups(op):
+    groups, pos = [], op.n_seqs
+    for taps in op.state_taps:
+        groups.append(op.inner_inputs[pos:pos + len(taps)])
+        pos += len(taps)
+    return groups
+
+
+def _used_inputs(outputs, inputs):
+    used = set(graph_inputs(outputs, blockers=inputs))
+    return [v in used for v in inputs]
+
+
+# ----------------------------------------------------------------- remove unused outputs
+@node_rewriter("canonicalize", tracks=[Scan], tags=["fast_run", "scan"], name="scan_remove_unused")
+def scan_remove_unused(fgraph, node):
+    op = node.op
+    clients = [fgraph.clients.get(o, []) for o in node.outputs]
+    nst, nnit = op.n_states, op.n_nitsot
+    keep_st = [bool(clients[i]) for i in range(nst)]
+    keep_nit = [bool(clients[nst + j]) for j in range(nnit)]
+    groups = _tap_groups(op)
+    # a state nobody reads is still needed when a kept output depends on its taps
+    while True:
+        kept_outs = ([op.inner_outputs[i] for i in range(nst) if keep_st[i]]
+                     + [op.inner_outputs[nst + j] for j in range(nnit) if keep_nit[j]]
+                     + op.inner_outputs[nst + nnit:])
+        deps = set(ancestors(kept_outs))
+        changed = False
+        for i in range(nst):
+            if not keep_st[i] and any(v in deps for v in groups[i]):
+                keep_st[i] = True
+                changed = True
+        if not changed:
+            break
+    seq_in, _, ns_in = _inner_split(op)
+    used_seq = _used_inputs(kept_outs, seq_in)
+    used_ns = _used_inputs(kept_outs, ns_in)
+    if all(keep_st) and all(keep_nit) and all(used_seq) and all(used_ns):
+        return None
+    if not any(keep_st) and not any(keep_nit):
+        return None  # the whole node is unused: the graph drops it by itself
+    n, seqs, inits, nonseqs = op.outer_slices(node.inputs)
+    new_ins = ([v for v, u in zip(seq_in, used_seq) if u]
+               + [v for i in range(nst) if keep_st[i] for v in groups[i]]
+               + [v for v, u in zip(ns_in, used_ns) if u])
+    new_outs = kept_outs
+    new_op = op.replace_fields(
+        inner_inputs=new_ins, inner_outputs=new_outs, n_seqs=sum(used_seq),
+        state_taps=[t for t, k in zip(op.state_taps, keep_st) if k], n_nitsot=sum(keep_nit),
+        n_nonseqs=sum(used_ns), store_last=[s for s, k in zip(op.store_last, keep_st) if k],
+        equal_lengths=op.equal_lengths and sum(used_seq) == len(seqs))
+    outer = ([n] + [v for v, u in zip(seqs, used_seq) if u]
+             + [v for v, k in zip(inits, keep_st) if k]
+             + [v for v, u in zip(nonseqs, used_ns) if u])
+    new_node = new_op.make_node(*outer)
+    new_node.tag.trace = getattr(node.tag, "trace", ())
+    it = iter(new_node.outputs)
+    res = []
+    for i in range(nst):
+        res.append(next(it) if keep_st[i] else None)
+    for j in range(nnit):
+        res.append(next(it) if keep_nit[j] else None)
+    return res
+
+
+# ----------------------------------------------------------------- keep only the last value
+def _last_row_clients(fgraph, var, L):
+    """The variables ``var[-1]`` (or ``var[L:][-1]``) that are the only readers of ``var``;
+    None when something else reads it."""
+    from symgraph.tensor.subtensor import Subtensor
+
+    found = []
+    for client, _ in fgraph.clients.get(var, []):
+        if client == OUTPUT or not isinstance(client.op, Subtensor):
+            return None
+        idx = client.op.idx_list
+        if idx == (("int", -1),):
+            found.append(client.outputs[0])
+        elif idx == (("slice", L, None, None),):
+            sub = _last_row_clients(fgraph, client.outputs[0], None)
+            if sub is None:
+                return None
+            found.extend(sub)
+        else:
+            return None
+    return found
+
+
+@node_rewriter("specialize", tracks=[Scan], tags=["fast_run", "scan"], name="scan_save_mem")
+def scan_save_mem(fgraph, node):
+    op = node.op
+    if op.until:
+        return None  # the last row of a while loop is found when it stops
+    store = list(op.store_last)
+    repl = {}
+    for i in range(op.n_states):
+        if store[i]:
+            continue
+        lasts = _last_row_clients(fgraph, node.outputs[i], op.buffer_len(i))
+        if lasts:
+            store[i] = True
+            repl[i] = lasts
+    if not repl:
+        return None
+    new_op = op.replace_fields(store_last=store)
+    new_node = new_op.make_node(*node.inputs)
+    new_node.tag.trace = getattr(node.tag, "trace", ())
+    out = {}
+    for k, o in enumerate(node.outputs):
+        if k in repl:
+            for v in repl[k]:
+                out[v] = new_node.outputs[k]
+    # the other outputs move to the new node too
+    for k, o in enumerate(node.outputs):
+        if k not in repl:
+            out[o] = new_node.outputs[k]
+    return out
+
+
+# ----------------------------------------------------------------- push out and optimize
+def _push_out(op, nonseqs):
+    """Move step nodes depending only on non-sequences/constants out of the loop; returns
+    (new inner inputs, inner outputs, outer non-sequences) or None when nothing moves."""
+    seq_in, tap_in, ns_in = _inner_split(op)
+    invariant = set(ns_in)
+    order = toposort(op.inner_outputs, blockers=op.inner_inputs)
+    moved = []
+    for n in order:
+        if n.inputs and all(v in invariant or isinstance(v, Constant) for v in n.inputs) \
+                and not getattr(n.op, "destroy_map", None) and not isinstance(n.op, Scan):
+            if any(v in invariant for v in n.inputs):
+                invariant.update(n.outputs)
+                moved.append(n)
+    if not moved:
+        return None
+    moved_outs = {o for n in moved for o in n.outputs}
+    # the moved values the rest of the step reads (or that are step outputs)
+    needed = []
+    for n in order:
+        if n in moved:
+            continue
+        needed.extend(v for v in n.inputs if v in moved_outs)
+    needed.extend(v for v in op.inner_outputs if v in moved_outs)
+    needed = list(dict.fromkeys(needed))
+    if not needed:
+        return None
+    outer_vals = clone_replace(needed, dict(zip(ns_in, nonseqs)))
+    new_ph = [v.type.make_variable(v.name) for v in needed]
+    inner_outs = clone_replace(op.inner_outputs, dict(zip(needed, new_ph)))
+    return new_ph, inner_outs, outer_vals
+
+
+@node_rewriter("fuse", tracks=[Scan], tags=["fast_run", "scan"],
+               name="scan_push_out_and_optimize")
+def scan_push_out_and_optimize(fgraph, node):
+    from symgraph.compile.mode import Mode
+    from symgraph.rewriting import optimize
+
+    op = node.op
+    if op.optimized:
+        return None
+    n, seqs, inits, nonseqs = op.outer_slices(node.inputs)
+    seq_in, tap_in, ns_in = _inner_split(op)
+    inner_outs = op.inner_outputs
+    extra_ph, extra_outer = [], []
+    pushed = _push_out(op, nonseqs)
+    if pushed is not None:
+        extra_ph, inner_outs, extra_outer = pushed
+    ins = seq_in + tap_in + ns_in + extra_ph
+    fg = FunctionGraph(ins, inner_outs, clone=True)
+    optimize(fg, Mode("numba"))
+    # array constants left in the step become non-sequences (outer constants)
+    consts = []
+    for v in list(fg.variables):
+        if isinstance(v, Constant) and v.type.ndim > 0 and fg.clients.get(v):
+            consts.append(v)
+    const_ph = [c.type.make_variable() for c in consts]
+    f_ins = list(fg.inputs)
+    f_outs = list(fg.outputs)
+    if consts:
+        f_outs = clone_replace(f_outs, dict(zip(consts, const_ph)))
+    new_ns_in = f_ins[len(seq_in) + len(tap_in):] + const_ph
+    ns_outer = list(nonseqs) + list(extra_outer) + consts
+    used = _used_inputs(f_outs, new_ns_in)  # pushed-out non-sequences may be unused now
+    new_ns_in = [v for v, u in zip(new_ns_in, used) if u]
+    ns_outer = [v for v, u in zip(ns_outer, used) if u]
+    new_op = op.replace_fields(
+        inner_inputs=f_ins[:len(seq_in) + len(tap_in)] + new_ns_in, inner_outputs=f_outs,
+        n_nonseqs=len(new_ns_in), optimized=True)
+    new_node = new_op.make_node(n, *seqs, *inits, *ns_outer)
+    new_node.tag.trace = getattr(node.tag, "trace", ())
+    return new_node.outputs
+
+
+# ----------------------------------------------------------------- merge scans
+def _mergeable(a, b):
+    oa, ob = a.op, b.op
+    if oa.until or ob.until or oa.optimized or ob.optimized:
+        return False
+    if a.inputs[0] is not b.inputs[0]:
+        return False
+    sa = a.inputs[1:1 + oa.n_seqs]
+    sb = b.inputs[1:1 + ob.n_seqs]
+    if not sa or list(sa) != list(sb):
+        return False
+    if oa.truncate_gradient != ob.truncate_gradient or any(oa.store_last) or any(ob.store_last):
+        return False
+    # neither may depend on the other
+    if any(o in ancestors(b.inputs) for o in a.outputs):
+        return False
+    if any(o in ancestors(a.inputs) for o in b.outputs):
+        return False
+    return True
+
+
+def _merge(a, b):
+    oa, ob = a.op, b.op
+    sa, ta, na = _inner_split(oa)
+    sb, tb, nb = _inner_split(ob)
+    # b's sequence rows are a's (same outer sequences)
+    outs_b = clone_replace(ob.inner_outputs, dict(zip(sb, sa)))
+    ia, ib = oa.n_states + oa.n_nitsot, ob.n_states + ob.n_nitsot
+    outs = (oa.inner_outputs[:oa.n_states] + outs_b[:ob.n_states]
+            + oa.inner_outputs[oa.n_states:ia] + outs_b[ob.n_states:ib])
+    op = Scan(sa + ta + tb + na + nb, outs, n_seqs=oa.n_seqs,
+              state_taps=oa.state_taps + ob.state_taps, n_nitsot=oa.n_nitsot + ob.n_nitsot,
+              n_nonseqs=oa.n_nonseqs + ob.n_nonseqs, name=f"{oa.name}&{ob.name}",
+              truncate_gradient=oa.truncate_gradient, trace=oa.trace,
+              equal_lengths=oa.equal_lengths or ob.equal_lengths)
+    n, seqs, inits_a, ns_a = oa.outer_slices(a.inputs)
+    _, _, inits_b, ns_b = ob.outer_slices(b.inputs)
+    node = op.make_node(n, *seqs, *inits_a, *inits_b, *ns_a, *ns_b)
+    node.tag.trace = getattr(a.tag, "trace", ())
+    o = node.outputs
+    pa = oa.n_states
+    pb = ob.n_states
+    new_a = o[:pa] + o[pa + pb:pa + pb + oa.n_nitsot]
+    new_b = o[pa:pa + pb] + o[pa + pb + oa.n_nitsot:]
+    return new_a, new_b
+
+
+@graph_rewriter("canonicalize", tags=["fast_run", "scan"], name="scan_merge")
+def scan_merge(fgraph):
+    scans = [n for n in fgraph.toposort() if isinstance(n.op, Scan)]
+    for i, a in enumerate(scans):
+        for b in scans[i + 1:]:
+            if a in fgraph.apply_nodes and b in fgraph.apply_nodes and _mergeable(a, b):
+                new_a, new_b = _merge(a, b)
+                for old, new in zip(a.outputs + b.outputs, new_a + new_b):
+                    if fgraph.clients.get(old):
+                        fgraph.replace(old, new, reason="scan_merge")
+                return
