@@ -121,6 +121,13 @@ def load(cls, path, mini_batch_size: int | None = None):
     if not specs:
         raise CheckpointError(f"{path}: key '__meta__.layers' is empty; a network has at "
                               f"least one layer")
+    # the parameter arrays must fit the recorded layers before any layer is built (a
+    # crafted size would otherwise allocate its weights first)
+    k = 0
+    for i, spec in enumerate(specs):
+        for name, shape in _param_shapes(path, spec, f"__meta__.layers[{i}]"):
+            _array(path, arrays, f"p{k}", shape, f" ({name})")
+            k += 1
     state = np.random.get_state()
     try:
         layers = [_layer_from_spec(path, spec, mbs, f"__meta__.layers[{i}]")
@@ -132,14 +139,16 @@ def load(cls, path, mini_batch_size: int | None = None):
                                   f"network: {e}") from None
     finally:
         np.random.set_state(state)
+    values = []
+    for k, p in enumerate(net.params):
+        want = p.get_value(borrow=True)
+        values.append(_array(path, arrays, f"p{k}", want.shape, f" ({p.name})"))
     n_params = sum(1 for k in arrays if k[:1] == "p" and k[1:].isdigit())
     if n_params != len(net.params):
         raise CheckpointError(f"{path}: holds {n_params} parameter arrays, the architecture "
                               f"needs {len(net.params)}")
-    for k, p in enumerate(net.params):
-        want = p.get_value(borrow=True)
-        a = _array(path, arrays, f"p{k}", want.shape, f" ({p.name})")
-        p.set_value(a.astype(want.dtype, copy=False), borrow=True)
+    for p, a in zip(net.params, values):
+        p.set_value(a.astype(p.get_value(borrow=True).dtype, copy=False), borrow=True)
     training = meta.get("training")
     if training is not None:
         training = _training_state(path, training, arrays, saved_mbs)
@@ -202,13 +211,29 @@ def _array(path, arrays, key: str, shape, what: str = "") -> np.ndarray:
     return a
 
 
-def _layer_from_spec(path, spec, mbs, where):
-    kind = _field(path, spec, "kind", "str", where) if isinstance(spec, dict) else None
+def _kind(path, spec, where) -> str:
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"{path}: key '{where}' must be an object, got "
+                              f"{type(spec).__name__}")
+    kind = _field(path, spec, "kind", "str", where)
     if kind not in _LAYER_KINDS:
-        if not isinstance(spec, dict):
-            raise CheckpointError(f"{path}: key '{where}' must be an object, got "
-                                  f"{type(spec).__name__}")
         raise CheckpointError(f"{path}: key '{where}.kind': unknown layer kind {kind!r}")
+    return kind
+
+
+def _param_shapes(path, spec, where) -> list:
+    """[(name, shape)] of the parameters the layer described by ``spec`` has."""
+    kind = _kind(path, spec, where)
+    if kind == "conv_pool":
+        fs = tuple(_field(path, spec, "filter_shape", "ints4", where))
+        return [("w", fs), ("b", (fs[0],))]
+    n_in = _field(path, spec, "n_in", "int", where)
+    n_out = _field(path, spec, "n_out", "int", where)
+    return [("w", (n_in, n_out)), ("b", (n_out,))]
+
+
+def _layer_from_spec(path, spec, mbs, where):
+    kind = _kind(path, spec, where)
     f = lambda key, t: _field(path, spec, key, t, where)  # noqa: E731
     rng = np.random.RandomState(0)  # throw-away initial weights; overwritten from the file
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 
 import numpy as np
@@ -168,3 +169,81 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _crafted(trained, folder, edit_meta=None, edit_arrays=None):
+    """A copy of ``trained``'s checkpoint with its JSON meta and/or arrays edited."""
+    with _npz(trained, folder) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    if edit_meta:
+        edit_meta(meta)
+    if edit_arrays:
+        edit_arrays(arrays)
+    path = folder / "crafted.npz"
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+    return path
+
+
+def _set(key, value):
+    def edit(meta):
+        target, _, last = key.rpartition(".")
+        d = meta
+        for part in filter(None, target.split(".")):
+            d = d[int(part)] if part.isdigit() else d[part]
+        last = int(last) if last.isdigit() else last
+        if value is KeyError:
+            del d[last]
+        else:
+            d[last] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_set("mini_batch_size", KeyError), "key '__meta__.mini_batch_size' is missing"),
+    (_set("mini_batch_size", "10"), "key '__meta__.mini_batch_size' must be an integer, got '10'"),
+    (_set("mini_batch_size", -3), "key '__meta__.mini_batch_size' must be positive"),
+    (_set("layers", {"kind": "softmax"}), "key '__meta__.layers' must be a list"),
+    (_set("layers", []), "key '__meta__.layers' is empty"),
+    (_set("layers.0", "dense"), "key '__meta__.layers[0]' must be an object, got str"),
+    (_set("layers.0.kind", "lstm"), "key '__meta__.layers[0].kind': unknown layer kind 'lstm'"),
+    (_set("layers.0.n_in", KeyError), "key '__meta__.layers[0].n_in' is missing"),
+    (_set("layers.0.n_in", 78.4), "key '__meta__.layers[0].n_in' must be an integer, got 78.4"),
+    (_set("layers.0.n_out", 10**12), "parameter p0 (w) has shape (784, 20), the architecture "
+                                     "needs (784, 1000000000000)"),
+    (_set("layers.1.p_dropout", "half"), "key '__meta__.layers[1].p_dropout' must be a number"),
+    (_set("layers.1.p_dropout", 2.0), "key '__meta__.layers[1]' does not describe a layer"),
+    (_set("layers.0.activation", 3), "key '__meta__.layers[0].activation' must be a string"),
+    (_set("layers.0.activation", "os:no_such"),
+     "key '__meta__.layers[0].activation': cannot find the activation function 'os:no_such'"),
+    (_set("layers.0.activation", "math:pi"),
+     "key '__meta__.layers[0].activation': 'math:pi' is not a function"),
+])
+def test_crafted_meta_errors_name_the_file_and_key(trained, tmp_path, edit, message):
+    path = _crafted(trained, tmp_path, edit_meta=edit)
+    with pytest.raises(ValueError) as e:
+        Network.load(path)
+    assert str(e.value).startswith(f"{path}: "), str(e.value)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda a: a.pop("p1"), "key 'p1' (b) is missing"),
+    (lambda a: a.update(p0=np.array(["x"] * 3)), "key 'p0' (w) must hold numbers, got dtype <U1"),
+    (lambda a: a.update(p9=np.zeros(3)), "holds 5 parameter arrays, the architecture needs 4"),
+])
+def test_crafted_array_errors_name_the_file_and_key(trained, tmp_path, edit, message):
+    path = _crafted(trained, tmp_path, edit_arrays=edit)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: ") + ".*" + re.escape(message)):
+        Network.load(path)
+
+
+def test_crafted_training_state_errors_name_the_key(trained, tmp_path):
+    trained.save(tmp_path / "good.npz")                  # trained: has a training state
+    assert Network.load(tmp_path / "good.npz").training_state["epoch"] == 1
+    path = _crafted(trained, tmp_path, edit_meta=_set("training.epoch", "one"))
+    with pytest.raises(ValueError, match=r"key '__meta__\.training\.epoch' must be an integer"):
+        Network.load(path)
+    path = _crafted(trained, tmp_path, edit_meta=_set("training.history", KeyError))
+    with pytest.raises(ValueError, match=r"key '__meta__\.training\.history' is missing"):
+        Network.load(path)
