@@ -191,8 +191,11 @@ def _read_idx_stream(f, name, want, dtype, ndim) -> np.ndarray:
     nbytes = math.prod(shape) * file_dtype.itemsize
     shape_txt = "x".join(map(str, shape)) or "scalar"
 
-    out = np.empty(shape, dtype=file_dtype)
-    got = _read_exact(f, memoryview(out.reshape(-1).view(np.uint8)))
+    if nbytes <= _EAGER_BYTES:
+        out = np.empty(shape, dtype=file_dtype)
+        got = _read_exact(f, memoryview(out.reshape(-1).view(np.uint8)))
+    else:  # trust the header's size only as far as the data goes (no MemoryError)
+        out, got = _read_growing(f, nbytes, shape, file_dtype)
     if got < nbytes:
         raise DatasetFormatError(
             f"{name}: truncated: header says {shape_txt} = {nbytes} bytes of data, file holds {got}"
@@ -207,6 +210,25 @@ def _read_idx_stream(f, name, want, dtype, ndim) -> np.ndarray:
     if out.dtype.byteorder == ">":
         out = out.astype(out.dtype.newbyteorder("="))
     return out
+
+
+#: data sizes read into one up-front allocation; a header announcing more is believed
+#: only as the bytes arrive, so a corrupt or hostile header claiming billions of images
+#: is a DatasetFormatError (truncated), not a MemoryError
+_EAGER_BYTES = 1 << 27
+_CHUNK = 1 << 24
+
+
+def _read_growing(f, nbytes: int, shape, dtype):
+    """Read up to ``nbytes`` in chunks into a buffer that grows with the data; return
+    (array of ``shape`` or None when the data ran short, bytes read)."""
+    buf = bytearray()
+    while len(buf) < nbytes:
+        chunk = f.read(min(nbytes - len(buf), _CHUNK))
+        if not chunk:
+            return None, len(buf)
+        buf += chunk
+    return np.frombuffer(buf, dtype=dtype).reshape(shape), len(buf)
 
 
 def write_idx(path: PathLike, array: np.ndarray) -> None:

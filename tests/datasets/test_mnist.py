@@ -289,6 +289,22 @@ def test_truncated_data(tmp_path, gz):
         read_idx(path, dtype=np.uint8, ndim=3)
 
 
+@pytest.mark.parametrize("gz", [True, False])
+def test_header_claiming_billions_of_images_is_a_format_error(tmp_path, gz):
+    """4,294,967,295 images of 28x28 (3.4 TB) announced, 3 MB present: the reader must
+    not allocate what the header claims (MemoryError) but say the file is short."""
+    path = tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+    raw = b"\x00\x00\x08\x03" + np.array([2**32 - 1, 28, 28], ">u4").tobytes() + bytes(3 << 20)
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    with raises_naming(path, re.escape("truncated: header says 4294967295x28x28 = "
+                                       "3367254359280 bytes of data, file holds 3145728")):
+        read_idx(path, dtype=np.uint8, ndim=3)
+    labels = tmp_path / "train-labels-idx1-ubyte"
+    labels.write_bytes(b"\x00\x00\x08\x01" + np.array([3 * 10**9], ">u4").tobytes() + bytes(10))
+    with raises_naming(labels, "truncated: header says 3000000000 = 3000000000 bytes"):
+        read_idx(labels, dtype=np.uint8, ndim=1)
+
+
 def test_truncated_header(tmp_path):
     path = tmp_path / "a"
     path.write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x02")
