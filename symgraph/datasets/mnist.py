@@ -20,6 +20,9 @@ What ``path`` may be
   ``validation_size`` is given, in which case training and validation are joined and
   the last ``validation_size`` images become the validation set.  Unpickling runs
   code from the file: only load files you trust.
+* an ``.npz`` in the layout of Keras's ``mnist.npz``: arrays ``x_train`` (n, 28, 28)
+  uint8 (or float in [0, 1]), ``y_train``, ``x_test``, ``y_test``; read with
+  ``allow_pickle=False``, and split like an IDX folder (below).
 * a folder with the four IDX files of MNIST or Fashion-MNIST.  Names are matched by
   pattern, so ``train-images-idx3-ubyte.gz``, ``train-10k-images-idx3-ubyte.gz``,
   ``train-images.idx3-ubyte`` (uncompressed) and ``test-`` instead of ``t10k-`` all
@@ -118,14 +121,58 @@ def load_data(
         return _load_idx_files(find_idx_files(p), validation_size)
     if not p.exists():
         raise DatasetNotFoundError(
-            f"{os.fspath(path)}: no such file or folder; expected the classic mnist.pkl.gz "
-            "or a folder holding the four MNIST IDX files"
+            f"{os.fspath(path)}: no such file or folder; expected a folder holding the four "
+            "MNIST IDX files, an mnist.npz or the classic mnist.pkl.gz"
         )
     if _IDX_NAME.match(p.name):
         raise DatasetFormatError(
             f"{os.fspath(path)}: is one IDX file; pass the folder that holds all four"
         )
+    if p.suffix == ".npz":
+        return _load_npz(p, validation_size)
     return _load_pickle(p, validation_size)
+
+
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _load_npz(path: Path, validation_size: int | None) -> tuple[Split, Split, Split]:
+    """An ``.npz`` in the layout of Keras's ``mnist.npz`` (``x_train`` (n, 28, 28) uint8,
+    ``y_train``, ``x_test``, ``y_test``), read without unpickling anything."""
+    name = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in _NPZ_KEYS if k not in data.files]
+            if missing:
+                raise DatasetFormatError(
+                    f"{name}: key {missing[0]!r} is missing; expected arrays "
+                    f"{', '.join(_NPZ_KEYS)} (the layout of Keras's mnist.npz), found "
+                    f"{', '.join(data.files) or 'none'}"
+                )
+            arrays = {k: data[k] for k in _NPZ_KEYS}
+    except DatasetFormatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt zip or an object array
+        raise DatasetFormatError(
+            f"{name}: expected an .npz of arrays {', '.join(_NPZ_KEYS)}, could not read it "
+            f"({type(e).__name__}: {e})"
+        ) from None
+    pairs = []
+    for what, (xk, yk) in (("training", ("x_train", "y_train")), ("test", ("x_test", "y_test"))):
+        x = arrays[xk]
+        if x.ndim == 3:
+            x = x.reshape(len(x), -1)
+        pairs.append(_check_pair(f"{name} ({xk}, {yk})", what, (x, arrays[yk])))
+    (train_x, train_y), test = pairs
+    if train_x.shape[1] != test[0].shape[1]:
+        raise DatasetFormatError(
+            f"{name}: x_test has images of {test[0].shape[1]} pixels, x_train of "
+            f"{train_x.shape[1]}; expected the same size"
+        )
+    if validation_size is None:
+        validation_size = len(train_x) // 6
+    training, validation = split_validation(train_x, train_y, validation_size)
+    return training, validation, test
 
 
 def load_data_shared(path: PathLike | None = None, validation_size: int | None = None) -> tuple:

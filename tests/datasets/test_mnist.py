@@ -477,3 +477,29 @@ def test_bundled_sample_is_what_make_sample_builds(tmp_path):
     sample_images = read_idx(SAMPLE_DIR / SAMPLE_FILES["train", "images"])
     np.testing.assert_array_equal(sample_images[:5000], source_images[shipped["train"]])
     np.testing.assert_array_equal(sample_images[5000:], source_images[shipped["validation"]])
+
+
+def test_keras_style_npz_loads_without_pickle(tmp_path):
+    rng = np.random.default_rng(1)
+    x_train = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8)
+    y_train = rng.integers(0, 10, 12, dtype=np.uint8)
+    x_test = rng.integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    y_test = rng.integers(0, 10, 4, dtype=np.uint8)
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    (x, y), (xv, yv), (xt, yt) = load_data(path)
+    assert x.shape == (10, 784) and xv.shape == (2, 784) and xt.shape == (4, 784)
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(x[3], x_train[3].reshape(-1) / np.float32(255))
+    np.testing.assert_array_equal(np.concatenate([y, yv]), y_train)
+    np.testing.assert_array_equal(yt, y_test)
+    (x, _), (xv, _), _ = load_data(path, validation_size=0)
+    assert len(x) == 12 and len(xv) == 0
+
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test)
+    with raises_naming(path, "key 'y_test' is missing"):
+        load_data(path)
+    np.savez(path, x_train=x_train, y_train=np.array([object()] * 12), x_test=x_test,
+             y_test=y_test)
+    with raises_naming(path, "could not read it"):       # an object array needs pickle
+        load_data(path)
