@@ -1,0 +1,232 @@
+"""``DataParallel``: synchronous data-parallel steps on Ray actors.
+
+How a step runs (why this shape): the driver sends each live worker its shards of the
+mini-batch together with the *previous* step's averaged gradients; the worker applies
+those, then returns the sum of its shards' costs and gradients. The driver averages
+(over all shards, in float64), applies the mean to its own mirror of the parameters and
+puts it in Ray's object store once, for every worker to apply at the start of the next
+step. One round trip per step; every replica, the driver's included, applies the same
+mean with the same compiled update, so they stay equal.
+
+The mean is over *shards*, not workers: a mini-batch always has ``world_size`` shards.
+When a worker dies and ``elastic`` is on, its shards go to the survivors (some then do
+two), so the result stays that of the whole mini-batch, exactly as before the failure.
+Without ``elastic`` a dead or silent worker stops training with ``WorkerFailed`` naming
+it. Every wait has a timeout: nothing hangs on a lost worker.
+
+Collective backends: Ray's collective library needs torch (gloo) or cupy + GPUs (nccl);
+where one is installed the averaging could go worker to worker instead of through the
+driver. This driver uses the object store in every case (see docs/scaling.md).
+"""
+from __future__ import annotations
+
+import time
+import weakref
+
+import numpy as np
+
+from symgraph.distributed.allreduce import mean_of
+from symgraph.distributed.runtime import Replica, WorkerFailed, config_snapshot, connect
+
+__all__ = ["DataParallel", "running"]
+
+_RUNNING: "weakref.WeakSet[DataParallel]" = weakref.WeakSet()
+
+
+def running() -> list["DataParallel"]:
+    """The ``DataParallel`` drivers of this process whose workers are up (e.g. to find the
+    workers of a ``Network.SGD(workers=N)`` from its callback or progress bar)."""
+    return [dp for dp in list(_RUNNING) if dp.live]
+
+
+class DataParallel:
+    """Run ``builder(rank, world_size, *builder_args) -> AllReduceFunction`` on
+    ``workers`` Ray actors and step them synchronously.
+
+    - ``mirror``: an ``Updater`` on the driver's own parameters, kept current every step.
+    - ``initial_state``: arrays (``get_state`` order) every replica starts from; default:
+      worker 0's, broadcast to the others.
+    - ``elastic``: on a worker's death, continue on the others (its shards re-assigned).
+    - ``step_timeout``/``setup_timeout``: seconds to wait for a step / for the workers
+      to start and compile, before the silent workers count as failed.
+    - ``threads``: Numba threads per worker (default: this machine's cores / workers on a
+      local instance, Numba's default on a cluster).
+    - ``address``/``num_cpus``: see ``runtime.connect``.
+
+    >>> dp = DataParallel(build, workers=2)        # doctest: +SKIP
+    >>> dp.compile((0,)); cost = dp.step([(0,), (5,)])   # doctest: +SKIP
+    """
+
+    def __init__(self, builder, workers: int, builder_args=(), *, seed: int = 0,
+                 mirror=None, initial_state=None, elastic: bool = False,
+                 step_timeout: float = 300.0, setup_timeout: float = 900.0,
+                 threads: int | None = None, address: str | None = None,
+                 num_cpus: int | None = None):
+        workers = int(workers)
+        if workers < 1:
+            raise ValueError(f"DataParallel: workers must be >= 1, got {workers}")
+        ray = connect(address, num_cpus)
+        self._ray = ray
+        self.world_size = workers
+        self.elastic = bool(elastic)
+        self.step_timeout = float(step_timeout)
+        self.setup_timeout = float(setup_timeout)
+        self.mirror = mirror
+        self.steps = 0
+        self._pending = None            # ObjectRef of the mean not yet applied by workers
+        if threads is None and not address:
+            import os
+
+            threads = max(1, (os.cpu_count() or 1) // workers)
+        cls = ray.remote(num_cpus=1, max_restarts=0)(Replica)
+        config = config_snapshot()
+        self._actors = [cls.remote(r, workers, seed, config, threads, builder, *builder_args)
+                        for r in range(workers)]
+        self.live = list(range(workers))
+        self.where = {}
+        self.where.update(zip(self.live, self._call_all("where", [()] * workers,
+                                                        self.setup_timeout, "starting")))
+        if initial_state is None:
+            initial_state = self._call_all("get_state", [()], self.setup_timeout,
+                                           "reading the initial state", ranks=[0])[0]
+        self.set_state(initial_state)
+        _RUNNING.add(self)
+
+    # ------------------------------------------------------------------ plumbing
+    def _describe(self, rank) -> str:
+        pid, node = self.where.get(rank, (None, None))
+        at = f" (pid {pid} on {node})" if pid is not None else ""
+        return f"worker {rank} of {self.world_size}{at}"
+
+    def _call_all(self, method, args_per_rank, timeout, what, ranks=None):
+        """Call ``method`` on the ``ranks`` (default: live) workers; return their results
+        in order, or raise ``WorkerFailed`` for the first dead or silent one (after every
+        call finished or timed out, so no call is left running behind the error)."""
+        ranks = self.live if ranks is None else ranks
+        refs = [getattr(self._actors[r], method).remote(*a) for r, a in zip(ranks, args_per_rank)]
+        results, failed = self._gather(ranks, refs, timeout)
+        if failed:
+            self._raise(failed, what)
+        return results
+
+    def _gather(self, ranks, refs, timeout):
+        """Wait for ``refs`` (at most ``timeout`` s in all); ``(results, {rank: reason})``."""
+        ray = self._ray
+        deadline = time.monotonic() + timeout
+        pending = list(refs)
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=left)
+        results, failed = [None] * len(refs), {}
+        waiting = set(pending)
+        for k, (rank, ref) in enumerate(zip(ranks, refs)):
+            if ref in waiting:
+                failed[rank] = f"did not answer within {timeout:g} s"
+                continue
+            try:
+                results[k] = ray.get(ref, timeout=0)
+            except ray.exceptions.RayActorError as e:
+                failed[rank] = f"its process died ({type(e).__name__})"
+            except ray.exceptions.RayTaskError as e:
+                failed[rank] = f"raised {e.cause!r}" if getattr(e, "cause", None) else str(e)
+        return results, failed
+
+    def _raise(self, failed, what):
+        rank = min(failed)
+        names = "; ".join(f"{self._describe(r)}: {why}" for r, why in sorted(failed.items()))
+        msg = (f"distributed training stopped while {what}: {names}. The parameters on the "
+               f"driver are those after step {self.steps} (the last completed one)")
+        self.close()
+        pid, node = self.where.get(rank, (None, None))
+        raise WorkerFailed(msg, rank=rank, world_size=self.world_size, pid=pid, node=node,
+                           step=self.steps + 1)
+
+    # ------------------------------------------------------------------ public
+    def worker_pids(self) -> dict[int, int]:
+        """``{rank: pid}`` of the live workers."""
+        return {r: self.where[r][0] for r in self.live}
+
+    def set_state(self, state) -> None:
+        """Set every live replica's (and the mirror's) parameters to ``state``."""
+        self._flush()
+        ref = self._ray.put([np.asarray(a) for a in state])
+        self._call_all("set_state", [(ref,)] * len(self.live), self.setup_timeout,
+                       "setting the parameters")
+
+    def get_states(self) -> dict[int, list[np.ndarray]]:
+        """``{rank: state}`` of every live replica (after the last step's update)."""
+        self._flush()
+        states = self._call_all("get_state", [()] * len(self.live), self.step_timeout,
+                                "reading the parameters")
+        return dict(zip(self.live, states))
+
+    def compile(self, args) -> None:
+        """Compile every replica (a dry run on ``args``) within ``setup_timeout``."""
+        self._call_all("compile", [(tuple(args),)] * len(self.live), self.setup_timeout,
+                       "compiling")
+
+    def step(self, shards) -> float:
+        """One synchronous step on ``shards`` (``world_size`` argument tuples, one per
+        shard of the mini-batch); returns the mean cost over the shards."""
+        shards = [tuple(s) for s in shards]
+        if len(shards) != self.world_size:
+            raise ValueError(f"DataParallel.step: {len(shards)} shards for a world of "
+                             f"{self.world_size}")
+        while True:
+            ranks = list(self.live)
+            share = {r: shards[j::len(ranks)] for j, r in enumerate(ranks)}
+            refs = [self._actors[r].step.remote(self._pending, share[r]) for r in ranks]
+            results, failed = self._gather(ranks, refs, self.step_timeout)
+            if not failed:
+                break
+            # the survivors applied the pending mean already: do not send it twice
+            self._pending = None
+            if not self.elastic or len(failed) == len(ranks):
+                self._raise(failed, f"running step {self.steps + 1}")
+            for r, why in failed.items():
+                print(f"symgraph.distributed: {self._describe(r)} {why}; continuing on "
+                      f"{len(ranks) - len(failed)} workers (--elastic)")
+                self._ray.kill(self._actors[r], no_restart=True)
+                self.live.remove(r)
+        cost = sum(c for c, _ in results) / self.world_size
+        mean = mean_of([g for _, g in results], count=self.world_size,
+                       dtypes=self._dtypes())
+        if self.mirror is not None:
+            self.mirror(mean)
+        self._pending = self._ray.put(mean)
+        self.steps += 1
+        return cost
+
+    def _dtypes(self):
+        if self.mirror is not None:
+            return self.mirror.dtypes
+        if not hasattr(self, "_dtype_cache"):
+            state = self._call_all("get_state", [()], self.step_timeout, "reading dtypes",
+                                   ranks=self.live[:1])[0]
+            self._dtype_cache = [a.dtype for a in state]
+        return self._dtype_cache
+
+    def _flush(self) -> None:
+        """Have every live worker apply the pending mean (so their state is current)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._call_all("apply", [(pending,)] * len(self.live), self.step_timeout,
+                           "applying the last update")
+
+    def close(self) -> None:
+        """Stop the workers (the Ray instance stays up for the next use)."""
+        for a in getattr(self, "_actors", []):
+            try:
+                self._ray.kill(a, no_restart=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self._actors = []
+        self.live = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,145 @@
+"""Connecting to Ray, the replica actor, and the errors of distributed training.
+
+Why a module of its own: everything that touches Ray directly is here, imported only
+when a distributed feature is used, so ``import symgraph`` never needs Ray and the rest
+of ``symgraph.distributed`` can be read without knowing Ray's API.
+
+A local Ray instance is started on the loopback interface only (``127.0.0.1``, no
+dashboard, Ray's usage statistics off unless the user set ``RAY_USAGE_STATS_ENABLED``);
+``address="ray://host:10001"`` or ``"auto"`` joins an existing cluster instead.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["DistributedUnavailable", "WorkerFailed", "require_ray", "connect",
+           "config_snapshot", "worker_seed", "Replica"]
+
+
+class DistributedUnavailable(ImportError):
+    """Ray is not installed: ``pip install symgraph[distributed]``."""
+
+
+class WorkerFailed(RuntimeError):
+    """A worker died or stopped answering; training stopped.
+
+    ``rank`` (0-based, as created), ``world_size``, ``pid`` and ``node`` name the worker;
+    ``step`` is the step that failed (the parameters are those after step ``step - 1``).
+    """
+
+    def __init__(self, message, rank=None, world_size=None, pid=None, node=None, step=None):
+        super().__init__(message)
+        self.rank, self.world_size, self.pid, self.node, self.step = (
+            rank, world_size, pid, node, step)
+
+
+def require_ray():
+    """The ``ray`` module, or ``DistributedUnavailable`` saying how to install it."""
+    try:
+        import ray
+    except ImportError as e:
+        raise DistributedUnavailable(
+            f"distributed training needs Ray, which is not installed ({e}); install it with "
+            f"pip install 'symgraph[distributed]'") from None
+    return ray
+
+
+def connect(address: str | None = None, num_cpus: int | None = None):
+    """Make sure this process is connected to Ray; returns the ``ray`` module.
+
+    Already connected: nothing changes (the caller's instance is used as it is).
+    ``address`` given: join that cluster (``"ray://head:10001"`` through Ray Client,
+    ``"auto"`` for the cluster this node belongs to). Otherwise start a local instance
+    bound to 127.0.0.1 with ``num_cpus`` CPUs (default: all of this machine's).
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return ray
+    # a local instance: loopback only, no dashboard, no usage report leaving the machine
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+             _node_ip_address="127.0.0.1", log_to_driver=True)
+    return ray
+
+
+def config_snapshot() -> dict:
+    """``symgraph.config`` as a dict, to apply in worker processes (floatX, cache...)."""
+    import symgraph
+
+    return {k: getattr(symgraph.config, k) for k in type(symgraph.config)._fields}
+
+
+def worker_seed(seed: int, rank: int) -> int:
+    """The ``numpy.random`` seed of worker ``rank``: distinct per worker, repeatable.
+
+    >>> worker_seed(0, 0) != worker_seed(0, 1) and worker_seed(0, 1) == worker_seed(0, 1)
+    True
+    """
+    return int(np.random.SeedSequence([int(seed), int(rank)]).generate_state(1)[0])
+
+
+class Replica:
+    """One worker: a replica built by ``builder(rank, world_size, *builder_args)`` (which
+    returns an ``AllReduceFunction``), run as a Ray actor by ``DataParallel``.
+
+    Before the builder runs, the driver's ``symgraph.config`` is applied and
+    ``numpy.random`` is seeded with ``worker_seed(seed, rank)``, so the random streams
+    the graph draws its seeds from (dropout masks) differ between workers and repeat
+    from run to run.
+    """
+
+    def __init__(self, rank, world_size, seed, config, threads, builder, *builder_args):
+        import symgraph
+
+        for k, v in config.items():
+            setattr(symgraph.config, k, v)
+        if threads:
+            import numba
+
+            numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        self.rank = rank
+        np.random.seed(worker_seed(seed, rank))
+        self.fn = builder(rank, world_size, *builder_args)
+
+    def where(self):
+        """``(pid, node address)`` of this worker."""
+        import ray
+
+        return os.getpid(), ray.util.get_node_ip_address()
+
+    def compile(self, args):
+        self.fn.compile(*args)
+        return True
+
+    def get_state(self):
+        return self.fn.get_state()
+
+    def set_state(self, state):
+        self.fn.set_state(state)
+        return True
+
+    def apply(self, mean_grads):
+        self.fn.apply(mean_grads)
+        return True
+
+    def step(self, mean_grads, shards):
+        """Apply the previous step's averaged gradients (if any), then return
+        ``(sum of costs, sum of gradients)`` over ``shards`` (a list of argument tuples)."""
+        if mean_grads is not None:
+            self.fn.apply(mean_grads)
+        cost_sum = 0.0
+        grad_sum = None
+        for args in shards:
+            cost, _, grads = self.fn.gradients(*args)
+            cost_sum += float(cost)
+            if grad_sum is None:
+                grad_sum = [np.array(g, dtype=np.float64) for g in grads]
+            else:
+                for acc, g in zip(grad_sum, grads):
+                    acc += g
+        return cost_sum, grad_sum
