@@ -163,7 +163,8 @@ class Network:
     def SGD(self, training_data, epochs: int, mini_batch_size: int, eta: float,
             validation_data=None, test_data=None, lmbda: float = 0.0, momentum: float = 0.0,
             progress=True, verbose: bool = True, mode=None, callback=None,
-            resume: bool = False) -> dict[str, Any]:
+            resume: bool = False, workers: int | None = None, address: str | None = None,
+            elastic: bool = False, **distributed) -> dict[str, Any]:
         """Train with mini-batch stochastic gradient descent; return the history.
 
         The data are ``(shared_x, shared_y)`` pairs as ``load_data_shared`` gives (or
@@ -179,6 +180,14 @@ class Network:
         ``images_per_second``; and ``compile_seconds``, ``best_validation_accuracy``,
         ``best_epoch``, ``best_iteration`` and ``best_test_accuracy`` (the test accuracy
         at the epoch of best validation accuracy, network3's "corresponding" one).
+
+        ``workers=N`` trains data-parallel on N Ray workers (``pip install
+        'symgraph[distributed]'``; ``address`` joins a Ray cluster, else a local one is
+        started): each mini-batch is split over the workers and their gradients averaged,
+        so the result is that of one process up to float rounding; ``elastic`` continues
+        on the surviving workers when one dies (else ``WorkerFailed`` names it);
+        ``distributed`` passes ``seed``, ``step_timeout``, ``threads`` on to
+        ``symgraph.distributed.train_function``.
 
         ``callback(epoch, history)``, if given, runs after each epoch's evaluation (e.g.
         to write a checkpoint); when it returns True, training stops after that epoch.
@@ -219,8 +228,17 @@ class Network:
         if resumed is not None:
             _training.check(resumed, hyper)
         t0 = time.perf_counter()
-        train_mb = self.build_train_fn(training_data, mini_batch_size, eta, lmbda, momentum,
-                                       num_training_batches, mode)
+        if workers:  # data-parallel on Ray: same steps, same history (symgraph.distributed)
+            from symgraph.distributed import train_function
+
+            train_mb = train_function(self, training_data, mini_batch_size, eta, lmbda,
+                                      momentum, num_training_batches, mode, workers=workers,
+                                      address=address, elastic=elastic, **distributed)
+        elif distributed:
+            raise TypeError(f"SGD: {', '.join(distributed)} apply only with workers=N")
+        else:
+            train_mb = self.build_train_fn(training_data, mini_batch_size, eta, lmbda,
+                                           momentum, num_training_batches, mode)
         validate_mb_accuracy = (self._accuracy_fn(validation_data, mode)
                                 if num_validation_batches else None)
         test_mb_accuracy = self._accuracy_fn(test_data, mode) if num_test_batches else None
