@@ -12,7 +12,9 @@ pattern at a node and returns the same quantity built from stable primitives:
 - ``log(sigmoid(z))`` -> ``-softplus(-z)``; ``log1p(-sigmoid(z))`` -> ``-softplus(z)``;
 - ``log(1 + exp(z))``, ``log1p(exp(z))`` -> ``softplus(z)``;
 - ``log(sum(exp(x), axis))`` -> ``m + log(sum(exp(x - m), axis))`` with ``m = max(x, axis)``;
-- ``log(softmax(x))`` -> ``log_softmax(x)``.
+- ``log(softmax(x))`` -> ``log_softmax(x)``;
+- for gradients only: ``sqrt(sum(x ** 2))`` (a norm) gets the gradient 0 at ``x = 0`` (the
+  minimum-norm subgradient) instead of ``0 / 0``.
 
 Why here, in ``tensor/`` and not only in the optimizer: a stable *value* is not enough.
 ``grad`` differentiates the graph as the user wrote it, so ``grad(log(1 / (1 + exp(-z))))``
@@ -35,11 +37,20 @@ from symgraph.graph.basic import Constant, toposort
 from symgraph.tensor import scalar_ops as ts
 
 FORMS: list = []
+#: forms that only matter for gradients (their value is already exact): ``grad`` applies
+#: them, the optimizer does not (it would add work to every forward pass)
+GRAD_FORMS: list = []
 
 
 def form(fn):
     """Register ``fn`` as a stable form (used by ``grad`` and the optimizer)."""
     FORMS.append(fn)
+    return fn
+
+
+def grad_form(fn):
+    """Register ``fn`` as a form ``grad`` applies before differentiating (values unchanged)."""
+    GRAD_FORMS.append(fn)
     return fn
 
 
@@ -103,6 +114,15 @@ def same(a, b, depth=8):
             and all(same(x, y, depth - 1) for x, y in zip(na.inputs, nb.inputs)))
 
 
+def _neg(v, inside):
+    """``-v``, with ``-(-a)`` written ``a``: the optimizer applies these forms after its
+    canonicalize phase and ``grad`` before it, so both must build the same graph for the
+    forward value and the gradient's copy of it to merge."""
+    if _is(v, ts.Neg, inside):
+        return inside(v).inputs[0]
+    return _T().neg(v)
+
+
 def _one_plus_exp(v, inside):
     """``t`` when ``v`` is ``1 + exp(t)`` or ``exp(t) + 1``, else None."""
     if not _is(v, ts.Add, inside):
@@ -126,7 +146,7 @@ def sigmoid_from_reciprocal(node, inside):
     so = node.op.scalar_op
     if isinstance(so, ts.Reciprocal):
         t = _one_plus_exp(node.inputs[0], inside)
-        return None if t is None else T.sigmoid(T.neg(t))
+        return None if t is None else T.sigmoid(_neg(t, inside))
     if not isinstance(so, ts.TrueDiv):
         return None
     num, den = node.inputs
@@ -138,7 +158,7 @@ def sigmoid_from_reciprocal(node, inside):
     k = _const(num, inside)
     if k is None:
         return None
-    s = T.sigmoid(T.neg(t))
+    s = T.sigmoid(_neg(t, inside))
     return s if k == 1 else T.mul(num, s)
 
 
@@ -148,7 +168,7 @@ def one_minus_sigmoid(node, inside):
     if isinstance(node.op.scalar_op, ts.Sub) and _is_one(node.inputs[0], inside) \
             and _is(node.inputs[1], ts.Sigmoid, inside):
         T = _T()
-        return T.sigmoid(T.neg(inside(node.inputs[1]).inputs[0]))
+        return T.sigmoid(_neg(inside(node.inputs[1]).inputs[0], inside))
     return None
 
 
@@ -159,7 +179,7 @@ def log_sigmoid(node, inside):
     so = node.op.scalar_op
     x = node.inputs[0] if node.inputs else None
     if isinstance(so, ts.Log) and _is(x, ts.Sigmoid, inside):
-        return T.neg(T.softplus(T.neg(inside(x).inputs[0])))
+        return T.neg(T.softplus(_neg(inside(x).inputs[0], inside)))
     if isinstance(so, ts.Log1p) and _is(x, ts.Neg, inside):
         s = inside(x).inputs[0]
         if _is(s, ts.Sigmoid, inside):
@@ -251,6 +271,43 @@ def log_softmax(node, inside):
     return None
 
 
+def _is_square(v, inside):
+    """True for ``sqr(x)``, ``x ** 2`` and ``x * x``."""
+    so = _scalar_op(v, inside)
+    if isinstance(so, ts.Sqr):
+        return True
+    if isinstance(so, ts.Pow):
+        return _const(inside(v).inputs[1], inside) == 2
+    if isinstance(so, ts.Mul):
+        ins = inside(v).inputs
+        return len(ins) == 2 and same(ins[0], ins[1])
+    return False
+
+
+@grad_form
+def norm_at_zero(node, inside):
+    """``sqrt(sum(x ** 2))`` -> ``switch(t == 0, 0, sqrt(switch(t == 0, 1, t)))``.
+
+    Same value; the gradient at ``x = 0`` becomes 0 instead of ``0 * (0.5 / 0)`` = NaN
+    (the norm has no derivative there; 0 is its minimum-norm subgradient, what PyTorch's
+    norm returns). Also ``sqrt(x ** 2)``, whose gradient at 0 becomes 0 as for ``abs``.
+    """
+    from symgraph.tensor.math import Reduce
+
+    if not isinstance(node.op.scalar_op, ts.Sqrt):
+        return None
+    t = node.inputs[0]
+    red = inside(t)
+    sq = t
+    if red is not None and isinstance(red.op, Reduce) and red.op.scalar_op == ts.add:
+        sq = red.inputs[0]
+    if not _is_square(sq, inside) or t.type.dtype not in ("float32", "float64"):
+        return None
+    T = _T()
+    zero = T.eq(t, 0)
+    return T.switch(zero, T.zeros_like(t), T.sqrt(T.switch(zero, T.ones_like(t), t)))
+
+
 # ------------------------------------------------------------------------ applying
 
 def fit(old, new):
@@ -264,13 +321,13 @@ def fit(old, new):
     return new
 
 
-def stable_replacement(node, inside):
+def stable_replacement(node, inside, forms=None):
     """The first form's replacement of ``node``'s (single) output, or None."""
     from symgraph.tensor.elemwise import Elemwise
 
     if not isinstance(node.op, Elemwise) or len(node.outputs) != 1:
         return None
-    for fn in FORMS:
+    for fn in FORMS if forms is None else forms:
         new = fit(node.outputs[0], fn(node, inside))
         if new is not None:
             return new
@@ -287,14 +344,16 @@ def _rebuildable(node):
     return not isinstance(node.op, RandomDraw)
 
 
-def stabilize_graph(outputs, leaves=()):
+def stabilize_graph(outputs, leaves=(), for_grad=True):
     """``outputs`` rebuilt with every stable form applied, bottom-up.
 
     ``leaves`` are never looked through nor replaced (``grad``'s ``wrt``,
     ``consider_constant`` and ``known_grads`` keys), so gradients still reach them and
     stop where the caller asked. Nodes nothing changed are shared with the original graph.
+    ``for_grad`` adds the gradient-only forms.
     """
     leaves = set(leaves)
+    forms = FORMS + GRAD_FORMS if for_grad else FORMS
     memo: dict = {}
 
     def inside(v):
@@ -307,7 +366,7 @@ def stabilize_graph(outputs, leaves=()):
             continue
         cur = node.clone_with_new_inputs(new_inputs) if changed else node
         for _ in range(4):  # a replacement may match another form (1 - p -> log(...))
-            rep = stable_replacement(cur, inside)
+            rep = stable_replacement(cur, inside, forms)
             if rep is None or rep.owner is None:
                 break
             cur = rep.owner

@@ -251,3 +251,24 @@ def _tutorial(mode, steps=300, n=400, feats=784):
 def test_theano_tutorial_logistic_regression_learns(mode):
     acc, accs = _tutorial(mode)
     assert acc >= 0.99, (acc, accs[::30])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_norm_gradient_at_zero_is_the_zero_subgradient(backend):
+    """sqrt(sum(x**2)) has no derivative at 0: grad gives 0 there (not 0/0 = NaN) and
+    x / |x| elsewhere; sqrt(x**2) likewise gives sign(x) and 0 at 0."""
+    x = T.dvector("x")
+    n = T.sqrt(T.sum(x ** 2))
+    n2 = T.sqrt((x * x).sum())
+    a = T.sqrt(T.sqr(x))
+    f = symgraph.function([x], [n, T.grad(n, x), T.grad(n2, x), T.grad(T.sum(a), x)],
+                          mode=backend)
+    v, g, g2, ga = f(np.zeros(3))
+    assert v == 0 and np.array_equal(g, np.zeros(3)) and np.array_equal(g2, np.zeros(3))
+    assert np.array_equal(ga, np.zeros(3))
+    xv = np.array([3.0, -4.0, 0.0])
+    v, g, g2, ga = f(xv)
+    assert v == 5.0
+    np.testing.assert_allclose(g, xv / 5.0)
+    np.testing.assert_allclose(g2, xv / 5.0)
+    np.testing.assert_allclose(ga, np.sign(xv))
