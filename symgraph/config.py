@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 _VALID = {
-    "floatX": ("float64", "float32"),
+    "floatX": ("float64", "float32", "float16"),
     "device": ("cpu", "cuda"),
     "mode": ("numba", "py", "cuda", "FAST_RUN", "FAST_COMPILE", "DebugMode", "NanGuardMode"),
     "optimizer": ("fast_run", "fast_compile", None),

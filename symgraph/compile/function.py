@@ -55,12 +55,17 @@ def function(inputs, outputs=None, updates=None, givens=None, no_default_updates
 
 
 def compile_spec(spec):
-    """Compile ``spec``: dict outputs and the checking modes (DebugMode, NanGuardMode)
-    wrap ordinary compiled functions (``symgraph.compile.dict_outputs``/``checked``)."""
+    """Compile ``spec``: dict outputs, float16 graphs and the checking modes (DebugMode,
+    NanGuardMode) wrap ordinary compiled functions (``symgraph.compile.dict_outputs``,
+    ``float16``, ``checked``)."""
     if isinstance(spec["outputs"], dict):
         from symgraph.compile.dict_outputs import compile_dict_outputs
 
         return compile_dict_outputs(spec)
+    from symgraph.compile.float16 import compile_float16, uses_float16
+
+    if uses_float16(spec):  # stored as float16, computed in float32
+        return compile_float16(spec)
     from symgraph.compile.checked import checking_compiler
 
     checked = checking_compiler(spec["mode"])

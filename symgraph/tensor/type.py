@@ -13,7 +13,9 @@ from symgraph.graph.type import Type
 #: dtypes symgraph supports, and their one-letter constructor prefixes
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float32", "float64", "complex64", "complex128")
-FLOAT_DTYPES = ("float32", "float64")
+FLOAT_DTYPES = ("float16", "float32", "float64")
+#: dtypes tensors may hold but no backend computes in (see ``symgraph.compile.float16``)
+STORAGE_DTYPES = ("float16",)
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 DISCRETE_DTYPES = INT_DTYPES + ("bool",)
 
@@ -24,8 +26,8 @@ def _norm_dtype(dtype) -> str:
 
         return config.floatX
     d = str(np.dtype(dtype))
-    if d not in DTYPES:
-        raise TypeError(f"unsupported dtype {dtype!r}; supported: {DTYPES}")
+    if d not in DTYPES and d not in STORAGE_DTYPES:
+        raise TypeError(f"unsupported dtype {dtype!r}; supported: {DTYPES + STORAGE_DTYPES}")
     return d
 
 
