@@ -31,3 +31,15 @@ def test_nanguard_on_cuda_names_node_and_line():
     np.testing.assert_allclose(w.get_value(), np.full(4, 0.5))   # nothing committed
     with pytest.raises(NanGuardError, match="(?s)Big value detected.*an input of the graph"):
         f(np.full(4, 1e11, dtype="float32"))                     # |x| > 1e10
+
+
+def test_debugmode_checks_the_cuda_backend_against_the_reference():
+    from symgraph.compile.debugmode import DebugMode
+
+    x = T.fvector("x")
+    w = theano.shared(np.ones(3, dtype="float32"), name="w")
+    f = theano.function([x], (T.exp(x) * w).sum(), updates=[(w, w * 2)],
+                        mode=DebugMode(linker="cuda"))
+    assert f._fn.maker.mode.linker == "cuda" and f._ref.maker.mode.linker == "py"
+    np.testing.assert_allclose(f(np.zeros(3, dtype="float32")), 3.0, rtol=1e-6)
+    np.testing.assert_allclose(w.get_value(), np.full(3, 2.0))
