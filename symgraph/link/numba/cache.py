@@ -1,10 +1,31 @@
-"""On-disk cache of generated modules.
+"""On-disk cache of generated modules, and the one rule that invalidates cached code.
 
 Why: Numba's own file cache (``cache=True``) only works for functions defined in a real
-file. The whole generated source is written to ``<cache_dir>/numba/sg_<hash>.py`` (the
-hash covers the source and the library versions), imported under that name and kept in
-``sys.modules``; a second process compiling the same graph finds both the file and
-Numba's cached machine code, and skips compilation.
+file. The whole generated source is written to ``<cache_dir>/numba/sg_<key>.py``,
+imported under that name and kept in ``sys.modules``; a second process compiling the
+same graph finds both the file and Numba's cached machine code, and skips compilation.
+
+Invalidation, one scheme: **content hashes of the sources the machine code was built
+from**. ``key`` is a SHA-256 over the library versions, :func:`sources_digest` (the
+contents of every ``.py`` file of ``symgraph.kernels`` and ``symgraph.link.numba``,
+which generated code calls into), the contents of the package folders of any other
+module the source imports, and the generated source itself. Any change to any of these
+gives a new module name, so a new Numba cache entry: nothing is compared by
+modification time, and nothing stale can be found under the new name. Numba caches that
+symgraph does not name (a kernel's own cache, used as an extern callee by
+``extern.py``) record the same :func:`sources_digest` in a marker file beside them and
+are emptied when it differs. (Before, three rules did this: a sources digest, mtime
+fingerprints of imported folders, and those markers; an mtime says nothing about
+content, and a checkout or copy that keeps mtimes kept stale code.)
+
+The content hash of each generated module is its name: before importing
+``sg_<key>.py`` its bytes are compared with the source symgraph generated for that key,
+and a file that differs (truncated, garbled, or with code appended or a constant
+edited) is never imported: it is replaced, with one warning naming it, and Numba (whose
+cache is keyed by the module's content) compiles afresh. The companion files are
+handled where they are read: ``<module>.sigs`` (``linker.py``), ``<module>.links``
+(``extern.py``), Numba's ``.nbi``/``.nbc`` (``healing.py``). Directories are checked
+like ssh's (``trust.py``).
 """
 from __future__ import annotations
 
@@ -13,36 +34,71 @@ import importlib.util
 import os
 import re
 import sys
-import tempfile
+import threading
+
+from symgraph.link.numba import trust
+from symgraph.link.numba.cachefiles import warn_rebuilt, write_atomic
+from symgraph.link.numba.healing import has_entries, protect_module
 
 _loaded: dict = {}
+_lock = threading.RLock()
+
+#: packages generated code calls into; their whole source tree is hashed
+_PACKAGES = ("symgraph.kernels", "symgraph.link.numba")
+_NO_DIGEST = {"numpy", "numba", "math", "scipy"}
+_IMPORT_RE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.M)
+_GENERATED = re.compile(r"sg_[0-9a-f]{24}")
+_folder_digests: dict = {}
 
 
-_SOURCES_DIGEST: list = []
+def _folder_digest(folder: str, recursive: bool) -> str:
+    """SHA-256 of the names and contents of the ``.py`` files in ``folder`` (read once
+    per process)."""
+    key = (folder, recursive)
+    d = _folder_digests.get(key)
+    if d is None:
+        h = hashlib.sha256()
+        for dirpath, dirnames, filenames in sorted(os.walk(folder)):
+            dirnames.sort()
+            if not recursive:
+                dirnames.clear()
+            rel = os.path.relpath(dirpath, folder)
+            for fn in sorted(filenames):
+                if fn.endswith(".py"):
+                    with open(os.path.join(dirpath, fn), "rb") as f:
+                        h.update(os.path.join(rel, fn).encode() + b"\0" + f.read() + b"\0")
+        d = _folder_digests[key] = h.hexdigest()[:16]
+    return d
 
 
-def _imported_sources_digest() -> str:
-    """Hash of every module generated code may import (kernels, Numba backend helpers).
+def sources_digest() -> str:
+    """Content hash of every module generated code calls into (kernels, Numba backend).
 
     Numba's file cache does not notice when a function called by a cached function
     changes; folding these sources into the module name makes any such change produce a
-    new module (and so a fresh compile) instead of running stale machine code.
-    """
-    if not _SOURCES_DIGEST:
-        import symgraph.kernels as kernels
-        import symgraph.link.numba as backend
+    new module (and so a fresh compile) instead of running stale machine code."""
+    parts = []
+    for pkg in _PACKAGES:
+        root = os.path.dirname(importlib.import_module(pkg).__file__)
+        parts.append(_folder_digest(root, recursive=True))
+    return "".join(parts)
 
-        h = hashlib.sha256()
-        for pkg in (kernels, backend):
-            root = os.path.dirname(pkg.__file__)
-            for dirpath, dirnames, filenames in sorted(os.walk(root)):
-                dirnames.sort()
-                for fn in sorted(filenames):
-                    if fn.endswith(".py"):
-                        with open(os.path.join(dirpath, fn), "rb") as f:
-                            h.update(fn.encode() + b"\0" + f.read())
-        _SOURCES_DIGEST.append(h.hexdigest()[:16])
-    return _SOURCES_DIGEST[0]
+
+def _dependencies(src: str) -> str:
+    """Content hashes of the folders of the modules ``src`` imports that are not in
+    :data:`_PACKAGES` (a user-registered implementation's helpers, say)."""
+    names = {a or b for a, b in _IMPORT_RE.findall(src)}
+    out = []
+    for n in sorted(names):
+        if (n.split(".")[0] in _NO_DIGEST or _GENERATED.fullmatch(n)
+                or any(n == p or n.startswith(p + ".") for p in _PACKAGES)):
+            continue
+        try:
+            origin = importlib.util.find_spec(n).origin
+            out.append(f"{n}:{_folder_digest(os.path.dirname(origin), recursive=False)}")
+        except Exception:  # noqa: BLE001 - a module we cannot locate: its name only
+            out.append(n)
+    return ";".join(out)
 
 
 def _versions() -> str:
@@ -52,77 +108,131 @@ def _versions() -> str:
     import symgraph
 
     return (f"symgraph={symgraph.__version__};numba={numba.__version__};"
-            f"numpy={numpy.__version__};sources={_imported_sources_digest()}")
+            f"numpy={numpy.__version__};sources={sources_digest()}")
+
+
+def module_key(src: str) -> str:
+    return hashlib.sha256((_versions() + "\n" + _dependencies(src) + "\n" + src).encode()
+                          ).hexdigest()[:24]
+
+
+_trusted: set = set()
+
+
+def _private(path: str, what: str = "cache directory") -> str:
+    if path not in _trusted:
+        trust.private_dir(path, what)
+        _trusted.add(path)
+    return path
 
 
 def module_dir() -> str:
+    """``<cache_dir>/numba``, created 0700, refused unless it is yours (``trust.py``)."""
     from symgraph.config import config
 
     d = os.path.join(config.cache_dir, "numba")
-    os.makedirs(d, exist_ok=True)
+    if d not in _trusted:
+        _private(config.cache_dir)
+        _private(d)
     return d
 
 
-_IMPORT_RE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.M)
-_NO_FINGERPRINT = {"numpy", "numba", "math", "scipy"}
-_GENERATED = re.compile(r"sg_[0-9a-f]{24}")
-_fingerprints: dict = {}
+def numba_cache_dir(py_file: str) -> str:
+    """Where Numba keeps the ``.nbi``/``.nbc`` files of functions defined in ``py_file``:
+    ``<its folder>/__pycache__``, or a folder under ``NUMBA_CACHE_DIR`` when that is set
+    (named after the source folder's name and a hash of its path)."""
+    from numba.core import config as nconfig
+
+    if nconfig.CACHE_DIR:
+        from numba.core.caching import _CacheLocator
+
+        return os.path.join(nconfig.CACHE_DIR,
+                            _CacheLocator.get_suitable_cache_subpath(py_file))
+    return os.path.join(os.path.dirname(py_file), "__pycache__")
 
 
-def _module_fingerprint(name: str) -> str:
-    """(file, mtime, size) of the .py files beside module ``name`` (it and its siblings)."""
-    fp = _fingerprints.get(name)
-    if fp is None:
-        try:
-            origin = importlib.util.find_spec(name).origin
-            folder = os.path.dirname(origin)
-            parts = []
-            for fn in sorted(os.listdir(folder)):
-                if fn.endswith(".py"):
-                    st = os.stat(os.path.join(folder, fn))
-                    parts.append(f"{fn}:{st.st_mtime_ns}:{st.st_size}")
-            fp = f"{name}@{folder}[{','.join(parts)}]"
-        except Exception:  # noqa: BLE001 - a module we cannot locate: key on its name only
-            fp = name
-        _fingerprints[name] = fp
-    return fp
+def _numba_dirs(py_file: str) -> None:
+    """Create (0700) and check the folder Numba will load this module's pickles from."""
+    from numba.core import config as nconfig
+
+    if nconfig.CACHE_DIR:
+        _private(nconfig.CACHE_DIR, "Numba cache directory (NUMBA_CACHE_DIR)")
+    _private(numba_cache_dir(py_file), "Numba cache directory")
 
 
-def _dependencies(src: str) -> str:
-    """Fingerprints of the modules ``src`` imports code from (kernels, helpers...).
-
-    Why: Numba's cache of ``graph_fn`` holds the machine code of the jitted functions it
-    calls, and is invalidated only by a change of the generated file itself: after an edit
-    of ``kernels/cpu/conv.py`` a new process would silently run the old kernel. Keying the
-    module on its dependencies' files gives it a fresh name (and a fresh Numba cache)
-    instead. Generated modules (``sg_<hash>``) are keyed by their contents already.
-    """
-    names = {a or b for a, b in _IMPORT_RE.findall(src)}
-    return ";".join(_module_fingerprint(n) for n in sorted(names)
-                    if n.split(".")[0] not in _NO_FINGERPRINT and not _GENERATED.fullmatch(n))
+def _write_checked(path: str, src: str) -> bool:
+    """Make ``path`` hold exactly ``src``; returns True when a damaged or missing file
+    was replaced (and reported)."""
+    data = src.encode()
+    try:
+        with open(path, "rb") as f:
+            existing = f.read()
+    except FileNotFoundError:
+        existing = None
+    if existing == data:
+        return False
+    base = os.path.splitext(path)[0]
+    if existing is not None:
+        reported = warn_rebuilt(path, "does not match the source it was generated from "
+                                      "(truncated, garbled or edited)")
+    elif os.path.exists(base + ".sigs") or os.path.exists(base + ".links"):
+        reported = warn_rebuilt(path, "is missing (its index files are there)")
+    else:
+        reported = False
+    write_atomic(path, data)
+    return reported
 
 
 def load_module(src: str):
     """Write ``src`` to the cache (once) and import it; identical sources share a module."""
-    key = hashlib.sha256((_versions() + "\n" + _dependencies(src) + "\n" + src).encode()
-                         ).hexdigest()[:24]
+    key = module_key(src)
     mod = _loaded.get(key)
     if mod is not None:
         return mod
-    name = f"sg_{key}"
-    path = os.path.join(module_dir(), name + ".py")
-    if not os.path.exists(path):
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(src)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except Exception:
-        sys.modules.pop(name, None)
-        raise
-    _loaded[key] = mod
-    return mod
+    with _lock:
+        mod = _loaded.get(key)
+        if mod is not None:
+            return mod
+        name = f"sg_{key}"
+        path = os.path.join(module_dir(), name + ".py")
+        healed = _write_checked(path, src)
+        _numba_dirs(path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except Exception:
+            sys.modules.pop(name, None)
+            raise
+        protect_module(mod)
+        mod._sg_healed = healed
+        links = getattr(mod, "_sg_links", None)
+        if links is not None and links.damaged:
+            _drop_unlinked_code(mod, links)
+        _loaded[key] = mod
+        return mod
+
+
+def _drop_unlinked_code(mod, links) -> None:
+    """The module's ``.links`` file is missing or unreadable: machine code in Numba's
+    cache calls symbols that nothing would register in this process (a segfault on the
+    first call). Empty those caches so it is compiled afresh (which rewrites the file)."""
+    from numba.core.dispatcher import Dispatcher
+
+    stale = [v for v in vars(mod).values() if isinstance(v, Dispatcher)
+             and v.py_func.__module__ == mod.__name__ and has_entries(v)]
+    if not stale:
+        return
+    if links.damaged == "missing":
+        mod._sg_healed |= warn_rebuilt(links.path, "is missing but Numba's cache holds "
+                                                   "machine code that needs it")
+    else:
+        mod._sg_healed = True   # already reported when it was read
+    for d in stale:
+        try:
+            d._cache.flush()
+        except OSError:   # a read-only cache: compile in memory, never load that code
+            from numba.core.caching import NullCache
+
+            d._cache = NullCache()

@@ -15,14 +15,18 @@ only *declares* that symbol and calls it with Numba's own calling convention (st
 exception info and reference counts behave exactly as for a linked call). When a later
 process imports the cached module, its ``LinkTable`` reads the side file and registers the
 same symbols before ``graph_fn``'s cached machine code is loaded, so the symbols resolve.
+
+The side file is JSON (argument types through ``cachefiles.encode_type``), never a pickle
+(see ``trust.py``). When it is missing or unreadable while Numba's cache holds the
+module's machine code, that code would call unregistered symbols (a segfault): the table
+reports itself ``damaged`` and ``cache.load_module`` empties those Numba caches, so the
+module is compiled afresh and the file rewritten.
 """
 from __future__ import annotations
 
 import hashlib
 import inspect
 import os
-import pickle
-import tempfile
 import threading
 
 from llvmlite import binding as llvm
@@ -30,6 +34,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from symgraph.link.numba.cachefiles import (UnsupportedType, decode_type, encode_type,
+                                            read_json, warn_rebuilt, write_json)
 from symgraph.link.numba.fastload import load_or_compile
 
 _registered: set = set()
@@ -44,40 +50,53 @@ def _drop_stale_cache(dispatcher):
     Why: a cached callee holds the machine code of everything it calls, and Numba
     invalidates it only when its own file changes: after an edit or upgrade of
     ``kernels/cpu/gemm.py`` the ``dot`` callee of ``impl/dot.py`` would keep running the
-    old kernel. A marker next to the cache records the sources digest it was built from.
+    old kernel. A marker next to the cache records the content hash of the sources it was
+    built from (``cache.sources_digest``, the same hash that names generated modules).
+    A missing marker (a cache written by plain Numba) or another hash empties the cache;
+    a garbled marker is reported too. Returns True when the marker matched (the cache is
+    one symgraph vouched for).
 
     A kernel Python called directly before any graph reached it (``pool2d_out_size``) is
     already loaded from that stale cache: its overloads are compiled afresh here too, so
     this process does not keep running the old code (and the fresh code is cached)."""
     with _lock:
         if dispatcher in _checked:
-            return
+            return False
         _checked.add(dispatcher)
-    from symgraph.link.numba.cache import _imported_sources_digest
+    from symgraph.link.numba.cache import sources_digest
+    from symgraph.link.numba.healing import protect
 
+    protect(dispatcher)
     cache = getattr(dispatcher, "_cache", None)
     folder = getattr(cache, "cache_path", None)
     if not folder:
-        return
+        return False
     func = dispatcher.py_func
     marker = os.path.join(folder, f"{func.__module__}.{func.__qualname__}.sgdeps")
-    digest = _imported_sources_digest()
-    try:
-        with open(marker) as f:
-            if f.read() == digest:
-                return
-    except OSError:
-        pass
+    digest = sources_digest()
+    recorded = None if _legacy_marker(marker) else read_json(
+        marker, lambda v: v["sources"], missing=None)
+    if recorded == digest:
+        return True
     cache.flush()
     if dispatcher.overloads:
         dispatcher.recompile()
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(digest)
-        os.replace(tmp, marker)
+        write_json(marker, {"sources": digest})
     except OSError:
         pass  # read-only install: the cache is not written either
+    return False
+
+
+def _legacy_marker(path: str) -> bool:
+    """A marker in the earlier plain-text format (a 16-digit hex digest): outdated, not
+    damaged."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(64)
+    except OSError:
+        return False
+    return len(raw) == 16 and all(c in b"0123456789abcdef" for c in raw)
 
 
 def _native_symbol(dispatcher, argtys) -> str:
@@ -86,7 +105,12 @@ def _native_symbol(dispatcher, argtys) -> str:
     The symbol is named after the function's path and argument types, not Numba's
     mangled name: that one carries a per-process counter, so a callee compiled afresh
     (its cache dropped) would get a name the cached graphs calling it never heard of."""
-    _drop_stale_cache(dispatcher)
+    if _drop_stale_cache(dispatcher):   # vouched for: its index should be there
+        from symgraph.link.numba.healing import index_path
+
+        idx = index_path(dispatcher)
+        if idx and not os.path.exists(idx):
+            warn_rebuilt(idx, "is missing (its .sgdeps marker is there)")
     load_or_compile(dispatcher, tuple(argtys))
     cres = dispatcher.overloads[tuple(argtys)]
     func = dispatcher.py_func
@@ -100,6 +124,11 @@ def _native_symbol(dispatcher, argtys) -> str:
     return name, cres
 
 
+def _check_raw(value):
+    _check_entries(value)
+    return value
+
+
 def _resolve(path: str):
     import importlib
 
@@ -107,24 +136,48 @@ def _resolve(path: str):
     return getattr(importlib.import_module(module), qualname)
 
 
+def _check_entries(value):
+    """The decoded entries of a ``.links`` file: ``[[path, [type, ...]], ...]``."""
+    if not isinstance(value, list):
+        raise ValueError("not a list")
+    out = []
+    for e in value:
+        if not (isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+                and e[0].count(":") == 1 and isinstance(e[1], list)):
+            raise ValueError(f"malformed entry {str(e)[:60]}")
+        if e[1] and e[1][0] == "unrecordable":
+            out.append(None)
+            continue
+        out.append((e[0], tuple(decode_type(t) for t in e[1])))
+    return out
+
+
 class LinkTable:
-    """The externally linked callees of one generated module (see the module docstring)."""
+    """The externally linked callees of one generated module (see the module docstring).
+
+    ``damaged`` is None, or why the module's cached machine code cannot be trusted to
+    find its symbols: ``"missing"`` (no file), ``"unreadable"`` (reported when read) or
+    ``"unrecordable"`` (a callee's argument types cannot be written as JSON: the module
+    is compiled in every process)."""
 
     def __init__(self, module_file: str):
         self.path = os.path.splitext(module_file)[0] + ".links"
         self.entries: list = []
         self._seen: set = set()
-        if os.path.exists(self.path):
+        self.damaged = None
+        entries = read_json(self.path, _check_entries, missing=False)
+        if entries is False:
+            self.damaged = "missing" if not os.path.exists(self.path) else "unreadable"
+            return
+        for e in entries:
+            if e is None:
+                self.damaged = "unrecordable"
+                continue
             try:
-                with open(self.path, "rb") as f:
-                    entries = pickle.load(f)
-            except (OSError, EOFError, pickle.UnpicklingError) as e:
-                raise RuntimeError(
-                    f"symgraph: the link table {self.path} of a cached graph module is "
-                    f"unreadable ({e}); delete the cache folder "
-                    f"{os.path.dirname(self.path)} to rebuild it") from e
-            for path, argtys in entries:
-                self._add(path, argtys, save=False)
+                self._add(*e, save=False)
+            except Exception as err:  # noqa: BLE001 - e.g. a callee that no longer exists
+                warn_rebuilt(self.path, f"names a callee that cannot be loaded ({err!r:.80})")
+                self.damaged = "unreadable"
 
     def _add(self, path: str, argtys: tuple, save: bool = True):
         name, cres = _native_symbol(_resolve(path), argtys)
@@ -141,16 +194,23 @@ class LinkTable:
         # written before Numba saves graph_fn's cache entry, and atomically, so a cached
         # graph_fn never exists without the table that resolves its symbols
         # and merged with what another process may have recorded for the same module
-        entries = list(self.entries)
+        rows = []
+        for path, argtys in self.entries:
+            try:
+                rows.append([path, [encode_type(t) for t in argtys]])
+            except UnsupportedType:
+                rows.append([path, ["unrecordable"]])
+        seen = {(r[0], str(r[1])) for r in rows}
         try:
-            with open(self.path, "rb") as f:
-                entries += [e for e in pickle.load(f) if e not in self._seen]
-        except (OSError, EOFError, pickle.UnpicklingError):
+            for r in read_json(self.path, _check_raw, missing=[]) or []:
+                if (r[0], str(r[1])) not in seen:
+                    rows.append(r)
+        except Exception:  # noqa: BLE001 - unreadable: ours replaces it
             pass
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(entries, f)
-        os.replace(tmp, self.path)
+        try:
+            write_json(self.path, rows)
+        except OSError:
+            pass  # a read-only cache: the module compiles in every process
 
     def extern(self, dispatcher):
         """An intrinsic calling ``dispatcher`` through its registered native symbol."""

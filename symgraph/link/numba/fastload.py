@@ -10,11 +10,15 @@ through ``dispatcher.compile``, whose compiler refreshes the contexts first.
 
 ``load_or_compile(dispatcher, argtys)`` is ``dispatcher.compile(argtys)`` with that
 shortcut on a cache hit. It uses Numba's cache internals (``Cache._load_overload``); if
-they are missing or fail (another Numba version), it falls back to ``compile``.
+they are missing or fail (another Numba version), it falls back to ``compile``. A
+damaged cache file is a miss here too (``healing.py``: the dispatcher is protected
+first), so the fallback compiles afresh and replaces it.
 """
 from __future__ import annotations
 
 from numba.core.compiler_lock import global_compiler_lock
+
+from symgraph.link.numba.healing import protect
 
 __all__ = ["load_or_compile"]
 
@@ -37,20 +41,23 @@ def _from_cache(dispatcher, args):
         return None
 
 
-def load_or_compile(dispatcher, argtys) -> None:
-    """Make ``dispatcher`` hold an overload for ``argtys`` (a tuple of Numba types)."""
+def load_or_compile(dispatcher, argtys) -> bool:
+    """Make ``dispatcher`` hold an overload for ``argtys`` (a tuple of Numba types).
+    Returns False when it had to be compiled (not in memory, nor in the disk cache)."""
     args = tuple(argtys)
     if args in dispatcher.overloads:
-        return
+        return True
     with global_compiler_lock:
         if args in dispatcher.overloads:
-            return
+            return True
+        protect(dispatcher)
         cres = _from_cache(dispatcher, args)
         if cres is None or cres.objectmode:
             dispatcher.compile(args)
-            return
+            return False
         # what Dispatcher.compile does on a cache hit
         dispatcher._cache_hits[args] += 1
         dispatcher.targetctx.insert_user_function(cres.entry_point, cres.fndesc,
                                                   [cres.library])
         dispatcher.add_overload(cres)
+        return True
