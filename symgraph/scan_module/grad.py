@@ -59,6 +59,11 @@ def scan_grad(op, inputs, outputs, output_grads):
     fl_nits = [j for j in range(op.n_nitsot) if _float(z_out[j])]
     fl_seqs = [k for k in range(ns_) if _float(s_in[k])]
     fl_ps = [k for k in range(len(p_in)) if _float(p_in[k])]
+    # weight matrices used only as ``dot(row, W)`` with a sequence row or a state tap: their
+    # gradient is one product over all steps after the loop, sum_t row_t^T g_t, instead of
+    # an accumulation inside it (Theano's scan_pushout_dot)
+    outer_dots = _outer_dot_params(op, fl_ps, s_in, tap_in, p_in)
+    fl_ps = [k for k in fl_ps if k not in outer_dots]
 
     # -- one backward step, on placeholders -----------------------------------------
     gy_ph = {i: y_out[i].type.make_variable(f"g_out{i}[t]") for i in fl_states}
@@ -88,6 +93,11 @@ def scan_grad(op, inputs, outputs, output_grads):
     else:
         gw = [T.zeros_like(w) for w in wrt]
     gw = dict(zip(wrt, gw))
+    dot_outs = [d.outputs[0] for k in sorted(outer_dots) for d, _ in outer_dots[k]]
+    if dot_outs and known:
+        g_dots = grad(None, dot_outs, known_grads=known, disconnected_inputs="ignore")
+    else:
+        g_dots = [T.zeros_like(d) for d in dot_outs]
     new_carry = []
     for i in fl_states:
         L = op.buffer_len(i)
@@ -103,7 +113,7 @@ def scan_grad(op, inputs, outputs, output_grads):
             new_carry.append(c)
     new_acc = [acc_ph[k] + gw[p_in[k]] for k in fl_ps]
     seq_g = [gw[s_in[k]] for k in fl_seqs]
-    step_outs = new_carry + new_acc + seq_g
+    step_outs = new_carry + new_acc + seq_g + list(g_dots)
 
     # -- the backward scan ----------------------------------------------------------------
     n_b = n
@@ -130,7 +140,7 @@ def scan_grad(op, inputs, outputs, output_grads):
     state_ph = [c for i in fl_states for c in carry_ph[i]] + [acc_ph[k] for k in fl_ps]
     init_vals = ([T.zeros_like(inits[i][0]) for i in fl_states for _ in carry_ph[i]]
                  + [T.zeros_like(nonseqs[k]) for k in fl_ps])
-    outputs_info = list(init_vals) + [None] * len(seq_g)
+    outputs_info = list(init_vals) + [None] * (len(seq_g) + len(g_dots))
 
     def step(*args):
         a = list(args)
@@ -165,13 +175,64 @@ def scan_grad(op, inputs, outputs, output_grads):
     for k in fl_ps:
         out[1 + ns_ + nst + k] = finals[pos]
         pos += 1
-    for r, k in zip(res[len(state_ph):], fl_seqs):
+    for r, k in zip(res[len(state_ph):len(state_ph) + len(seq_g)], fl_seqs):
         g = T.zeros_like(seqs[k])
         out[1 + k] = T.set_subtensor(g[start:n], r[::-1])
+    # the dot-only weights: sum over steps (and rows) of row_t^T g_t, one product
+    g_iter = iter(res[len(state_ph) + len(seq_g):])
+    for k in sorted(outer_dots):
+        total = None
+        for d, rows in outer_dots[k]:
+            g = next(g_iter)[::-1]
+            a = _rows_outer(op, rows, seqs, outputs, start, n)
+            term = T.dot(_flat(a).T, _flat(g))
+            total = term if total is None else total + term
+        out[1 + ns_ + nst + k] = total
     for k in range(len(inputs)):
         if out[k] is None and k > 0 and _float(inputs[k]):
             out[k] = T.zeros_like(inputs[k])
     return out
+
+
+def _outer_dot_params(op, fl_ps, s_in, tap_in, p_in):
+    """{non-sequence index: [(dot node, row variable)]} for float matrices whose only uses in
+    the step are ``dot(row, W)`` with ``row`` a 2-d sequence row or state tap."""
+    from symgraph.graph.basic import toposort
+    from symgraph.tensor.dot import Dot
+
+    rows = set(s_in) | {v for g in tap_in for v in g}
+    nodes = toposort(op.inner_outputs, blockers=op.inner_inputs)
+    found = {}
+    for k in fl_ps:
+        p = p_in[k]
+        if p.type.ndim != 2 or p in op.inner_outputs:
+            continue
+        uses = [n for n in nodes if any(v is p for v in n.inputs)]
+        if uses and all(type(n.op) is Dot and n.inputs[1] is p and n.inputs[0] is not p
+                        and n.inputs[0] in rows and n.inputs[0].type.ndim == 2 for n in uses):
+            found[k] = [(n, n.inputs[0]) for n in uses]
+    return found
+
+
+def _rows_outer(op, row, seqs, outputs, start, n):
+    """The outer (steps, ...) stack of inner variable ``row`` over steps ``start:n``."""
+    ins = op.inner_inputs
+    k = ins.index(row)
+    if k < op.n_seqs:
+        return seqs[k][start:n]
+    pos = op.n_seqs
+    for i, taps in enumerate(op.state_taps):
+        if k < pos + len(taps):
+            L = op.buffer_len(i)
+            tap = taps[k - pos]
+            return outputs[i][L + tap + start:L + tap + n]
+        pos += len(taps)
+    raise AssertionError(row)
+
+
+def _flat(x):
+    """(steps, rows, cols) -> (steps * rows, cols)."""
+    return x.reshape((x.shape[0] * x.shape[1], x.shape[2]))
 
 
 def _row(x) -> TensorType:
