@@ -4,12 +4,15 @@ A small callee module and a caller module (the shape of a generated graph module
 written to a temporary folder; each check runs in a fresh process: the first compiles the
 caller, the second loads it from Numba's cache (its symbols come from the ``.links`` file).
 """
+import json
 import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from symgraph.link.numba.cachefiles import write_json
 
 CALLEE = textwrap.dedent("""
     import numba, numpy as np
@@ -94,13 +97,19 @@ def test_the_callee_is_not_linked_into_the_caller(modules):
     assert r.stdout.split() == ["0", "1"]
 
 
-def test_an_unreadable_link_table_is_a_clear_error(modules):
+def test_an_unreadable_link_table_is_rebuilt(modules):
+    """The caller's cached machine code is not loaded without the symbols it calls: the
+    file is reported, the caller compiled afresh and the file rewritten as JSON."""
     _run(modules)
-    (modules / "sg_caller.links").write_bytes(b"not a pickle")
-    r = subprocess.run([sys.executable, "-c", RUN, str(modules)], capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode != 0
-    assert "sg_caller.links" in r.stderr and "delete the cache folder" in r.stderr
+    links = modules / "sg_caller.links"
+    assert json.loads(links.read_text())["data"][0][0] == "sg_callee:scale"
+    links.write_bytes(b"not JSON")
+    r = subprocess.run([sys.executable, "-W", "always", "-c", RUN, str(modules)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "sg_caller.links is unreadable" in r.stderr and r.stdout.split()[-1] == "compiled"
+    assert json.loads(links.read_text())["data"][0][0] == "sg_callee:scale"
+
 
 
 def test_a_callee_compiled_afresh_still_serves_the_cached_caller(modules):
@@ -111,10 +120,10 @@ def test_a_callee_compiled_afresh_still_serves_the_cached_caller(modules):
     _run(modules)
     markers = list((modules / "__pycache__").glob("sg_callee.scale.sgdeps"))
     assert len(markers) == 1
-    markers[0].write_text("sources of an older version")
+    write_json(str(markers[0]), {"sources": "an older version"})
     second = _run(modules)
     assert second[0] == "raised: scale: k must be >= 0" and second[1] == "cached"
-    assert markers[0].read_text() != "sources of an older version"
+    assert "an older version" not in markers[0].read_text()
 
 
 STALE_IN_MEMORY = textwrap.dedent("""
@@ -144,7 +153,7 @@ def test_a_stale_callee_already_loaded_is_compiled_afresh(modules):
         return r.stdout.split()
 
     assert run()[0] == "kept"            # up to date: the loaded code stays
-    marker.write_text("sources of an older version")
+    write_json(str(marker), {"sources": "an older version"})
     assert run()[0] == "recompiled"
-    assert marker.read_text() != "sources of an older version"
+    assert "an older version" not in marker.read_text()
     assert run()[0] == "kept"            # and the fresh code was cached

@@ -38,7 +38,7 @@ import threading
 
 from symgraph.link.numba import trust
 from symgraph.link.numba.cachefiles import warn_rebuilt, write_atomic
-from symgraph.link.numba.healing import has_entries, protect_module
+from symgraph.link.numba.healing import protect_module
 
 _loaded: dict = {}
 _lock = threading.RLock()
@@ -209,30 +209,19 @@ def load_module(src: str):
         mod._sg_healed = healed
         links = getattr(mod, "_sg_links", None)
         if links is not None and links.damaged:
-            _drop_unlinked_code(mod, links)
+            mod._sg_healed = True   # reported (if it was news) by the table
+            if links.stuck:
+                _compile_in_memory(mod)
         _loaded[key] = mod
         return mod
 
 
-def _drop_unlinked_code(mod, links) -> None:
-    """The module's ``.links`` file is missing or unreadable: machine code in Numba's
-    cache calls symbols that nothing would register in this process (a segfault on the
-    first call). Empty those caches so it is compiled afresh (which rewrites the file)."""
+def _compile_in_memory(mod) -> None:
+    """The module's damaged ``.links`` table could not drop Numba's cached machine code
+    (a read-only cache): never load it in this process."""
+    from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
-    stale = [v for v in vars(mod).values() if isinstance(v, Dispatcher)
-             and v.py_func.__module__ == mod.__name__ and has_entries(v)]
-    if not stale:
-        return
-    if links.damaged == "missing":
-        mod._sg_healed |= warn_rebuilt(links.path, "is missing but Numba's cache holds "
-                                                   "machine code that needs it")
-    else:
-        mod._sg_healed = True   # already reported when it was read
-    for d in stale:
-        try:
-            d._cache.flush()
-        except OSError:   # a read-only cache: compile in memory, never load that code
-            from numba.core.caching import NullCache
-
-            d._cache = NullCache()
+    for v in vars(mod).values():
+        if isinstance(v, Dispatcher) and v.py_func.__module__ == mod.__name__:
+            v._cache = NullCache()

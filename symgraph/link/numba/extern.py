@@ -165,10 +165,11 @@ class LinkTable:
         self.entries: list = []
         self._seen: set = set()
         self.damaged = None
+        self.stuck = False
         entries = read_json(self.path, _check_entries, missing=False)
         if entries is False:
             self.damaged = "missing" if not os.path.exists(self.path) else "unreadable"
-            return
+            entries = []
         for e in entries:
             if e is None:
                 self.damaged = "unrecordable"
@@ -178,6 +179,31 @@ class LinkTable:
             except Exception as err:  # noqa: BLE001 - e.g. a callee that no longer exists
                 warn_rebuilt(self.path, f"names a callee that cannot be loaded ({err!r:.80})")
                 self.damaged = "unreadable"
+        if self.damaged:
+            self._drop_unlinked_code(module_file)
+
+    def _drop_unlinked_code(self, module_file: str) -> None:
+        """Machine code of this module in Numba's cache calls symbols that nothing would
+        register in this process (a segfault on the first call): delete its Numba index
+        files (before the module's functions are even defined), so it is compiled afresh,
+        which rewrites this table. ``stuck``: they could not be deleted."""
+        import glob
+
+        from symgraph.link.numba.cache import numba_cache_dir
+
+        stem = os.path.splitext(os.path.basename(module_file))[0]
+        pattern = os.path.join(glob.escape(numba_cache_dir(module_file)), f"{stem}.*.nbi")
+        indexes = glob.glob(pattern)
+        if indexes and self.damaged == "missing":
+            warn_rebuilt(self.path, "is missing but Numba's cache holds machine code that "
+                                    "needs it")
+        for idx in indexes:
+            try:
+                os.unlink(idx)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                self.stuck = True
 
     def _add(self, path: str, argtys: tuple, save: bool = True):
         name, cres = _native_symbol(_resolve(path), argtys)
