@@ -27,4 +27,6 @@ square = sqr  # noqa: F405  (Theano's name for x ** 2)
 from symgraph.tensor import extra_ops, sort as _sort_mod  # noqa: F401,E402
 from symgraph.tensor.sort import argsort, sort  # noqa: F401,E402
 from symgraph.tensor.extra_ops import cumprod, cumsum, diff, bincount  # noqa: F401,E402
+from symgraph.tensor import nlinalg, slinalg  # noqa: F401,E402
+from symgraph.tensor.nlinalg import tril, triu  # noqa: F401,E402
 _as_tensor_variable = as_tensor_variable
