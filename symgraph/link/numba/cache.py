@@ -126,6 +126,14 @@ def _private(path: str, what: str = "cache directory") -> str:
     return path
 
 
+def trusted_dir(path: str, what: str) -> str:
+    """:func:`trust.check_dir` once per process and folder."""
+    if path not in _trusted:
+        trust.check_dir(path, what)
+        _trusted.add(path)
+    return path
+
+
 def module_dir() -> str:
     """``<cache_dir>/numba``, created 0700, refused unless it is yours (``trust.py``)."""
     from symgraph.config import config

@@ -72,6 +72,13 @@ def _drop_stale_cache(dispatcher):
     if not folder:
         return False
     func = dispatcher.py_func
+    if os.path.dirname(os.path.abspath(folder)) != os.path.dirname(
+            os.path.abspath(inspect.getfile(func))):
+        # not the package's own __pycache__ (NUMBA_CACHE_DIR, or Numba's per-user
+        # folder for a read-only install): its pickles are trusted as the folder is
+        from symgraph.link.numba.cache import trusted_dir
+
+        trusted_dir(folder, "Numba cache directory")
     marker = os.path.join(folder, f"{func.__module__}.{func.__qualname__}.sgdeps")
     digest = sources_digest()
     recorded = None if _legacy_marker(marker) else read_json(
