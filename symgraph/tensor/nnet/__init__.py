@@ -24,3 +24,5 @@ from symgraph.tensor.nnet.conv import (  # noqa: F401
     get_conv_output_shape,
 )
 from symgraph.tensor.nnet.conv import abstract_conv2d as conv2d  # noqa: F401
+from symgraph.tensor.nnet import bn  # noqa: F401,E402
+from symgraph.tensor.nnet.bn import batch_normalization  # noqa: F401,E402
