@@ -156,6 +156,18 @@ def load(cls, path, mini_batch_size: int | None = None):
     return net
 
 
+def saved_floatX(path) -> str | None:
+    """The ``floatX`` a checkpoint was written in (None when it does not say), so that a
+    resumed or evaluated network computes in the precision it was trained in."""
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            meta = json.loads(str(data["__meta__"]))
+    except Exception:  # noqa: BLE001 - load() reports a bad file with the details
+        return None
+    fx = meta.get("floatX") if isinstance(meta, dict) else None
+    return fx if fx in ("float32", "float64") else None
+
+
 _INT = (int, np.integer)
 
 
