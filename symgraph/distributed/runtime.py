@@ -62,9 +62,29 @@ def connect(address: str | None = None, num_cpus: int | None = None):
         return ray
     # a local instance: loopback only, no dashboard, no usage report leaving the machine
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    _loopback_only()
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
              _node_ip_address="127.0.0.1", log_to_driver=True)
     return ray
+
+
+def _loopback_only() -> None:
+    """Make a local Ray instance bind and advertise 127.0.0.1 only.
+
+    Ray resolves ``127.0.0.1`` to the machine's outward address and its servers listen on
+    every interface unless it believes clusters are off (its
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``). The variable is read by Ray's processes
+    when they start (so it is set for the ones about to be started, unless the user set
+    it) and by this process's already-imported Ray constants (set there too).
+    """
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"].lower() in ("0", "false", "no"):
+        try:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
+        except (ImportError, AttributeError):  # another Ray layout: its own defaults
+            pass
 
 
 def config_snapshot() -> dict:

@@ -34,7 +34,7 @@ def grid(space: dict) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
 
 
-def _run_trial(trial, config, seed, symgraph_config, threads, args):
+def _run_trial(trial, config, seed, symgraph_config, threads, *args):
     """Task body: apply the driver's settings, then ``trial(config, *args)``."""
     import os
 
@@ -64,7 +64,7 @@ def sweep(trial, space: dict, workers: int, args=(), *, seed: int = 0,
     results, ``trial_seconds``, ``pid`` of the worker, and ``error`` when it failed).
 
     ``args`` go to every trial (large arrays: put them in Ray's object store once with
-    ``ray.put`` and pass the references). Every trial seeds ``numpy.random`` with
+    ``ray.put`` and pass the references; Ray hands each trial the objects). Every trial seeds ``numpy.random`` with
     ``seed``, so trials differ only in their configuration.
     """
     from symgraph.distributed.runtime import config_snapshot, connect
@@ -87,7 +87,7 @@ def sweep(trial, space: dict, workers: int, args=(), *, seed: int = 0,
     while todo or running:
         while todo and len(running) < workers:
             k, config = todo.pop(0)
-            running[task.remote(trial, config, seed, cfg, threads, args)] = k
+            running[task.remote(trial, config, seed, cfg, threads, *args)] = k
         left = deadline - time.monotonic()
         ready, _ = ray.wait(list(running), num_returns=1, timeout=max(left, 0))
         if not ready:
@@ -177,6 +177,9 @@ def mnist_trial(config: dict, data, spec: dict) -> dict:
     """One ``symgraph-mnist sweep`` trial: network3's ConvPool network (``spec``: filters,
     hidden, activation, dropout, batch_size, epochs, momentum) trained on ``data``
     (``(train, validation, test)`` pairs of arrays) with ``config``'s eta and lmbda."""
+    import numpy as np
+
+    import symgraph
     from symgraph.nn import ACTIVATIONS, ConvPoolLayer, FullyConnectedLayer, Network, SoftmaxLayer
 
     bs, f = spec["batch_size"], spec["filters"]
@@ -187,12 +190,55 @@ def mnist_trial(config: dict, data, spec: dict) -> dict:
         FullyConnectedLayer(n_in=f * 12 * 12, n_out=spec["hidden"], activation_fn=act,
                             p_dropout=spec["dropout"]),
         SoftmaxLayer(n_in=spec["hidden"], n_out=10, p_dropout=spec["dropout"])], bs)
-    train, val, test = data
-    hist = net.SGD(train, spec["epochs"], bs, config["eta"], val if len(val[1]) else None,
-                   test if len(test[1]) else None, lmbda=config["lmbda"],
-                   momentum=spec["momentum"], progress=False, verbose=False)
-    return {"best_validation_accuracy": hist["best_validation_accuracy"],
-            "best_test_accuracy": hist["best_test_accuracy"],
-            "final_cost": hist["cost"][-1] if hist["cost"] else None,
-            "compile_seconds": hist["compile_seconds"],
-            "train_seconds": float(sum(hist["seconds"]))}
+    train, val, test = (_shared(d) for d in data)
+    # eta and lmbda enter the graph as shared scalars, not constants: every trial then
+    # compiles the same graph, so a worker's later trials reuse its first one's machine
+    # code (in memory) and other processes find it in the disk cache
+    fx = symgraph.config.floatX
+    eta = symgraph.shared(np.asarray(config["eta"], dtype=fx), name="eta")
+    lmbda = symgraph.shared(np.asarray(config["lmbda"], dtype=fx), name="lmbda")
+    n_train = len(data[0][1]) // bs
+    t0 = time.perf_counter()
+    train_mb = net.build_train_fn(train, bs, eta, lmbda, spec["momentum"], n_train)
+    accuracy = {name: _accuracy_fn(net, d) for name, d in (("validation", val), ("test", test))
+                if len(d[0].get_value(borrow=True)) >= bs}
+    train_mb.dry_run(0)
+    for fn, _ in accuracy.values():
+        fn(0)
+    compile_seconds = time.perf_counter() - t0
+    best = (-1.0, None)
+    cost, train_seconds = None, 0.0
+    for _ in range(spec["epochs"]):
+        te = time.perf_counter()
+        cost = float(np.mean([train_mb(i) for i in range(n_train)]))
+        train_seconds += time.perf_counter() - te
+        acc = {name: float(np.mean([fn(j) for j in range(nb)]))
+               for name, (fn, nb) in accuracy.items()}
+        if "validation" in acc and acc["validation"] >= best[0]:
+            best = (acc["validation"], acc.get("test"))
+    return {"best_validation_accuracy": best[0] if best[0] >= 0 else None,
+            "best_test_accuracy": best[1], "final_cost": cost,
+            "compile_seconds": compile_seconds, "train_seconds": train_seconds}
+
+
+def _shared(data):
+    import numpy as np
+
+    import symgraph
+    import symgraph.tensor as T
+
+    x = symgraph.shared(np.asarray(data[0], dtype=symgraph.config.floatX), borrow=True)
+    y = symgraph.shared(np.asarray(data[1], dtype=symgraph.config.floatX), borrow=True)
+    return x, T.cast(y, "int32")
+
+
+def _accuracy_fn(net, data):
+    """``(fn(j) -> accuracy of mini-batch j, number of mini-batches)`` on ``data``."""
+    import symgraph
+    import symgraph.tensor as T
+
+    x, y = data
+    i, bs = T.lscalar("i"), net.mini_batch_size
+    fn = symgraph.function([i], net.layers[-1].accuracy(net.y), name="accuracy_mb",
+                           givens={net.x: x[i * bs: (i + 1) * bs], net.y: y[i * bs: (i + 1) * bs]})
+    return fn, len(x.get_value(borrow=True)) // bs

@@ -1,0 +1,227 @@
+"""Data-parallel training on a local Ray instance (loopback only, 3 CPUs, one instance for
+the whole module): equality with one process at N = 2 and 3, per-worker dropout seeds,
+a killed worker (clear error, loadable checkpoint; or elastic continuation), a silent
+worker (timeout, no hang), and the CLI's --workers and sweep."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip(
+    "ray", reason="Ray is not installed: the distributed tests need the optional extra "
+                  "(pip install 'symgraph[distributed]')")
+
+import symgraph  # noqa: E402
+import symgraph.tensor as T  # noqa: E402
+from symgraph.datasets import load_data  # noqa: E402
+from symgraph.distributed import DataParallel, WorkerFailed, connect, function, sgd  # noqa: E402
+from symgraph.distributed.data_parallel import running  # noqa: E402
+from symgraph.nn import FullyConnectedLayer, Network, ReLU, SoftmaxLayer  # noqa: E402
+
+SHARD = 4          # examples per worker and step: the replicas' graphs are alike for N = 2, 3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_local():
+    """One local Ray instance for the module, on 127.0.0.1, no dashboard."""
+    started = not ray.is_initialized()
+    if started:
+        connect(num_cpus=3)      # what SGD(workers=N) starts: 127.0.0.1 only, no dashboard
+        assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def float32():
+    old = symgraph.config.floatX
+    symgraph.config.floatX = "float32"
+    yield
+    symgraph.config.floatX = old
+
+
+@pytest.fixture(scope="module")
+def digits():
+    (x, y), _, _ = load_data()
+    return x[:72].astype("float32"), y[:72]
+
+
+def tiny_net(batch, p_dropout=0.0):
+    np.random.seed(0)
+    return Network([FullyConnectedLayer(784, 8, activation_fn=ReLU, p_dropout=p_dropout),
+                    SoftmaxLayer(8, 10, p_dropout=p_dropout)], batch)
+
+
+def values(net):
+    return [p.get_value() for p in net.params]
+
+
+def assert_params_close(a, b, rtol=2e-5, atol=2e-6):
+    for pa, pb in zip(a, b):
+        np.testing.assert_allclose(pa, pb, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------ the graph API
+def linreg_builder():
+    """A builder (a closure, so Ray ships it by value) of a linear regression replica:
+    each worker draws its own initial ``w`` (DataParallel broadcasts worker 0's)."""
+    def build(rank, world_size, X, Y):
+        w = symgraph.shared(np.random.randn(3).astype("float32"), name="w")
+        xs = symgraph.shared(np.asarray(X, dtype="float32"))
+        ys = symgraph.shared(np.asarray(Y, dtype="float32"))
+        s, x, y = T.lscalar("s"), T.matrix("x"), T.vector("y")
+        cost = ((T.dot(x, w) - y) ** 2).mean()
+        return function([s], cost, [w], sgd(0.05),
+                        givens={x: xs[s: s + SHARD], y: ys[s: s + SHARD]})
+    return build
+
+
+def linreg_reference(w, X, Y, batches):
+    w = w.astype(np.float64)
+    for b in batches:
+        xb, yb = X[b: b + 3 * SHARD].astype(np.float64), Y[b: b + 3 * SHARD]
+        w = w - 0.05 * 2 * xb.T @ (xb @ w - yb) / len(yb)
+    return w
+
+
+def test_graph_api_steps_equal_full_batch_then_elastic_after_a_kill(capsys):
+    rng = np.random.RandomState(1)
+    X, Y = rng.randn(48, 3).astype("float32"), rng.randn(48).astype("float32")
+    with DataParallel(linreg_builder(), 3, (X, Y), elastic=True, step_timeout=120) as dp:
+        dp.compile((0,))
+        states = dp.get_states()
+        w0 = states[0][0]
+        assert all(np.array_equal(s[0], w0) for s in states.values())   # broadcast
+        for b in (0, 12):
+            dp.step([(b + r * SHARD,) for r in range(3)])
+        states = dp.get_states()
+        np.testing.assert_allclose(states[0][0], linreg_reference(w0, X, Y, [0, 12]),
+                                   rtol=1e-5)
+        assert all(np.array_equal(s[0], states[0][0]) for s in states.values())
+
+        # kill worker 1: the step goes on with workers 0 and 2, which take its shard
+        os.kill(dp.worker_pids()[1], signal.SIGKILL)
+        dp.step([(24 + r * SHARD,) for r in range(3)])
+        assert dp.live == [0, 2]
+        assert "worker 1 of 3" in capsys.readouterr().out
+        dp.step([(36 + r * SHARD,) for r in range(3)])
+        states = dp.get_states()
+        assert sorted(states) == [0, 2]
+        np.testing.assert_allclose(states[0][0],
+                                   linreg_reference(w0, X, Y, [0, 12, 24, 36]), rtol=1e-5)
+        assert np.array_equal(states[0][0], states[2][0])
+    assert running() == []
+
+
+def test_a_silent_worker_times_out_with_its_name():
+    rng = np.random.RandomState(2)
+    X, Y = rng.randn(16, 3).astype("float32"), rng.randn(16).astype("float32")
+    dp = DataParallel(linreg_builder(), 2, (X, Y), step_timeout=3)
+    pid = dp.worker_pids()[1]
+    dp.compile((0,))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(WorkerFailed, match=rf"worker 1 of 2 \(pid {pid} on 127.0.0.1\): "
+                                               r"did not answer within 3 s") as e:
+            dp.step([(0,), (SHARD,)])
+        assert time.perf_counter() - t0 < 15
+        assert e.value.rank == 1 and e.value.pid == pid and e.value.step == 1
+        assert dp.live == []          # every worker stopped behind the error
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+# ------------------------------------------------------------ Network.SGD(workers=N)
+@pytest.mark.parametrize("workers", [2, 3])
+def test_sgd_on_workers_equals_one_process(digits, workers):
+    batch = SHARD * workers
+    ref = tiny_net(batch)
+    h1 = ref.SGD(digits, 1, batch, 0.1, lmbda=0.1, momentum=0.5, progress=False,
+                 verbose=False)
+    net = tiny_net(batch)
+    h2 = net.SGD(digits, 1, batch, 0.1, lmbda=0.1, momentum=0.5, progress=False,
+                 verbose=False, workers=workers)
+    assert_params_close(values(net), values(ref))
+    assert_params_close([v.get_value() for v in net.velocities],
+                        [v.get_value() for v in ref.velocities])
+    assert h2["cost"][0] == pytest.approx(h1["cost"][0], rel=1e-5)
+    assert h2["training_images"] == h1["training_images"] == 72
+    assert running() == [] or all(not dp.live for dp in running())
+
+
+def test_dropout_is_seeded_per_worker_and_repeatable(digits):
+    runs = []
+    for seed in (0, 0, 1):
+        net = tiny_net(2 * SHARD, p_dropout=0.5)
+        net.SGD(digits, 1, 2 * SHARD, 0.1, progress=False, verbose=False, workers=2,
+                seed=seed)
+        runs.append(values(net))
+    for a, b in zip(runs[0], runs[1]):
+        assert np.array_equal(a, b)                     # same seed: the same masks
+    assert any(not np.array_equal(a, b) for a, b in zip(runs[0], runs[2]))
+
+
+def test_killed_worker_stops_sgd_names_it_and_the_checkpoint_loads(digits, tmp_path):
+    ckpt = tmp_path / "net.npz"
+    net = tiny_net(2 * SHARD)
+    saved = {}
+
+    def callback(epoch, history):
+        net.save(ckpt)
+        saved["params"] = values(net)
+
+    class KillInEpoch1:
+        """A progress 'bar' that kills worker 1 before mini-batch 3 of epoch 1."""
+
+        def __init__(self, batches, desc="", **kwargs):
+            self.batches, self.epoch = batches, int(desc.split()[-1])
+
+        def __iter__(self):
+            for k in self.batches:
+                if self.epoch == 1 and k == 3:
+                    (dp,) = running()
+                    os.kill(dp.worker_pids()[1], signal.SIGKILL)
+                yield k
+
+        def set_postfix(self, **kwargs):
+            pass
+
+        def close(self):
+            pass
+
+    with pytest.raises(WorkerFailed) as e:
+        net.SGD(digits, 3, 2 * SHARD, 0.1, progress=KillInEpoch1, verbose=False,
+                callback=callback, workers=2, step_timeout=60)
+    msg = str(e.value)
+    assert "worker 1 of 2 (pid" in msg and "its process died" in msg and "step 12" in msg
+    assert e.value.rank == 1 and e.value.step == 13    # 9 steps per epoch: epoch 1, batch 3
+    assert running() == []
+    loaded = Network.load(ckpt)
+    for a, b in zip(values(loaded), saved["params"]):
+        assert np.array_equal(a, b)                     # the end of epoch 0, intact
+
+
+def test_cli_workers_and_sweep(tmp_path, capsys):
+    from symgraph.nn import cli
+
+    small = ["--limit", "40", "--validation-size", "20", "--batch-size", "4",
+             "--filters", "2", "--hidden", "8", "--epochs", "1", "--no-progress"]
+    assert cli.main(small + ["--workers", "2", "--elastic"]) == 0
+    out = capsys.readouterr().out
+    assert "2 Ray workers" in out and "Summary" in out
+
+    plot = tmp_path / "sweep.png"
+    assert cli.main(["sweep", "--eta", "0.03,0.1", "--lmbda", "0", "--workers", "2",
+                     "--plot", str(plot)] + small) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(k for k, ln in enumerate(lines) if ln.startswith("eta"))
+    rows = [ln.split() for ln in lines[header + 1: header + 3]]
+    assert [r[:2] for r in rows] == [["0.03", "0"], ["0.1", "0"]]
+    assert all(r[2].endswith("%") for r in rows)          # best validation accuracy
+    assert plot.read_bytes()[:4] == b"\x89PNG"
