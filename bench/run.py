@@ -19,6 +19,8 @@ Usage::
     python -m bench --quick               # subset, few repeats (~1 min with warm caches)
     python -m bench --smoke --systems symgraph   # each workload once at tiny size
     python bench/run.py --systems symgraph,torch --only convpool,mlp
+    python -m bench --only convpool --contention 2   # with 2 busy processes running
+    python bench/contention.py                       # quiet vs busy, back to back
 
 Writes ``bench/results/suite.json`` and ``docs/benchmarks.md`` (``--json``/``--md`` to
 change; ``--md ''`` for none). Systems not installed are skipped, with the reason.
@@ -36,9 +38,7 @@ import time
 import traceback
 from pathlib import Path
 
-# symgraph first: it sets the OpenMP spin policy (GOMP_SPINCOUNT, inherited by the child
-# processes) before any library (torch, imported by the version checks) loads libgomp
-import symgraph  # noqa: E402,F401
+import symgraph  # noqa: E402,F401  (changes nothing at import: the children get our environment)
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -112,6 +112,9 @@ def main(argv=None) -> int:
                    help="comma-separated subset of " + ",".join(common.SYSTEMS))
     p.add_argument("--only", default=",".join(WORKLOADS),
                    help="comma-separated workloads: " + ",".join(WORKLOADS))
+    p.add_argument("--contention", type=int, default=0, metavar="N",
+                   help="run the workloads with N CPU-bound processes keeping the cores busy "
+                        "(a shared machine); 0 (default): none")
     p.add_argument("--json", default=str(REPO / "bench" / "results" / "suite.json"))
     p.add_argument("--md", default=str(REPO / "docs" / "benchmarks.md"))
     p.add_argument("--render", metavar="JSON",
@@ -138,9 +141,13 @@ def main(argv=None) -> int:
         else:
             print(f"[bench] skipping {s}: {info}", flush=True)
     out = {"level": cfg.level, "machine": machine(status), "workloads": {}}
+    out["machine"]["contention"] = a.contention
     t_all = time.perf_counter()
-    for w in only:
-        out["workloads"][w] = run_workload(w, cfg, systems)
+    with common.BusyProcesses(a.contention):
+        if a.contention:
+            print(f"[bench] {a.contention} busy processes running", flush=True)
+        for w in only:
+            out["workloads"][w] = run_workload(w, cfg, systems)
     out["total_seconds"] = time.perf_counter() - t_all
     out["child_processes"] = len(common.CHILDREN)
     failed = sum(not c["ok"] for c in common.CHILDREN)

@@ -89,8 +89,8 @@ def measure_task(a):
 if __name__ == "__main__":
     task, args = sys.argv[1], json.loads(sys.argv[2])
     if task == "measure" and "symgraph" in args["systems"]:
-        # before numpy/numba/torch: symgraph sets the OpenMP spin policy (GOMP_SPINCOUNT)
-        # that libgomp reads once, when numba (or torch) first loads it
+        # before torch: symgraph's first function gives libgomp its OpenMP spin when
+        # numba loads it (runtime.py); a libgomp loaded by torch first keeps its own
         import symgraph  # noqa: F401
     out = {"compile": compile_task, "memory": memory_task, "measure": measure_task}[task](args)
     print(json.dumps(out))

@@ -100,19 +100,40 @@ def _last_line(text: str) -> str:
 
 
 def reference_env() -> dict:
-    """This process's environment without what ``import symgraph`` added to it.
+    """The environment for a child process: this process's, unchanged (``import symgraph``
+    changes nothing in it; symgraph tunes its own process when it builds its first
+    function, see ``symgraph/link/numba/runtime.py``), so every system's process gets the
+    environment the user gave."""
+    return dict(os.environ)
 
-    symgraph sets ``GOMP_SPINCOUNT=3000`` (short OpenMP busy-waits suit Numba's kernels);
-    inherited by a PyTorch process it made torch's own OpenMP threads fall asleep between
-    ops and measured 2-3x slower (dense layer at batch 10: fwd 159 vs 57 us, fwd+bwd 1090
-    vs 494 us, with other work running). Other systems' processes get the environment the
-    user gave, so the comparison is fair to them.
-    """
-    env = dict(os.environ)
-    symgraph = sys.modules.get("symgraph")
-    if symgraph is not None and getattr(symgraph, "SET_GOMP_SPINCOUNT", False):
-        env.pop("GOMP_SPINCOUNT", None)
-    return env
+
+BUSY_PROGRAM = "while True:\n    pass\n"
+
+
+class BusyProcesses:
+    """``with BusyProcesses(n):`` keeps ``n`` CPU-bound processes running (a plain Python
+    loop each, normal priority), as other jobs on a shared machine do; they are ended, by
+    their process ids, when the block ends (``--contention N``)."""
+
+    def __init__(self, n: int):
+        self.n = max(0, int(n))
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self):
+        for _ in range(self.n):
+            self.procs.append(subprocess.Popen([sys.executable, "-c", BUSY_PROGRAM],
+                                               stdin=subprocess.DEVNULL))
+        if self.procs:
+            time.sleep(0.3)  # let them reach the loop
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+        self.procs.clear()
+        return False
 
 
 def run_child(task: str, args: dict, env_extra: dict | None = None,

@@ -137,6 +137,9 @@ def markdown(out: dict) -> str:
         f"`{(m.get('commit') or '?')[:12]}`, total {out.get('total_seconds', 0):.0f} s",
         f"- machine: {m['cpu_count']} cores, {m['platform']}, Python {m['python']}, "
         f"numpy {m['numpy']}, numba {m['numba']}; torch threads: {m['torch_threads']}",
+        (f"- **contention: {m['contention']} busy processes** (`--contention "
+         f"{m['contention']}`) ran beside every measurement"
+         if m.get("contention") else "- contention: none started by the suite"),
         f"- `uptime` at start: `{m['uptime_at_start']}`",
         f"- `uptime` at end: `{m.get('uptime_at_end', '?')}`",
         ("- **The machine was shared with other engineers' jobs during this run** (load "
@@ -175,8 +178,10 @@ def markdown(out: dict) -> str:
         "computes the ratios. In one shared process torch's and JAX's thread pools (their "
         "OpenMP/Eigen workers spin after each op) starved symgraph's Numba OpenMP threads "
         "on 2 cores: the network3 step measured 33–55 ms there against ~1.4 ms alone. "
-        "symgraph's process imports symgraph first (it sets `GOMP_SPINCOUNT` before numba "
-        "loads libgomp). Within one process the samples of its systems are interleaved. "
+        "symgraph's process imports symgraph first (its first function gives libgomp "
+        "symgraph's OpenMP spin, for that process only, when numba loads it). On a busy "
+        "machine symgraph's compiled calls use fewer threads (`SYMGRAPH_ADAPTIVE_THREADS`); "
+        "`bench/contention.py` measures that, quiet and busy back to back. Within one process the samples of its systems are interleaved. "
         "Process start-up (imports) is not timed"
         + (f"; {out['child_processes']} child processes in this run (with (e) and (f))."
            if "child_processes" in out else "."),
