@@ -38,9 +38,9 @@ file; this process then times symgraph and checks it against those outputs. The 
 therefore compare medians taken in two processes one after the other, not interleaved:
 the machine should be quiet while measuring. The 1-minute load average is recorded
 before the child, between the two sides and at the end: numbers taken on a busy machine
-(load > ~1.5 on 2 cores) are noisy. The child gets this process's environment minus
-the ``GOMP_SPINCOUNT`` that importing symgraph set (torch runs with the user's OpenMP
-settings; the suite's children do the same, ``bench/workloads/common.reference_env``).
+(load > ~1.5 on 2 cores) are noisy. The child gets this process's environment (torch
+runs with the user's OpenMP settings: symgraph gives its OpenMP spin to its own process
+only, ``symgraph/kernels/cpu/threads.py``).
 The numpy fallback reference is measured in this process,
 alternating by round with symgraph.
 
@@ -89,10 +89,18 @@ CASES = (("convpool_fwd", 2e-3), ("convpool_fwd_bwd", 2e-3), ("softmax_nll_fwd_b
 # ------------------------------------------------------------------ symgraph side
 
 
+def _sg_spin():
+    """The GOMP_SPINCOUNT symgraph's threading layer started with (its own or the user's)."""
+    from symgraph.kernels.cpu import threads
+
+    return threads.STATE.get("spin") or os.environ.get("GOMP_SPINCOUNT")
+
+
 @functools.cache
 def _sg():
     """symgraph's side, imported on first use (only in the parent process). symgraph comes
-    first: it sets GOMP_SPINCOUNT before Numba loads libgomp (see symgraph.kernels.cpu)."""
+    first: importing its kernels starts Numba's threading layer with symgraph's OpenMP
+    spin (``symgraph/kernels/cpu/threads.py``) before anything else loads libgomp."""
     import symgraph  # noqa: I001 (first: see the docstring)
     import symgraph.tensor as T
     from numba import njit
@@ -427,8 +435,7 @@ def run_torch_child(args, tmpdir):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "torch",
            "--rounds", str(args.rounds), "--reps", str(args.reps), "--child-out", path,
            "--batches", *map(str, args.batches)]
-    # torch gets the user's environment, not the GOMP_SPINCOUNT that importing symgraph
-    # added here (see reference_env)
+    # torch gets the user's environment (symgraph's spin stays in this process)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True,
                        env=reference_env())  # stderr: progress
     lines = p.stdout.strip().splitlines()
@@ -466,7 +473,7 @@ def main(argv=None):
     if args.child == "torch":
         return torch_child(args)
 
-    _sg()  # symgraph first: GOMP_SPINCOUNT is set before anything loads libgomp
+    _sg()  # symgraph first: its OpenMP spin is given to libgomp when Numba loads it
     import numba
 
     have_torch = importlib.util.find_spec("torch") is not None
@@ -529,7 +536,7 @@ def main(argv=None):
                 torch_threads=None if child is None else child["torch_threads"],
                 numba_threads=numba.config.NUMBA_NUM_THREADS,
                 cpu_count=os.cpu_count(), machine=platform.machine(),
-                gomp_spincount=os.environ.get("GOMP_SPINCOUNT"),
+                gomp_spincount=_sg_spin(),
                 reference_gomp_spincount=None if child is None else child["gomp_spincount"],
                 results=rows)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
