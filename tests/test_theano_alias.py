@@ -62,6 +62,8 @@ import theano.shared_randomstreams, theano.ifelse, theano.scan_module
 from theano.ifelse import ifelse
 from theano.tensor.shared_randomstreams import RandomStreams
 from theano.gof.graph import inputs
+from theano.sandbox.rng_mrg import MRG_RandomStreams
+assert MRG_RandomStreams is symgraph.sandbox.rng_mrg.MRG_RandomStreams
 assert theano is symgraph and T is symgraph.tensor
 assert theano.tensor.nnet is symgraph.tensor.nnet
 assert T.nnet.conv2d is symgraph.tensor.nnet.conv2d
