@@ -119,7 +119,8 @@ class ChoiceFromUniform(Op):
                         tot = p.dtype.type(0)
                         for j in range(k):      # in order (both backends alike)
                             tot = tot + p[r, j]
-                        p[r] /= tot
+                        if tot > 0:             # 0 after the last outcome
+                            p[r] /= tot
                         break
         return [z]
 

@@ -397,7 +397,7 @@ class RandomStreams:
 
     # -- states -------------------------------------------------------------------
     def _new_state(self):
-        from symgraph.compile.shared import shared
+        from symgraph.tensor.sharedvar import shared
 
         seed = int(self.gen_seedgen.randint(2 ** 30))
         return shared(random_state(seed), name="rng_state")
@@ -517,6 +517,20 @@ class RandomStreams:
         perm, _, _ = self._draw("permutation", str(np.dtype(dtype)), dims + [nd],
                                 lens + [None], bc + [nb])
         return perm
+
+    def multinomial(self, size=None, n=1, pvals=None, ndim=None, dtype="int64"):
+        """Counts of ``n`` draws from the categorical ``pvals`` (last axis): shape
+        ``size + (len(pvals),)`` (``symgraph.tensor.random_categorical``)."""
+        from symgraph.tensor.random_categorical import multinomial
+
+        return multinomial(self, size, n, pvals, ndim, dtype)
+
+    def choice(self, size=None, a=2, replace=True, p=None, ndim=None, dtype="int64"):
+        """Samples from ``range(a)`` or the vector ``a``, with or without replacement,
+        uniformly or with probabilities ``p`` (``symgraph.tensor.random_categorical``)."""
+        from symgraph.tensor.random_categorical import choice
+
+        return choice(self, size, a, replace, p, ndim, dtype)
 
     def gen(self, op, *args, **kwargs):  # pragma: no cover - Theano internals
         raise NotImplementedError("RandomStreams.gen: call uniform/normal/binomial/... instead")

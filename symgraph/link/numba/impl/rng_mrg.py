@@ -150,8 +150,9 @@ def numba_choice(op, node, ctx):
                     tot = {pdt}(0)
                     for j in range(k):
                         tot = tot + p[r, j]
-                    for j in range(k):
-                        p[r, j] = p[r, j] / tot
+                    if tot > 0:
+                        for j in range(k):
+                            p[r, j] = p[r, j] / tot
                     break
     return z
 """
