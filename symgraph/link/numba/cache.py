@@ -146,9 +146,15 @@ def module_dir() -> str:
 
 
 def numba_cache_dir(py_file: str) -> str:
-    """Where Numba keeps the ``.nbi``/``.nbc`` files of functions defined in ``py_file``:
-    ``<its folder>/__pycache__``, or a folder under ``NUMBA_CACHE_DIR`` when that is set
-    (named after the source folder's name and a hash of its path)."""
+    """Where Numba keeps the ``.nbi``/``.nbc`` files of functions defined in ``py_file``
+    (a generated module: its folder is ours, so writable).
+
+    Numba tries, in order: a folder under ``NUMBA_CACHE_DIR`` when that is set (named
+    after the source folder's name and a SHA-1 of its path, e.g.
+    ``numba_46bb...``); ``<source folder>/__pycache__`` when writable; else a per-user
+    folder (``~/.cache/numba/<same subpath>``, the case of kernels in a read-only
+    install); IPython cells have their own. Files are ``<module>.<qualname>-<line>.pyXY``
+    ``.nbi`` (the index) and ``.<n>.nbc`` (one per compiled signature)."""
     from numba.core import config as nconfig
 
     if nconfig.CACHE_DIR:
