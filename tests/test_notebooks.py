@@ -59,9 +59,16 @@ CHECKS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
+CHECKS["lstm_mnist_rows.ipynb"] = [
+    ("def as_rows(x, y, n)", "training digits: (2000, 28, 28) labels: (2000,)"),
+    ("for epoch in range(1, epochs + 1)", "epoch 3: training cost"),
+    ("test accuracy above 70%", "test accuracy above 70%: True"),
+]
+
 #: notebook -> snippets of cells that must display a picture (image/png)
 PICTURES: dict[str, list[str]] = {
     "and_gate.ipynb": ["plt.plot(costs)"],
+    "lstm_mnist_rows.ipynb": ["ax_cost.plot(batch_costs"],
     "mnist_convpool.ipynb": ["ax.imshow(image.reshape(28, 28)", "ax_cost.plot(",
                              "fig.suptitle(\"Misclassified"],
 }
