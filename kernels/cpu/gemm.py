@@ -183,8 +183,11 @@ def _make_row_block():
                       f"            _block_mac(a, a_off, sar, sak, b, b_off + j, ldb, kc, alpha,"
                       f" beta, z, z_off + j, ldz, c, c_off + j, ldc, {mr}, {nv}, {vw})",
                       f"            j += {width}"]
-    scope = {"_block_mac": _block_mac}
-    # compiled under this file's name so that Numba's disk cache can locate it
+    # compiled under this file's name so that Numba's disk cache can locate it, and in
+    # this module's name: a function whose globals lack __name__ is "dynamic" to Numba,
+    # whose cache then pickles those whole globals, __builtins__ included (in a Jupyter
+    # kernel builtins.input is ipykernel's, and saving failed with a PicklingError)
+    scope = {"_block_mac": _block_mac, "__name__": __name__}
     exec(compile("\n".join(lines), __file__, "exec"), scope)
     return njit(nogil=True, cache=True)(scope["_row_block"])
 
