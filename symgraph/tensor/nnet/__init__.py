@@ -23,6 +23,8 @@ from symgraph.tensor.nnet.conv import (  # noqa: F401
     conv2d_grad_wrt_weights,
     get_conv_output_shape,
 )
-from symgraph.tensor.nnet.conv import abstract_conv2d as conv2d  # noqa: F401
+from symgraph.tensor.nnet.conv_ext import (  # noqa: F401,E402
+    AbstractConv2d, AbstractConv2d_gradInputs, AbstractConv2d_gradWeights, conv2d, conv3d,
+)
 from symgraph.tensor.nnet import bn  # noqa: F401,E402
 from symgraph.tensor.nnet.bn import batch_normalization  # noqa: F401,E402

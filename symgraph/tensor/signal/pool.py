@@ -423,3 +423,6 @@ def max_pool_2d_same_size(input, patch_size):
     input = as_tensor_variable(input)
     out = Pool(patch_size, True)(input)
     return MaxPoolGrad(patch_size, True)(input, out, out)
+
+
+from symgraph.tensor.signal.pool3d import pool_3d  # noqa: E402,F401  (Theano's pool.pool_3d)
