@@ -51,3 +51,23 @@ def test_bench_run_script_entry_point():
     p = subprocess.run([sys.executable, "bench/run.py", "--help"], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "--quick" in p.stdout and "--systems" in p.stdout
+
+
+def test_contention_option_starts_and_ends_its_busy_processes():
+    from bench.workloads.common import BusyProcesses
+
+    with BusyProcesses(2) as busy:
+        pids = [p.pid for p in busy.procs]
+        assert len(pids) == 2 and all(p.poll() is None for p in busy.procs)
+        states = [Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                  for pid in pids] if sys.platform.startswith("linux") else []
+        assert all(s in "RS" for s in states), states  # running (or just scheduled out)
+    assert not busy.procs
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or sys.platform != "linux"
+    p = subprocess.run([sys.executable, "bench/run.py", "--help"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert "--contention" in p.stdout
+    p = subprocess.run([sys.executable, "bench/contention.py", "--help"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "--busy" in p.stdout
