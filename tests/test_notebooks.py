@@ -8,6 +8,7 @@ its result). A notebook without an entry is still executed.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -94,17 +95,35 @@ def test_there_are_notebooks():
         assert name in names, f"CHECKS names {name}, which is not in {NOTEBOOK_DIR}"
 
 
+@pytest.fixture(scope="module")
+def empty_cache_dir(tmp_path_factory):
+    """symgraph's compile cache for the notebooks' kernels: empty at the start, as on a
+    new user's machine (generated modules are compiled and written afresh there; Numba's
+    caches of symgraph's own kernels stay where they are, see
+    tests/kernels/test_kernel_cache_pickling.py for saving those from a Jupyter kernel)."""
+    return tmp_path_factory.mktemp("notebook-cache")
+
+
+def _flags_with_cache_dir(cache_dir) -> str:
+    flags = [f for f in os.environ.get("SYMGRAPH_FLAGS", "").split(",")
+             if f.strip() and not f.strip().startswith("cache_dir=")]
+    return ",".join(flags + [f"cache_dir={cache_dir}"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path):
+def test_notebook_runs(path, empty_cache_dir, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:              # run from a clean slate, not the stored outputs
         if cell.cell_type == "code":
             cell.outputs = []
+    # the kernel process inherits this environment
+    monkeypatch.setenv("SYMGRAPH_FLAGS", _flags_with_cache_dir(empty_cache_dir))
     client = nbclient.NotebookClient(
         nb, kernel_name="python3", timeout=600, allow_errors=False,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     client.execute()
+    assert list(empty_cache_dir.glob("numba/sg_*.py")), "the kernel did not use the fresh cache"
 
     code = [c for c in nb.cells if c.cell_type == "code"]
     for cell in code:

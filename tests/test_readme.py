@@ -31,3 +31,27 @@ def test_main_job_command_parses():
     assert argv[0] == "symgraph-mnist"
     args = build_parser().parse_args(argv[1:])
     assert args.epochs == 3 and args.batch_size == 10 and args.plot == "curves.png"
+
+
+def test_checkpoint_snippet_runs(tmp_path, monkeypatch, capsys):
+    """The README's "load a checkpoint and predict" code runs as written."""
+    import numpy as np
+
+    import symgraph
+    from symgraph.nn import FullyConnectedLayer, Network, SoftmaxLayer
+
+    text = (ROOT / "README.md").read_text()
+    (snippet,) = [b for b in re.findall(r"```python\n(.*?)\n```", text, flags=re.S)
+                  if "Network.load(" in b]
+    old = symgraph.config.floatX
+    symgraph.config.floatX = "float32"
+    try:
+        np.random.seed(0)
+        net = Network([FullyConnectedLayer(784, 10), SoftmaxLayer(10, 10)], 10)
+        monkeypatch.chdir(tmp_path)
+        net.save("net.npz")
+        exec(compile(snippet, "README.md", "exec"), {})
+    finally:
+        symgraph.config.floatX = old
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("[7 2 1 0 4]") and out[-1].startswith("test accuracy ")
