@@ -228,7 +228,7 @@ class TensorVariable(_TensorMixin, Variable):
 
     def __init__(self, type, owner=None, index=None, name=None):
         super().__init__(type, owner, index, name)
-        if type.dtype == "float64" and _config.warn_float64 != "ignore":
+        if _config.warn_float64 != "ignore" and getattr(type, "dtype", None) == "float64":
             from symgraph.tensor.float64_check import float64_created
 
             float64_created(self)

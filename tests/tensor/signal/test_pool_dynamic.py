@@ -19,42 +19,47 @@ def _dyn(x, mode, ws, st, pd):
 @pytest.fixture(scope="module")
 def graphs():
     x = T.dtensor4("x")
+    m, g = T.dtensor4("m"), T.dtensor4("g")
     ws, st, pd = T.ivectors("ws", "st", "pd")
     ymax = _dyn(x, "max", ws, st, pd)
     yavg = _dyn(x, "average_exc_pad", ws, st, pd)
     assert isinstance(ymax.owner.op, DynamicPool)
-    gmax = T.grad((ymax ** 2).sum(), x)
-    ggmax = T.grad((gmax * T.sin(x)).sum(), x)            # reaches the max grad-grad op
-    gavg = T.grad((yavg ** 2).sum(), x)
-    outs = [ymax, gmax, ggmax, yavg, gavg]
-    return x, (ws, st, pd), outs
+    gmax = T.grad((ymax * g).sum(), x)                    # max_grad
+    gavg = T.grad((yavg * g).sum(), x)                    # avg_grad
+    ggmax = T.grad((gmax * m).sum(), g)                   # max_gradgrad
+    return x, (m, g), (ws, st, pd), [ymax, gmax, yavg, gavg, ggmax]
 
 
-def _static_outputs(a, ws, st, pd):
-    x = T.dtensor4("x")
+def _static_outputs(a, b, c, ws, st, pd):
+    x, m, g = T.dtensor4s("xmg")
     ymax = pool.pool_2d(x, ws=ws, stride=st, pad=pd, ignore_border=True)
     yavg = pool.pool_2d(x, ws=ws, stride=st, pad=pd, ignore_border=True, mode="average_exc_pad")
-    gmax = T.grad((ymax ** 2).sum(), x)
-    outs = [ymax, gmax, T.grad((gmax * T.sin(x)).sum(), x), yavg,
-            T.grad((yavg ** 2).sum(), x)]
-    return theano.function([x], outs, mode="py")(a)
+    gmax = T.grad((ymax * g).sum(), x)
+    outs = [ymax, gmax, yavg, T.grad((yavg * g).sum(), x), T.grad((gmax * m).sum(), g)]
+    return theano.function([x, m, g], outs, mode="py")(a, b, c)
 
 
-@pytest.mark.parametrize("mode", ["py", "numba"])
+@pytest.mark.parametrize("mode", ["py", pytest.param("numba", marks=pytest.mark.slow)])
 def test_dynamic_pool_matches_static_pool(graphs, mode):
-    x, sizes, outs = graphs
-    f = theano.function([x, *sizes], outs, mode=mode)
+    # numba: one graph with the forward op and the three gradient ops (~25 s cold compile)
+    x, (m, g), sizes, outs = graphs
+    f = theano.function([x, m, g, *sizes], outs, mode=mode)
     a = RNG.standard_normal((2, 3, 5, 6))
+    b = RNG.standard_normal(a.shape)
     for ws, st, pd in [((2, 3), (1, 2), (1, 1)), ((2, 2), (2, 2), (0, 0))]:
-        got = f(a, ws, st, pd)
-        for g, r in zip(got, _static_outputs(a, ws, st, pd)):
-            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+        oh = (5 + 2 * pd[0] - ws[0]) // st[0] + 1
+        ow = (6 + 2 * pd[1] - ws[1]) // st[1] + 1
+        c = RNG.standard_normal((2, 3, oh, ow))
+        got = f(a, b, c, ws, st, pd)
+        for k, (gv, r) in enumerate(zip(got, _static_outputs(a, b, c, ws, st, pd))):
+            np.testing.assert_allclose(gv, r, rtol=1e-12, atol=1e-12, err_msg=str(k))
+    c = RNG.standard_normal((2, 3, 2, 2))
     with pytest.raises(ValueError, match="smaller than the window"):
-        f(a, (2, 3), (1, 2), (2, 1))
+        f(a, b, c, (2, 3), (1, 2), (2, 1))
     with pytest.raises(ValueError, match="2 entries"):
-        f(a, (2, 3, 1), (1, 2), (0, 0))
+        f(a, b, c, (2, 3, 1), (1, 2), (0, 0))
     with pytest.raises(ValueError, match=">= 1"):
-        f(a, (0, 3), (1, 2), (0, 0))
+        f(a, b, c, (0, 3), (1, 2), (0, 0))
 
 
 def test_dynamic_pool_gradient_numerically():
