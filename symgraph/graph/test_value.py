@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from symgraph.config import config
-from symgraph.graph.basic import Constant
+from symgraph.graph.basic import Constant, toposort
 from symgraph.graph.utils import format_trace, user_stacklevel, user_trace
 
 _MISSING = object()
@@ -61,6 +61,7 @@ def compute_test_values(node) -> None:
     action = config.compute_test_value
     if action == "off":
         return
+    _fill_from_owners(node.inputs)
     values = []
     for i, v in enumerate(node.inputs):
         tv = get_test_value(v)
@@ -95,3 +96,21 @@ def compute_test_values(node) -> None:
     for o, val in zip(node.outputs, outs):
         o.tag.test_value = val
 
+
+
+def _fill_from_owners(variables) -> None:
+    """Give test values to intermediate ``variables`` built without ``Op.__call__`` (a
+    node rebuilt by ``clone_with_new_inputs``, e.g. by the gradient's stabilization),
+    computing their nodes from inputs that have test values."""
+    todo = [v for v in variables
+            if v.owner is not None and getattr(v.tag, "test_value", _MISSING) is _MISSING]
+    if not todo:
+        return
+    for node in toposort(todo):
+        if all(hasattr(o.tag, "test_value") for o in node.outputs):
+            continue
+        values = [get_test_value(v) for v in node.inputs]
+        if any(x is _MISSING for x in values):
+            continue
+        for o, val in zip(node.outputs, node.op.perform(node, values)):
+            o.tag.test_value = val

@@ -189,6 +189,20 @@ def test_compute_test_value_reports_shape_errors_at_build_time(config_flag):
         bad + 1
 
 
+def test_compute_test_value_through_grad(config_flag):
+    # grad rebuilds parts of the cost graph (stable forms) without Op.__call__; their
+    # test values are computed on demand, so 'raise' works with T.grad as in Theano
+    config_flag(compute_test_value="raise")
+    x = T.matrix("x")
+    x.tag.test_value = np.random.default_rng(0).standard_normal((4, 3))
+    w = theano.shared(np.ones(3), name="w")
+    cost = T.log(T.nnet.sigmoid(T.dot(x, w))).mean()
+    g = T.grad(cost, w)
+    assert g.tag.test_value.shape == (3,)
+    f = theano.function([x], g, mode="py")
+    np.testing.assert_allclose(g.tag.test_value, f(x.tag.test_value))
+
+
 def test_compute_test_value_warn_ignore_off(config_flag):
     v = T.vector("v")
     config_flag(compute_test_value="warn")
