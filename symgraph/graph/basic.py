@@ -17,6 +17,24 @@ from symgraph.graph.utils import user_trace
 
 _ids = itertools.count()
 
+#: ``function(inputs, outputs, on_unused_input=...)`` that ``Variable.eval`` compiles with.
+#: The graph layer knows nothing of compilation: ``symgraph.compile.function`` installs
+#: itself here when it is imported (``import symgraph`` does).
+_COMPILER: list = []
+
+
+def set_eval_compiler(function) -> None:
+    """Install the function ``Variable.eval`` compiles with (done by ``symgraph.compile``)."""
+    _COMPILER[:] = [function]
+
+
+def eval_compiler():
+    """The installed ``function``: ops with an inner graph (``Map``) compile it with this
+    for their numpy reference, without importing the compile layer."""
+    if not _COMPILER:
+        raise RuntimeError("symgraph's compiler is not loaded: import symgraph first")
+    return _COMPILER[0]
+
 
 class Tag:
     """Free-form annotations (creation trace, test values...)."""
@@ -66,8 +84,7 @@ class Variable:
 
         Example: ``(a + b).eval({a: 1, b: 2})``.
         """
-        from symgraph.compile.function import function
-
+        function = eval_compiler()
         inputs_to_values = inputs_to_values or {}
         ins = list(inputs_to_values.keys())
         key = tuple(ins)
@@ -75,6 +92,17 @@ class Variable:
         if key not in cache:
             cache[key] = function(ins, self, on_unused_input="ignore")
         return cache[key](*[inputs_to_values[i] for i in ins])
+
+    def get_test_value(self):
+        """The test value (``config.compute_test_value``): ``tag.test_value`` checked
+        against the type, a constant's data or a shared variable's value; AttributeError
+        when there is none (Theano's ``Variable.get_test_value``)."""
+        from symgraph.graph.test_value import _MISSING, get_test_value
+
+        tv = get_test_value(self)
+        if tv is _MISSING:
+            raise AttributeError(f"{self} has no test value; set {self}.tag.test_value")
+        return tv
 
     # Variables are hashed by identity; structural equality is the merge rewrite's job.
     __hash__ = object.__hash__

@@ -181,6 +181,9 @@ def test_compute_test_value_reports_shape_errors_at_build_time(config_flag):
     v = T.vector("v")
     with pytest.raises(TestValueError, match="v.tag.test_value"):
         v * 2                                                        # missing test value
+    with pytest.raises(AttributeError, match="no test value"):
+        v.get_test_value()
+    assert x.get_test_value().shape == (5, 3) and h.get_test_value().shape == (3,)
     w = theano.shared(np.ones(3))                                    # shared: its value
     assert (h + w).tag.test_value.shape == (3,)
     bad = T.matrix("bad")
