@@ -152,31 +152,36 @@ def _run(script, tmp_path, *args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _cache_files(tmp_path):
+def _cache_files(tmp_path, numba_dir=None):
+    """symgraph's cache files, and Numba's for the generated module (in ``numba_dir``:
+    its ``__pycache__``, or a folder under NUMBA_CACHE_DIR when that is set)."""
     root = tmp_path / "cache" / "numba"
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                   if p.is_file() and p.parent == root)
+    numba_files = sorted(p.name for p in numba_dir.iterdir()) if numba_dir else []
+    return files, numba_files
 
 
-def test_second_process_reuses_the_disk_cache(tmp_path):
+def test_second_process_reuses_the_disk_cache(tmp_path, numba_cache_dir):
     script = tmp_path / "build.py"
     script.write_text(_CACHE_SCRIPT)
     pkl = tmp_path / "f.pkl"
     first = _run(script, tmp_path, "dump", str(pkl))
-    files = _cache_files(tmp_path)
+    files, _ = _cache_files(tmp_path)
     modules = [f for f in files if f.startswith("sg_") and f.endswith(".py")]
     assert len(modules) == 1, files
-    src = (tmp_path / "cache" / "numba" / modules[0]).read_text()
-    assert "def graph_fn(" in src
+    module = tmp_path / "cache" / "numba" / modules[0]
+    assert "def graph_fn(" in module.read_text()
     stem = modules[0][:-3]
-    assert any(f.startswith(f"__pycache__/{stem}.graph_fn") and f.endswith(".nbi")
-               for f in files), files
-    assert any(f.endswith(".nbc") for f in files), files
+    files = _cache_files(tmp_path, numba_cache_dir(module))
+    assert any(f.startswith(f"{stem}.graph_fn") and f.endswith(".nbi") for f in files[1]), files
+    assert any(f.endswith(".nbc") for f in files[1]), files
 
     second = _run(script, tmp_path, "load", str(pkl))
     assert second["result"] == first["result"]
     assert second["w_after"] == first["w_after"]
     # the second process compiled nothing new ...
-    assert _cache_files(tmp_path) == files
+    assert _cache_files(tmp_path, numba_cache_dir(module)) == files
     # ... and paid much less for function() + first call (generous bounds, for a loaded
     # machine: a cold compile of this graph takes ~1 s idle; the cached one ~0.03 s)
     cold, warm = first["compile_and_call"], second["compile_and_call"]
@@ -203,7 +208,7 @@ def test_cache_module_is_keyed_by_graph(tmp_path, dtype):
     '''))
     out = _run(script, tmp_path)
     assert out == {"f": 6.0, "g": 9.0}
-    modules = [f for f in _cache_files(tmp_path) if f.endswith(".py")]
+    modules = [f for f in _cache_files(tmp_path)[0] if f.endswith(".py")]
     assert len(modules) == 2, modules
 
 

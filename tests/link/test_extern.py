@@ -112,13 +112,13 @@ def test_an_unreadable_link_table_is_rebuilt(modules):
 
 
 
-def test_a_callee_compiled_afresh_still_serves_the_cached_caller(modules):
+def test_a_callee_compiled_afresh_still_serves_the_cached_caller(modules, numba_cache_dir):
     """A callee whose cache is dropped (the kernel sources changed since it was written:
     ``extern._drop_stale_cache``) is compiled again under the same symbol, so the caller
     loaded from its cache still finds it (Numba's mangled names change per process, and
     a caller bound to the old one crashed here)."""
     _run(modules)
-    markers = list((modules / "__pycache__").glob("sg_callee.scale.sgdeps"))
+    markers = list(numba_cache_dir(modules / "sg_callee.py").glob("sg_callee.scale.sgdeps"))
     assert len(markers) == 1
     write_json(str(markers[0]), {"sources": "an older version"})
     second = _run(modules)
@@ -140,11 +140,11 @@ STALE_IN_MEMORY = textwrap.dedent("""
 """)
 
 
-def test_a_stale_callee_already_loaded_is_compiled_afresh(modules):
+def test_a_stale_callee_already_loaded_is_compiled_afresh(modules, numba_cache_dir):
     """When the stale-cache check flushes a callee that this process already loaded from
     that cache (a direct call came first), the loaded code is compiled again as well."""
     _run(modules)
-    (marker,) = (modules / "__pycache__").glob("sg_callee.scale.sgdeps")
+    (marker,) = numba_cache_dir(modules / "sg_callee.py").glob("sg_callee.scale.sgdeps")
 
     def run():
         r = subprocess.run([sys.executable, "-c", STALE_IN_MEMORY, str(modules)],
