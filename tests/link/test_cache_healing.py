@@ -116,6 +116,7 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:])
 
 
+@pytest.mark.slow   # ~50 fresh processes in all (about a minute of CPU on 2 cores)
 @pytest.mark.parametrize("layout,kind,how", CASES, ids=["-".join(c) for c in CASES])
 def test_a_damaged_cache_file_is_rebuilt_with_one_warning(built, layout, kind, how):
     base = built[layout]
