@@ -7,7 +7,7 @@ import numba
 import numpy as np
 
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
-from symgraph.link.numba.impl.sort import _IMPORTS, _before, _lines_code, argsort_line
+from symgraph.link.numba.impl.sort import _before, _lines_code, argsort_line
 from symgraph.tensor.extra_ops import CheckNonneg, CumOp, SearchsortedOp, Unique
 
 _jit = numba.njit(cache=True, nogil=True)

@@ -10,7 +10,8 @@ from symgraph.tensor.slinalg import Cholesky, Solve
 
 
 def _square(op):
-    return f"if x.shape[0] != x.shape[1]: raise ValueError({repr(f'{op}: the matrix must be square')})"
+    msg = repr(f"{op}: the matrix must be square")
+    return f"if x.shape[0] != x.shape[1]: raise ValueError({msg})"
 
 
 def _fn(ctx, params, lines):
