@@ -64,6 +64,10 @@ from theano.tensor.shared_randomstreams import RandomStreams
 from theano.gof.graph import inputs
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 assert MRG_RandomStreams is symgraph.sandbox.rng_mrg.MRG_RandomStreams
+import theano.tensor.sort, theano.tensor.extra_ops, theano.tensor.nnet.bn
+assert callable(T.sort) and T.sort.__name__ == 'sort'   # still the function
+from theano.tensor.signal.pool import pool_3d
+from theano.tensor.nnet import conv3d, batch_normalization
 assert theano is symgraph and T is symgraph.tensor
 assert theano.tensor.nnet is symgraph.tensor.nnet
 assert T.nnet.conv2d is symgraph.tensor.nnet.conv2d

@@ -129,7 +129,28 @@ def install() -> None:
             f"Import symgraph.compat.theano_alias before anything imports theano, or run the "
             f"script with `python -m symgraph.run_theano script.py`.")
     if _FINDER not in sys.meta_path:
+        _register_loaded()
         sys.meta_path.insert(0, _FINDER)
+
+
+def _register_loaded() -> None:
+    """Enter every symgraph module already imported under its theano name. Why: after a
+    submodule import, Python sets it as an attribute of its parent package; for a name
+    that is also a function there (``theano.tensor.sort`` vs ``T.sort``) a first import
+    through the finder would replace the function with the module. A module already in
+    ``sys.modules`` is returned as it is, with no such assignment."""
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not (name == "symgraph" or name.startswith("symgraph.")):
+            continue
+        alias = "theano" + name[len("symgraph"):]
+        if alias in sys.modules:
+            continue
+        try:
+            if target_name(alias) != name:
+                continue
+        except KeyError:  # pragma: no cover - every theano name has a target
+            continue
+        sys.modules[alias] = mod
 
 
 def is_installed() -> bool:
