@@ -23,6 +23,11 @@ from symgraph.graph.utils import MissingInputError, UnusedInputError  # noqa: F4
 from symgraph import tensor  # noqa: F401
 from symgraph import gradient  # noqa: F401
 from symgraph.gradient import grad  # noqa: F401
+# Theano's T.grad family: the tensor namespace names them, the gradient layer (above the
+# tensor layer, which must not import it) defines them; the package puts them together.
+for _name in ("grad", "hessian", "jacobian", "verify_grad", "Rop", "Lop"):
+    setattr(tensor, _name, getattr(gradient, _name))
+del _name
 from symgraph.tensor.dot import dot  # noqa: F401
 from symgraph import printing  # noqa: F401
 from symgraph.printing import pp, debugprint  # noqa: F401

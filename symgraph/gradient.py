@@ -190,11 +190,30 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
         return res[0] if single else res
     if expression.type.ndim != 1:
         raise TypeError(f"jacobian: expression must be a scalar or a vector, got {expression.type}")
-    from symgraph.tensor.jacobian_op import vector_jacobian
-
-    res = [vector_jacobian(expression, w, consider_constant, disconnected_inputs)
+    res = [_vector_jacobian(expression, w, consider_constant, disconnected_inputs)
            for w in wrt_list]
     return res[0] if single else res
+
+
+def _vector_jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """d expression[i] / d wrt for every i, stacked along a new first axis."""
+    from symgraph.graph.basic import graph_inputs
+    from symgraph.tensor.jacobian_op import Map
+
+    T = _T()
+    i = T.lscalar("jacobian_index")
+    row = grad(expression[i], wrt, consider_constant=consider_constant,
+               disconnected_inputs=disconnected_inputs)
+    from symgraph.graph.basic import clone_replace
+
+    free = [v for v in graph_inputs([row]) if v is not i and not isinstance(v, Constant)]
+    # shared variables become ordinary inputs of the inner graph (their current values
+    # are passed in at each call)
+    reps = {v: v.type.make_variable(v.name) for v in free if getattr(v, "is_shared", False)}
+    if reps:
+        (row,) = clone_replace([row], reps)
+    op = Map([i] + [reps.get(v, v) for v in free], row)
+    return op(expression.shape[0], *free)
 
 
 def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
@@ -268,7 +287,9 @@ def verify_grad(fun, pt: Sequence, n_tests: int = 2, rng=None, eps=None, out_typ
 
         verify_grad(lambda x: T.exp(x).sum(), [np.random.rand(3)])
     """
-    from symgraph.compile.function import function
+    from symgraph.graph.basic import eval_compiler
+
+    function = eval_compiler()  # the compile layer, installed by import symgraph
     import symgraph.tensor as T
 
     if rng is None:

@@ -1,6 +1,6 @@
 """``function``: compile symbolic inputs -> outputs (+ updates) into a callable.
 
-Pipeline (see DESIGN.md): clone into a FunctionGraph with givens applied and updates as
+Pipeline (see docs/ARCHITECTURE.md): clone into a FunctionGraph with givens applied and updates as
 extra outputs -> rewrite -> link (py/numba/cuda) -> wrap in a ``Function`` that checks
 inputs, runs, and commits updates only when the whole call succeeded.
 
@@ -23,7 +23,7 @@ from symgraph.compile.callguard import NO_LOCK, commit, interrupt_from, update_l
 from symgraph.compile.io import In, Out
 from symgraph.compile.mode import get_mode
 from symgraph.compile.shared import SharedVariable
-from symgraph.graph.basic import Constant, Variable, ancestors, clone_replace
+from symgraph.graph.basic import Constant, Variable, ancestors, clone_replace, set_eval_compiler
 from symgraph.graph.fg import FunctionGraph
 from symgraph.graph.utils import MissingInputError, UnusedInputError
 
@@ -508,3 +508,7 @@ def _outputs_aliasing_inputs(fgraph, n_out, upd_vars=()):
         else:
             taken.add(v)
     return res
+
+
+# ``Variable.eval`` compiles with ``function`` (the graph layer does not import this one)
+set_eval_compiler(function)

@@ -7,7 +7,7 @@ differentiating, so that gradients are as stable as values. Here each form becom
 node rewrite of the ``stabilize`` phase, named ``local_<form>``, so
 ``Mode(excluding=['local_log_sigmoid'])`` turns one off and ``excluding=['stabilize']``
 all of them. The softmax-specific rewrites of gradients and crossentropies are in
-``symgraph.tensor.nnet.rewrites``.
+``symgraph.rewriting.nnet``.
 """
 from __future__ import annotations
 

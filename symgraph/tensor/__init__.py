@@ -20,7 +20,8 @@ from symgraph.tensor import subtensor  # noqa: F401,E402
 from symgraph.tensor.subtensor import *  # noqa: F401,F403,E402
 from symgraph.tensor.dot import *  # noqa: F401,F403,E402
 from symgraph.tensor import nnet  # noqa: F401,E402
-from symgraph.gradient import grad, hessian, jacobian, verify_grad, Rop, Lop  # noqa: F401,E402
+# T.grad, T.jacobian, ...: defined by symgraph.gradient (a layer above this one) and
+# named here by symgraph/__init__.py, which imports both
 
 as_tensor = as_tensor_variable
 square = sqr  # noqa: F405  (Theano's name for x ** 2)

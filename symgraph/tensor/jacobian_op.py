@@ -11,12 +11,14 @@ Example::
     >>> import symgraph.tensor as T
     >>> x = T.dvector('x')
     >>> J = T.jacobian(x ** 2, x)     # a Map node over x.shape[0]
+
+``symgraph.gradient.jacobian`` builds it (``_vector_jacobian``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from symgraph.graph.basic import Apply, Constant, graph_inputs
+from symgraph.graph.basic import Apply, eval_compiler
 from symgraph.graph.op import Op, ShapeNotImplemented
 from symgraph.tensor.type import TensorType
 
@@ -59,8 +61,7 @@ class Map(Op):
 
     def _inner_fn(self):
         if self._py_fn is None:
-            from symgraph.compile.function import function
-
+            function = eval_compiler()
             self._py_fn = function(self.inner_inputs, self.inner_output, mode="py",
                                    on_unused_input="ignore")
         return self._py_fn
@@ -79,23 +80,3 @@ class Map(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         raise NotImplementedError(f"the gradient of {self} (a jacobian) is not implemented")
-
-
-def vector_jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
-    """d expression[i] / d wrt for every i, stacked along a new first axis."""
-    import symgraph.tensor as T
-    from symgraph.gradient import grad
-
-    i = T.lscalar("jacobian_index")
-    row = grad(expression[i], wrt, consider_constant=consider_constant,
-               disconnected_inputs=disconnected_inputs)
-    from symgraph.graph.basic import clone_replace
-
-    free = [v for v in graph_inputs([row]) if v is not i and not isinstance(v, Constant)]
-    # shared variables become ordinary inputs of the inner graph (their current values
-    # are passed in at each call)
-    reps = {v: v.type.make_variable(v.name) for v in free if getattr(v, "is_shared", False)}
-    if reps:
-        (row,) = clone_replace([row], reps)
-    op = Map([i] + [reps.get(v, v) for v in free], row)
-    return op(expression.shape[0], *free)

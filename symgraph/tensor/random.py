@@ -397,7 +397,7 @@ class RandomStreams:
 
     # -- states -------------------------------------------------------------------
     def _new_state(self):
-        from symgraph.compile.shared import shared
+        from symgraph.tensor.sharedvar import shared
 
         seed = int(self.gen_seedgen.randint(2 ** 30))
         return shared(random_state(seed), name="rng_state")

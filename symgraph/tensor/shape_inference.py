@@ -44,12 +44,9 @@ def static_shape(var):
     for s in shape_tuple(var):
         while getattr(s, "owner", None) is not None and not isinstance(s, Constant):
             # fold constant shape arithmetic (e.g. products of constant dims)
-            try:
-                from symgraph.rewriting.constant_folding import constant_folding
+            from symgraph.tensor.folding import fold_node
 
-                r = constant_folding(None, s.owner)
-            except Exception:  # noqa: BLE001
-                r = None
+            r = fold_node(s.owner)
             if not r:
                 break
             s = r[s.index]

@@ -27,7 +27,7 @@ import os
 import numpy as np
 from numba import cuda
 
-from symgraph.compile.shared import Container
+from symgraph.tensor.sharedvar import Container
 
 SIM_ENV = "NUMBA_ENABLE_CUDASIM"
 

@@ -11,7 +11,6 @@ Example::
 from symgraph.tensor.nnet import (  # noqa: F401
     basic,
     conv,
-    rewrites,  # noqa: F401,E402  (registers the nnet rewrites)
 )
 from symgraph.tensor.nnet.basic import *  # noqa: F401,F403
 from symgraph.tensor.nnet.conv import (  # noqa: F401

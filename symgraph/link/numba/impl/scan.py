@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.compile.mode import Mode
+from symgraph.link.mode import Mode
 from symgraph.graph.fg import FunctionGraph
 from symgraph.link.numba import cache
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl

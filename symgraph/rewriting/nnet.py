@@ -1,5 +1,5 @@
-"""Stabilizing rewrites for the softmax family (registered with the rewrite engine on
-import; ``symgraph.rewriting.stabilize`` refers to them).
+"""Stabilizing rewrites for the softmax family (loaded with the other rewrite modules by
+``symgraph.rewriting.engine``).
 
 - ``log(softmax(x))`` -> ``log_softmax(x)`` is one of ``symgraph.tensor.stable_forms`` (also
   applied by ``grad``);

@@ -1,0 +1,74 @@
+"""Mode: which backend links the graph and which rewrites run first.
+
+It lives with the backends because backends use it too: a loop op (``Map``, ``Scan``)
+compiles its inner graph with the mode of the outer function. ``symgraph.compile.mode``
+(Theano's ``theano.compile.mode``) re-exports it.
+
+Example::
+
+    >>> from symgraph.compile.mode import Mode
+    >>> m = Mode(linker='py').excluding('fusion')
+"""
+from __future__ import annotations
+
+from symgraph.config import config
+
+_ALIASES = {"FAST_RUN": "numba", "numba": "numba", "cpu": "numba", "py": "py",
+            "FAST_COMPILE": "py", "DebugMode": "py", "cuda": "cuda", "gpu": "cuda"}
+
+
+class Mode:
+    """A linker name ('numba', 'py', 'cuda') plus optimizer settings.
+
+    ``optimizer=None`` runs no rewrites at all; ``excluding``/``including`` select rewrites
+    by name or tag.
+    """
+
+    def __init__(self, linker: str | None = None, optimizer="fast_run", excluding=(),
+                 including=()):
+        if linker is None:
+            linker = _default_linker()
+        if linker not in _ALIASES:
+            raise ValueError(f"unknown linker {linker!r}; choose from {sorted(set(_ALIASES.values()))}")
+        self.linker = _ALIASES[linker]
+        self.optimizer = optimizer
+        self.excluding_tags = tuple(excluding)
+        self.including_tags = tuple(including)
+
+    def excluding(self, *tags) -> "Mode":
+        return Mode(self.linker, self.optimizer, self.excluding_tags + tags, self.including_tags)
+
+    def including(self, *tags) -> "Mode":
+        return Mode(self.linker, self.optimizer, self.excluding_tags, self.including_tags + tags)
+
+    def __repr__(self):
+        return (f"Mode(linker={self.linker!r}, optimizer={self.optimizer!r}, "
+                f"excluding={list(self.excluding_tags)}, including={list(self.including_tags)})")
+
+    def key(self):
+        return (self.linker, self.optimizer, self.excluding_tags, self.including_tags)
+
+
+def _default_linker() -> str:
+    if config.device == "cuda":
+        return "cuda"
+    return _ALIASES.get(config.mode, "numba")
+
+
+def get_mode(mode) -> Mode:
+    """Turn ``None``/a string/a Mode into a Mode, applying config flags."""
+    if isinstance(mode, Mode):
+        m = mode
+    elif mode is None:
+        m = Mode(None, config.optimizer)
+    elif isinstance(mode, str):
+        m = Mode(mode, config.optimizer)
+    else:
+        raise TypeError(f"mode must be None, a string or a Mode, got {mode!r}")
+    extra = [t for t in config.optimizer_excluding.replace(":", ",").split(",") if t]
+    if extra:
+        m = m.excluding(*[t for t in extra if t not in m.excluding_tags])
+    inc = [t for t in config.optimizer_including.replace(":", ",").split(",") if t]
+    if inc:
+        m = m.including(*[t for t in inc if t not in m.including_tags])
+    return m
