@@ -227,8 +227,11 @@ def test_type_and_argument_errors():
         T.nnet.conv2d(T.dtensor4(), T.dtensor4(), border_mode="same-ish")
     with pytest.raises(ValueError, match="subsample"):
         T.nnet.conv2d(T.dtensor4(), T.dtensor4(), subsample=(0, 1))
-    with pytest.raises(NotImplementedError, match="filter_dilation"):
-        T.nnet.conv2d(T.dtensor4(), T.dtensor4(), filter_dilation=(2, 2))
+    # filter_dilation and num_groups are supported (tests/tensor/nnet/test_conv_ext.py)
+    with pytest.raises(ValueError, match="filter_dilation"):
+        T.nnet.conv2d(T.dtensor4(), T.dtensor4(), filter_dilation=(0, 2))
+    with pytest.raises(NotImplementedError, match="unshared"):
+        T.nnet.conv2d(T.dtensor4(), T.dtensor4(), unshared=True)
     with pytest.raises(ValueError, match="input_shape hint|4 entries"):
         T.nnet.conv2d(T.dtensor4(), T.dtensor4(), input_shape=(1, 2, 3))
     with pytest.raises(ValueError, match="'valid' or 'full'"):
