@@ -26,7 +26,8 @@ Numba's count when other processes keep cores busy. OpenMP's static split and ba
 need every worker on a core at once; with two CPU-bound processes on a 2-core machine a
 network3 step at batch 10 took 21.4 ms on 2 threads against 1.7 ms on one. The count is
 ``cores - other runnable threads`` (at least 1): ``/proc/loadavg``'s running-task count
-less this process's own running threads, sampled at most every ``SAMPLE_S`` seconds. It
+less this process's own running threads, sampled at most every ``SAMPLE_S`` seconds (the
+smaller of the last two samples, so one short-lived process does not count). It
 only ever changes how many threads share the same tasks, so results are bit-identical
 whatever it picks. Opt-out: ``SYMGRAPH_ADAPTIVE_THREADS=0`` (then only
 ``numba.set_num_threads`` decides).
@@ -158,6 +159,7 @@ class _Adaptive:
             "0", "false", "no", "off")
         self.cpus = _cpus()
         self.next = 0.0
+        self.prev = 0  # other runnable threads at the previous sample
         self.limit = 0  # 0: no limit (the machine is not busier than its cores)
 
     def refresh(self, now: float) -> None:
@@ -167,7 +169,10 @@ class _Adaptive:
             self.enabled = False
             self.limit = 0
             return
-        free = self.cpus - others
+        # fewer threads only when two samples in a row saw other work: one sample can
+        # catch a short-lived process, or one of our workers between two of its states
+        busy, self.prev = min(others, self.prev), others
+        free = self.cpus - busy
         self.limit = 0 if free >= self.cpus else max(1, free)
 
 

@@ -55,7 +55,12 @@ def test_thread_count_follows_other_runnable_threads(monkeypatch, others, expect
     monkeypatch.setattr(threads, "_adaptive", threads._Adaptive())
     threads._adaptive.enabled = True
     threads._adaptive.cpus = 2
-    assert threads.call_threads() == expected
+    assert threads.call_threads() == 0          # one sample is not enough to go down
+    threads._adaptive.next = 0.0
+    assert threads.call_threads() == expected   # two in a row are
+    monkeypatch.setattr(threads, "_others_running", lambda: 0)
+    threads._adaptive.next = 0.0
+    assert threads.call_threads() == 0          # back up at once
 
 
 def test_opt_out_and_unknown_load(monkeypatch):
