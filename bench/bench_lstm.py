@@ -218,9 +218,9 @@ def _child(args):
     print("RESULT " + json.dumps(res), flush=True)
 
 
-def _spawn(argv, env=None):
-    p = subprocess.run([sys.executable, __file__] + argv, capture_output=True, text=True,
-                       env=env, cwd=REPO)
+def _spawn(argv, env=None, python=None):
+    p = subprocess.run([python or sys.executable, __file__] + argv, capture_output=True,
+                       text=True, env=env, cwd=REPO)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -235,6 +235,9 @@ def main():
     ap.add_argument("--systems", default="symgraph,torch,jax,pytensor")
     ap.add_argument("--batches", default="10,100")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--pytensor-python", default=os.environ.get("BENCH_PYTENSOR_PYTHON"),
+                    help="interpreter with pytensor installed (its Numba pin may differ "
+                         "from symgraph's, so it can live in its own virtual environment)")
     ap.add_argument("--json", default=str(REPO / "bench" / "results" / "lstm.json"))
     args = ap.parse_args()
     if args.child:
@@ -248,7 +251,8 @@ def main():
     else:
         for batch in [int(b) for b in args.batches.split(",")]:
             for system in args.systems.split(","):
-                r = _spawn(["--child", system, "--batch", str(batch)])
+                py = args.pytensor_python if system == "pytensor" else None
+                r = _spawn(["--child", system, "--batch", str(batch)], python=py)
                 results[f"{system}_b{batch}"] = r
                 print(f"batch {batch:4d} {system:9s} {r}", flush=True)
     if args.json:
