@@ -130,7 +130,7 @@ class DebugFunction(CheckedFunction):
             if diff is not None:
                 raise BadThunkOutput(
                     f"DebugMode: the {mode.linker} backend and the py reference disagree on "
-                    f"{describe_output(fn, k)}\n  {diff}")
+                    f"{describe_output(fn, k)}\n  {diff}" + _first_bad_node(fn, vals, mode))
             if mode.check_isfinite:
                 a = np.asarray(got)
                 if a.dtype.kind in "fc" and not np.isfinite(a).all():
@@ -138,6 +138,40 @@ class DebugFunction(CheckedFunction):
                     raise InvalidValueError(
                         f"DebugMode (check_isfinite): {what} in {describe_output(fn, k)}")
         return commit(fn, outs, upds)
+
+
+def _first_bad_node(fn, vals, mode) -> str:
+    """On a difference (only then): run the compiled graph node by node with the Numba
+    module's per-node functions and each node's numpy reference on the same inputs, and
+    describe the first node whose results differ ('' when that cannot be done)."""
+    module = getattr(fn.thunk, "module", None)
+    if module is None:
+        return ""
+    from symgraph.compile.checked import shared_snapshot
+    from symgraph.graph.basic import Constant
+    from symgraph.graph.utils import format_trace
+    from symgraph.link.py.dispatch import py_impl
+
+    env = dict(zip(fn.fgraph.inputs, vals))
+    env.update(zip(fn.shared_vars, shared_snapshot(fn)))
+    try:
+        for k, node in enumerate(fn.fgraph.toposort()):
+            ins = [v.data if isinstance(v, Constant) else env[v] for v in node.inputs]
+            ref = py_impl.get(node)(node, [np.array(i, copy=True) for i in ins])
+            args = [i[()] if isinstance(i, np.ndarray) and i.ndim == 0 else i for i in ins]
+            got = getattr(module, f"node{k}")(*args)
+            got = list(got) if len(node.outputs) > 1 else [got]
+            for j, (o, g, r) in enumerate(zip(node.outputs, got, ref)):
+                d = mode.difference(np.asarray(g), np.asarray(r))
+                if d is not None:
+                    return (f"\n  First node that differs (compiled graph, node {k}): "
+                            f"{node.op}, output {j}: {d}\n  Created at:\n    "
+                            + format_trace(getattr(node.tag, "trace", ())).replace(
+                                "\n", "\n    "))
+                env[o] = np.asarray(g)
+    except Exception:  # noqa: BLE001 - a diagnosis aid only: the difference is reported
+        return ""
+    return ""
 
 
 def compile_debug(spec, mode: DebugMode):

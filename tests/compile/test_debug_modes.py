@@ -144,6 +144,7 @@ def test_debugmode_raises_on_a_backend_difference():
     msg = str(e.value)
     assert "numba backend and the py reference disagree on output 0" in msg
     assert "out = Skewed()(x)" in msg and "2.001" in msg and "vs the reference's 2.0" in msg
+    assert "First node that differs" in msg and "Skewed, output 0" in msg
     np.testing.assert_array_equal(w.get_value(), [0.0, 0.0])     # nothing committed
     # a tolerance wide enough accepts it
     f2 = theano.function([x], out, mode=DebugMode(atol=1e-2))
