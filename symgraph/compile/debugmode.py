@@ -7,7 +7,9 @@ CUDA with ``device=cuda``, or the ``linker`` given). Every call runs both on the
 inputs and the same shared values, compares every output and every shared-variable
 update, and raises ``BadThunkOutput`` naming the output, where the two differ (index,
 both values, the difference) and the user's line that created it, when they disagree
-beyond the tolerance; with ``check_isfinite`` (Theano's default) a NaN or Inf in a
+beyond the tolerance (on the Numba backend it also names the first node of the compiled
+graph whose result differs from that node's reference, found by running the nodes one by
+one, only when a difference was found); with ``check_isfinite`` (Theano's default) a NaN or Inf in a
 result is an error too (``InvalidValueError``). A call that fails a check commits no
 update. The compiled side's results are what the call returns.
 
