@@ -163,9 +163,20 @@ class DataParallel:
         return dict(zip(self.live, states))
 
     def compile(self, args) -> None:
-        """Compile every replica (a dry run on ``args``) within ``setup_timeout``."""
-        self._call_all("compile", [(tuple(args),)] * len(self.live), self.setup_timeout,
-                       "compiling")
+        """Compile every replica (a dry run on ``args``) within ``setup_timeout``.
+
+        One worker per node compiles first, then the others: they then load the machine
+        code from the node's disk cache instead of all compiling the same graph at once
+        on the same cores."""
+        first = {}
+        for r in self.live:
+            first.setdefault(self.where[r][1], r)
+        leaders = sorted(first.values())
+        rest = [r for r in self.live if r not in leaders]
+        for ranks in (leaders, rest):
+            if ranks:
+                self._call_all("compile", [(tuple(args),)] * len(ranks), self.setup_timeout,
+                               "compiling", ranks=ranks)
 
     def step(self, shards) -> float:
         """One synchronous step on ``shards`` (``world_size`` argument tuples, one per
