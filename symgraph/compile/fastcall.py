@@ -109,9 +109,13 @@ def make_fast_class(fn):
         # the first call records the argument types graph_fn was compiled for (a later
         # process then loads its machine code up front, see link/numba/linker.py), then
         # gives this class the plain fast path
-        r = fast(self, *args, **kwargs)
-        if record is not None:
-            record()
+        try:
+            r = fast(self, *args, **kwargs)
+        finally:
+            # also after a failed or interrupted call: graph_fn may be compiled (and in
+            # Numba's cache) already, and a later process would miss its signatures
+            if record is not None:
+                record()
         type(self).__call__ = fast
         return r
 

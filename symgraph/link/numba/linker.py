@@ -174,9 +174,10 @@ class NumbaThunk:
         self.const_args = const_args
 
     def __call__(self, vals, shared_vals):
-        r = self.call(self.fn, vals, shared_vals, self.const_args)
-        self.record()
-        return r
+        try:
+            return self.call(self.fn, vals, shared_vals, self.const_args)
+        finally:
+            self.record()  # also after a failed call: graph_fn may be compiled already
 
     def record(self):
         """Record the argument types graph_fn has been compiled for (``record_signatures``;
