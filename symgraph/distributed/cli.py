@@ -101,26 +101,37 @@ def build_sweep_parser() -> argparse.ArgumentParser:
                    help="trials run at once, one per worker (default: 2)")
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="the Ray cluster to use (default: a local instance on 127.0.0.1)")
-    p.add_argument("--epochs", type=int, default=3, metavar="N")
-    p.add_argument("--batch-size", type=int, default=10, metavar="N")
-    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--epochs", type=int, default=3, metavar="N",
+                   help="epochs per trial (default: 3)")
+    p.add_argument("--batch-size", type=int, default=10, metavar="N",
+                   help="mini-batch size (default: 10)")
+    p.add_argument("--momentum", type=float, default=0.0,
+                   help="momentum of every trial (default: 0, plain SGD)")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="MNIST or Fashion-MNIST IDX folder, mnist.npz or mnist.pkl.gz "
                         "(default: the bundled sample)")
-    p.add_argument("--validation-size", type=int, default=None, metavar="N")
+    p.add_argument("--validation-size", type=int, default=None, metavar="N",
+                   help="validation images split off the end of the training file "
+                        "(default: one sixth of it)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="train on only the first N training images")
-    p.add_argument("--filters", type=int, default=20, metavar="N")
-    p.add_argument("--hidden", type=int, default=100, metavar="N")
+    p.add_argument("--filters", type=int, default=20, metavar="N",
+                   help="convolution filters (default: 20)")
+    p.add_argument("--hidden", type=int, default=100, metavar="N",
+                   help="units of the dense layer (default: 100)")
     p.add_argument("--activation", choices=("linear", "relu", "sigmoid", "tanh"),
-                   default="relu")
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--float64", action="store_true")
+                   default="relu", help="activation of the ConvPool and dense layers "
+                                        "(default: relu)")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout probability on the dense and softmax layers' inputs "
+                        "(default: 0)")
+    p.add_argument("--float64", action="store_true",
+                   help="train in float64 instead of float32")
     p.add_argument("--seed", type=int, default=0, help="seeds every trial (default: 0)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="Numba threads per trial (default: cores / workers locally)")
     p.add_argument("--timeout", type=float, default=24 * 3600.0, metavar="S",
-                   help="give up on trials not finished after S seconds")
+                   help="give up on trials not finished after S seconds (default: a day)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="write best validation accuracy against eta to this PNG")
     p.add_argument("--no-progress", action="store_true", help="(accepted; trials show none)")

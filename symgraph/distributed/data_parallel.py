@@ -39,6 +39,11 @@ def running() -> list["DataParallel"]:
     return [dp for dp in list(_RUNNING) if dp.live]
 
 
+def _first_line(text: str, limit: int = 300) -> str:
+    line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class DataParallel:
     """Run ``builder(rank, world_size, *builder_args) -> AllReduceFunction`` on
     ``workers`` Ray actors and step them synchronously.
@@ -128,7 +133,8 @@ class DataParallel:
             try:
                 results[k] = ray.get(ref, timeout=0)
             except ray.exceptions.RayActorError as e:
-                failed[rank] = f"its process died ({type(e).__name__})"
+                cause = _first_line(getattr(e, "error_msg", "") or str(e))
+                failed[rank] = f"its process died ({type(e).__name__}: {cause})"
             except ray.exceptions.RayTaskError as e:
                 failed[rank] = f"raised {e.cause!r}" if getattr(e, "cause", None) else str(e)
         return results, failed

@@ -123,3 +123,14 @@ def test_missing_ray_is_a_clear_error(monkeypatch):
 
     with pytest.raises(DistributedUnavailable, match=r"symgraph\[distributed\]"):
         require_ray()
+
+
+def test_sgd_workers_argument_errors():
+    from symgraph.nn import FullyConnectedLayer, Network, SoftmaxLayer
+
+    net = Network([FullyConnectedLayer(4, 3), SoftmaxLayer(3, 2)], 8)
+    data = (np.zeros((16, 4), dtype=symgraph.config.floatX), np.zeros(16, dtype="int64"))
+    with pytest.raises(ValueError, match=r"mini-batch \(8\) must split evenly over 3 workers"):
+        net.SGD(data, 1, 8, 0.1, progress=False, workers=3)
+    with pytest.raises(TypeError, match="seed apply only with workers=N"):
+        net.SGD(data, 1, 8, 0.1, progress=False, seed=1)
