@@ -3,7 +3,8 @@
 Each works on the lines along its axis: the input is transposed so the axis is last, made
 contiguous and viewed as ``(lines, n)``; the result is transposed back. ``argsort_line``
 is a stable merge sort with NaN last (Numba's own mergesort argsort does not order NaN),
-so both backends give the same indices for ties and NaN.
+so both backends give the same indices for ties and NaN; Sort uses Numba's ``np.sort``
+(NaN last too).
 """
 from __future__ import annotations
 
@@ -108,8 +109,9 @@ def numba_argsort(op, node, ctx):
 @numba_impl.register(Sort)
 def numba_sort(op, node, ctx):
     nd = node.inputs[0].type.ndim
-    body = ["p = np.empty(n, dtype=np.int64)", "_sg_argsort_line(a0[r], p)",
-            "for j in range(n):", "    out[r, j] = a0[r, p[j]]"]
+    # values only: Numba's np.sort (introsort, NaN last) -- ~5x faster than gathering
+    # through the stable argsort, and equal keys are interchangeable
+    body = ["out[r] = np.sort(a0[r])"]
     return _lines_code(ctx.name, ["x"], nd, op.axis, body, node.outputs[0].type.dtype)
 
 
