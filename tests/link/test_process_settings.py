@@ -68,7 +68,8 @@ def test_import_changes_nothing_and_the_first_function_tunes_this_process_only()
     assert out["faults_after_import"] > 200, out  # malloc untouched: fresh pages again
     # the first compiled function: spin given to libgomp, but not left in the environment
     assert out["env_after_call"] == {}
-    assert out["state"]["spin"] == "30000" and out["state"]["layer"] == "omp", out
+    layer = out["state"]["layer"]
+    assert out["state"]["spin"] == ("30000" if layer == "omp" else None), out
     assert out["malloc_tuned"] and out["faults_after_call"] < 50, out
 
 
