@@ -58,7 +58,7 @@ def _run(case, **env_extra):
 
 def test_libgomp_loaded_first_keeps_a_thread_safe_layer():
     # before: "workqueue", and 4 calling threads aborted the process
-    assert _run("libgomp-first") == ["omp"]
+    assert _run("libgomp-first")[0] in ("omp", "tbb")
 
 
 def test_parallel_calls_from_threads_in_the_users_workqueue_layer():
