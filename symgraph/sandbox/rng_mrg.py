@@ -451,7 +451,7 @@ class MRG_RandomStreams:
                     nstreams=None, **kwargs):
         """Counts of ``n`` draws from each row of the matrix ``pvals`` (Theano's: no
         ``size``/``ndim``; rows need not be normalized, nothing is checked)."""
-        from symgraph.sandbox.multinomial import MultinomialFromUniform
+        from symgraph.tensor.categorical import MultinomialFromUniform
 
         if pvals is None:
             raise TypeError("MRG_RandomStreams.multinomial: pvals is required")
@@ -470,7 +470,7 @@ class MRG_RandomStreams:
                nstreams=None, **kwargs):
         """``size`` distinct indices per row of the matrix ``p`` (without replacement:
         Theano implements only ``replace=False``; ``a`` must be None)."""
-        from symgraph.sandbox.multinomial import ChoiceFromUniform
+        from symgraph.tensor.categorical import ChoiceFromUniform
 
         if replace:
             raise NotImplementedError("MRG_RandomStreams.choice only works without "

@@ -1,6 +1,6 @@
 """``RandomStreams.multinomial`` and ``RandomStreams.choice`` (Theano's
 ``shared_randomstreams`` / numpy ``RandomState`` semantics), drawn from the streams'
-uniforms through the categorical ops of ``symgraph.sandbox.multinomial``.
+uniforms through the categorical ops of ``symgraph.tensor.categorical``.
 
 Why here and not in ``random.py``: they are compositions (uniform draws + a deterministic
 categorical op) rather than new distributions of the Philox generator, and ``random.py``
@@ -54,7 +54,7 @@ def _uniform_flat(streams, count):
 
 def multinomial(streams, size=None, n=1, pvals=None, ndim=None, dtype="int64"):
     T = _T()
-    from symgraph.sandbox.multinomial import MultinomialFromUniform
+    from symgraph.tensor.categorical import MultinomialFromUniform
 
     if pvals is None:
         pvals = [0.5, 0.5]
@@ -91,7 +91,7 @@ def multinomial(streams, size=None, n=1, pvals=None, ndim=None, dtype="int64"):
 
 def choice(streams, size=None, a=2, replace=True, p=None, ndim=None, dtype="int64"):
     T = _T()
-    from symgraph.sandbox.multinomial import ChoiceFromUniform
+    from symgraph.tensor.categorical import ChoiceFromUniform
 
     size = _size_tuple(size, "choice")
     if size is None:

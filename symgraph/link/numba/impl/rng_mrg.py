@@ -8,7 +8,7 @@ import numpy as np
 
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.sandbox import rng_mrg as R
-from symgraph.sandbox.multinomial import ChoiceFromUniform, MultinomialFromUniform
+from symgraph.tensor.categorical import ChoiceFromUniform, MultinomialFromUniform
 
 _jit = numba.njit(cache=True, nogil=True)
 M1 = np.int64(R.M1)
