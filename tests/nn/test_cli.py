@@ -29,6 +29,7 @@ def test_console_script_is_installed():
     assert ep.value == "symgraph.nn.cli:main"
 
 
+@pytest.mark.slow
 def test_end_to_end_on_a_slice(tmp_path, capsys, mnist_sample):
     plot, ckpt = tmp_path / "curves.png", tmp_path / "net.npz"
     status = cli.main(["--limit", "200", "--epochs", "1", "--validation-size", "200",
@@ -230,6 +231,7 @@ class _InterruptAt:
         pass
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_exits_130_and_resume_matches_an_uninterrupted_run(
         tmp_path, capsys, monkeypatch):
     from symgraph.nn import network
@@ -269,6 +271,7 @@ def test_ctrl_c_saves_exits_130_and_resume_matches_an_uninterrupted_run(
     assert "trained with eta 0.03, this call gives 0.5" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ctrl_c_without_save_says_nothing_was_saved(tmp_path, capsys, monkeypatch):
     from symgraph.nn import network
 

@@ -10,6 +10,8 @@ import pytest
 
 from symgraph.nn import FullyConnectedLayer, Network, ReLU, SoftmaxLayer
 
+pytestmark = pytest.mark.slow     # trains several networks (about 10 s warm)
+
 EPOCHS, ETA, LMBDA, MU = 2, 0.1, 0.1, 0.5
 
 
