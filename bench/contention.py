@@ -48,7 +48,8 @@ def measure(system: str, busy: int, level: str) -> dict:
         load = os.getloadavg()[0]
         r = common.run_child("measure", {"workload": "convpool", "level": level,
                                          "systems": [real]}, env_extra=env)
-    return {"load1": load, "steps": {str(c["batch"]): c["median_s"] for c in r["cases"]}}
+    return {"load1": load, "steps": {str(c["batch"]): c["median_s"] for c in r["cases"]},
+            "cpu": {str(c["batch"]): c.get("cpu_median_s") for c in r["cases"]}}
 
 
 def _ms(s):
@@ -57,7 +58,8 @@ def _ms(s):
 
 def table(out: dict) -> str:
     rows = ["| batch | system | quiet ms/step | busy ms/step | busy / quiet | busy vs "
-            "symgraph busy | rounds |", "|---|---|---|---|---|---|---|"]
+            "symgraph busy | CPU ms/step quiet | CPU ms/step busy | rounds |",
+            "|---|---|---|---|---|---|---|---|---|"]
     med = out["medians"]
     for bs in out["batches"]:
         base = med.get("symgraph", {}).get(bs, {}).get("busy")
@@ -68,7 +70,8 @@ def table(out: dict) -> str:
             q, b = m.get("quiet"), m.get("busy")
             ratio = f"{b / q:.2f}x" if q and b else ""
             vs = f"{b / base:.2f}x" if b and base else ""
-            rows.append(f"| {bs} | {s} | {_ms(q)} | {_ms(b)} | {ratio} | {vs} | {m['n']} |")
+            rows.append(f"| {bs} | {s} | {_ms(q)} | {_ms(b)} | {ratio} | {vs} | "
+                        f"{_ms(m.get('cpu_quiet'))} | {_ms(m.get('cpu_busy'))} | {m['n']} |")
     return "\n".join(rows)
 
 
@@ -93,6 +96,9 @@ def markdown(out: dict) -> str:
         "threads` threads, at least 1; results bit-identical on any count). "
         "`symgraph-fixed`: `SYMGRAPH_ADAPTIVE_THREADS=0` (Numba's full thread count on "
         "every call, as before).",
+        "- CPU ms/step: the process's CPU time per step (all its threads, spinning ones "
+        "included): the work a step costs, where the wall time also shows the share of the "
+        "cores the process got.",
         "",
         table(out),
         "",
@@ -143,6 +149,9 @@ def main(argv=None) -> int:
                 v = [x["steps"][bs] for x in runs if x["system"] == s and x["cond"] == cond
                      and bs in x["steps"]]
                 cell[cond] = statistics.median(v) if v else None
+                c = [x["cpu"][bs] for x in runs if x["system"] == s and x["cond"] == cond
+                     and x.get("cpu", {}).get(bs) is not None]
+                cell["cpu_" + cond] = statistics.median(c) if c else None
                 cell["n"] = len(v)
             medians.setdefault(s, {})[bs] = cell
     import subprocess
