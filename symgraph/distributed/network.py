@@ -75,7 +75,7 @@ def _network_replica(rank, world_size, blob, x, y, shard, eta, lmbda, momentum,
     train_y = symgraph.shared(np.array(y, dtype="int32"), borrow=True)
     s = T.lscalar("start")
     return function([s], _network_cost(net, lmbda, num_training_batches), net.params,
-                    _rule(eta, momentum), mode=mode, name=f"train_shard_w{rank}",
+                    _rule(eta, momentum), mode=mode, name="train_shard",
                     givens={net.x: train_x[s: s + shard], net.y: train_y[s: s + shard]})
 
 

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 __all__ = ["DistributedUnavailable", "WorkerFailed", "require_ray", "connect",
-           "config_snapshot", "worker_seed", "Replica"]
+           "config_snapshot", "set_threads", "worker_seed", "Replica"]
 
 
 class DistributedUnavailable(ImportError):
@@ -94,6 +94,19 @@ def config_snapshot() -> dict:
     return {k: getattr(symgraph.config, k) for k in type(symgraph.config)._fields}
 
 
+def set_threads(n: int) -> None:
+    """Numba threads for this process's compiled calls, after symgraph has started
+    Numba's threading layer its own way (``symgraph.kernels.cpu.threads.start``):
+    ``numba.set_num_threads`` first would start it without symgraph's set-up, and the
+    cached ConvPool kernels then crashed (SIGSEGV) in worker processes."""
+    import numba
+
+    from symgraph.kernels.cpu import threads
+
+    threads.start()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
 def worker_seed(seed: int, rank: int) -> int:
     """The ``numpy.random`` seed of worker ``rank``: distinct per worker, repeatable.
 
@@ -119,9 +132,7 @@ class Replica:
         for k, v in config.items():
             setattr(symgraph.config, k, v)
         if threads:
-            import numba
-
-            numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+            set_threads(threads)
         self.rank = rank
         np.random.seed(worker_seed(seed, rank))
         self.fn = builder(rank, world_size, *builder_args)

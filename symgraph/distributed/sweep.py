@@ -45,9 +45,9 @@ def _run_trial(trial, config, seed, symgraph_config, threads, *args):
     for k, v in symgraph_config.items():
         setattr(symgraph.config, k, v)
     if threads:
-        import numba
+        from symgraph.distributed.runtime import set_threads
 
-        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        set_threads(threads)
     np.random.seed(seed)
     t0 = time.perf_counter()
     result = dict(trial(dict(config), *args))
