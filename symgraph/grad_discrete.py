@@ -41,5 +41,8 @@ def grad_with_discrete_wrt(cost, wrt, consider_constant=None, disconnected_input
                 raise DisconnectedInputError(msg)
             if disconnected_inputs == "warn":
                 warnings.warn(msg, stacklevel=3)
+            if kw.get("return_disconnected") == "None":
+                out.append(None)
+                continue
         out.append(T.zeros_like(w, dtype=config.floatX))
     return out[0] if single else out

@@ -54,13 +54,32 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
     - ``disconnected_inputs``: what to do when ``cost`` does not depend on an element of
       ``wrt``: 'raise', 'warn' or 'ignore' (then its gradient is zeros);
     - ``known_grads``: ``{variable: gradient}`` to start backpropagation from (``cost``
-      may then be None).
+      may then be None);
+    - ``return_disconnected``: the gradient given for a disconnected ``wrt`` (when
+      ``disconnected_inputs`` lets it through): 'zero' (zeros like it, the default) or
+      'None' (Python None, as Theano). Theano's 'Disconnected' (a DisconnectedType
+      variable) has no equivalent here and is refused;
+    - ``null_gradients``: 'raise' (default): a gradient that is undefined (through
+      ``undefined_grad``, or wrt an op that defines none) raises ``NullTypeGradError``.
+      Theano's 'return' (a NullType variable in place of the gradient) is refused.
     """
     T = _T()
     single = not isinstance(wrt, (list, tuple))
     wrt_list = [wrt] if single else list(wrt)
     if disconnected_inputs not in ("raise", "warn", "ignore"):
-        raise ValueError("disconnected_inputs must be 'raise', 'warn' or 'ignore'")
+        raise ValueError(f"grad: disconnected_inputs must be 'raise', 'warn' or 'ignore', got "
+                         f"{disconnected_inputs!r}")
+    if return_disconnected not in ("zero", "None"):
+        hint = (" (Theano's DisconnectedType variables do not exist in symgraph: use 'None' "
+                "to tell disconnected inputs apart)" if return_disconnected == "Disconnected"
+                else "")
+        raise ValueError(f"grad: return_disconnected must be 'zero' or 'None', got "
+                         f"{return_disconnected!r}{hint}")
+    if null_gradients != "raise":
+        hint = (" (Theano's NullType gradient variables do not exist in symgraph; an "
+                "undefined gradient raises NullTypeGradError)" if null_gradients == "return"
+                else "")
+        raise ValueError(f"grad: null_gradients must be 'raise', got {null_gradients!r}{hint}")
     for w in wrt_list:
         if not isinstance(w, Variable):
             raise TypeError(f"grad: wrt must contain symbolic variables, got {type(w).__name__}")
@@ -99,6 +118,9 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
                 raise DisconnectedInputError(msg)
             if disconnected_inputs == "warn":
                 warnings.warn(msg, stacklevel=2)
+            if return_disconnected == "None":
+                out.append(None)
+                continue
             g = T.zeros_like(w)
         if g.type.dtype != w.type.dtype:
             g = T.cast(g, w.type.dtype)

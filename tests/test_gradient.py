@@ -234,3 +234,20 @@ def test_jacobian_rejects_matrix_expression():
     x = T.dmatrix("x")
     with pytest.raises(TypeError, match="vector"):
         T.jacobian(x * 2, x)
+
+
+def test_return_disconnected_and_null_gradients_are_honoured_or_refused():
+    """grad's Theano arguments do what they say or refuse clearly (never silently ignored)."""
+    x, y = T.dscalars("x", "y")
+    i = T.iscalar("i")
+    gx, gy, gi = T.grad(x * 2, [x, y, i], disconnected_inputs="ignore",
+                        return_disconnected="None")
+    assert gy is None and gi is None and gx is not None
+    gx, gy = T.grad(x * 2, [x, y], disconnected_inputs="ignore")
+    assert gy is not None  # 'zero', the default
+    with pytest.raises(ValueError, match="DisconnectedType"):
+        T.grad(x * 2, x, return_disconnected="Disconnected")
+    with pytest.raises(ValueError, match="NullType"):
+        T.grad(x * 2, x, null_gradients="return")
+    with pytest.raises(ValueError, match="disconnected_inputs"):
+        T.grad(x * 2, x, disconnected_inputs="bogus")
