@@ -171,18 +171,12 @@ class DataParallel:
     def compile(self, args) -> None:
         """Compile every replica (a dry run on ``args``) within ``setup_timeout``.
 
-        One worker per node compiles first, then the others: they then load the machine
-        code from the node's disk cache instead of all compiling the same graph at once
-        on the same cores."""
-        first = {}
-        for r in self.live:
-            first.setdefault(self.where[r][1], r)
-        leaders = sorted(first.values())
-        rest = [r for r in self.live if r not in leaders]
-        for ranks in (leaders, rest):
-            if ranks:
-                self._call_all("compile", [(tuple(args),)] * len(ranks), self.setup_timeout,
-                               "compiling", ranks=ranks)
+        All at once: letting one worker per node compile first and the others load its
+        fresh disk-cache entry would save CPU, but a worker loading a network3 graph
+        that a live process had just written crashed (SIGSEGV) on this machine, so
+        every worker compiles (or loads an older cache entry) itself."""
+        self._call_all("compile", [(tuple(args),)] * len(self.live), self.setup_timeout,
+                       "compiling")
 
     def step(self, shards) -> float:
         """One synchronous step on ``shards`` (``world_size`` argument tuples, one per
