@@ -181,7 +181,8 @@ def markdown(out: dict) -> str:
         "symgraph's process imports symgraph first (its first function gives libgomp "
         "symgraph's OpenMP spin, for that process only, when numba loads it). On a busy "
         "machine symgraph's compiled calls use fewer threads (`SYMGRAPH_ADAPTIVE_THREADS`); "
-        "`bench/contention.py` measures that, quiet and busy back to back. Within one process the samples of its systems are interleaved. "
+        "`bench/contention.py` measures that, quiet and busy back to back "
+        "([docs/contention.md](contention.md)). Within one process the samples of its systems are interleaved. "
         "Process start-up (imports) is not timed"
         + (f"; {out['child_processes']} child processes in this run (with (e) and (f))."
            if "child_processes" in out else "."),
