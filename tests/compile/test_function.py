@@ -361,3 +361,15 @@ def test_input_layouts_and_inputs_untouched(mode):
         np.testing.assert_allclose(r0, (arr * 2).sum(axis=0))
         np.testing.assert_allclose(r1, np.tanh(arr) + arr)
     np.testing.assert_array_equal(b, b0)
+
+
+def test_theano_compile_namespace():
+    """Layer libraries reach these through ``theano.compile`` (Lasagne's create_param
+    checks ``isinstance(spec, theano.compile.SharedVariable)``)."""
+    import symgraph.compile as C
+
+    w = symgraph.shared(np.zeros(2), name="w")
+    assert isinstance(w, C.SharedVariable) and isinstance(w, C.TensorSharedVariable)
+    assert C.function is symgraph.function and C.shared is symgraph.shared
+    for name in ("Mode", "get_mode", "In", "Out", "Function", "DebugMode", "NanGuardMode"):
+        assert hasattr(C, name), name
