@@ -368,8 +368,8 @@ def test_theano_compile_namespace():
     checks ``isinstance(spec, theano.compile.SharedVariable)``)."""
     import symgraph.compile as C
 
-    w = symgraph.shared(np.zeros(2), name="w")
+    w = theano.shared(np.zeros(2), name="w")
     assert isinstance(w, C.SharedVariable) and isinstance(w, C.TensorSharedVariable)
-    assert C.function is symgraph.function and C.shared is symgraph.shared
+    assert C.function is theano.function and C.shared is theano.shared
     for name in ("Mode", "get_mode", "In", "Out", "Function", "DebugMode", "NanGuardMode"):
         assert hasattr(C, name), name
