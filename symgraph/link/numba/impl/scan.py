@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.link.mode import Mode
 from symgraph.graph.fg import FunctionGraph
+from symgraph.link.mode import Mode
 from symgraph.link.numba import cache
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.scan_module.op import Scan
@@ -70,7 +70,7 @@ def numba_scan(op, node, ctx):
     ring = list(op.store_last)
     st_t = [op.inner_outputs[i].type for i in range(n_st)]
     nit_t = [op.inner_outputs[n_st + j].type for j in range(n_nit)]
-    lines = [f"if n < 0:", f"    {_err(op, 'n_steps must be >= 0')}"]
+    lines = ["if n < 0:", f"    {_err(op, 'n_steps must be >= 0')}"]
     for k, s in enumerate(seqs):
         bad = f"{s}.shape[0] != n" if op.equal_lengths else f"{s}.shape[0] < n"
         msg = ("the sequences have different lengths (pass n_steps to scan a prefix)"
