@@ -33,7 +33,6 @@ def shared_snapshot(fn):
     """Copies of the current values of ``fn``'s shared variables (pre-call values)."""
     out = []
     for v in fn.shared_vars:
-        v._sync_from_device()
         out.append(np.array(v.container.value, copy=True))
     return out
 

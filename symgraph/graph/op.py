@@ -21,8 +21,6 @@ class Op:
     """Base class of all operations. Subclasses set ``__props__`` to their parameters."""
 
     __props__: tuple[str, ...] = ()
-    #: number of outputs when fixed (used by printing/introspection only)
-    default_output: int | None = None
 
     def _props(self) -> tuple:
         return tuple(getattr(self, p) for p in self.__props__)

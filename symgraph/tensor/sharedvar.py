@@ -43,7 +43,6 @@ class SharedVariable(Variable):
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False):
         """The current value; a copy unless ``borrow=True``."""
-        self._sync_from_device()
         v = self.container.value
         return v if borrow else np.array(v, copy=True)
 
@@ -54,12 +53,6 @@ class SharedVariable(Variable):
             v = np.array(v, copy=True) if (not borrow and v is value) else v
         self.container.value = v
         self.container.device_value = None
-
-    def _sync_from_device(self):
-        dv = self.container.device_value
-        if dv is not None and getattr(dv, "dirty", False):
-            self.container.value = dv.copy_to_host_array()
-            dv.dirty = False
 
     def clone(self):
         return self
@@ -76,7 +69,6 @@ class SharedVariable(Variable):
         self.set_value(np.zeros_like(self.container.value), borrow=True)
 
     def __getstate__(self):
-        self._sync_from_device()
         d = dict(self.__dict__)
         d["container"] = None
         d["_value"] = self.container.value

@@ -424,8 +424,6 @@ class _State:
 class CudaThunk:
     """The linked graph: ``graph_fn(*inputs)`` runs it, ``commit(*updates)`` stores updates."""
 
-    is_reference = False
-
     def __init__(self, state):
         self.graph_fn = state.graph_fn
         self.commit = state.commit

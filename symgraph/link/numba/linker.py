@@ -18,9 +18,15 @@ import numpy as np
 
 from symgraph.graph.basic import Constant
 from symgraph.link.numba import cache
-from symgraph.link.numba.cachefiles import (UnsupportedType, decode_type, encode_type,
-                                            read_json, reports, warn_rebuilt,
-                                            write_json)
+from symgraph.link.numba.cachefiles import (
+    UnsupportedType,
+    decode_type,
+    encode_type,
+    read_json,
+    reports,
+    warn_rebuilt,
+    write_json,
+)
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
@@ -165,9 +171,7 @@ def record_signatures(module) -> None:
 class NumbaThunk:
     """Calls the generated ``graph_fn`` with inputs, shared values and array constants."""
 
-    is_reference = False
-
-    def __init__(self, module, in_scalar, sh_scalar, const_args, out_dtypes, out_scalar):
+    def __init__(self, module, const_args):
         self.module = module
         self.fn = module.graph_fn
         self.call = module.thunk
@@ -191,10 +195,10 @@ class NumbaLinker:
     def make_thunk(self, fgraph, input_vars, shared_vars, **kw):
         prepare()  # once per process: threading layer, malloc, BLAS threads (runtime.py)
         _register_impls()
-        src, const_args, meta = generate_module(fgraph, input_vars, shared_vars)
+        src, const_args, _ = generate_module(fgraph, input_vars, shared_vars)
         module = cache.load_module(src)
         preload_signatures(module)
-        thunk = NumbaThunk(module, *meta[:2], const_args, *meta[2:])
+        thunk = NumbaThunk(module, const_args)
         thunk.source = src
         thunk.parallel = any(m in src for m in PARALLEL_MARKERS)
         return thunk

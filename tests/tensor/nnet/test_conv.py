@@ -292,14 +292,12 @@ def test_lenet_style_layer_trains():
 
 @pytest.mark.parametrize("extern", [True, False], ids=["by-symbol", "linked-in"])
 def test_direct_kernel_calls_without_objmode(tmp_path, monkeypatch, extern):
-    """The generators' direct-call paths (KERNELS_VIA_OBJMODE off): kernels reached by
-    their registered symbols (the default) or linked into the graph, compiled into a
-    throw-away cache folder."""
+    """The generators' two direct-call paths: kernels reached by their registered symbols
+    (the default) or linked into the graph, compiled into a throw-away cache folder."""
     from symgraph.config import config
     from symgraph.link.numba.impl import nnet as impl
     from symgraph.tensor.signal import pool
 
-    monkeypatch.setattr(impl, "KERNELS_VIA_OBJMODE", False)
     monkeypatch.setattr(impl, "KERNELS_EXTERN", extern)
     monkeypatch.setattr(config, "cache_dir", str(tmp_path))
     x, w = data(xs=(2, 3, 7, 6), ws=(4, 3, 3, 2))

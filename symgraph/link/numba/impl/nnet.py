@@ -43,13 +43,6 @@ def _n(op):
     return type(op).__name__
 
 
-#: Call the hand-written kernels from inside ``numba.objmode`` blocks instead of linking
-#: them into the generated (and disk-cached) graph function. Off: linked directly, the
-#: kernels' ``parallel=True`` functions crashed a cached caller loaded again from the
-#: cache until Numba's threading layer was started first (importing
-#: ``symgraph.kernels.cpu`` does); the objmode wrappers cost 0.2-0.3 s of compilation in every
-#: new process. Kept as a switch for debugging (True: one Python call per kernel call).
-KERNELS_VIA_OBJMODE = False
 #: Reach the kernels through their registered native symbols (``link/numba/extern.py``)
 #: instead of linking their code into every graph: a new graph then compiles only its own
 #: code (network3's cold compile: the kernels were about two thirds of the final module).
@@ -67,94 +60,21 @@ _ALIASES = {
 }
 
 
-def _kernel(path):
-    """The kernel function named ``"module:function"`` (called in object mode)."""
-    fn = _KERNEL_CACHE.get(path)
-    if fn is None:
-        import importlib
-
-        module, name = path.split(":")
-        fn = _KERNEL_CACHE[path] = getattr(importlib.import_module(module), name)
-    return fn
-
-
-_KERNEL_CACHE: dict = {}
-_jit_obj = numba.njit(cache=True)  # no nogil: object mode cannot honour it
-
-
-@_jit_obj
-def kcall_float64_2(path, args):
-    """``kernel(*args)`` run in object mode; a C-contiguous float64 matrix."""
-    with numba.objmode(out="float64[:, ::1]"):
-        out = np.ascontiguousarray(_kernel(path)(*args))
-    return out
-
-
-@_jit_obj
-def kcall_float32_2(path, args):
-    with numba.objmode(out="float32[:, ::1]"):
-        out = np.ascontiguousarray(_kernel(path)(*args))
-    return out
-
-
-@_jit_obj
-def kcall_float64_4(path, args):
-    with numba.objmode(out="float64[:, :, :, ::1]"):
-        out = np.ascontiguousarray(_kernel(path)(*args))
-    return out
-
-
-@_jit_obj
-def kcall_float32_4(path, args):
-    with numba.objmode(out="float32[:, :, :, ::1]"):
-        out = np.ascontiguousarray(_kernel(path)(*args))
-    return out
-
-
-@_jit_obj
-def kcall_float64_1_2(path, args):
-    """A kernel returning (vector, matrix), e.g. softmax_nll_forward."""
-    with numba.objmode(a="float64[::1]", b="float64[:, ::1]"):
-        r = _kernel(path)(*args)
-        a = np.ascontiguousarray(r[0])
-        b = np.ascontiguousarray(r[1])
-    return a, b
-
-
-@_jit_obj
-def kcall_float32_1_2(path, args):
-    with numba.objmode(a="float32[::1]", b="float32[:, ::1]"):
-        r = _kernel(path)(*args)
-        a = np.ascontiguousarray(r[0])
-        b = np.ascontiguousarray(r[1])
-    return a, b
-
-
 class _Kernels:
-    """Emits the kernel calls of one node: a direct call of the kernel, or (with
-    ``KERNELS_VIA_OBJMODE``) a call of one of the ``kcall_*`` helpers above, which are
-    compiled once per argument types and cached with this module."""
+    """Emits the kernel calls of one node: a direct call of the kernel, reached by its
+    registered symbol (``KERNELS_EXTERN``) or linked into the graph."""
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.imports = []
 
     def call(self, args, outs, call):
         """Source assigning ``call`` (``alias(arg, ...)``) to ``outs`` [(name, dtype, ndim)]."""
-        names = [n for n, _, _ in outs]
-        if not KERNELS_VIA_OBJMODE:
-            return f"{', '.join(names)} = {call}\n"
-        alias, rest = call.split("(", 1)
-        argsrc = rest[:-1].strip()
-        tup = f"({argsrc},)" if "," not in argsrc else f"({argsrc})"
-        helper = "kcall_" + "_".join([outs[0][1]] + [str(nd) for _, _, nd in outs])
-        self.imports.append(f"from symgraph.link.numba.impl.nnet import {helper} as _sg_{helper}")
-        return f"{', '.join(names)} = _sg_{helper}('{_ALIASES[alias]}', {tup})\n"
+        return f"{', '.join(n for n, _, _ in outs)} = {call}\n"
 
     def code(self, src, imports):
-        if KERNELS_VIA_OBJMODE or not KERNELS_EXTERN:
+        if not KERNELS_EXTERN:
             lines = [f"from {m} import {n} as {a}" for a, m, n in imports]
-            return NumbaCode(src, imports=tuple(lines) + tuple(self.imports))
+            return NumbaCode(src, imports=tuple(lines))
         return NumbaCode(src, externs=tuple((a, f"{m}:{n}") for a, m, n in imports))
 
 
