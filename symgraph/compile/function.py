@@ -23,7 +23,14 @@ from symgraph.compile.callguard import NO_LOCK, commit, interrupt_from, update_l
 from symgraph.compile.io import In, Out
 from symgraph.compile.mode import get_mode
 from symgraph.compile.shared import SharedVariable
-from symgraph.graph.basic import Constant, Variable, ancestors, clone_replace, set_eval_compiler
+from symgraph.graph.basic import (
+    Constant,
+    Variable,
+    ancestors,
+    clone_replace,
+    set_eval_compiler,
+    toposort,
+)
 from symgraph.graph.fg import FunctionGraph
 from symgraph.graph.utils import MissingInputError, UnusedInputError
 
@@ -39,7 +46,13 @@ def function(inputs, outputs=None, updates=None, givens=None, no_default_updates
     - ``updates``: ``[(shared, new_expr), ...]`` or a dict, applied after each call;
     - ``givens``: ``[(var, replacement), ...]`` substituted before compiling;
     - ``on_unused_input``: 'raise', 'warn' or 'ignore' (default ``config.on_unused_input``);
-    - ``mode``: 'numba' (default), 'py', 'cuda', 'DebugMode', 'NanGuardMode' or a ``Mode``.
+    - ``mode``: 'numba' (default), 'py', 'cuda', 'DebugMode', 'NanGuardMode' or a ``Mode``;
+    - ``accept_inplace``: a graph the user built with in-place ops (ops that overwrite an
+      input) is refused unless True, as in Theano (the optimizer adds its own in-place ops
+      only where they are safe);
+    - ``rebuild_strict``: with True (the default) a ``givens`` replacement must have the
+      replaced variable's dtype and ndim; False lets the dtype differ and re-derives the
+      types of the graph above it (updates must still keep their shared variable's type).
     """
     from symgraph.config import config
 
@@ -50,7 +63,8 @@ def function(inputs, outputs=None, updates=None, givens=None, no_default_updates
                          f"got {on_unused_input!r}")
     spec = dict(inputs=inputs, outputs=outputs, updates=updates, givens=givens,
                 no_default_updates=no_default_updates, on_unused_input=on_unused_input,
-                allow_input_downcast=allow_input_downcast, mode=mode, name=name, profile=profile)
+                allow_input_downcast=allow_input_downcast, mode=mode, name=name, profile=profile,
+                accept_inplace=accept_inplace, rebuild_strict=rebuild_strict)
     return compile_spec(spec)
 
 
@@ -146,6 +160,8 @@ def _compile(spec):
         if rep.type != var.type:
             if (rep.type.ndim == var.type.ndim and rep.type.dtype == var.type.dtype):
                 pass  # broadcast patterns differ; the value is checked when used
+            elif rep.type.ndim == var.type.ndim and not spec.get("rebuild_strict", True):
+                pass  # rebuild_strict=False: the graph above is rebuilt with the new dtype
             else:
                 raise TypeError(f"givens: {var} of type {var.type} cannot be replaced by {rep} "
                                 f"of type {rep.type}")
@@ -171,6 +187,14 @@ def _compile(spec):
     all_outs = outs + list(updates.values())
     if givens:
         all_outs = clone_replace(all_outs, dict(givens))
+        for sv, expr in zip(upd_vars, all_outs[len(outs):]):
+            _check_update(sv, expr)  # a dtype-changing replacement may reach an update
+    if not spec.get("accept_inplace", False):
+        for node in toposort(all_outs):
+            if getattr(node.op, "destroy_map", None):
+                raise TypeError(
+                    f"function: the graph contains the in-place operation {node.op} (it "
+                    f"overwrites an input); pass accept_inplace=True to allow it")
     # -- unused inputs -------------------------------------------------------------
     needed = set(ancestors(all_outs, blockers=in_vars))
     for k, v in enumerate(in_vars):

@@ -373,3 +373,20 @@ def test_theano_compile_namespace():
     assert C.function is theano.function and C.shared is theano.shared
     for name in ("Mode", "get_mode", "In", "Out", "Function", "DebugMode", "NanGuardMode"):
         assert hasattr(C, name), name
+
+
+def test_rebuild_strict_governs_givens_dtype():
+    """rebuild_strict=True (default) refuses a givens replacement of another dtype;
+    False rebuilds the graph above it with the new dtype."""
+    x = T.dvector("x")
+    y = T.fvector("y")
+    with pytest.raises(TypeError, match="cannot be replaced"):
+        theano.function([y], T.exp(x), givens={x: y})
+    f = theano.function([y], T.exp(x), givens={x: y}, rebuild_strict=False)
+    out = f(np.array([0.0, 1.0], dtype="float32"))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, np.exp([0.0, 1.0]), rtol=1e-6)
+    # an update must keep its shared variable's type even then
+    s = theano.shared(np.zeros(2), name="s")
+    with pytest.raises(TypeError, match="update of shared variable"):
+        theano.function([y], [], updates=[(s, T.exp(x))], givens={x: y}, rebuild_strict=False)

@@ -339,9 +339,11 @@ def test_inplace_variants_write_into_x():
         x = T.dvector("x")
         idx_syms = [T.lvector()] * len(idx)
         node = op.make_node(x, T.dvector("y"), *idx_syms)
+        with pytest.raises(TypeError, match="accept_inplace=True"):
+            theano.function([node.inputs[0], node.inputs[1]] + idx_syms, node.outputs[0])
         for m in BACKENDS:
             f = theano.function([node.inputs[0], node.inputs[1]] + idx_syms, node.outputs[0],
-                                mode=m)
+                                mode=m, accept_inplace=True)
             xv = np.zeros(3)
             raw = f.thunk([xv, y] + idx, [])[0]
             assert np.shares_memory(raw, xv), (op, m)
