@@ -220,7 +220,10 @@ class AllReduceFunction:
                              f"{len(self.params)} parameters (+ {len(self.velocities)} "
                              f"velocities)")
         for v, a in zip(shared, values):
-            v.set_value(np.asarray(a, dtype=v.get_value(borrow=True).dtype))
+            # a private writable copy: arrays from Ray's object store are read-only
+            # views, and compiled code typed for writable arrays must not get one
+            v.set_value(np.array(a, dtype=v.get_value(borrow=True).dtype, copy=True),
+                        borrow=True)
 
 
 def function(inputs, cost, params, updates, outputs=(), givens=None, mode=None,
