@@ -153,7 +153,8 @@ class LazyIfElse(Op):
             from symgraph.compile.mode import Mode
 
             ins, outs = self.then_graph if which == "then" else self.else_graph
-            f = function(ins, outs, mode=Mode("py", optimizer=None), on_unused_input="ignore")
+            f = function(ins, outs, mode=Mode("py", optimizer=None), on_unused_input="ignore",
+                         accept_inplace=True)  # an optimized inner graph
             f.trust_input = True
             self._py[which] = f
         return self._py[which]

@@ -135,8 +135,9 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     ``(outputs, updates)``. See the module docstring and Theano's scan documentation.
 
     ``mode`` is accepted for compatibility: the loop body is compiled with the mode of the
-    function that uses the scan. Unlike Theano, sequences of different lengths (without
-    ``n_steps``) are an error instead of being cut to the shortest.
+    function that uses the scan. Without ``n_steps``, sequences of different lengths run
+    as many steps as the shortest has rows (Theano's rule); an explicit ``n_steps`` longer
+    than a sequence is an error naming the scan.
     """
     T = _T()
     ctx = _Ctx(name, user_trace(1))
@@ -310,12 +311,14 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
                  + ns_inner)
     inits = [st["init"] for st in states] + [T.shape_padleft(sv) for sv in shared_states]
     # -- number of steps ----------------------------------------------------------------
-    equal = False
     if n_steps is None:
         if not seq_outer:
             raise ctx.error("scan needs sequences or n_steps to know how many steps to run")
+        # Theano's rule: as many steps as the shortest sequence has rows (after its taps);
+        # the tutorial's polynomial scans its coefficients beside arange(10000)
         n = seq_outer[0].shape[0]
-        equal = len(seq_outer) > 1
+        for s in seq_outer[1:]:
+            n = T.minimum(n, s.shape[0])
     else:
         try:
             n = T.as_tensor_variable(n_steps)
@@ -328,8 +331,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     n = T.cast(n, "int64") if n.type.dtype != "int64" else n
     op = Scan(inner_ins, inner_outs, n_seqs=len(seq_outer), state_taps=all_states_taps,
               n_nitsot=len(nit_idx), n_nonseqs=len(ns_outer), until=cond is not None,
-              name=name, truncate_gradient=truncate_gradient, trace=ctx.trace,
-              equal_lengths=equal)
+              name=name, truncate_gradient=truncate_gradient, trace=ctx.trace)
     node_outs = op(n, *seq_outer, *inits, *ns_outer)
     node_outs = node_outs if isinstance(node_outs, list) else [node_outs]
     n_user_states = len(states)

@@ -46,7 +46,7 @@ class Scan(Op):
 
     def __init__(self, inner_inputs, inner_outputs, n_seqs, state_taps, n_nitsot,
                  n_nonseqs, until=False, name=None, truncate_gradient=-1,
-                 store_last=None, trace=(), optimized=False, equal_lengths=False):
+                 store_last=None, trace=(), optimized=False):
         self.inner_inputs = list(inner_inputs)
         self.inner_outputs = list(inner_outputs)
         self.n_seqs = int(n_seqs)
@@ -61,8 +61,6 @@ class Scan(Op):
         self.trace = tuple(trace)
         #: whether the inner graph has been through the optimizer already
         self.optimized = optimized
-        #: every sequence must have exactly n_steps rows (n_steps was derived from them)
-        self.equal_lengths = bool(equal_lengths)
         self._py_fn = None
         self._numba_src = None
         n_taps = sum(len(t) for t in self.state_taps)
@@ -103,8 +101,7 @@ class Scan(Op):
                     n_seqs=self.n_seqs, state_taps=self.state_taps, n_nitsot=self.n_nitsot,
                     n_nonseqs=self.n_nonseqs, until=self.until, name=self.name,
                     truncate_gradient=self.truncate_gradient, store_last=self.store_last,
-                    trace=self.trace, optimized=self.optimized,
-                    equal_lengths=self.equal_lengths)
+                    trace=self.trace, optimized=self.optimized)
         args.update(kw)
         return Scan(**args)
 
@@ -168,7 +165,8 @@ class Scan(Op):
             from symgraph.compile.mode import Mode
 
             self._py_fn = function(self.inner_inputs, self.inner_outputs,
-                                   mode=Mode("py", optimizer=None), on_unused_input="ignore")
+                                   mode=Mode("py", optimizer=None), on_unused_input="ignore",
+                                   accept_inplace=True)  # the step graph may be optimized
             self._py_fn.trust_input = True
         return self._py_fn
 
@@ -178,10 +176,6 @@ class Scan(Op):
         if n < 0:
             raise ScanError(f"{self.where('')}: n_steps must be >= 0, got {n}")
         for k, s in enumerate(seqs):
-            if self.equal_lengths and s.shape[0] != n:
-                raise ScanError(f"{self.where('')}: the sequences have different lengths: "
-                                f"sequence 0 gives {n} steps, sequence {k} {s.shape[0]} (after "
-                                f"their taps); pass n_steps to scan only a prefix of them")
             if s.shape[0] < n:
                 raise ScanError(f"{self.where('')}: sequence {k} has {s.shape[0]} rows (after "
                                 f"its taps), fewer than the {n} steps to run")

@@ -77,8 +77,7 @@ def scan_remove_unused(fgraph, node):
     new_op = op.replace_fields(
         inner_inputs=new_ins, inner_outputs=new_outs, n_seqs=sum(used_seq),
         state_taps=[t for t, k in zip(op.state_taps, keep_st) if k], n_nitsot=sum(keep_nit),
-        n_nonseqs=sum(used_ns), store_last=[s for s, k in zip(op.store_last, keep_st) if k],
-        equal_lengths=op.equal_lengths and sum(used_seq) == len(seqs))
+        n_nonseqs=sum(used_ns), store_last=[s for s, k in zip(op.store_last, keep_st) if k])
     outer = ([n] + [v for v, u in zip(seqs, used_seq) if u]
              + [v for v, k in zip(inits, keep_st) if k]
              + [v for v, u in zip(nonseqs, used_ns) if u])
@@ -255,8 +254,7 @@ def _merge(a, b):
     op = Scan(sa + ta + tb + na + nb, outs, n_seqs=oa.n_seqs,
               state_taps=oa.state_taps + ob.state_taps, n_nitsot=oa.n_nitsot + ob.n_nitsot,
               n_nonseqs=oa.n_nonseqs + ob.n_nonseqs, name=f"{oa.name}&{ob.name}",
-              truncate_gradient=oa.truncate_gradient, trace=oa.trace,
-              equal_lengths=oa.equal_lengths or ob.equal_lengths)
+              truncate_gradient=oa.truncate_gradient, trace=oa.trace)
     n, seqs, inits_a, ns_a = oa.outer_slices(a.inputs)
     _, _, inits_b, ns_b = ob.outer_slices(b.inputs)
     node = op.make_node(n, *seqs, *inits_a, *inits_b, *ns_a, *ns_b)

@@ -63,7 +63,7 @@ class Map(Op):
         if self._py_fn is None:
             function = eval_compiler()
             self._py_fn = function(self.inner_inputs, self.inner_output, mode="py",
-                                   on_unused_input="ignore")
+                                   on_unused_input="ignore", accept_inplace=True)
         return self._py_fn
 
     def perform(self, node, inputs):

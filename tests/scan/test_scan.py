@@ -314,15 +314,28 @@ def test_rnn_and_lstm_gradients_against_numpy_finite_differences(rnn_lstm_fns):
 
 
 # ----------------------------------------------------------------- bad inputs
-def test_sequences_of_different_lengths(mode="py"):
+def test_sequences_of_different_lengths():
+    """Theano's rule: without n_steps, as many steps as the shortest sequence (the
+    tutorial's polynomial scans its coefficients beside arange(10000)); an n_steps longer
+    than a sequence is an error naming the scan and the line that made it."""
     a, b = T.dvector("a"), T.dvector("b")
-    r, _ = theano.scan(lambda x, y: x + y, sequences=[a, b], name="pairs")  # MARK-LEN
+    r, _ = theano.scan(lambda x, y: x + y, sequences=[a, b], name="pairs")
+    k = T.lscalar("k")
+    r2, _ = theano.scan(lambda x, y: x + y, sequences=[a, b], n_steps=k, name="fixed")  # MARK-LEN
+    coefficients, x = T.dvector("coefficients"), T.dscalar("x")
+    comp, _ = theano.scan(lambda c, p, v: c * (v ** p), outputs_info=None,
+                          sequences=[coefficients, T.arange(10000)], non_sequences=x)
     for mode in ("py", "numba"):
         f = theano.function([a, b], r, mode=mode)
-        with pytest.raises(ScanError, match=r"scan 'pairs'.*different lengths") as ei:
-            f([1., 2., 3.], [1., 2.])
+        np.testing.assert_allclose(f([1., 2., 3.], [1., 2.]), [2., 4.])
+        np.testing.assert_allclose(f([1., 2.], [3., 4., 5.]), [4., 6.])
+        poly = theano.function([coefficients, x], comp.sum(), mode=mode)
+        assert float(poly(np.array([1., 0., 2.]), 3.)) == 19.0
+        f2 = theano.function([a, b, k], r2, mode=mode)
+        np.testing.assert_allclose(f2([1., 2., 3.], [1., 2.], 2), [2., 4.])
+        with pytest.raises((ScanError, ValueError), match=r"scan 'fixed'.*sequence 1") as ei:
+            f2([1., 2., 3.], [1., 2.], 3)
         assert f"test_scan.py:{_line_of('MARK-LEN')}" in str(ei.value)
-        np.testing.assert_allclose(f([1., 2.], [3., 4.]), [4., 6.])
 
 
 def test_wrong_number_of_outputs():
