@@ -38,6 +38,8 @@ from bench.workloads import common  # noqa: E402
 
 SYSTEMS = {"symgraph": ("symgraph", {}),
            "symgraph-fixed": ("symgraph", {"SYMGRAPH_ADAPTIVE_THREADS": "0"}),
+           "symgraph-passive": ("symgraph", {"SYMGRAPH_ADAPTIVE_THREADS": "0",
+                                             "OMP_WAIT_POLICY": "passive"}),
            "torch": ("torch", {}), "jax": ("jax", {})}
 
 
