@@ -8,8 +8,6 @@ variables in the same call get their ordinary gradients.
 """
 from __future__ import annotations
 
-import warnings
-
 from symgraph.graph.basic import ancestors
 from symgraph.tensor.type import DISCRETE_DTYPES
 
@@ -19,7 +17,7 @@ def grad_with_discrete_wrt(cost, wrt, consider_constant=None, disconnected_input
     """``grad`` where some ``wrt`` are discrete: see the module docstring."""
     import symgraph.tensor as T
     from symgraph.config import config
-    from symgraph.gradient import DisconnectedInputError, grad
+    from symgraph.gradient import grad, report_disconnected
 
     single = not isinstance(wrt, (list, tuple))
     wrt_list = [wrt] if single else list(wrt)
@@ -35,12 +33,7 @@ def grad_with_discrete_wrt(cost, wrt, consider_constant=None, disconnected_input
             out.append(float_grads[w])
             continue
         if w not in reached:
-            msg = (f"grad: the cost does not depend on {w!r} (it is disconnected). Pass "
-                   f"disconnected_inputs='ignore' to get zeros instead.")
-            if disconnected_inputs == "raise":
-                raise DisconnectedInputError(msg)
-            if disconnected_inputs == "warn":
-                warnings.warn(msg, stacklevel=3)
+            report_disconnected(w, disconnected_inputs, stacklevel=4)
             if kw.get("return_disconnected") == "None":
                 out.append(None)
                 continue

@@ -112,12 +112,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
     for w in wrt_list:
         g = grads.get(w)
         if g is None:
-            msg = (f"grad: the cost does not depend on {w!r} (it is disconnected). Pass "
-                   f"disconnected_inputs='ignore' to get zeros instead.")
-            if disconnected_inputs == "raise":
-                raise DisconnectedInputError(msg)
-            if disconnected_inputs == "warn":
-                warnings.warn(msg, stacklevel=2)
+            report_disconnected(w, disconnected_inputs, stacklevel=3)
             if return_disconnected == "None":
                 out.append(None)
                 continue
@@ -130,6 +125,17 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
             g = unbroadcast_grad(g, w)
         out.append(g)
     return out[0] if single else out
+
+
+def report_disconnected(w, disconnected_inputs, stacklevel):
+    """What ``disconnected_inputs`` asks for when the cost does not depend on ``w``:
+    raise ``DisconnectedInputError``, warn, or nothing ('ignore')."""
+    msg = (f"grad: the cost does not depend on {w!r} (it is disconnected). Pass "
+           f"disconnected_inputs='ignore' to get zeros instead.")
+    if disconnected_inputs == "raise":
+        raise DisconnectedInputError(msg)
+    if disconnected_inputs == "warn":
+        warnings.warn(msg, stacklevel=stacklevel)
 
 
 def _stabilized(cost, leaves):
@@ -374,7 +380,13 @@ __all__ = ["grad", "jacobian", "hessian", "verify_grad", "numeric_grad", "Rop", 
 
 # gradient-only identity ops and subgraph_grad (Theano's theano.gradient names)
 from symgraph.gradient_ops import (  # noqa: E402,F401
-    disconnected_grad, grad_clip, grad_scale, subgraph_grad, undefined_grad, zero_grad,
+    disconnected_grad,
+    grad_clip,
+    grad_scale,
+    subgraph_grad,
+    undefined_grad,
+    zero_grad,
 )
+
 __all__ += ["disconnected_grad", "grad_clip", "grad_scale", "subgraph_grad", "undefined_grad",
             "zero_grad"]
