@@ -11,9 +11,10 @@ shared variables *before* committing them. When one is bad, the call commits not
 and the user's graph (before rewriting) is replayed node by node with the numpy
 reference on the same values, to name the first node whose output is bad and the
 user's line that created it. A value that is bad on the backend but not in the
-reference is reported as such. Unlike Theano (which checks every node), an
-intermediate value that never reaches an output or an update (e.g. the discarded
-branch of a ``T.switch``) is not reported.
+reference is reported as such. Like Theano, every node is checked, also one whose value
+never reaches an output or an update (the discarded branch of a ``T.switch``): after the
+fast call, the user's graph is replayed with the numpy reference (so a call costs about
+what the py backend costs; a debugging mode).
 
 Theano's messages: "NaN detected", "Inf detected", "Big value detected" (an absolute
 value above 1e10 in a float array), then "NanGuardMode found an error in the output of
@@ -31,8 +32,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.compile.checked import (CheckedFunction, commit, describe_output,
-                                      plain_mode, run_uncommitted)
+from symgraph.compile.checked import (
+    CheckedFunction,
+    commit,
+    describe_output,
+    plain_mode,
+    run_uncommitted,
+)
 from symgraph.compile.mode import Mode
 
 #: Theano's threshold for ``big_is_error``
@@ -122,6 +128,11 @@ class NanGuardFunction(CheckedFunction):
             found = mode.problems(v)
             if found:
                 raise NanGuardError(self._locate(vals, k, found))
+        # Theano checks every node: also values that never reach an output or an update
+        node, detail, found = _first_bad_node(fn, vals, mode)
+        if node is not None:
+            raise NanGuardError(_node_message("\n".join(found), node, detail,
+                                              "no output or update (it is discarded later)"))
         return commit(fn, outs, updates)
 
     def _locate(self, vals, k, found):
@@ -129,33 +140,39 @@ class NanGuardFunction(CheckedFunction):
         fn, mode = self._fn, self.mode
         head = "\n".join(found)
         where = describe_output(fn, k)
-        node, detail = _first_bad_node(fn, vals, mode)
+        node, detail, _ = _first_bad_node(fn, vals, mode)
         if node is None:
             return (f"{head}\nNanGuardMode found an error in {where}\n  on the "
                     f"{mode.linker} backend; the numpy reference computes it without "
                     f"{'/'.join(f.split()[0] for f in found)} ({detail}), so the backend's "
                     f"result differs from the reference there.")
-        from symgraph.graph.utils import format_trace
+        return _node_message(head, node, detail,
+                             where.splitlines()[0].removesuffix(', created at:'))
 
-        shapes = ", ".join(f"{np.shape(v)} {np.asarray(v).dtype}" for v in detail)
-        return (f"{head}\nNanGuardMode found an error in the output of a node in this "
-                f"variable:\n  {node.op}({', '.join(str(i) for i in node.inputs)})\n"
-                f"  Input shapes and dtypes: ({shapes})\n  Created at:\n    "
-                + format_trace(getattr(node.tag, "trace", ())).replace("\n", "\n    ")
-                + f"\n(the first node, in execution order, whose output is bad; the bad "
-                  f"value reaches {where.splitlines()[0].removesuffix(', created at:')})")
+
+def _node_message(head, node, args, reaches):
+    """Theano's message for a bad node output, with the user's line that created it."""
+    from symgraph.graph.utils import format_trace
+
+    shapes = ", ".join(f"{np.shape(v)} {np.asarray(v).dtype}" for v in args)
+    return (f"{head}\nNanGuardMode found an error in the output of a node in this "
+            f"variable:\n  {node.op}({', '.join(str(i) for i in node.inputs)})\n"
+            f"  Input shapes and dtypes: ({shapes})\n  Created at:\n    "
+            + format_trace(getattr(node.tag, "trace", ())).replace("\n", "\n    ")
+            + f"\n(the first node, in execution order, whose output is bad; the bad "
+              f"value reaches {reaches})")
 
 
 def _first_bad_node(fn, vals, mode):
-    """(node, its input values) of the first user-graph node with a bad output, or
-    (None, reason) when the numpy reference finds none."""
+    """(node, its input values, findings) of the first user-graph node with a bad output,
+    or (None, reason, []) when the numpy reference finds none."""
     from symgraph.compile.shared import SharedVariable
     from symgraph.graph.fg import FunctionGraph
     from symgraph.link.py.dispatch import py_impl
 
     user = getattr(fn, "_user_graph", None)
     if user is None:
-        return None, "no user graph kept"
+        return None, "no user graph kept", []
     fg = FunctionGraph(user[0], user[1], clone=True)
     env = {}
     for v, x in zip(fg.inputs, vals):
@@ -170,12 +187,13 @@ def _first_bad_node(fn, vals, mode):
         try:
             outs = py_impl.get(node)(node, args)
         except Exception as e:  # noqa: BLE001 - the reference cannot run: say so
-            return None, f"the reference raised {type(e).__name__}: {e}"
+            return None, f"the reference raised {type(e).__name__}: {e}", []
         for o, x in zip(node.outputs, outs):
             env[o] = x
-            if mode.problems(x):
-                return node, args
-    return None, "no node of the reference has such a value"
+            found = mode.problems(x)
+            if found:
+                return node, args, found
+    return None, "no node of the reference has such a value", []
 
 
 def compile_nanguard(spec, mode: NanGuardMode):

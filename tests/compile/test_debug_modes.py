@@ -88,6 +88,23 @@ def test_nanguard_names_first_bad_node_and_line_numba(guarded_sgd):
     assert not np.array_equal(w.get_value(), np.ones(3))
 
 
+def test_nanguard_checks_values_that_reach_no_output():
+    """As Theano's NanGuardMode: a NaN in a discarded switch branch is an error too, named
+    at its node and line, and nothing is committed."""
+    x = T.dvector("x")
+    s = theano.shared(np.zeros(3), name="s")
+    hidden = T.log(x)                        # NaN for x < 0, then discarded
+    out = T.switch(x > 0, hidden, 0.0)
+    f = theano.function([x], out.sum(), updates=[(s, s + 1)],
+                        mode=NanGuardMode(nan_is_error=True, inf_is_error=False,
+                                          big_is_error=False))
+    assert float(f(np.array([1.0, 2.0, 3.0]))) == pytest.approx(np.log(6.0))
+    with pytest.raises(NanGuardError, match="(?s)NaN detected.*Elemwise{log}.*no output") as e:
+        f(np.array([1.0, -1.0, 2.0]))
+    assert "hidden = T.log(x)" in str(e.value)
+    np.testing.assert_array_equal(s.get_value(), np.ones(3))      # only the good call
+
+
 def test_nanguard_flags_and_arguments():
     x = T.dvector("x")
     f = theano.function([x], T.log(x), mode=NanGuardMode(nan_is_error=False,
