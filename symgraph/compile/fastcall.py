@@ -57,9 +57,11 @@ def make_fast_class(fn):
         # at a time in a layer that is not thread-safe (kernels/cpu/threads.py)
         from symgraph.kernels.cpu import threads
 
-        env["_call_threads"] = threads.call_threads
+        env["_threads"] = threads
         env["_fewer"] = threads.fewer_threads
-        body.append("_nt = _call_threads()")
+        # read through the module at each call, as the generic path does, so the
+        # thread policy (and a test's stand-in for it) is the same on both paths
+        body.append("_nt = _threads.call_threads()")
         guarded = ["if _nt:", "    with _fewer(_nt):", f"        {call}", "else:", f"    {call}"]
         if threads.serialize_parallel():
             env["_plock"] = threads.PARALLEL_LOCK

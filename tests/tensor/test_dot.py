@@ -392,7 +392,8 @@ def test_gemm_gemv_inplace_beta_zero_ignores_z_alpha_zero_keeps_nans():
     v, w = T.dvector("v"), T.dvector("w")
     a, b = T.dscalar("a"), T.dscalar("b")
     for mode in BACKENDS:
-        f = theano.function([z, a, x, y, b], gemm_inplace(z, a, x.T, y, b), mode=mode)
+        f = theano.function([z, a, x, y, b], gemm_inplace(z, a, x.T, y, b), mode=mode,
+                        accept_inplace=True)
         zv, xv, yv = rand(3, 5), rand(4, 3), rand(4, 5)
         zbuf = zv.copy()
         out = f(zbuf, 2.0, xv, yv, 0.5)
@@ -405,7 +406,8 @@ def test_gemm_gemv_inplace_beta_zero_ignores_z_alpha_zero_keeps_nans():
         xnan[0, 0] = np.nan
         out = f(zv.copy(), 0.0, xnan, yv, 0.5)
         assert np.isnan(out[0]).all() and np.allclose(out[1:], 0.5 * zv[1:])
-        g = theano.function([v, a, x, w, b], gemv_inplace(v, a, x, w, b), mode=mode)
+        g = theano.function([v, a, x, w, b], gemv_inplace(v, a, x, w, b), mode=mode,
+                        accept_inplace=True)
         vv, xv, wv = rand(3), rand(3, 4), rand(4)
         vbuf = vv.copy()
         out = g(vbuf, 2.0, xv, wv, 0.5)
@@ -435,7 +437,8 @@ def test_batch_shaped_products_match_py(dtype):
     for got, ref in zip(res["numba"], res["py"]):
         assert got.dtype == ref.dtype
         np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 10)
-    f = theano.function([w, a, x, d, b], gemm_inplace(w, a, x.T, d, b), mode="numba")
+    f = theano.function([w, a, x, d, b], gemm_inplace(w, a, x.T, d, b), mode="numba",
+                        accept_inplace=True)
     wbuf = wv.copy()
     out = f(wbuf, lr, xv, dv, keep)
     np.testing.assert_allclose(wbuf, keep * wv + lr * xv.T @ dv, rtol=tol, atol=tol * 10)
@@ -449,7 +452,8 @@ def test_gemm_numba_with_strided_and_aliased_operands():
     z, y = T.dmatrix("z"), T.dmatrix("y")
     zv, yv = rand(4, 4), rand(4, 4)
     for b in BACKENDS:
-        f = theano.function([z, y], gemm_inplace(z, 1.0, z, y[::-1], 1.0), mode=b)
+        f = theano.function([z, y], gemm_inplace(z, 1.0, z, y[::-1], 1.0), mode=b,
+                        accept_inplace=True)
         np.testing.assert_allclose(f(zv.copy(), yv), zv + zv @ yv[::-1], rtol=1e-12)
     check_op(lambda z_, x_, y_: gemm_no_inplace(z_, 2.0, x_, y_, 3.0),
              [rand(2, 3), rand(2, 0), rand(0, 3)], ref=lambda z_, x_, y_: 3.0 * z_, grad=False)
