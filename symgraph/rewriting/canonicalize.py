@@ -17,20 +17,13 @@ from symgraph.rewriting.utils import const_value, is_const, is_elemwise, scalar_
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
 from symgraph.tensor.math import Reduce
+from symgraph.tensor.stable_forms import fit
 
 
 def _same_type_or_none(node, new):
     """``[new]`` adjusted to the node output's type, or None when that is not a relabel."""
-    out = node.outputs[0]
-    if new.type == out.type:
-        return [new]
-    if new.type.ndim != out.type.ndim:
-        return None
-    if new.type.dtype != out.type.dtype:
-        new = T.cast(new, out.type.dtype)
-    if new.type.broadcastable != out.type.broadcastable:
-        return None
-    return [new]
+    new = fit(node.outputs[0], new)
+    return None if new is None else [new]
 
 
 @node_rewriter("canonicalize", tracks=[Elemwise], tags=["algebra", "fast_run"])

@@ -79,7 +79,14 @@ def graph_rewriter(phase, tags=(), name=None):
 def _load_rewrites():
     # importing the topic modules registers their rewrites
     from symgraph.rewriting import (  # noqa: F401
-        canonicalize, constant_folding, fusion, inplace, merge, nnet, stabilize, specialize,
+        canonicalize,
+        constant_folding,
+        fusion,
+        inplace,
+        merge,
+        nnet,
+        specialize,
+        stabilize,
     )
 
 

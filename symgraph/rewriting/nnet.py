@@ -33,6 +33,7 @@ from symgraph.tensor.nnet.basic import (
     SoftmaxNLLGrad,
 )
 from symgraph.tensor.shape_ops import ARange, Shape, Shape_i
+from symgraph.tensor.stable_forms import fit
 from symgraph.tensor.subtensor import AdvancedIncSubtensor, AdvancedSubtensor, Subtensor
 from symgraph.tensor.type import INT_DTYPES
 
@@ -50,11 +51,8 @@ def _elemwise(v, scalar_cls):
 
 def _fit(old, new):
     """``[new]`` with ``old``'s dtype (None if the broadcast patterns differ)."""
-    if new.type.dtype != old.type.dtype:
-        new = tm.cast(new, old.type.dtype)
-    if new.type.broadcastable != old.type.broadcastable:
-        return None
-    return [new]
+    new = fit(old, new)
+    return None if new is None else [new]
 
 
 @node_rewriter("stabilize", tracks=[SoftmaxGrad], tags=_TAGS)

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 from symgraph.rewriting.engine import node_rewriter
 from symgraph.tensor.elemwise import Elemwise
-from symgraph.tensor.stable_forms import FORMS, fit
-
-
-def _owner(v):
-    return v.owner
+from symgraph.tensor.stable_forms import FORMS, fit, plain_owner
 
 
 def _as_rewrite(form):
     def rewrite(fgraph, node):
         if len(node.outputs) != 1:
             return None
-        new = fit(node.outputs[0], form(node, _owner))
+        new = fit(node.outputs[0], form(node, plain_owner))
         return None if new is None else [new]
 
     rewrite.__doc__ = form.__doc__

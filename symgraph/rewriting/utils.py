@@ -1,10 +1,8 @@
 """Pattern helpers shared by rewrite modules."""
 from __future__ import annotations
 
-import numpy as np
-
-from symgraph.graph.basic import Constant
-from symgraph.tensor.elemwise import DimShuffle, Elemwise
+from symgraph.tensor.elemwise import Elemwise
+from symgraph.tensor.stable_forms import constant_value
 
 
 def scalar_op_of(var_or_node):
@@ -23,20 +21,9 @@ def is_elemwise(var, scalar_cls):
 
 
 def const_value(var):
-    """The value of ``var`` if it is a constant whose elements are all equal (else None).
-
-    Looks through DimShuffles of constants (Elemwise pads constants with them).
-    """
-    while var.owner is not None and isinstance(var.owner.op, DimShuffle):
-        var = var.owner.inputs[0]
-    if isinstance(var, Constant):
-        d = np.asarray(var.data)
-        if d.size == 0:
-            return None
-        first = d.reshape(-1)[0]
-        if d.size == 1 or np.all(d == first):
-            return first.item() if hasattr(first, "item") else first
-    return None
+    """The value of ``var`` if it is a constant whose elements are all equal (else None),
+    through DimShuffles (``symgraph.tensor.stable_forms.constant_value``)."""
+    return constant_value(var)
 
 
 def is_const(var, value) -> bool:

@@ -35,6 +35,10 @@ import numpy as np
 
 from symgraph.graph.basic import Constant, toposort
 from symgraph.tensor import scalar_ops as ts
+from symgraph.tensor.elemwise import DimShuffle, Elemwise
+from symgraph.tensor.math import Reduce
+from symgraph.tensor.nnet.basic import LogSoftmax, Softmax
+from symgraph.tensor.random import RandomDraw
 
 FORMS: list = []
 #: forms that only matter for gradients (their value is already exact): ``grad`` applies
@@ -63,8 +67,6 @@ def _T():
 
 
 def _scalar_op(v, inside):
-    from symgraph.tensor.elemwise import Elemwise
-
     node = inside(v)
     if node is not None and isinstance(node.op, Elemwise):
         return node.op.scalar_op
@@ -75,10 +77,15 @@ def _is(v, cls, inside):
     return isinstance(_scalar_op(v, inside), cls)
 
 
-def _const(v, inside):
-    """The value of a constant whose elements are all equal (through DimShuffles)."""
-    from symgraph.tensor.elemwise import DimShuffle
+def plain_owner(v):
+    """``inside`` for callers with no leaves: look through every node."""
+    return v.owner
 
+
+def constant_value(v, inside=plain_owner):
+    """The value of ``v`` if it is a constant whose elements are all equal (else None),
+    looking through DimShuffles (Elemwise pads constants with them); ``inside`` as for
+    the forms (the optimizer's pattern helpers use the plain ``owner``)."""
     while True:
         node = inside(v)
         if node is None or not isinstance(node.op, DimShuffle):
@@ -86,15 +93,16 @@ def _const(v, inside):
         v = node.inputs[0]
     if isinstance(v, Constant):
         d = np.asarray(v.data)
-        if d.size and d.dtype.kind in "biuf":
+        if d.size:
             first = d.reshape(-1)[0]
             if d.size == 1 or np.all(d == first):
-                return first.item()
+                return first.item() if hasattr(first, "item") else first
     return None
 
 
+
 def _is_one(v, inside):
-    c = _const(v, inside)
+    c = constant_value(v, inside)
     return c is not None and c == 1
 
 
@@ -155,7 +163,7 @@ def sigmoid_from_reciprocal(node, inside):
         return None
     if _is(num, ts.Exp, inside) and same(inside(num).inputs[0], t):
         return T.sigmoid(t)
-    k = _const(num, inside)
+    k = constant_value(num, inside)
     if k is None:
         return None
     s = T.sigmoid(_neg(t, inside))
@@ -209,9 +217,6 @@ def log_sum_exp(node, inside):
     The max is subtracted where it is finite only, so an all ``-inf`` row stays ``-inf``
     (as the plain form gives) instead of becoming NaN.
     """
-    from symgraph.tensor.elemwise import DimShuffle
-    from symgraph.tensor.math import Reduce
-
     if not isinstance(node.op.scalar_op, ts.Log):
         return None
     s = node.inputs[0]
@@ -243,9 +248,6 @@ def log_sum_exp(node, inside):
 
 def _is_max_shifted(x, inside):
     """True for ``x - switch(isinf(m), 0, m)`` with ``m`` a max (this form's own output)."""
-    from symgraph.tensor.elemwise import DimShuffle
-    from symgraph.tensor.math import Reduce
-
     if not _is(x, ts.Sub, inside):
         return False
     sw = inside(x).inputs[1]
@@ -263,8 +265,6 @@ def log_softmax(node, inside):
     """``log(softmax(x))`` -> ``log_softmax(x)``."""
     if not isinstance(node.op.scalar_op, ts.Log):
         return None
-    from symgraph.tensor.nnet.basic import LogSoftmax, Softmax
-
     sm = inside(node.inputs[0])
     if sm is not None and isinstance(sm.op, Softmax):
         return LogSoftmax()(sm.inputs[0])
@@ -277,7 +277,7 @@ def _is_square(v, inside):
     if isinstance(so, ts.Sqr):
         return True
     if isinstance(so, ts.Pow):
-        return _const(inside(v).inputs[1], inside) == 2
+        return constant_value(inside(v).inputs[1], inside) == 2
     if isinstance(so, ts.Mul):
         ins = inside(v).inputs
         return len(ins) == 2 and same(ins[0], ins[1])
@@ -292,8 +292,6 @@ def norm_at_zero(node, inside):
     (the norm has no derivative there; 0 is its minimum-norm subgradient, what PyTorch's
     norm returns). Also ``sqrt(x ** 2)``, whose gradient at 0 becomes 0 as for ``abs``.
     """
-    from symgraph.tensor.math import Reduce
-
     if not isinstance(node.op.scalar_op, ts.Sqrt):
         return None
     t = node.inputs[0]
@@ -323,8 +321,6 @@ def fit(old, new):
 
 def stable_replacement(node, inside, forms=None):
     """The first form's replacement of ``node``'s (single) output, or None."""
-    from symgraph.tensor.elemwise import Elemwise
-
     if not isinstance(node.op, Elemwise) or len(node.outputs) != 1:
         return None
     for fn in FORMS if forms is None else forms:
@@ -339,8 +335,6 @@ def _rebuildable(node):
 
     A random draw is never cloned: two copies would be two independent draws.
     """
-    from symgraph.tensor.random import RandomDraw
-
     return not isinstance(node.op, RandomDraw)
 
 
