@@ -6,10 +6,10 @@ function (never at import); it affects this process only.
 Why: glibc returns every block above its mmap threshold (at most 32 MiB, dynamically
 grown) to the kernel on ``free``; the next allocation of the same size gets fresh pages,
 and the first write to each 4 KiB page is a page fault. A training loop or a large
-elementwise function allocates the same big outputs every call: measured on 10,000,000
-float32 elements, ``2.5 * x + 1`` took 6.5 ms against 3.2 ms for ``np.copyto`` into a
-warm buffer (the memory-bandwidth floor); with the blocks kept, 3.5 ms. numpy's own
-temporaries gain the same way.
+elementwise function allocates the same big outputs every call: on 10,000,000 float32
+elements, ``2.5 * x + 1`` took about twice the time of ``np.copyto`` into a warm buffer
+(the memory-bandwidth floor), and with the blocks kept close to that floor
+(docs/benchmarks.md). numpy's own temporaries gain the same way.
 
 What: ``mallopt`` raises the mmap threshold to 256 MiB (bigger arrays are still mapped and
 unmapped) and the trim threshold to 512 MiB (at most that much free memory stays at the top

@@ -1,11 +1,11 @@
 """BLAS ``xgemm``/``xgemv`` for Numba code, bound straight to scipy's OpenBLAS library.
 
 Why not ``np.dot`` or Numba's ``numba_xxgemm``: Numba finds its BLAS routines by importing
-``scipy.linalg.cython_blas`` (at the first BLAS call of the process), and that import costs
-~0.13 s: scipy.linalg loads its array-API layer, which imports ``numpy.f2py``. Loading a
-cached training function otherwise takes ~0.3 s, so this import alone would add 40 %.
+``scipy.linalg.cython_blas`` (at the first BLAS call of the process), and that import is slow:
+scipy.linalg loads its array-API layer, which imports ``numpy.f2py``; it would add a
+large fraction to the load of a cached training function (docs/benchmarks.md).
 scipy's wheels ship OpenBLAS as a separate shared library
-(``scipy.libs/libscipy_openblas*.so``); opening it with ctypes takes ~10 ms and gives the
+(``scipy.libs/libscipy_openblas*.so``); opening it with ctypes is quick and gives the
 very same routines. The dynamic loader opens a file once, so ``scipy.linalg``, imported
 later by anyone, uses this library object too, and a thread count set here holds for both.
 

@@ -17,16 +17,17 @@ The kernels take batches up to ``SMALL_DIM`` (128) rows and weights whose per-th
 share stays cache-sized (``PANEL_BYTES``); larger products are left to BLAS.
 
 Why not BLAS: at batch 10 OpenBLAS repacks the whole weight matrix on every call and
-runs one product at ~30 GFLOP/s on this kind of machine; these kernels read the weights
-in place, and all three split ``w`` by rows the same way, so each core keeps reading
-(and, for the update, writing) the same half of the weights from its own L2 cache
+runs one product well below the machine's peak (docs/benchmarks.md); these kernels read
+the weights in place, and all three split ``w`` by rows the same way, so each core keeps
+reading (and, for the update, writing) the same half of the weights from its own L2 cache
 during a training step.
 
 The inner loop is a register-blocked micro-kernel emitted as LLVM IR
 (``_block_mac``): up to 6 rows by 2 vectors of accumulators stay in registers while it
 walks the reduction dimension, one broadcast and one fused multiply-add per element.
 Numba's loop vectorizer cannot produce this from Python loops (it keeps the
-accumulators in memory, ~5x slower). Results differ from BLAS's only by rounding order.
+accumulators in memory, several times slower). Results differ from BLAS's only by
+rounding order.
 
 All functions are ``@njit(cache=True)`` and callable from Python and from generated
 code; ``gemm_ref`` in ``reference.py`` is the specification.
@@ -45,15 +46,15 @@ register_task_symbol()  # before cached code that reads it loads (no process cha
 
 __all__ = ["small_gemm", "overlaps", "SMALL_DIM", "MIN_WORK", "PANEL_BYTES"]
 
-#: the batch dimension at or below which the kernels are used instead of BLAS (measured
-#: with network3's 2880 x 100 weights at batch 100, two threads: forward 312 us against
-#: 506 us for one-thread BLAS, weight gradient 337 against 480)
+#: the batch dimension at or below which the kernels are used instead of BLAS (at batch
+#: 100 with network3's 2880 x 100 weights they still beat one-thread BLAS, forward and
+#: weight gradient: docs/benchmarks.md)
 SMALL_DIM = 128
 #: most bytes of the weights one product walks per row block: the kernels do not block
 #: for the cache, so beyond this BLAS's packing wins
 PANEL_BYTES = 4 << 20
-#: multiply-adds below which a product is left to BLAS (faster on tiny matrices: measured
-#: 10x100 @ 100x10 at 0.8 us in BLAS against 1.6 us here)
+#: multiply-adds below which a product is left to BLAS (faster on tiny matrices such as
+#: 10x100 @ 100x10: docs/benchmarks.md)
 MIN_WORK = 1 << 15
 #: rows of the micro-kernel (accumulators: MAX_ROWS x 2 vectors of 64 bytes)
 MAX_ROWS = 6
@@ -256,7 +257,7 @@ NN, NT, TN, NT_BLAS = 0, 1, 2, 3
 @njit(parallel=True, nogil=True, cache=True)
 def _product(mode, alpha, x, y, beta, z, out):
     """``out = alpha x @ y + beta z`` in one of the three layouts (one parallel function
-    for all three: each costs seconds of Numba compilation).
+    for all three: each would be a long Numba compilation of its own).
 
     NN: x and y rows contiguous, x has few rows. Each task sums one range of the
         reduction (its rows of y) into a partial product; the partials are added last.

@@ -6,9 +6,9 @@ Three jobs, none done at import time (``import symgraph`` changes nothing in the
 function needs it (the Numba linker and ``symgraph.kernels.cpu`` call it). Numba's
 ``parallel=True`` kernels run on GNU OpenMP, whose idle workers busy-wait
 ``GOMP_SPINCOUNT`` pause loops after each parallel region (libgomp's default, 300000, is
-~15 ms here: it starved BLAS and every other process on a small machine; too short, and
-the workers fall asleep between the kernels of one training step: network3 step at batch
-10 measured 0.74 ms with 3000, 0.64 ms with 30000). libgomp reads the variable once, when
+long: it starved BLAS and every other process on a small machine; too short, and the
+workers fall asleep between the kernels of one training step, which then runs slower;
+docs/benchmarks.md). libgomp reads the variable once, when
 it is loaded, so ``start()`` puts ``GOMP_SPINCOUNT=30000`` in the environment just while
 Numba loads libgomp and removes it again: child processes do not inherit it. Opt-out: set
 ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` yourself (yours is used and left alone). When
@@ -24,7 +24,8 @@ whatever number of threads runs them, so results do not depend on the thread cou
 ``call_threads()`` is how many threads the next compiled call should use: fewer than
 Numba's count when other processes keep cores busy. OpenMP's static split and barriers
 need every worker on a core at once; with two CPU-bound processes on a 2-core machine a
-network3 step at batch 10 took 21.4 ms on 2 threads against 1.7 ms on one. The count is
+network3 step at batch 10 ran many times slower on 2 threads than on one
+(docs/benchmarks.md). The count is
 ``cores - other runnable threads`` (at least 1): ``/proc/loadavg``'s running-task count
 less this process's own running threads, sampled at most every ``SAMPLE_S`` seconds (the
 smaller of the last two samples, so one short-lived process does not count). It
@@ -39,7 +40,7 @@ import os
 import threading
 import time
 
-#: the OpenMP spin ``start()`` gives libgomp (pause loops, ~1 ms here)
+#: the OpenMP spin ``start()`` gives libgomp (pause loops; a tenth of libgomp's default)
 GOMP_SPINCOUNT = "30000"
 #: environment variable turning the per-call thread count off (``0``)
 ADAPTIVE_ENV = "SYMGRAPH_ADAPTIVE_THREADS"

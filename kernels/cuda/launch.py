@@ -6,7 +6,7 @@ That lets one code path serve two very different machines:
 
 * a real GPU, where we want a few waves of 256-thread blocks per SM, and
 * Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), where every simulated
-  thread is a Python thread (~0.2 ms each) and we want as few as possible.
+  thread is a Python thread (slow: docs/benchmarks.md) and we want as few as possible.
 
 Block sizes that kernels bake into shared-memory arrays (reduction trees, GEMM
 tiles) are chosen here too, and kernel factories are keyed by them.

@@ -19,8 +19,8 @@ def user_trace(limit: int = 1) -> tuple:
     """Return ``((filename, lineno, funcname, line), ...)`` of the user's frames.
 
     Why: an error at run time must name the line of *user* code that created the
-    failing node, not a line inside symgraph. Walking ``sys._getframe`` is ~100x
-    cheaper than ``traceback.extract_stack``.
+    failing node, not a line inside symgraph. Walking ``sys._getframe`` is far
+    cheaper than ``traceback.extract_stack`` (docs/benchmarks.md).
     """
     frames = []
     f = sys._getframe(1)

@@ -315,7 +315,7 @@ class MRG_RandomStreams:
         n_streams = int(n_streams)
         if not 0 < n_streams < 2 ** 72:
             raise ValueError(f"MRG_RandomStreams: nstreams must be positive, got {n_streams}")
-        # exact Python-int arithmetic: ~4x faster than numpy on these 3x3 products
+        # exact Python-int arithmetic: faster than numpy on these small 3x3 products
         a1 = A1P72.tolist()
         a2 = A2P72.tolist()
         v = [int(x) for x in self.rstate]

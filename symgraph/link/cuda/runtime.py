@@ -74,8 +74,9 @@ def require_device() -> None:
 
 # ----------------------------------------------------------------------- geometry
 # Every kernel of this backend walks its index space with grid-stride loops, so any
-# launch geometry is correct. On the simulator each thread is a Python thread (~0.2 ms
-# per launch and thread), so it gets a tiny grid that still has >1 block and >1 thread.
+# launch geometry is correct. On the simulator each thread is a Python thread (a cost
+# per launch and thread: docs/benchmarks.md), so it gets a tiny grid that still has >1
+# block and >1 thread.
 
 SIM_TPB = 4
 SIM_BLOCKS = 2

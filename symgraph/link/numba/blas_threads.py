@@ -4,9 +4,9 @@ Why: a compiled training step interleaves BLAS calls (gemm/gemv of scipy's OpenB
 through ``kernels/cpu/blas.py``) with Numba's own ``prange`` kernels (conv, pool, large
 fused loops). Both libraries keep a pool of worker threads, and on a small machine the two
 pools take the cores from each other: OpenBLAS's workers are still spinning when an OpenMP
-kernel starts, and the reverse. Measured on the 2-core development machine, network3's
-training step took 0.97 ms (batch 10) and 4.97 ms (batch 100) with OpenBLAS on 2 threads,
-0.80 ms and 3.61 ms with it on one. symgraph's own kernels already split large work over
+kernel starts, and the reverse. On the 2-core development machine network3's training
+step was faster at batch 10 and at batch 100 with OpenBLAS on one thread than on two
+(docs/benchmarks.md). symgraph's own kernels already split large work over
 the cores, so the BLAS pool only competes.
 
 ``limit_blas_threads()`` runs once, when the Numba backend builds its first function, and

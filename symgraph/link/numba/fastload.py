@@ -3,10 +3,10 @@
 Why: before every load from its cache, Numba refreshes the target context. The first
 refresh in a process imports every lowering registry Numba has (numpy, random, typed
 containers, jitclass, polynomials, ...) and, through ``numba.np.arraymath``'s BLAS check,
-scipy.linalg: 0.25 s of the 0.6 s a new process took to load network3's cached training
-function. Machine code loaded from the cache needs none of it, only the symbols of
-Numba's runtime (NRT), which ``rtsys.initialize`` registers. A cache miss still compiles
-through ``dispatcher.compile``, whose compiler refreshes the contexts first.
+scipy.linalg: most of the time a new process took to load network3's cached training
+function (docs/benchmarks.md). Machine code loaded from the cache needs none of it, only
+the symbols of Numba's runtime (NRT), which ``rtsys.initialize`` registers. A cache miss
+still compiles through ``dispatcher.compile``, whose compiler refreshes the contexts first.
 
 ``load_or_compile(dispatcher, argtys)`` is ``dispatcher.compile(argtys)`` with that
 shortcut on a cache hit. It uses Numba's cache internals (``Cache._load_overload``); if

@@ -26,17 +26,18 @@ def _flat_overload(a, n):
 @numba.njit(cache=True)
 def transpose(a, axes):
     """``a.transpose(axes)``, compiled once per installation instead of once per process:
-    Numba's own lowering compiles a shape-error formatter (str/repr/hash overloads, about
-    1.5 s) that its in-memory cache forgets at exit."""
+    Numba's own lowering compiles a shape-error formatter (str/repr/hash overloads, a long
+    compile: docs/benchmarks.md) that its in-memory cache forgets at exit."""
     return a.transpose(axes)
 
 
 # -- allocation, compiled once per installation -------------------------------------
 # Numba compiles its ``np.empty``/``np.zeros``/``np.full``/``np.ascontiguousarray``
-# implementations anew in every process, for every (shape arity, dtype) they meet: 25-85 ms
-# each, ~0.45 s of the network3 training function's cold compile. Generated modules call
-# these disk-cached wrappers instead (``linker.ALLOCATORS`` rewrites the calls); their
-# machine code is linked into ``graph_fn`` like any callee, so a cached graph pays nothing.
+# implementations anew in every process, for every (shape arity, dtype) they meet: together
+# a large share of the network3 training function's cold compile (docs/benchmarks.md).
+# Generated modules call these disk-cached wrappers instead (``linker.ALLOCATORS`` rewrites
+# the calls); their machine code is linked into ``graph_fn`` like any callee, so a cached
+# graph pays nothing.
 @numba.njit(cache=True, nogil=True)
 def empty(shape, dtype):
     return np.empty(shape, dtype)
@@ -66,9 +67,10 @@ def astype(a, dtype):
 # -- float sums, compiled once per installation ---------------------------------------
 # A float sum needs ``fastmath={'reassoc'}`` to vectorize, and a node function with its
 # own fastmath flags cannot be inlined into ``graph_fn``: each such node was a Numba
-# compilation of its own in every new graph (7 of them, ~1 s, in network3's training
-# function). Reductions whose reduced axes are a leading and/or a trailing block call this
-# cached function instead, through ``link/numba/extern.py`` (by symbol, not re-compiled).
+# compilation of its own in every new graph (7 of them in network3's training function;
+# docs/benchmarks.md). Reductions whose reduced axes are a leading and/or a trailing block
+# call this cached function instead, through ``link/numba/extern.py`` (by symbol, not
+# re-compiled).
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 def sum_lmr(x, acc_zero):
     """``out[m] = sum over l, r of x[l, m, r]`` for a 3-d ``x``, accumulated in the dtype

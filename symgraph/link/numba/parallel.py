@@ -2,9 +2,9 @@
 
 Why this shape: a generated ``graph_fn`` is one Numba compilation unit. Compiling it with
 ``parallel=True`` would run Numba's parfor passes over the whole graph on every compile,
-and an ``objmode`` block costs ~60 ms of compile time per site. Instead each flat
-elementwise loop is also written out, at code-generation time, as a small *chunk kernel*
-``kernel(operands..., lo, hi, chunks)`` with a ``prange`` over chunks, compiled (and cached)
+and an ``objmode`` block adds compile time at every site (docs/benchmarks.md). Instead
+each flat elementwise loop is also written out, at code-generation time, as a small *chunk
+kernel* ``kernel(operands..., lo, hi, chunks)`` with a ``prange`` over chunks, compiled (and cached)
 only the first time an elementwise node actually sees ``nt >= PARALLEL_MIN`` elements.
 Only compute-bound loops (transcendental functions) get this branch: plain arithmetic is
 memory-bound, and one core nearly saturates the memory bandwidth of a 2-core machine.
@@ -44,7 +44,7 @@ from numba.extending import intrinsic
 from symgraph.link.numba.fastload import load_or_compile
 
 #: compute-bound elementwise loops (see ``impl.elemwise.worth_parallel``) with at least
-#: this many elements run in parallel; below it the hand-off (~30 us) costs more
+#: this many elements run in parallel; below it the hand-off to the thread pool costs more
 PARALLEL_MIN = 1 << 16
 SYMBOL = "symgraph_parallel_elemwise"
 

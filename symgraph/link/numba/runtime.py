@@ -6,8 +6,9 @@ its threading layer as they were), and what is changed is changed for this proce
 Each setting, with its opt-out:
 
 * OpenMP spin (``symgraph.kernels.cpu.threads.start``): Numba's OpenMP workers spin
-  ~1 ms (``GOMP_SPINCOUNT=30000``, in the environment only while libgomp loads: child
-  processes do not inherit it). Opt-out: set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``.
+  briefly after each parallel region (``GOMP_SPINCOUNT=30000``, in the environment only
+  while libgomp loads: child processes do not inherit it). Opt-out: set
+  ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``.
   Numba's default threading layer is kept (nothing is switched, even when libgomp was
   loaded first, e.g. by ``import torch``: that copy keeps its own spin).
 * Per-call thread count on a busy machine (``threads.call_threads``): compiled calls

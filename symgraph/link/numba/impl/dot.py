@@ -50,7 +50,7 @@ def blas_ready(a):
     """``a`` itself when typed C or F layout; otherwise ``np.ascontiguousarray(a)``, which
     copies only when the data is not C-contiguous at run time. BLAS would take any
     strides; this keeps the ``dot`` extern to C/F signatures, each of which compiles the
-    gemm kernels once per installation (~10 s)."""
+    gemm kernels once per installation (a long compile: docs/benchmarks.md)."""
     return np.ascontiguousarray(a)
 
 

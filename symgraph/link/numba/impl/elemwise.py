@@ -22,9 +22,10 @@ from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import DimShuffle, Elemwise, cast_expr, result_cast
 
 # -- large outputs on transparent huge pages -----------------------------------------
-# A fresh 40 MB output costs ~10k page faults on 4 KiB pages: half the time of a 10M
-# element loop. numpy asks for huge pages (madvise(MADV_HUGEPAGE)) on allocations of 4 MiB
-# and more; generated code does the same for the arrays it allocates.
+# A fresh 40 MB output costs ~10k page faults on 4 KiB pages, as much time as the loop
+# that fills it (docs/benchmarks.md). numpy asks for huge pages (madvise(MADV_HUGEPAGE))
+# on allocations of 4 MiB and more; generated code does the same for the arrays it
+# allocates.
 _HUGEPAGE = sys.platform.startswith("linux")
 _MADV_HUGEPAGE = 14
 _HUGEPAGE_MIN_BYTES = 1 << 22
@@ -100,9 +101,9 @@ def _inline_literal(v):
 
 
 #: scalar ops that cost tens of cycles (libm calls that Numba cannot vectorize): a loop
-#: with one of them is compute-bound and runs ~1.7x faster on 2 cores. Loops of plain
-#: arithmetic are memory-bound: one core nearly saturates this machine's bandwidth and
-#: the parallel branch measured slower (network3's SGD updates, ``2.5 * x + 1``).
+#: with one of them is compute-bound and runs faster on 2 cores (docs/benchmarks.md).
+#: Loops of plain arithmetic are memory-bound: one core nearly saturates this machine's
+#: bandwidth and the parallel branch measured slower (network3's SGD updates, ``2.5 * x + 1``).
 EXPENSIVE_SCALAR_OPS = frozenset({
     "exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "tanh",
     "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "erf", "pow", "sigmoid",
@@ -314,8 +315,9 @@ def numba_dimshuffle(op, node, ctx):
     if perm == sorted(perm, reverse=True) and len(perm) > 1:
         lines.append("v = v.T")  # lowered inline: no per-process compile of Numba's transpose
     elif perm != sorted(perm):
-        # Numba's array.transpose(axes) compiles its error-message machinery (~1.5 s) in
-        # every new process; the helper is compiled once per installation (disk cache)
+        # Numba's array.transpose(axes) compiles its error-message machinery (a long
+        # compile) in every new process; the helper is compiled once per installation
+        # (disk cache)
         lines.append(f"v = _sg_transpose(v, ({''.join(str(p) + ', ' for p in perm)}))")
         externs = (("_sg_transpose", "symgraph.link.numba.helpers:transpose"),)
     if op.augment:

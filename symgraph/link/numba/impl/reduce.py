@@ -129,8 +129,9 @@ def numba_reduce(op, node, ctx):
     out_dt = node.outputs[0].type.dtype
     in_dt = x.type.dtype
     acc_dt = _acc_dtype(opname, out_dt)
-    # float sums and products may be reassociated (and so vectorized: ~10x for a float32
-    # sum): the result is as accurate as numpy's pairwise sum; NaN and inf still propagate
+    # float sums and products may be reassociated (and so vectorized, several times faster
+    # for a float32 sum: docs/benchmarks.md): the result is as accurate as numpy's pairwise
+    # sum; NaN and inf still propagate
     opts = {"fastmath": {"reassoc"}} if (opname in ("add", "mul")
                                          and acc_dt.startswith("float")) else {}
     if nd == 0:
