@@ -230,6 +230,20 @@ def load_module(src: str):
         return mod
 
 
+def is_generated(module_name: str) -> bool:
+    """Whether ``module_name`` names a module generated here (``sg_<key>``)."""
+    return _GENERATED.fullmatch(module_name) is not None
+
+
+def load_kernel(src: str):
+    """The main function (``kernel``) of the kernel module with source ``src``.
+
+    Called at import by graph modules, which carry their kernels' sources: a kernel
+    module that is missing or damaged on disk is written afresh like any module here,
+    and one already imported by another graph is shared."""
+    return load_module(src).kernel
+
+
 def _compile_in_memory(mod) -> None:
     """The module's damaged ``.links`` table could not drop Numba's cached machine code
     (a read-only cache): never load it in this process."""

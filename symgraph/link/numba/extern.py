@@ -95,6 +95,15 @@ def _drop_stale_cache(dispatcher):
     return False
 
 
+def _generated(dispatcher) -> bool:
+    """Whether ``dispatcher`` is defined in a generated module (``cache.load_module``):
+    its module name hashes symgraph's sources, so a change of those names another
+    module, and no ``.sgdeps`` marker is needed."""
+    from symgraph.link.numba.cache import is_generated
+
+    return is_generated(dispatcher.py_func.__module__)
+
+
 def _legacy_marker(path: str) -> bool:
     """A marker in the earlier plain-text format (a 16-digit hex digest): outdated, not
     damaged."""
@@ -106,13 +115,28 @@ def _legacy_marker(path: str) -> bool:
     return len(raw) == 16 and all(c in b"0123456789abcdef" for c in raw)
 
 
-def _native_symbol(dispatcher, argtys) -> str:
+def _native_symbol(dispatcher, argtys, recorded: bool = False) -> str:
     """Compile (or load) ``dispatcher`` for ``argtys``; register and return its symbol.
 
     The symbol is named after the function's path and argument types, not Numba's
     mangled name: that one carries a per-process counter, so a callee compiled afresh
     (its cache dropped) would get a name the cached graphs calling it never heard of."""
-    if _drop_stale_cache(dispatcher):   # vouched for: its index should be there
+    if _generated(dispatcher):
+        # a kernel module: its name hashes the sources, never stale. Listed by a table
+        # read from disk, its machine code should be in Numba's cache: say so if not
+        import sys
+
+        healed = getattr(sys.modules.get(dispatcher.py_func.__module__), "_sg_healed", False)
+        if recorded and not healed and tuple(argtys) not in dispatcher.overloads:
+            from symgraph.link.numba.cachefiles import reports
+            from symgraph.link.numba.healing import index_path
+
+            before = reports()
+            if not load_or_compile(dispatcher, tuple(argtys)) and reports() == before:
+                warn_rebuilt(index_path(dispatcher) or dispatcher.py_func.__module__,
+                             "is missing or out of date (a .links table lists machine "
+                             "code it does not have)")
+    elif _drop_stale_cache(dispatcher):   # vouched for: its index should be there
         from symgraph.link.numba.healing import index_path
 
         idx = index_path(dispatcher)
@@ -213,7 +237,7 @@ class LinkTable:
                 self.stuck = True
 
     def _add(self, path: str, argtys: tuple, save: bool = True):
-        name, cres = _native_symbol(_resolve(path), argtys)
+        name, cres = _native_symbol(_resolve(path), argtys, recorded=not save)
         key = (path, argtys)
         with _lock:
             if key not in self._seen:

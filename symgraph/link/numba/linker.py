@@ -11,6 +11,7 @@ reported once and rebuilt (see ``cache.py`` for the cache's rules).
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 
@@ -70,8 +71,44 @@ def use_cached_allocators(src: str) -> str:
 
 _JIT_DEFAULTS = {"cache": True, "error_model": "numpy", "nogil": True}
 
-#: inline straight-line node functions into graph_fn (one compilation unit per graph)
+#: inline straight-line node functions into graph_fn (no loop, no helper: views, shapes,
+#: scalar arithmetic); every other node is a call of a kernel module (``kernel_source``)
 INLINE = True
+
+#: the name of a kernel module's main function (the same in every kernel, so that equal
+#: nodes give equal sources and share one module and one compiled specialization)
+KERNEL = "kernel"
+
+#: dtypes of the scalar constants ``graph_fn`` reads from arrays (others stay literals)
+LIFTED = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+          "float32", "float64")
+
+
+def _decorator(opts: dict) -> str:
+    return "@numba.njit(" + ", ".join(f"{k}={v!r}" for k, v in sorted(opts.items())) + ")"
+
+
+def kernel_source(code, deco: str) -> str:
+    """The module of one node kernel: the header, the node's imports and extern symbols,
+    and its functions. Its name is a hash of this text (``cache.load_module``), so a node
+    equal to one compiled before, by this graph or any other in any process, reuses that
+    module and Numba's cached machine code for it: a new graph compiles only the kernels
+    it is the first to need, plus the glue (``graph_fn``) that calls them."""
+    head = "\n".join(HEADER + sorted(code.imports) + _extern_lines(dict(code.externs)))
+    return head + "\n\n\n" + use_cached_allocators(_mark_main(code.src, KERNEL, deco)) + "\n"
+
+
+def _inline_straight(code, opts, args, outs, prefix):
+    """Lines computing ``outs`` inline in ``graph_fn``, for a node function that is
+    straight-line code with default options and nothing around it; else None."""
+    if not INLINE or opts != _JIT_DEFAULTS or code.externs:
+        return None
+    rest, main = split_main(code.src, KERNEL)
+    if main is None or any(isinstance(s, (ast.FunctionDef, ast.ClassDef)) for s in rest):
+        return None
+    if any(isinstance(x, (ast.For, ast.While)) for x in ast.walk(main)):
+        return None
+    return inline_body(main, args, outs, prefix)
 
 
 _protected: list = []
@@ -210,7 +247,6 @@ def _is_scalar(v) -> bool:
 
 def generate_module(fgraph, input_vars, shared_vars):
     """Source text of the module for ``fgraph``; returns (src, array constants, meta)."""
-    ctx = CodegenContext()
     names: dict = {}
     params = []
     for k, v in enumerate(input_vars):
@@ -223,16 +259,25 @@ def generate_module(fgraph, input_vars, shared_vars):
     body = []
     defs = []
     imports = set()
-    externs: dict = {}
     order = fgraph.toposort()
+
+    scalars: dict = {}  # dtype -> values of the graph's scalar constants
 
     def const_name(c):
         if c in names:
             return names[c]
         data = np.asarray(c.data)
-        if data.ndim == 0:
+        if data.ndim == 0 and c.type.dtype not in LIFTED:
             nm = f"c{len(names)}"
             body.append(f"{nm} = {ts.literal(data.item(), c.type.dtype)}")
+        elif data.ndim == 0:
+            # read from an argument, not written as a literal: a graph that differs only
+            # in a constant's value (a new learning rate) has the same source, so the
+            # same module and machine code (no compile)
+            nm = f"c{len(names)}"
+            values = scalars.setdefault(c.type.dtype, [])
+            body.append(f"{nm} = l_{c.type.dtype}[{len(values)}]")
+            values.append(data.item())
         else:
             nm = f"k{len(const_args)}"
             const_args.append(data)
@@ -247,6 +292,10 @@ def generate_module(fgraph, input_vars, shared_vars):
     for v in fgraph.outputs:
         if isinstance(v, Constant):
             const_name(v)
+    for dtype in sorted(scalars):
+        params.append(f"l_{dtype}")
+        const_args.append(np.array(scalars[dtype], dtype=dtype))
+    kernels: dict = {}  # kernel module source -> alias in the graph module
     for n, node in enumerate(order):
         gen = numba_impl.find(type(node.op))
         if gen is None:
@@ -254,37 +303,38 @@ def generate_module(fgraph, input_vars, shared_vars):
                 f"the numba backend has no implementation of {node.op} "
                 f"({type(node.op).__module__}.{type(node.op).__qualname__}); use mode='py' "
                 f"or register one with symgraph.link.numba.dispatch.numba_impl")
-        ctx.name = f"node{n}"
-        code = gen(node.op, node, ctx)
-        imports.update(code.imports)
-        externs.update(code.externs)
-        opts = dict(_JIT_DEFAULTS)
-        opts.update(code.jit_options)
-        deco = "@numba.njit(" + ", ".join(f"{k}={v!r}" for k, v in sorted(opts.items())) + ")"
-        # the node function stays defined (compiled lazily, only if called: f.profile())
-        defs.append(f"# {node.op}\n{_mark_main(code.src, ctx.name, deco)}")
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
         for o, nm in zip(node.outputs, outs):
             names[o] = nm
         arg_names = [names[v] for v in node.inputs]
-        inlined = None
-        if INLINE and opts == _JIT_DEFAULTS:
-            _, main = split_main(code.src, ctx.name)
-            if main is not None:
-                inlined = inline_body(main, arg_names, outs, f"n{n}_")
-        if inlined is not None:
+        lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
+        kctx = CodegenContext()  # names start afresh: equal nodes give equal kernels
+        kctx.name = KERNEL
+        code = gen(node.op, node, kctx)
+        opts = dict(_JIT_DEFAULTS)
+        opts.update(code.jit_options)
+        deco = _decorator(opts)
+        inlined = _inline_straight(code, opts, arg_names, outs, f"n{n}_")
+        if inlined is None:
+            ksrc = kernel_source(code, deco)
+            k = kernels.setdefault(ksrc, len(kernels))
+            defs.append(f"# {node.op}\nnode{n} = _sgk{k}")
             body.append(f"# {node.op}")
-            body.extend(inlined.splitlines())
-        else:
-            lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
-            body.append(f"{lhs} = node{n}({', '.join(arg_names)})")
+            body.append(f"{lhs} = _sgx{k}({', '.join(arg_names)})")
+            continue
+        imports.update(code.imports)
+        # the node function stays defined (compiled lazily, only if called: f.profile())
+        src_n = code.src.replace(f"def {KERNEL}(", f"def node{n}(")
+        defs.append(f"# {node.op}\n{_mark_main(src_n, f'node{n}', deco)}")
+        body.append(f"# {node.op}")
+        body.extend(inlined.splitlines())
     ret = [names[o] for o in fgraph.outputs]
     body.append("return (" + "".join(r + ", " for r in ret) + ")")
     graph_def = (
-        "@numba.njit(cache=True, error_model='numpy', nogil=True)\n"
+        _decorator(_JIT_DEFAULTS) + "\n"
         f"def graph_fn({', '.join(params)}):\n" + indent("\n".join(body)))
     thunk_src = _thunk_source(input_vars, shared_vars, fgraph.outputs, len(const_args))
-    src = ("\n".join(HEADER + sorted(imports) + _extern_lines(externs)) + "\n\n\n"
+    src = ("\n".join(HEADER + sorted(imports) + _kernel_lines(kernels)) + "\n\n\n"
            + use_cached_allocators("\n\n\n".join(defs + [graph_def])) + "\n\n\n"
            + thunk_src + "\n")
     in_scalar = [_is_scalar(v) for v in input_vars]
@@ -292,6 +342,22 @@ def generate_module(fgraph, input_vars, shared_vars):
     out_dtypes = [o.type.dtype for o in fgraph.outputs]
     out_scalar = [_is_scalar(o) for o in fgraph.outputs]
     return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar)
+
+
+def _kernel_lines(kernels: dict) -> list:
+    """Module-level lines loading the graph's kernel modules (``kernels``: source ->
+    number) as ``_sgk<n>`` and binding ``_sgx<n>``, the intrinsic ``graph_fn`` calls them
+    through: by symbol (``extern.py``), so their machine code is neither linked into
+    ``graph_fn``'s module nor optimized and generated again for each new graph. The
+    kernels are loaded before the link table, which resolves them by module name."""
+    if not kernels:
+        return []
+    lines = ["from symgraph.link.numba.cache import load_kernel as _sg_load_kernel",
+             "from symgraph.link.numba.extern import LinkTable as _sg_LinkTable"]
+    lines += [f"_sgk{k} = _sg_load_kernel({ksrc!r})" for ksrc, k in kernels.items()]
+    lines.append("_sg_links = _sg_LinkTable(__file__)")
+    lines += [f"_sgx{k} = _sg_links.extern(_sgk{k})" for k in kernels.values()]
+    return lines
 
 
 def _extern_lines(externs: dict) -> list:

@@ -93,8 +93,20 @@ def scalar_body(sop, in_names, in_dtypes, out_dtypes, fresh):
     return stmts, outs
 
 
+#: dtypes whose constants reach the kernel as arguments (``linker.LIFTED``)
+_PASSED = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+           "float32", "float64")
+
+
 def _inline_literal(v):
-    """A typed literal for a single-element constant that broadcasts everywhere, else None."""
+    """A typed literal for a single-element constant that broadcasts everywhere, else None.
+
+    Constants of the usual dtypes are not inlined: they are arguments (hoisted out of the
+    loop like any broadcast input), so nodes differing only in a constant's value (a
+    learning rate, a batch size) share one kernel and one compiled specialization; the
+    arithmetic is the same, so are the results."""
+    if v.type.dtype in _PASSED:
+        return None
     if isinstance(v, Constant) and np.asarray(v.data).size == 1 and all(v.type.broadcastable):
         return ts.literal(np.asarray(v.data).reshape(-1)[0].item(), v.type.dtype)
     return None
