@@ -18,7 +18,9 @@ accumulated gradient. One backward step:
 After the last backward step the carries hold the gradient of the initial buffer. Because
 the backward loop is built with ``scan`` itself, it is optimized and compiled like any
 scan and can be differentiated again. ``truncate_gradient=k`` runs only the last ``k``
-backward steps (earlier rows and the initial values then get zero gradient).
+backward steps (earlier rows and the initial values then get zero gradient). A scan
+with ``until`` is differentiated over the steps it ran (read from its outputs' lengths),
+as Theano does: sequence rows after the stop get zero gradient.
 """
 from __future__ import annotations
 
@@ -35,12 +37,13 @@ def scan_grad(op, inputs, outputs, output_grads):
     from symgraph.gradient import grad
     from symgraph.scan_module.basic import scan
 
-    if op.until:
-        raise NotImplementedError(f"{op.where('')}: the gradient of a scan that stops with "
-                                  f"until is not implemented")
     if any(op.store_last):
         raise NotImplementedError(f"{op}: gradient of a scan that keeps only its last state")
     n, seqs, inits, nonseqs = op.outer_slices(list(inputs))
+    if op.until:
+        # a while loop: differentiate the steps that ran (Theano's rule); the condition
+        # itself is piecewise constant and gets no gradient
+        n = _steps_taken(op, outputs, n)
     ins = op.inner_inputs
     ns_, nst = op.n_seqs, op.n_states
     s_in = ins[:ns_]
@@ -192,6 +195,21 @@ def scan_grad(op, inputs, outputs, output_grads):
         if out[k] is None and k > 0 and _float(inputs[k]):
             out[k] = T.zeros_like(inputs[k])
     return out
+
+
+def _steps_taken(op, outputs, n_max):
+    """The number of steps a scan with ``until`` ran, read from its outputs' lengths (each
+    holds only the steps that ran: ``L + ran`` buffer rows for a state, ``ran`` rows for a
+    non-recurrent output); ``n_max`` when it has no outputs besides the condition."""
+    import symgraph.tensor as T
+
+    if op.n_states:
+        ran = outputs[0].shape[0] - op.buffer_len(0)
+    elif op.n_nitsot:
+        ran = outputs[0].shape[0]
+    else:
+        return n_max
+    return T.cast(ran, "int64")
 
 
 def _outer_dot_params(op, fl_ps, s_in, tap_in, p_in):
