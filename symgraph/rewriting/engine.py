@@ -76,6 +76,43 @@ def graph_rewriter(phase, tags=(), name=None):
     return _register("graph", phase, None, tags, name)
 
 
+#: each backend's own phase: linker name -> its graph rewrites, in registration order.
+#: They turn an optimized graph into one that backend can run (the CUDA backend's
+#: host/device transfers); the backend's linker runs them (``run_backend_phase``) after
+#: the generic phases. Being lowering rather than optimization, they run whatever the
+#: mode's ``optimizer``, ``excluding`` or ``including`` say.
+BACKEND_PHASES: dict[str, list[Rewrite]] = {}
+
+
+def backend_rewriter(backend: str, name=None):
+    """Register ``fn(fgraph)`` as a graph rewrite of ``backend``'s phase."""
+
+    def deco(fn):
+        BACKEND_PHASES.setdefault(backend, []).append(
+            Rewrite(name or fn.__name__, backend, fn, "graph", tags=(backend,)))
+        return fn
+
+    return deco
+
+
+def run_backend_phase(fgraph, backend: str) -> float:
+    """Run ``backend``'s phase on ``fgraph``, each rewrite once; returns its seconds, also
+    recorded (with the rewrites applied) in ``fgraph.rewrite_log``."""
+    t0 = time.perf_counter()
+    log = getattr(fgraph, "rewrite_log", None) or RewriteLog()
+    for r in BACKEND_PHASES.get(backend, ()):
+        t1 = time.perf_counter()
+        n_before = len(fgraph.replace_log)
+        r.fn(fgraph)
+        if len(fgraph.replace_log) != n_before:
+            log.applied[r.name] = log.applied.get(r.name, 0) + 1
+            r.stats["applied"] += 1
+        r.stats["seconds"] += time.perf_counter() - t1
+    fgraph.rewrite_log = log
+    dt = log.phase_seconds[backend] = time.perf_counter() - t0
+    return dt
+
+
 def _load_rewrites():
     # importing the topic modules registers their rewrites
     from symgraph.rewriting import (  # noqa: F401

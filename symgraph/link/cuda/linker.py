@@ -6,11 +6,12 @@ Linking a graph (``CudaLinker.make_thunk``):
    the registry (``dispatch.cuda_impl``) or runs on the host: silently for scalar and
    shape arithmetic on host values (``i * batch_size``), with a one-time
    ``CudaFallbackWarning`` naming the op when it has no CUDA implementation;
-2. **transfers** -- where a value is produced on one side and needed on the other, a
-   ``GpuFromHost``/``HostFromGpu`` node is inserted into the function's graph (so
-   ``debugprint(f)`` shows every crossing); user outputs computed on the device get a
-   final ``HostFromGpu``; shared variables need none: they live on the device
-   (``Container.device_value``) from one call to the next;
+2. **transfers** -- the backend's rewrite phase (``transfer.insert_transfers``, run with
+   ``rewriting.engine.run_backend_phase``) inserts a ``GpuFromHost``/``HostFromGpu``
+   node into the function's graph where a value is produced on one side and needed on
+   the other (so ``debugprint(f)`` shows every crossing); user outputs computed on the
+   device get a final ``HostFromGpu``; shared variables need none: they live on the
+   device (``Container.device_value``) from one call to the next;
 3. **code** -- the kernels of all nodes go into one generated module, written to the
    cache directory and imported (``symgraph.link.numba.cache``; kernels are
    ``cuda.jit(cache=True)``), and a straight-line host function calls each node's
@@ -36,7 +37,8 @@ from symgraph.graph.basic import Constant
 from symgraph.graph.fg import OUTPUT
 from symgraph.link.cuda import runtime
 from symgraph.link.cuda.dispatch import RUN_ON_HOST, CudaContext, CudaImpl, cuda_impl
-from symgraph.link.cuda.transfer import GpuFromHost, HostFromGpu, gpu_from_host, host_from_gpu
+from symgraph.link.cuda.transfer import GpuFromHost, HostFromGpu
+from symgraph.rewriting.engine import run_backend_phase
 from symgraph.tensor.elemwise import Elemwise
 from symgraph.tensor.type import DTYPES
 
@@ -233,47 +235,23 @@ class _State:
             f"symgraph.link.cuda.dispatch.cuda_impl.", CudaFallbackWarning, stacklevel=7)
 
     # -- 2. transfers ----------------------------------------------------------------
-    def insert_transfers(self, order):
+    def insert_transfers(self):
+        """Run the backend's rewrite phase (``transfer.insert_transfers`` inserts the
+        copies, reading this placement), give the new transfer nodes their host code and
+        return the node order: uploads of graph inputs first, downloads of outputs last,
+        so no download stalls the device in between."""
         fg = self.fgraph
-        made: dict = {}
-
-        def transfer(v, need):
-            key = (v, need)
-            t = made.get(key)
-            if t is None:
-                t = (gpu_from_host if need == "device" else host_from_gpu)(v)
-                t.owner.tag.trace = getattr(v.owner.tag, "trace", ()) if v.owner else ()
-                made[key] = t
-                self.impls[t.owner] = _transfer_impl(t.owner)
-                self.loc[t] = need
-            return t
-
-        def rewire(node, i, new):
-            old = node.inputs[i]
-            node.inputs[i] = new
-            fg.clients[old].remove((node, i))
-            fg._import_var(new)
-            fg.clients[new].append((node, i))
-
-        for node in order:
-            impl = self.impls[node]
-            for i, v in enumerate(list(node.inputs)):
-                need = impl.input_locs[i]
-                have = "const" if isinstance(v, Constant) else self.loc[v]
-                if have == "const" or need == have or need == "const":
-                    continue
-                rewire(node, i, transfer(v, need))
-        n_user = getattr(fg, "n_user_outputs", len(fg.outputs))
-        for k in range(n_user):
-            v = fg.outputs[k]
-            if not isinstance(v, Constant) and self.loc[v] == "device":
-                new = transfer(v, "host")
-                fg.outputs[k] = new
-                fg.clients[v].remove((OUTPUT, k))
-                fg._import_var(new)
-                fg.clients[new].append((OUTPUT, k))
-        # uploads of graph inputs first, downloads of outputs last: no stall in between
+        fg.cuda_placement = self
+        try:
+            run_backend_phase(fg, "cuda")
+        finally:
+            del fg.cuda_placement  # the graph outlives the link: keep no link state on it
         topo = fg.toposort()
+        for node in topo:
+            if node not in self.impls:
+                if not isinstance(node.op, (GpuFromHost, HostFromGpu)):
+                    raise RuntimeError(f"internal: the cuda phase added {node.op}, not a transfer")
+                self.impls[node] = _transfer_impl(node)
         first = [n for n in topo if isinstance(n.op, GpuFromHost) and n.inputs[0].owner is None]
         last = [n for n in topo if isinstance(n.op, HostFromGpu)
                 and all(c == OUTPUT for c, _ in fg.clients[n.outputs[0]])]
@@ -460,8 +438,8 @@ class CudaLinker:
             raise RuntimeError("internal: the CUDA linker needs update_vars (the shared "
                                "variable of each update output) from compile.function")
         state._upd_vars = list(upd)
-        order = state.place()
-        order = state.insert_transfers(order)
+        state.place()
+        order = state.insert_transfers()
         state.generate(order)
         return CudaThunk(state)
 
