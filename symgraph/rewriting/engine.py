@@ -12,7 +12,8 @@ Rules the engine enforces:
 - every phase has a budget (passes and node growth): no runaway rewriting.
 
 Select rewrites with ``Mode(excluding=['fusion'])``, ``SYMGRAPH_FLAGS=optimizer_excluding=
-fusion`` or ``optimizer=None``.
+fusion``, or by Theano's optimizer names (``Mode(optimizer='fast_compile')``: ``OPTIMIZERS``;
+``optimizer=None`` runs none).
 
 Example::
 
@@ -46,12 +47,70 @@ class Rewrite:
         keys = {self.name, self.phase, *self.tags}
         if keys & set(mode.excluding_tags):
             return False
+        preset = OPTIMIZERS[getattr(mode, "optimizer", "fast_run")]
+        if (preset is None or self.phase not in preset.phases or not keys & set(preset.include)
+                or keys & set(preset.exclude)):
+            return False
         if "optional" in self.tags and not (keys & set(mode.including_tags)):
             return False
         return True
 
 
 REGISTRY: list[Rewrite] = []
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """A named selection of the registered rewrites, as Theano's optimizer names select
+    from its optimizer database: a rewrite runs when it has one of the ``include`` tags,
+    none of the ``exclude`` tags, and its phase is among ``phases`` (Theano's position
+    cutoff: ``'stabilize'`` stops after that phase)."""
+
+    include: tuple
+    exclude: tuple = ()
+    phases: tuple = PHASES
+
+
+_FAST_RUN = Optimizer(("fast_run",))
+_FAST_COMPILE = Optimizer(("fast_compile",))
+#: Theano's optimizer names, each mapped onto symgraph's tags and phases. ``'fast_run'``
+#: (the default) runs every rewrite; ``'fast_compile'`` only the cheap ones tagged
+#: ``fast_compile`` (merging and constant folding); ``'merge'`` only merging; ``'stabilize'``
+#: canonicalize and stabilize (no specialization, fusion or in-place); ``'o1'``..``'o4'`` as
+#: in Theano (``'o2'`` = fast_compile plus fusion, ``'o3'`` = fast_run without in-place);
+#: ``'unsafe'`` is ``'o3'`` (symgraph has no rewrite tagged unsafe). ``None``/``'None'``:
+#: no rewrite at all (``rewriting.optimize`` returns at once). Other names are refused
+#: when the ``Mode`` is made (Theano's ``'fast_run_stable'`` needs a ``stable`` tag that no
+#: rewrite here has).
+OPTIMIZERS: dict = {
+    "fast_run": _FAST_RUN,
+    "o4": _FAST_RUN,
+    "fast_compile": _FAST_COMPILE,
+    "o1": _FAST_COMPILE,
+    "o2": Optimizer(("fast_compile", "fusion")),
+    "o3": Optimizer(("fast_run",), exclude=("inplace",)),
+    "unsafe": Optimizer(("fast_run",), exclude=("inplace",)),
+    "merge": Optimizer(("merge",)),
+    "stabilize": Optimizer(("fast_run",), phases=("canonicalize", "stabilize")),
+    None: None,
+    "None": None,
+}
+
+
+def optimizer_name(name):
+    """``name`` checked against ``OPTIMIZERS`` (``'None'`` becomes None): what ``Mode`` keeps.
+    Raises ValueError naming the accepted names, so a misspelt or unsupported optimizer
+    fails where it is given instead of being ignored."""
+    try:
+        known = name in OPTIMIZERS
+    except TypeError:  # unhashable: an optimizer object, as Theano also accepts
+        known = False
+    if not known:
+        names = ", ".join(repr(k) for k in OPTIMIZERS)
+        raise ValueError(f"unknown optimizer {name!r}: symgraph accepts the names {names} "
+                         f"(Theano's optimizer objects and 'fast_run_stable' are not "
+                         f"supported; select rewrites with Mode(excluding=[...]))")
+    return None if name == "None" else name
 
 
 def _register(kind, phase, tracks, tags, name):
