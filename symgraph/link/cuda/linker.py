@@ -88,13 +88,9 @@ def _host_impl(node):
 def _host_scalar_impl(node):
     """A 0-d Elemwise on host values as plain Python over numpy scalars, generated from the
     scalar templates like the kernels (faster than the op's array ``perform``)."""
-    from symgraph.link.cuda.impl._common import (
-        host_scalar_converter,
-        inline_literal,
-        make_host,
-        scalar_body,
-    )
+    from symgraph.link.cuda.impl._common import host_scalar_converter, make_host
     from symgraph.link.cuda.mathfuncs import numpy_table
+    from symgraph.link.scalar_render import inline_literal, scalar_body
 
     env = numpy_table()
     env.update({f"_sg_dt_{d}": np.dtype(d).type for d in DTYPES})
