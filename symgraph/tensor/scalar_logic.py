@@ -112,7 +112,7 @@ class Or(_Bitwise):
     name, symbol, npf = "or_", "|", np.bitwise_or
 
     def identity(self, dtype):
-        return 0
+        return 0 if dtype in DISCRETE_DTYPES else None
 
 
 class Xor(_Bitwise):
