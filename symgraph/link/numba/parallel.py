@@ -81,7 +81,7 @@ OK, FAILED, NOT_RUN, INTERRUPTED = 0, 1, 2, 3
 
 class KernelInterrupted(RuntimeError):
     """Raised by compiled code when Ctrl-C reached a parallel kernel's callback; the call
-    path (``compile/callguard.py``) raises ``KeyboardInterrupt`` in its place."""
+    path (``link/callguard.py``) raises ``KeyboardInterrupt`` in its place."""
 
 
 def register(src: str, dtypes: list, full: list) -> int:
