@@ -29,6 +29,7 @@ from symgraph.link.numba.cachefiles import (
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
+from symgraph.numba_compat import numba_internals
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import DTYPES
 
@@ -257,9 +258,15 @@ def generate_module(fgraph, input_vars, shared_vars):
 
 
 def _extern_lines(externs: dict) -> list:
-    """Module-level lines binding each extern alias to a symbol-calling intrinsic."""
+    """Module-level lines binding each extern alias to a symbol-calling intrinsic
+    (``extern.py``). Without Numba's internals (``symgraph.numba_compat``) each alias is
+    the callee itself, which Numba links into the graph; the source then differs, so
+    the two kinds of machine code never share a cache entry."""
     if not externs:
         return []
+    if not numba_internals():
+        return [f"from {path.split(':')[0]} import {path.split(':')[1]} as {alias}"
+                for alias, path in sorted(externs.items())]
     lines = ["from symgraph.link.numba.extern import LinkTable as _sg_LinkTable",
              "_sg_links = _sg_LinkTable(__file__)"]
     for alias, path in sorted(externs.items()):

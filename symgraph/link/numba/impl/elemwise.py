@@ -11,12 +11,12 @@ import sys
 import numba
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from symgraph.link.numba import parallel
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.link.scalar_render import inline_literal, scalar_body, src_line
+from symgraph.numba_compat.llvm import declare_function
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
 
 # -- large outputs on transparent huge pages -----------------------------------------
@@ -36,7 +36,7 @@ def _madvise(typingctx, addr, nbytes, advice):
     def codegen(context, builder, signature, args):
         voidptr = ir.IntType(8).as_pointer()
         fnty = ir.FunctionType(ir.IntType(32), [voidptr, ir.IntType(64), ir.IntType(32)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "madvise")
+        fn = declare_function(builder.module, fnty, "madvise")
         return builder.call(fn, [builder.inttoptr(args[0], voidptr), args[1], args[2]])
 
     return sig, codegen

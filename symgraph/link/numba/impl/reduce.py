@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.link.scalar_render import cast_expr, reduce_identity, reduce_step, result_cast
+from symgraph.numba_compat.llvm import declare_function
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.math import Argmax, AxesSize, Reduce
 from symgraph.tensor.shape_ops import Shape
@@ -27,7 +27,7 @@ def _ieee_minmax(name):
             lty = args[0].type
             fnty = ir.FunctionType(lty, [lty, lty])
             suffix = "f32" if signature.args[0] == types.float32 else "f64"
-            fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.{suffix}")
+            fn = declare_function(builder.module, fnty, f"llvm.{name}.{suffix}")
             return builder.call(fn, list(args))
 
         return sig, codegen
