@@ -144,7 +144,9 @@ BACKEND_PHASES: dict[str, list[Rewrite]] = {}
 
 
 def backend_rewriter(backend: str, name=None):
-    """Register ``fn(fgraph)`` as a graph rewrite of ``backend``'s phase."""
+    """Register ``fn(fgraph, context)`` as a graph rewrite of ``backend``'s phase;
+    ``context`` is what that backend's linker knows about the graph (the CUDA linker
+    passes its placement of the nodes)."""
 
     def deco(fn):
         BACKEND_PHASES.setdefault(backend, []).append(
@@ -154,15 +156,16 @@ def backend_rewriter(backend: str, name=None):
     return deco
 
 
-def run_backend_phase(fgraph, backend: str) -> float:
-    """Run ``backend``'s phase on ``fgraph``, each rewrite once; returns its seconds, also
-    recorded (with the rewrites applied) in ``fgraph.rewrite_log``."""
+def run_backend_phase(fgraph, backend: str, context=None) -> float:
+    """Run ``backend``'s phase on ``fgraph``, each rewrite once, with the linker's
+    ``context``; returns its seconds, also recorded (with the rewrites applied) in
+    ``fgraph.rewrite_log``."""
     t0 = time.perf_counter()
     log = getattr(fgraph, "rewrite_log", None) or RewriteLog()
     for r in BACKEND_PHASES.get(backend, ()):
         t1 = time.perf_counter()
         n_before = len(fgraph.replace_log)
-        r.fn(fgraph)
+        r.fn(fgraph, context)
         if len(fgraph.replace_log) != n_before:
             log.applied[r.name] = log.applied.get(r.name, 0) + 1
             r.stats["applied"] += 1

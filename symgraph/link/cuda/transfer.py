@@ -55,10 +55,10 @@ host_from_gpu = HostFromGpu()
 
 
 @backend_rewriter("cuda", name="cuda_transfers")
-def insert_transfers(fgraph):
+def insert_transfers(fgraph, placement):
     """Insert a transfer wherever a value is produced on one side and needed on the other.
 
-    Reads the linker's placement, ``fgraph.cuda_placement``: ``loc`` (variable -> where
+    ``placement`` is the linker's (its context for this phase): ``loc`` (variable -> where
     it is produced, "host" or "device") and ``impls`` (node -> its ``CudaImpl``, whose
     ``input_locs`` say where each input must be). A value gets one transfer per
     direction however many clients need it, and the transfer's output is placed on the
@@ -66,7 +66,6 @@ def insert_transfers(fgraph):
     computed on the device get a final ``HostFromGpu``; update outputs stay on the device
     (they become the shared variables' new device values). A transfer node keeps the
     creation trace of the value it copies, so errors still name the user's line."""
-    placement = fgraph.cuda_placement
     loc = placement.loc
     made: dict = {}
 
