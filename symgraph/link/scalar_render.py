@@ -8,9 +8,10 @@ on both. It is rendered here, once; each backend only binds the vocabulary the t
 own loops around it. This module imports neither backend.
 
 The ops themselves (``symgraph.tensor.scalar_ops``) stay backend-neutral: they give an
-expression template per op (``ScalarOp.code``) and their dtype rules; where the
-templates' results must be converted to reach numpy's dtypes under Numba's promotion
-rules is decided here (``result_cast``).
+expression template per op (``ScalarOp.code``) and their dtype rules. What it takes to
+get numpy's results from those templates under Numba's rules is decided here: where
+results are converted (``result_cast``: Numba promotes small integers) and the few ops
+whose plain template Numba would compute differently (``_RENDERERS``).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 from symgraph.graph.basic import Constant
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import Composite
+from symgraph.tensor.type import DISCRETE_DTYPES
 
 _FLOATS = ("float32", "float64", "complex64", "complex128")
 
@@ -62,11 +64,37 @@ def result_cast(expr: str, natural_dtype: str, to_dtype: str) -> str:
     return f"_sg_dt_{to_dtype}({expr})"
 
 
+def _int_div(sop, args, in_dtypes, out_dtypes, fresh):
+    a, b = args
+    if out_dtypes[0] == "int64":
+        # Numba gives 0 for INT64_MIN // -1; numpy wraps to INT64_MIN (i.e. -a)
+        return [], [f"(-{a} if {b} == -1 else {a} // {b})"]
+    return [], [sop.expr(args)]
+
+
+def _pow(sop, args, in_dtypes, out_dtypes, fresh):
+    dt = out_dtypes[0]
+    if dt in DISCRETE_DTYPES and not dt.startswith("uint"):
+        # numpy refuses negative integer exponents; Numba would return garbage
+        return [f"if {args[1]} < 0: raise ValueError('pow: integers to negative integer "
+                f"powers are not allowed')"], [sop.expr(args)]
+    return [], [sop.expr(args)]
+
+
+#: scalar op type -> renderer, where an op's template alone would not give numpy's result
+#: under Numba (fused ``Composite`` programs are rendered step by step)
+_RENDERERS = {ts.IntDiv: _int_div, ts.Pow: _pow}
+
+
 def op_code(sop, args, in_dtypes, out_dtypes, fresh):
     """``(stmts, out_exprs)`` of scalar op ``sop`` on ``args`` already cast to its
-    compute dtypes: the op's own template, or for a fused ``Composite`` its steps."""
+    compute dtypes: the op's own template, unless ``_RENDERERS`` or ``Composite`` says
+    otherwise."""
     if isinstance(sop, Composite):
         return _composite_code(sop, args, fresh)
+    render = _RENDERERS.get(type(sop))
+    if render is not None:
+        return render(sop, args, in_dtypes, out_dtypes, fresh)
     return sop.code(args, in_dtypes, out_dtypes, fresh)
 
 

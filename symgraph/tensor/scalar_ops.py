@@ -214,22 +214,12 @@ def _int8_for_bools(dtypes) -> str:
     return upcast(*dtypes)
 
 
-_SIGNED64 = ("int64",)
-
-
 class IntDiv(ScalarOp):
     nin = 2
     name = "int_div"
 
     def output_dtype(self, *dtypes):
         return _int8_for_bools(dtypes)
-
-    def code(self, args, in_dtypes, out_dtypes, fresh):
-        a, b = args
-        if out_dtypes[0] in _SIGNED64:
-            # numba gives 0 for INT64_MIN // -1; numpy wraps to INT64_MIN (i.e. -a)
-            return [], [f"(-{a} if {b} == -1 else {a} // {b})"]
-        return [], [self.expr(args)]
 
     def np_impl(self, a, b):
         return np.floor_divide(a, b)
@@ -270,14 +260,6 @@ class Pow(ScalarOp):
 
     def output_dtype(self, *dtypes):
         return _int8_for_bools(dtypes)
-
-    def code(self, args, in_dtypes, out_dtypes, fresh):
-        dt = out_dtypes[0]
-        if dt in DISCRETE_DTYPES and not dt.startswith("uint"):
-            # numpy refuses negative integer exponents; numba would return garbage
-            return [f"if {args[1]} < 0: raise ValueError('pow: integers to negative integer "
-                    f"powers are not allowed')"], [self.expr(args)]
-        return [], [self.expr(args)]
 
     def np_impl(self, a, b):
         return np.power(a, b)
