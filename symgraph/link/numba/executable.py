@@ -203,11 +203,16 @@ def make_fast_call(exe: NumbaExecutable):
         for j, c in enumerate(upd):
             env[f"_u{j}"] = c
             body.append(f"n{j} = {results[n_out + j]}")
-        body.append("o = (" + "".join(f"_u{j}.value, " for j in range(len(upd))) + ")")
+        # (the containers' slots, as ``Container.value``'s setter stores them, without
+        # its call: the store also makes a device copy stale)
+        body.append("o = (" + "".join(f"_u{j}.host, _u{j}.device_value, "
+                                      for j in range(len(upd))) + ")")
         body.append("try:")
-        body += [f"    _u{j}.value = n{j}" for j in range(len(upd))]
+        for j in range(len(upd)):
+            body += [f"    _u{j}.host = n{j}", f"    _u{j}.device_value = None"]
         body.append("except BaseException:")
-        body += [f"    _u{j}.value = o[{j}]" for j in range(len(upd))]
+        for j in range(len(upd)):
+            body += [f"    _u{j}.host = o[{2 * j}]", f"    _u{j}.device_value = o[{2 * j + 1}]"]
         body.append("    raise")
         env["_ulock"] = exe.update_lock
         lines.append("    with _ulock:")
