@@ -31,6 +31,7 @@ elastic one draws the same masks as an uninterrupted one.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import weakref
 
@@ -42,9 +43,49 @@ from symgraph.distributed.runtime import Replica, WorkerFailed, config_snapshot,
 #: ``allreduce=`` values: ``auto`` takes gloo where torch is installed (and N > 1)
 ALLREDUCE = ("auto", "gloo", "object_store")
 
-__all__ = ["DataParallel", "running"]
+__all__ = ["DataParallel", "running", "keep_workers", "release_idle"]
 
 _RUNNING: "weakref.WeakSet[DataParallel]" = weakref.WeakSet()
+#: idle worker actors kept for the next DataParallel (None: not inside ``keep_workers``)
+_IDLE: list | None = None
+
+
+@contextlib.contextmanager
+def keep_workers():
+    """Within this block, the healthy workers of a closed ``DataParallel`` (and of a
+    finished ``SGD(workers=N)``) are kept and serve the next one, which then skips
+    starting processes, importing symgraph (and torch) and loading compiled code: what
+    dominates a short run on a small machine. Workers that failed are never kept. On
+    leaving the block the idle ones stop.
+
+    Idle workers keep the CPU Ray reserved for each, so Ray tasks started inside the
+    block may wait for them (``sweep`` releases them first; ``release_idle`` does it by
+    hand). Nested blocks share the outer one's workers.
+    """
+    global _IDLE
+    outer = _IDLE is not None
+    if not outer:
+        _IDLE = []
+    try:
+        yield
+    finally:
+        if not outer:
+            release_idle()
+            _IDLE = None
+
+
+def release_idle() -> int:
+    """Stop the idle workers kept by ``keep_workers`` (returns how many)."""
+    idle = list(_IDLE or [])
+    if _IDLE:
+        _IDLE.clear()
+    if idle:
+        import ray
+
+        for a in idle:
+            with contextlib.suppress(Exception):     # already gone, or Ray shut down
+                ray.kill(a, no_restart=True)
+    return len(idle)
 
 
 def running() -> list["DataParallel"]:
@@ -119,12 +160,13 @@ class DataParallel:
             threads = max(1, (os.cpu_count() or 1) // workers)
         cls = ray.remote(num_cpus=1, max_restarts=0)(Replica)
         config = config_snapshot()
-        self._actors = [cls.remote(r, workers, seed, config, threads, builder, *builder_args)
-                        for r in range(workers)]
+        kept = [_IDLE.pop() for _ in range(min(workers, len(_IDLE or [])))]
+        self._actors = kept + [cls.remote() for _ in range(workers - len(kept))]
         self.live = list(range(workers))
         self.where = {}
-        self.where.update(zip(self.live, self._call_all("where", [()] * workers,
-                                                        self.setup_timeout, "starting")))
+        self.where.update(zip(self.live, self._call_all(
+            "build", [(r, workers, seed, config, threads, builder, *builder_args)
+                      for r in range(workers)], self.setup_timeout, "starting")))
         if initial_state is None:
             initial_state = self._call_all("get_state", [()], self.setup_timeout,
                                            "reading the initial state", ranks=[0])[0]
@@ -217,7 +259,7 @@ class DataParallel:
         names = "; ".join(f"{self._describe(r)}: {failed[r]}" for r in order)
         msg = (f"distributed training stopped while {what}: {names}. The parameters on the "
                f"driver are those after step {self.steps} (the last completed one)")
-        self.close()
+        self.close(keep=False)
         pid, node = self.where.get(rank, (None, None))
         raise WorkerFailed(msg, rank=rank, world_size=self.world_size, pid=pid, node=node,
                            step=self.steps + 1)
@@ -346,13 +388,18 @@ class DataParallel:
             self._call_all("apply", [(pending,)] * len(self.live), self.step_timeout,
                            "applying the last update")
 
-    def close(self) -> None:
-        """Stop the workers (the Ray instance stays up for the next use)."""
-        for a in getattr(self, "_actors", []):
-            try:
+    def close(self, keep: bool = True) -> None:
+        """Stop the workers (the Ray instance stays up for the next use); inside
+        ``keep_workers`` the live ones are kept for the next ``DataParallel`` instead,
+        unless ``keep`` is false (after a failure)."""
+        live = set(self.live)
+        for r, a in enumerate(getattr(self, "_actors", [])):
+            if keep and r in live and _IDLE is not None:
+                a.release.remote()          # frees the replica's memory; no reply awaited
+                _IDLE.append(a)
+                continue
+            with contextlib.suppress(Exception):     # already gone
                 self._ray.kill(a, no_restart=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
         self._actors = []
         self.live = []
 

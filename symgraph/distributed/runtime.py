@@ -117,19 +117,25 @@ def worker_seed(seed: int, rank: int) -> int:
 
 
 class Replica:
-    """One worker: a replica built by ``builder(rank, world_size, *builder_args)`` (which
-    returns an ``AllReduceFunction``), run as a Ray actor by ``DataParallel``.
+    """One worker process, run as a Ray actor by ``DataParallel``: ``build`` makes it a
+    replica (``builder(rank, world_size, *builder_args)``, an ``AllReduceFunction``);
+    the process can be built again for a later ``DataParallel`` (``keep_workers``).
 
     Before the builder runs, the driver's ``symgraph.config`` is applied and
     ``numpy.random`` is seeded with ``worker_seed(seed, rank)``, so whatever the builder
     draws (initial weights, random-stream seeds) differs between workers and repeats
-    from run to run; ``DataParallel`` then reseeds the streams before every shard
-    (``AllReduceFunction.reseed``).
+    from run to run, in a fresh process or a kept one; ``DataParallel`` then reseeds the
+    streams before every shard (``AllReduceFunction.reseed``).
     """
 
-    def __init__(self, rank, world_size, seed, config, threads, builder, *builder_args):
+    def __init__(self):
+        self.rank = self.fn = self._group = self._held = None
+
+    def build(self, rank, world_size, seed, config, threads, builder, *builder_args):
+        """Become replica ``rank``; returns ``where()``."""
         import symgraph
 
+        self.release()
         for k, v in config.items():
             setattr(symgraph.config, k, v)
         if threads:
@@ -137,6 +143,12 @@ class Replica:
         self.rank = rank
         np.random.seed(worker_seed(seed, rank))
         self.fn = builder(rank, world_size, *builder_args)
+        return self.where()
+
+    def release(self):
+        """Drop the replica, its gloo group and any held mean (the process stays)."""
+        self.fn = self._group = self._held = None
+        return True
 
     def where(self):
         """``(pid, node address)`` of this worker."""
@@ -173,14 +185,14 @@ class Replica:
         """Join the gloo group served at ``address:port`` (every worker, at once)."""
         from symgraph.distributed.collective import GlooGroup
 
-        if getattr(self, "_group", None) is None:
+        if self._group is None:
             self._group = GlooGroup(self.where()[1], timeout, setup_timeout)
         self._group.join(address, port, self.rank, world_size)
         return True
 
     def commit(self):
         """Apply the mean held from the last collective step (see ``step``)."""
-        held, self._held = getattr(self, "_held", None), None
+        held, self._held = self._held, None
         if held is not None:
             self.fn.apply(held)
         return True
@@ -202,7 +214,7 @@ class Replica:
         ``return_mean``: the driver's mirror). Applying at the next call, once the driver
         knows every worker finished the all-reduce, keeps the replicas equal when a
         worker fails during one: the driver then has the survivors drop it."""
-        held, self._held = getattr(self, "_held", None), None
+        held, self._held = self._held, None
         if commit and held is not None:
             self.fn.apply(held)
         if mean_grads is not None:

@@ -74,6 +74,9 @@ def sweep(trial, space: dict, workers: int, args=(), *, seed: int = 0,
     if workers < 1:
         raise ValueError(f"sweep: workers must be >= 1, got {workers}")
     ray = connect(address, num_cpus)
+    from symgraph.distributed.data_parallel import release_idle
+
+    release_idle()          # idle kept workers hold CPUs the trials need
     if threads is None and not address:
         import os
 

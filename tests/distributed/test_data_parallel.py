@@ -20,7 +20,15 @@ ray = pytest.importorskip(
 import symgraph  # noqa: E402
 import symgraph.tensor as T  # noqa: E402
 from symgraph.datasets import load_data  # noqa: E402
-from symgraph.distributed import DataParallel, WorkerFailed, connect, function, sgd  # noqa: E402
+from symgraph.distributed import (  # noqa: E402
+    DataParallel,
+    WorkerFailed,
+    connect,
+    data_parallel,
+    function,
+    keep_workers,
+    sgd,
+)
 from symgraph.distributed.collective import gloo_available  # noqa: E402
 from symgraph.distributed.data_parallel import running  # noqa: E402
 from symgraph.nn import FullyConnectedLayer, Network, ReLU, SoftmaxLayer  # noqa: E402
@@ -35,12 +43,15 @@ AUTO = "gloo" if gloo_available() else "object_store"
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_local():
-    """One local Ray instance for the module, on 127.0.0.1, no dashboard."""
+    """One local Ray instance for the module, on 127.0.0.1, no dashboard; the healthy
+    workers of each test serve the next (``keep_workers``: process start-up, imports and
+    compiled code are most of a short run's time here)."""
     started = not ray.is_initialized()
     if started:
         connect(num_cpus=3)      # what SGD(workers=N) starts: 127.0.0.1 only, no dashboard
         assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
-    yield
+    with keep_workers():
+        yield
     if started:
         ray.shutdown()
 
@@ -128,7 +139,10 @@ def test_graph_api_steps_equal_full_batch_then_elastic_after_a_kill(capsys):
         np.testing.assert_allclose(states[0][0],
                                    linreg_reference(w0, X, Y, [0, 12, 24, 36]), rtol=1e-5)
         assert np.array_equal(states[0][0], states[2][0])
+        survivors = {dp.where[0][0], dp.where[2][0]}
     assert running() == []
+    # the two healthy workers are kept for the next test's DataParallel
+    assert {ray.get(a.where.remote())[0] for a in data_parallel._IDLE} >= survivors
 
 
 def test_a_silent_worker_times_out_with_its_name():
