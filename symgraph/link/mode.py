@@ -23,8 +23,12 @@ class Mode:
 
     ``optimizer`` is one of Theano's optimizer names (``'fast_run'``, ``'fast_compile'``,
     ``'merge'``, ``'stabilize'``, ``'o1'``..``'o4'``, ``'unsafe'``; see
-    ``rewriting.engine.OPTIMIZERS``); ``None`` runs no rewrites at all; any other value is
-    refused here. ``excluding``/``including`` select rewrites by name or tag.
+    ``rewriting.engine.OPTIMIZERS``); ``None`` runs no rewrites at all; ``'default'`` (as
+    in Theano) is ``config.optimizer``; any other value is refused here. The default stays
+    ``'fast_run'``, unlike Theano's ``'default'``: backends compile inner graphs (scan,
+    Map) with ``Mode(linker)`` and rely on the full rewrites there; ``function(mode=None)``
+    and mode names go through ``get_mode``, which does use ``config.optimizer``.
+    ``excluding``/``including`` select rewrites by name or tag.
     """
 
     def __init__(self, linker: str | None = None, optimizer="fast_run", excluding=(),
@@ -34,6 +38,8 @@ class Mode:
         if linker not in _ALIASES:
             raise ValueError(f"unknown linker {linker!r}; choose from {sorted(set(_ALIASES.values()))}")
         self.linker = _ALIASES[linker]
+        if optimizer == "default":
+            optimizer = config.optimizer
         self.optimizer = optimizer_name(optimizer)
         self.excluding_tags = tuple(excluding)
         self.including_tags = tuple(including)

@@ -111,7 +111,11 @@ def test_fast_compile_mode_uses_the_fast_compile_optimizer():
 
 
 def test_config_optimizer_is_checked_and_used(monkeypatch):
+    assert Mode("py").optimizer == "fast_run"
     monkeypatch.setattr(config, "optimizer", "merge")
     assert get_mode("py").optimizer == "merge"
+    # 'default' is config.optimizer, as in Theano; Mode's own default stays fast_run
+    assert Mode("py", "default").optimizer == "merge"
+    assert Mode("py").optimizer == "fast_run"
     with pytest.raises(ValueError, match="config.optimizer"):
         config.optimizer = "fast_run_stable"
