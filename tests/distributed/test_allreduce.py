@@ -201,3 +201,16 @@ def test_gloo_group_mean_dtypes_and_timeout():
     assert time.perf_counter() - t0 < 10
     for g in groups:
         g.close()
+
+
+def test_allreduce_option_needs_workers(capsys):
+    from symgraph.nn import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--allreduce", "gloo", "--epochs", "1"])
+    assert e.value.code == 2
+    assert "--address, --elastic and --allreduce apply only with --workers N" in (
+        capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        cli.main(["--workers", "2", "--allreduce", "nccl"])
+    assert "invalid choice: 'nccl'" in capsys.readouterr().err
