@@ -1,12 +1,12 @@
 """``DataParallel``: synchronous data-parallel steps on Ray actors.
 
-How a step runs (why this shape): the driver sends each live worker its shards of the
-mini-batch together with the *previous* step's averaged gradients; the worker applies
-those, then returns the sum of its shards' costs and gradients. The driver averages
-(over all shards, in float64), applies the mean to its own mirror of the parameters and
-puts it in Ray's object store once, for every worker to apply at the start of the next
-step. One round trip per step; every replica, the driver's included, applies the same
-mean with the same compiled update, so they stay equal.
+How a step runs on the object store (why this shape): the driver sends each live worker
+its shards of the mini-batch together with the *previous* step's averaged gradients; the
+worker applies those, then returns the sum of its shards' costs and gradients. The
+driver averages (over all shards, in float64), applies the mean to its own mirror of the
+parameters and puts it in Ray's object store once, for every worker to apply at the
+start of the next step. One round trip per step; every replica, the driver's included,
+applies the same mean with the same compiled update, so they stay equal.
 
 The mean is over *shards*, not workers: a mini-batch always has ``world_size`` shards.
 When a worker dies and ``elastic`` is on, its shards go to the survivors (some then do
@@ -186,20 +186,18 @@ class DataParallel:
         if not required and not gloo_available():
             self.backend_note = "torch with gloo is not installed here"
             return
-        timeout = max(self.step_timeout / 2, 1.0)
+        timeouts = (max(self.step_timeout / 2, 1.0), self.setup_timeout)
         ranks = list(self.live)
-        args = [(timeout, self.setup_timeout)]
-        what = "setting up the gloo group"
-        results, failed = self._gather(ranks[:1], [self._actors[ranks[0]].collective_listen
-                                                   .remote(*args[0])], self.setup_timeout)
+        listen = self._actors[ranks[0]].collective_listen.remote(*timeouts)
+        results, failed = self._gather(ranks[:1], [listen], self.setup_timeout)
         if not failed:
             address, port = results[0]
-            refs = [self._actors[r].collective_join.remote(address, port, len(ranks), *args[0])
+            refs = [self._actors[r].collective_join.remote(address, port, len(ranks), *timeouts)
                     for r in ranks]
             results, failed = self._gather(ranks, refs, self.setup_timeout)
         if failed:
             if required or any(isinstance(why, _Lost) for why in failed.values()):
-                self._raise(failed, what)
+                self._raise(failed, "setting up the gloo group")
             # every worker is alive and idle: the object store will do
             self.backend_note = "; ".join(f"{self._describe(r)}: {why}"
                                           for r, why in sorted(failed.items()))
