@@ -40,10 +40,6 @@ def scan_grad(op, inputs, outputs, output_grads):
     if any(op.store_last):
         raise NotImplementedError(f"{op}: gradient of a scan that keeps only its last state")
     n, seqs, inits, nonseqs = op.outer_slices(list(inputs))
-    if op.until:
-        # a while loop: differentiate the steps that ran (Theano's rule); the condition
-        # itself is piecewise constant and gets no gradient
-        n = _steps_taken(op, outputs, n)
     ins = op.inner_inputs
     ns_, nst = op.n_seqs, op.n_states
     s_in = ins[:ns_]
@@ -118,6 +114,26 @@ def scan_grad(op, inputs, outputs, output_grads):
     seq_g = [gw[s_in[k]] for k in fl_seqs]
     step_outs = new_carry + new_acc + seq_g + list(g_dots)
 
+    # -- the forward's residuals ------------------------------------------------------
+    # values of the forward step that the backward step reads (gates, pre-activations)
+    # are stored by the forward loop as extra non-recurrent outputs rather than computed
+    # again: the forward node is replaced by one with these outputs added (the
+    # ``scan_merge_residuals`` rewrite gives its other readers the new node's outputs)
+    residuals = _residuals(op, step_outs)
+    res_outer = []
+    if residuals:
+        k = nst + op.n_nitsot
+        ext = op.replace_fields(
+            inner_outputs=op.inner_outputs[:k] + residuals + op.inner_outputs[k:],
+            n_nitsot=op.n_nitsot + len(residuals))
+        ext.residual_of = op
+        ext_outs = ext.make_node(*inputs).outputs
+        outputs, res_outer = ext_outs[:k], ext_outs[k:]
+    if op.until:
+        # a while loop: differentiate the steps that ran (Theano's rule); the condition
+        # itself is piecewise constant and gets no gradient
+        n = _steps_taken(op, outputs, n)
+
     # -- the backward scan ----------------------------------------------------------------
     n_b = n
     if op.truncate_gradient > 0:
@@ -140,6 +156,9 @@ def scan_grad(op, inputs, outputs, output_grads):
     for j in fl_nits:
         b_seqs.append(g_nits[j][start:n])
         b_seq_ph.append(gz_ph[j])
+    for r, v in zip(res_outer, residuals):
+        b_seqs.append(r[start:n])
+        b_seq_ph.append(v)
     state_ph = [c for i in fl_states for c in carry_ph[i]] + [acc_ph[k] for k in fl_ps]
     init_vals = ([T.zeros_like(inits[i][0]) for i in fl_states for _ in carry_ph[i]]
                  + [T.zeros_like(nonseqs[k]) for k in fl_ps])
@@ -195,6 +214,21 @@ def scan_grad(op, inputs, outputs, output_grads):
         if out[k] is None and k > 0 and _float(inputs[k]):
             out[k] = T.zeros_like(inputs[k])
     return out
+
+
+def _residuals(op, step_outs):
+    """The variables computed by ``op``'s step that the backward step ``step_outs`` reads
+    directly (its frontier with the forward graph), in a fixed order."""
+    from symgraph.graph.basic import toposort
+
+    fwd_nodes = set(toposort(op.inner_outputs, blockers=op.inner_inputs))
+    fwd_vars = {o for nd in fwd_nodes for o in nd.outputs}
+    found = []
+    for nd in toposort(step_outs, blockers=op.inner_inputs):
+        if nd not in fwd_nodes:
+            found.extend(v for v in nd.inputs if v in fwd_vars)
+    found.extend(v for v in step_outs if v in fwd_vars)
+    return list(dict.fromkeys(found))
 
 
 def _steps_taken(op, outputs, n_max):
