@@ -10,6 +10,11 @@ Each ScalarOp knows four things:
 - ``grad(inputs, output, gz)``: tensor-level gradient expressions (None = no gradient,
   e.g. for integer or boolean inputs).
 
+and carries what backends need to know about it, so no backend keeps a table of op
+names: ``identity(dtype)`` (what a reduction starts from), ``reduces_empty`` and
+``expensive`` (a libm call: worth several cores on a large loop). The text backends
+generate from the templates is rendered by ``symgraph.link.scalar_render``.
+
 Example::
 
     >>> from symgraph.tensor.scalar_ops import add
