@@ -321,6 +321,13 @@ class Function:
         return call
 
     @property
+    def __signature__(self):
+        """``inspect.signature(f)``: the entry's (the ``__call__`` property hides it)."""
+        import inspect
+
+        return inspect.signature(self._call)
+
+    @property
     def trust_input(self) -> bool:
         """Theano's ``trust_input``: when True, calls take their values as given (no
         conversion, no check): only for callers that pass values of the input types."""

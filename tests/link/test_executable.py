@@ -2,6 +2,8 @@
 the call (arguments, run, alias copies, all-or-none commit), and ``Function`` only
 delegates to it: no class is swapped, on any backend, before or after the first call.
 """
+import inspect
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,7 @@ def test_function_delegates_to_the_backends_executable(mode):
     assert type(f) is Function                # still: no class swapped after a call
     assert float(exe.call(3.0, b=4.0)) == 5.0  # the generic call every backend shares
     assert float(f(a=3, b=4)) == 5.0
+    assert str(inspect.signature(f)) == "(*args, **kwargs)"
 
 
 def test_linkers_return_executables_from_link():
