@@ -17,7 +17,7 @@ The versions are checked at first use, not at import (``import symgraph.numba_co
 imports nothing), then the answer is cached: :func:`numba_internals` and
 :func:`scipy_internals` are one dictionary read afterwards.
 
-Modules (each imports Numba only when used):
+Modules (imported by their users; this gate imports none of them, nor Numba):
 
 * ``dispatch``  -- loading cached machine code, native entry points, disk caches;
 * ``cachefile`` -- the checksummed, self-healing cache files (``link/numba/healing.py``);
