@@ -149,7 +149,8 @@ def test_a_silent_worker_times_out_with_its_name():
     rng = np.random.RandomState(2)
     X, Y = rng.randn(16, 3).astype("float32"), rng.randn(16).astype("float32")
     dp = DataParallel(linreg_builder(), 2, (X, Y), step_timeout=3)
-    pid = dp.worker_pids()[1]
+    pids = dp.worker_pids()
+    pid = pids[1]
     dp.compile((0,))
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -164,6 +165,9 @@ def test_a_silent_worker_times_out_with_its_name():
         assert dp.live == []          # every worker stopped behind the error
     finally:
         os.kill(pid, signal.SIGCONT)
+    # workers of a failed run are not kept for the next one (keep_workers)
+    kept = {ray.get(a.where.remote(), timeout=60)[0] for a in data_parallel._IDLE}
+    assert not kept & set(pids.values())
 
 
 # ------------------------------------------------------------ Network.SGD(workers=N)
