@@ -5,9 +5,13 @@ float32, the bundled MNIST sample. For each mini-batch size it measures, in this
 process and on one local Ray instance (127.0.0.1, ``num_cpus`` = the largest N):
 
 - ``single``: ``Network.build_train_fn``'s ``train_mb(i)`` (Numba's threads: all cores);
-- ``ray N``: ``symgraph.distributed.train_function(..., workers=N)``'s ``train_mb(i)``
-  (each worker on cores / N threads), i.e. shard gradients on N processes, the mean
-  through the object store, the update on every replica and on the driver.
+- ``object_store N``: ``symgraph.distributed.train_function(..., workers=N,
+  allreduce="object_store")``'s ``train_mb(i)`` (each worker on cores / N threads):
+  shard gradients on N processes, the mean taken by the driver and sent back through
+  Ray's object store, the update on every replica and on the driver;
+- ``gloo N``: the same with ``allreduce="gloo"``: the workers average among themselves
+  on a torch.distributed gloo group (loopback), worker 0 sends the mean to the driver
+  (needs torch; skipped, with a note, without it).
 
 Each figure is the median seconds per step over ``--steps`` steps after ``--warmup``
 ones; the machine's load average is recorded with it (a shared machine: compare rows of
@@ -17,6 +21,7 @@ Usage::
 
     python bench/distributed_step.py                       # batches 10,100; N = 1, 2
     python bench/distributed_step.py --batches 100 --workers 1,2 --steps 100
+    python bench/distributed_step.py --paths object_store       # one averaging path
 
 Writes ``bench/results/distributed.json``.
 """
@@ -66,6 +71,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", default="1,2")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--paths", default="object_store,gloo",
+                   help="averaging paths to time (object_store, gloo)")
     args = p.parse_args(argv)
     import numpy as np
 
@@ -73,6 +80,7 @@ def main(argv=None) -> int:
     import symgraph.tensor as T
     from symgraph.datasets import load_data
     from symgraph.distributed import connect, train_function
+    from symgraph.distributed.collective import gloo_available
 
     symgraph.config.floatX = "float32"
     (x, y), _, _ = load_data()
@@ -90,22 +98,29 @@ def main(argv=None) -> int:
         rows.append({"batch": batch, "system": "single", "load1": os.getloadavg()[0],
                      "median_s": timed(train_mb, n_batches, args.warmup, args.steps)})
         print(rows[-1], flush=True)
-        for n in workers:
-            if batch % n:
+        for path in args.paths.split(","):
+            if path == "gloo" and not gloo_available():
+                print("gloo: torch is not installed here; skipped", flush=True)
                 continue
-            net = network3(batch)
-            fn = train_function(net, (tx, ty), batch, 0.03, 0.1, 0.0, n_batches, workers=n)
-            fn.dry_run(0)
-            rows.append({"batch": batch, "system": f"ray {n}", "load1": os.getloadavg()[0],
-                         "median_s": timed(fn, n_batches, args.warmup, args.steps)})
-            fn.close()
-            print(rows[-1], flush=True)
+            for n in workers:
+                if batch % n:
+                    continue
+                net = network3(batch)
+                fn = train_function(net, (tx, ty), batch, 0.03, 0.1, 0.0, n_batches,
+                                    workers=n, allreduce=path)
+                fn.dry_run(0)
+                assert fn.dp.backend == path, (fn.dp.backend, fn.dp.backend_note)
+                rows.append({"batch": batch, "system": f"{path} {n}",
+                             "load1": os.getloadavg()[0],
+                             "median_s": timed(fn, n_batches, args.warmup, args.steps)})
+                fn.close()
+                print(rows[-1], flush=True)
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "cpus": os.cpu_count(), "params": int(n_params),
            "gradient_bytes_float32": int(n_params) * 4, "steps": args.steps, "rows": rows}
     path = REPO / "bench" / "results" / "distributed.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"| batch | system | ms/step | load (1 min) |\n|---|---|---|---|")
+    print("| batch | system | ms/step | load (1 min) |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['batch']} | {r['system']} | {r['median_s'] * 1e3:.2f} | {r['load1']:.1f} |")
     print(f"parameters {n_params}, float32 gradient bytes {n_params * 4}; wrote {path}")

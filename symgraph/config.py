@@ -19,7 +19,10 @@ _VALID = {
     "floatX": ("float64", "float32", "float16"),
     "device": ("cpu", "cuda"),
     "mode": ("numba", "py", "cuda", "FAST_RUN", "FAST_COMPILE", "DebugMode", "NanGuardMode"),
-    "optimizer": ("fast_run", "fast_compile", None),
+    # the names of rewriting.engine.OPTIMIZERS (tests/rewriting/test_optimizer_names.py
+    # checks the two lists agree; config cannot import the rewriting layer)
+    "optimizer": ("fast_run", "fast_compile", "merge", "stabilize", "o1", "o2", "o3", "o4",
+                  "unsafe", None),
     "compute_test_value": ("off", "ignore", "warn", "raise", "pdb"),
     "warn_float64": ("ignore", "warn", "raise", "pdb"),
     "on_unused_input": ("raise", "warn", "ignore"),

@@ -127,7 +127,6 @@ class LazyIfElse(Op):
         self.n_then = len(then_graph[0])
         self.name = name
         self._py = {}
-        self._numba_src = {}
 
     def __eq__(self, other):
         return self is other

@@ -1,4 +1,4 @@
-"""Shared by the two real-CUDA-target checks (``tests/kernels_cuda/real_target_check.py``
+"""Shared by the two real-CUDA-target checks (``tests/kernels/cuda/real_target_check.py``
 drives the kernel launchers, ``tests/link/cuda/real_target_check.py`` the backend): imports
 ``numba.cuda`` in real (non-simulator) mode and replaces device arrays by numpy arrays and
 every kernel launch by ``compile_cuda`` (typing + lowering to NVVM IR; no driver, no GPU).

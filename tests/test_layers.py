@@ -16,8 +16,6 @@ ROOT = Path(symgraph.__file__).parent
 ORDER = {"graph": 0, "tensor": 1, "rewriting": 2, "link": 3, "compile": 4}
 #: upward imports still to be removed, each with the reason it is still there
 KNOWN = {
-    # CudaFunction subclasses compile's Function: goes with the Executable boundary
-    ("link/cuda/linker.py", "compile"),
     # Theano's gof.graph utilities compare shared values and cast constants
     ("graph/compare.py", "tensor"),
     ("graph/compare.py", "compile"),

@@ -10,7 +10,10 @@ very same routines. The dynamic loader opens a file once, so ``scipy.linalg``, i
 later by anyone, uses this library object too, and a thread count set here holds for both.
 
 Where that library is not there (scipy built against a system BLAS, conda's MKL), the
-routines come from the capsules of ``scipy.linalg.cython_blas``, as Numba takes them.
+routines come from the capsules of ``scipy.linalg.cython_blas``, as Numba takes them. Both
+are scipy internals: on a scipy symgraph was not checked against (or with
+``SYMGRAPH_NUMBA_FALLBACK=1``) the same symbols are Numba ``cfunc``s computing with
+``np.dot`` instead (``symgraph/numba_compat/scipy_blas.py``).
 
 The addresses are registered with LLVM under fixed names (``symgraph_sgemm`` ...), so
 disk-cached code that calls them links in any process that imported this module (the
@@ -25,16 +28,15 @@ gives no such call).
 from __future__ import annotations
 
 import ctypes
-import glob
-import importlib.util
-import os
 
 import numba
 import numpy as np
 from llvmlite import binding as llvm
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
+
+from symgraph.numba_compat.llvm import stack_slot
+from symgraph.numba_compat.scipy_blas import bind_blas
 
 __all__ = ["gemm_into", "gemv_into", "overlaps", "ROUTINES", "num_threads", "set_num_threads"]
 
@@ -43,48 +45,11 @@ _NAMES = [f"{k}{r}" for r in ("gemm", "gemv") for k in _KINDS]
 _CACHE = {"cache": True}
 
 
-def _vendored_openblas():
-    """scipy's own OpenBLAS (wheels), opened without importing scipy: (CDLL, prefix) or None."""
-    spec = importlib.util.find_spec("scipy")
-    if spec is None or not spec.origin:
-        return None
-    site = os.path.dirname(os.path.dirname(spec.origin))
-    for path in sorted(glob.glob(os.path.join(site, "scipy.libs", "*openblas*.so*"))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_", ""):
-            if all(hasattr(lib, f"{prefix}{n}_") for n in _NAMES):
-                return lib, prefix
-    return None
-
-
-def _cython_blas_addresses() -> dict:
-    """Addresses of the routines in ``scipy.linalg.cython_blas`` (the slow import)."""
-    import scipy.linalg.cython_blas as cb
-
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    out = {}
-    for n in _NAMES:
-        cap = cb.__pyx_capi__[n]
-        out[n] = get_ptr(cap, get_name(cap))
-    return out
-
-
 def _bind():
-    found = _vendored_openblas()
-    if found is not None:
-        lib, prefix = found
-        addrs = {n: ctypes.cast(getattr(lib, f"{prefix}{n}_"), ctypes.c_void_p).value
-                 for n in _NAMES}
-        where = {"source": "library", "path": os.path.realpath(lib._name), "prefix": prefix}
-    else:
-        lib, addrs = None, _cython_blas_addresses()
-        where = {"source": "scipy.linalg.cython_blas", "path": None, "prefix": None}
+    """Register the routines' addresses under ``symgraph_<name>``; where they came from
+    (scipy's wheel library, its ``cython_blas`` capsules, or the public fallback) is
+    decided in ``symgraph.numba_compat.scipy_blas``."""
+    lib, addrs, where = bind_blas(_NAMES)
     for n, addr in addrs.items():
         llvm.add_symbol(f"symgraph_{n}", addr)
     return lib, where
@@ -110,7 +75,8 @@ _SET_THREADS = _thread_call("set_num_threads", None, [ctypes.c_int])
 
 
 def num_threads() -> int | None:
-    """The library's thread count (None when the routines came through cython_blas)."""
+    """The library's thread count (None when the routines did not come from the wheel's
+    library: ``blas_threads.py`` then goes through threadpoolctl)."""
     return None if _GET_THREADS is None else int(_GET_THREADS())
 
 
@@ -131,7 +97,7 @@ def _scalar_ptr(typingctx, val):
     sig = types.CPointer(val)(val)
 
     def codegen(context, builder, signature, args):
-        return cgutils.alloca_once_value(builder, args[0])
+        return stack_slot(builder, args[0])
 
     return sig, codegen
 

@@ -37,8 +37,10 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.core import cgutils
 from numba.extending import intrinsic
+
+from symgraph.numba_compat.llvm import counted_loop, declare_function, stack_slot
+
 from .blas import gemm_into, overlaps
 from .threads import TASK_SYMBOL, register_task_symbol
 
@@ -102,7 +104,7 @@ def _block_mac(typingctx, a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z,
 
         ap, bp, zp, cp = data(0), data(4), data(10), data(13)
         bits = 32 if dt == types.float32 else 64
-        fma = cgutils.get_or_insert_function(
+        fma = declare_function(
             builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{VW}f{bits}")
         zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * VW)
         lanes0 = ir.Constant(ir.VectorType(ir.IntType(32), VW), [0] * VW)
@@ -122,7 +124,7 @@ def _block_mac(typingctx, a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z,
         # multiply-add takes 4 cycles and two issue per cycle, so fewer than 8 independent
         # chains leave the units idle: small blocks keep two sets (even and odd k) instead
         sets = 2 if MR * NV < 8 else 1
-        accs = [[[cgutils.alloca_once_value(builder, zero) for _ in range(NV)]
+        accs = [[[stack_slot(builder, zero) for _ in range(NV)]
                  for _ in range(MR)] for _ in range(sets)]
 
         def step(k, acc):
@@ -137,7 +139,7 @@ def _block_mac(typingctx, a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z,
                     builder.store(builder.call(fma, [xs, bvals[v], builder.load(acc[r][v])]),
                                   acc[r][v])
 
-        with cgutils.for_range(builder, builder.udiv(kc, const(sets))) as loop:
+        with counted_loop(builder, builder.udiv(kc, const(sets))) as loop:
             for s_ in range(sets):
                 step(builder.add(builder.mul(loop.index, const(sets)), const(s_)), accs[s_])
         if sets == 2:

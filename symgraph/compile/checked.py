@@ -3,12 +3,14 @@
 Why: the checking modes (``DebugMode``, ``NanGuardMode``) must inspect the outputs *and*
 the new values of shared variables before any shared variable changes, so that a call
 they reject leaves the shared state as it was (the rule every call follows). A
-``Function`` commits inside its own ``__call__``; these helpers split that in two: run
+``Function`` commits inside its call; these helpers split that in two: run
 the linked graph on copies of the shared values, then commit the updates.
 
 ``CheckedFunction`` is the common wrapper: it keeps Theano's ``Function`` surface
 (``maker``, ``name``, ``copy``, pickling, ``get_shared``...) by delegating to the
-wrapped function, and calls ``self._checked_call(vals)``.
+wrapped function, and calls ``self._checked_call(vals)``. They use the wrapped
+function's ``Executable`` (``symgraph.link.executable``) in parts: ``check`` the
+arguments, ``run`` without committing, ``explain`` a failure.
 """
 from __future__ import annotations
 
@@ -24,9 +26,7 @@ def host(x):
 
 def filtered_args(fn, args, kwargs):
     """The call's arguments bound to ``fn``'s inputs and converted to their types."""
-    if kwargs or len(args) != len(fn.ins):
-        args = fn._bind(args, kwargs)
-    return [fn._filter(k, a) for k, a in enumerate(args)]
+    return fn.executable.check(args, kwargs)
 
 
 def shared_snapshot(fn):
@@ -43,9 +43,9 @@ def run_uncommitted(fn, vals):
     in-place updates of the compiled code touch only the copies."""
     shared = shared_snapshot(fn)
     try:
-        res = list(fn.thunk(vals, shared))
+        res = list(fn.executable.run(vals, shared))
     except Exception as e:  # noqa: BLE001 - named by the usual diagnosis path
-        raise fn._explain(e, vals, [c.value for c in fn._containers]) from None
+        raise fn.executable.explain(e, vals) from None
     n = fn.n_out
     return [host(r) for r in res[:n]], [host(r) for r in res[n:]]
 
@@ -55,7 +55,8 @@ def commit(fn, outs, updates):
     (a single array or a list, as ``fn`` would)."""
     for sv, v in zip(fn.upd_vars, updates):
         sv.set_value(v, borrow=True)
-    outs = [np.array(o, copy=True) if k in fn._copy_out else o for k, o in enumerate(outs)]
+    copy_out = fn.executable.copy_out
+    outs = [np.array(o, copy=True) if k in copy_out else o for k, o in enumerate(outs)]
     return outs[0] if fn.single else outs
 
 
@@ -124,7 +125,7 @@ def plain_mode(mode):
 def describe_output(fn, k):
     """'output k (name), created at <user line>' for messages about result ``k`` (user
     outputs first, then the shared variables' updates)."""
-    user = getattr(fn, "_user_graph", None)
+    user = fn.executable.user_graph
     n = fn.n_out
     if k >= n:
         sv = fn.upd_vars[k - n]

@@ -26,8 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.compile.checked import (CheckedFunction, commit, describe_output,
-                                      plain_mode, run_uncommitted)
+from symgraph.compile.checked import (
+    CheckedFunction,
+    commit,
+    describe_output,
+    plain_mode,
+    run_uncommitted,
+)
 from symgraph.compile.mode import Mode
 
 #: (rtol, atol) by dtype kind and size, Theano's ``_allclose`` tolerances
@@ -146,9 +151,7 @@ def _first_bad_node(fn, vals, mode) -> str:
     """On a difference (only then): run the compiled graph node by node with the Numba
     module's per-node functions and each node's numpy reference on the same inputs, and
     describe the first node whose results differ ('' when that cannot be done)."""
-    module = getattr(fn.thunk, "module", None)
-    if module is None:
-        return ""
+    exe = fn.executable
     from symgraph.compile.checked import shared_snapshot
     from symgraph.graph.basic import Constant
     from symgraph.graph.utils import format_trace
@@ -161,7 +164,10 @@ def _first_bad_node(fn, vals, mode) -> str:
             ins = [v.data if isinstance(v, Constant) else env[v] for v in node.inputs]
             ref = py_impl.get(node)(node, [np.array(i, copy=True) for i in ins])
             args = [i[()] if isinstance(i, np.ndarray) and i.ndim == 0 else i for i in ins]
-            got = getattr(module, f"node{k}")(*args)
+            node_fn = exe.node_function(k)
+            if node_fn is None:  # the backend has no compiled per-node functions
+                return ""
+            got = node_fn(*args)
             got = list(got) if len(node.outputs) > 1 else [got]
             for j, (o, g, r) in enumerate(zip(node.outputs, got, ref)):
                 d = mode.difference(np.asarray(g), np.asarray(r))

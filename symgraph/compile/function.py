@@ -1,8 +1,9 @@
 """``function``: compile symbolic inputs -> outputs (+ updates) into a callable.
 
 Pipeline (see docs/ARCHITECTURE.md): clone into a FunctionGraph with givens applied and updates as
-extra outputs -> rewrite -> link (py/numba/cuda) -> wrap in a ``Function`` that checks
-inputs, runs, and commits updates only when the whole call succeeded.
+extra outputs -> rewrite -> link: the backend (py/numba/cuda) returns an ``Executable``
+(``symgraph.link.executable``) that checks inputs, runs, and commits updates only when
+the whole call succeeded -> wrap it in a ``Function``, Theano's user-facing object.
 
 Example::
 
@@ -16,10 +17,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from operator import attrgetter
 
-import numpy as np
-
-from symgraph.compile.callguard import NO_LOCK, commit, interrupt_from, update_lock
 from symgraph.compile.io import In, Out
 from symgraph.compile.mode import get_mode
 from symgraph.compile.shared import SharedVariable
@@ -33,6 +32,7 @@ from symgraph.graph.basic import (
 )
 from symgraph.graph.fg import FunctionGraph
 from symgraph.graph.utils import MissingInputError, UnusedInputError
+from symgraph.link.executable import Arg
 
 
 def function(inputs, outputs=None, updates=None, givens=None, no_default_updates=False,
@@ -105,7 +105,8 @@ def _pairs(x, what):
         try:
             items = [tuple(p) for p in x]
         except TypeError:
-            raise TypeError(f"{what} must be a dict or a list of (variable, expression) pairs") from None
+            raise TypeError(f"{what} must be a dict or a list of (variable, expression) "
+                            f"pairs") from None
     for p in items:
         if len(p) != 2:
             raise TypeError(f"{what}: each entry must be a pair (variable, expression), got {p!r}")
@@ -224,21 +225,18 @@ def _compile(spec):
                          key=lambda v: _first_use(fgraph, v))
     from symgraph.link import get_linker
 
-    linker = get_linker(mode.linker)
-    thunk = linker.make_thunk(fgraph, fgraph.inputs, shared_vars, update_vars=upd_vars)
+    allow_all = spec["allow_input_downcast"]
+    args = [Arg(i.variable.type, i.name, i.has_default, i.value if i.has_default else None,
+                i.allow_downcast if i.allow_downcast is not None else allow_all)
+            for i in ins]
+    # the graph before rewriting: errors of a call name the node the user wrote
+    executable = get_linker(mode.linker).link(fgraph, args, shared_vars, upd_vars,
+                                              single=single, user_graph=(in_vars, all_outs),
+                                              name=spec.get("name"))
     t3 = time.perf_counter()
-    fn = Function(spec, ins, fgraph, shared_vars, upd_vars, single, thunk, mode,
-                  allow_input_downcast=spec["allow_input_downcast"])
-    fn._user_graph = (in_vars, all_outs)  # the graph before rewriting, for error messages
+    fn = Function(spec, ins, executable, mode)
     fn.compile_times = {"build": t1 - t0, "rewrite": t2 - t1, "link": t3 - t2,
                         "phases": phase_times}
-    from symgraph.compile.fastcall import make_fast_class
-
-    # a backend may bring its own call path (the CUDA linker keeps shared values on the
-    # device and commits updates there); else the generated Numba fast path, if any
-    fast = getattr(thunk, "function_class", None) or make_fast_class(fn)
-    if fast is not None:
-        fn.__class__ = fast
     return fn
 
 
@@ -280,172 +278,76 @@ class _Maker:
 
 
 class Function:
-    """A compiled function. Call it with values for its inputs (positionally or by name)."""
+    """A compiled function. Call it with values for its inputs (positionally or by name).
 
-    def __init__(self, spec, ins, fgraph, shared_vars, upd_vars, single, thunk, mode,
-                 allow_input_downcast=None):
+    The call itself is the backend's: ``f(...)`` runs ``f.executable``'s entry point
+    (``symgraph.link.executable``), which checks the arguments, runs the linked graph
+    and commits the updates, the same for every backend. ``trust_input = True`` skips
+    the conversion of the arguments (the caller guarantees their types), and a profiled
+    function (``profile=True``) times each call.
+    """
+
+    #: ``f(...)`` is ``f._call(...)``: the Executable's entry, or the trusting or timed
+    #: variant (``_choose_call``). A property rather than a method so that the call
+    #: costs no Python frame of its own: for a scalar function the frame would be a
+    #: sizeable part of the call (docs/benchmarks.md).
+    __call__ = property(attrgetter("_call"))
+
+    def __init__(self, spec, ins, executable, mode):
         self._spec = spec
         self.ins = ins
-        self.fgraph = fgraph
-        self.maker = _Maker(fgraph, ins, mode)
+        self.executable = executable
+        self.fgraph = executable.fgraph
+        self.maker = _Maker(executable.fgraph, ins, mode)
         self.mode = mode
-        self.shared_vars = shared_vars
-        self.upd_vars = upd_vars
-        self.single = single
-        self.thunk = thunk
-        self.allow_input_downcast = allow_input_downcast
-        self.trust_input = False
         self.name = spec.get("name")
-        n_out = fgraph.n_user_outputs
-        self.n_out = n_out
-        self._containers = [v.container for v in shared_vars]
-        self._upd_containers = [v.container for v in upd_vars]
-        self._update_lock = update_lock(self._upd_containers)
-        self._in_types = [i.variable.type for i in ins]
-        self._in_names = [i.name or f"#{k}" for k, i in enumerate(ins)]
-        self._name_to_pos = {i.name: k for k, i in enumerate(ins) if i.name is not None}
-        self._defaults = [i.value if i.has_default else None for i in ins]
-        self._has_default = [i.has_default for i in ins]
-        self._copy_out = _outputs_aliasing_inputs(fgraph, n_out, upd_vars)
+        self.shared_vars = executable.shared_vars
+        self.upd_vars = executable.update_vars
+        self.n_out = executable.n_out
+        self.single = executable.single
+        self._trust_input = False
         self._profile = None
         from symgraph.config import config
 
         if spec.get("profile") or config.profile:
             self._profile = _CallProfile(self)
-        self._fast = self._make_fast_filters()
+        self._call = self._choose_call()
 
-    # -- inputs -------------------------------------------------------------------
-    def _make_fast_filters(self):
-        fast = []
-        for t in self._in_types:
-            if t.ndim == 0 and t.dtype == "float64":
-                fast.append(float)
-            elif t.ndim == 0 and t.dtype == "int64":
-                fast.append(int)
-            else:
-                fast.append(None)
-        return fast
+    def _choose_call(self):
+        exe = self.executable
+        call = exe.call_trusted if self._trust_input else exe.entry()
+        if self._profile is not None:
+            call = self._profile.timed(call)
+        return call
 
-    def _filter(self, k, v):
-        t = self._in_types[k]
-        if type(v) is np.ndarray and v.dtype is t.numpy_dtype and v.ndim == t.ndim:
-            if not any(t.broadcastable) or all(
-                    s == 1 for s, b in zip(v.shape, t.broadcastable) if b):
-                return v
-        if isinstance(v, Variable):
-            raise TypeError(f"input {self._in_names[k]!r}: got the symbolic variable {v}; a "
-                            f"compiled function takes values (numbers or numpy arrays)")
-        allow = self.ins[k].allow_downcast
-        if allow is None:
-            allow = self.allow_input_downcast
-        return t.filter(v, strict=False, allow_downcast=allow, name=self._in_names[k])
+    @property
+    def __signature__(self):
+        """``inspect.signature(f)``: the entry's (the ``__call__`` property hides it)."""
+        import inspect
 
-    def _bind(self, args, kwargs):
-        n = len(self.ins)
-        if len(args) > n:
-            raise TypeError(f"function{' ' + self.name if self.name else ''} takes {n} "
-                            f"argument{'s' if n != 1 else ''} ({', '.join(self._in_names)}), "
-                            f"got {len(args)}")
-        vals = list(args) + [_MISSING] * (n - len(args))
-        for key, v in kwargs.items():
-            if key not in self._name_to_pos:
-                raise TypeError(f"function got an unexpected keyword argument {key!r}; inputs "
-                                f"are {self._in_names}")
-            k = self._name_to_pos[key]
-            if vals[k] is not _MISSING:
-                raise TypeError(f"function got multiple values for input {key!r}")
-            vals[k] = v
-        for k in range(n):
-            if vals[k] is _MISSING:
-                if self._has_default[k]:
-                    vals[k] = self._defaults[k]
-                else:
-                    raise TypeError(f"function takes {n} argument{'s' if n != 1 else ''} "
-                                    f"({', '.join(self._in_names)}); missing a value for input "
-                                    f"{k} ({self._in_names[k]!r})")
-        return vals
+        return inspect.signature(self._call)
 
-    def __call__(self, *args, **kwargs):
-        if kwargs or len(args) != len(self.ins):
-            args = self._bind(args, kwargs)
-        fast = self._fast
-        if self.trust_input:
-            vals = args
-        else:
-            vals = [a if (fast[k] is not None and type(a) is fast[k]) else self._filter(k, a)
-                    for k, a in enumerate(args)]
-        # calls that update shared variables hold their locks from reading the values to
-        # storing the results, so threads do not lose updates (callguard.py)
-        with self._update_lock:
-            shared_vals = [c.value for c in self._containers]
-            if self._profile is not None:
-                self._profile.t0 = time.perf_counter()
-            try:
-                results = self._run(vals, shared_vals)
-            except Exception as e:  # noqa: BLE001
-                raise self._explain(e, vals, shared_vals) from None
-            if self._profile is not None:
-                self._profile.record(time.perf_counter() - self._profile.t0)
-            n = self.n_out
-            for k in self._copy_out:
-                results[k] = np.array(results[k], copy=True)
-            # commit updates only now, all or none: a failed or interrupted call changes nothing
-            commit(self._upd_containers, results[n:])
-        outs = results[:n]
-        if self.single:
-            return outs[0]
-        return outs
+    @property
+    def trust_input(self) -> bool:
+        """Theano's ``trust_input``: when True, calls take their values as given (no
+        conversion, no check): only for callers that pass values of the input types."""
+        return self._trust_input
 
-    def _run(self, vals, shared_vals):
-        """The thunk call; graphs with parallel kernels run on fewer threads while the
-        machine is busy, and hold the layer's lock where it is not thread-safe."""
-        if not getattr(self.thunk, "parallel", False):
-            return self.thunk(vals, shared_vals)
-        from symgraph.kernels.cpu import threads
-
-        lock = threads.PARALLEL_LOCK if threads.serialize_parallel() else NO_LOCK
-        with lock, threads.fewer_threads(threads.call_threads()):
-            return self.thunk(vals, shared_vals)
+    @trust_input.setter
+    def trust_input(self, value):
+        self._trust_input = bool(value)
+        self._call = self._choose_call()
 
     def dry_run(self, *args, **kwargs):
         """Run once without committing updates (compiles the machine code; no side effect)."""
-        if kwargs or len(args) != len(self.ins):
-            args = self._bind(args, kwargs)
-        vals = [self._filter(k, a) for k, a in enumerate(args)]
-        results = self._run(vals, [c.value for c in self._containers])
-        return results[: self.n_out]
-
-    def _explain_args(self, exc, args):
-        vals = [self._filter(k, a) for k, a in enumerate(args)]
-        return self._explain(exc, vals, [c.value for c in self._containers])
-
-    def _explain(self, exc, vals, shared_vals):
-        """Re-run the user's graph (before rewriting) on the py backend, only on the error
-        path: the error then names the node the user wrote (not a fused or rewritten one),
-        its input shapes and dtypes, and the user's source line."""
-        interrupt = interrupt_from(exc)  # Ctrl-C inside a parallel kernel: no diagnosis
-        if interrupt is not None:
-            return interrupt
-        user_graph = getattr(self, "_user_graph", None)
-        if user_graph is None:
-            return exc
-        try:
-            from symgraph.link.py.linker import PyThunk
-
-            fg = FunctionGraph(user_graph[0], user_graph[1], clone=True)
-            shared = [v for v in fg.variables if isinstance(v, SharedVariable)]
-            ref = PyThunk(fg, fg.inputs, shared)
-            ref_vals = [np.array(v, copy=True) for v in vals]
-            ref_shared = [np.array(v.container.value, copy=True) for v in shared]
-        except Exception:  # noqa: BLE001 - diagnosis must not hide the original error
-            return exc
-        try:
-            ref(ref_vals, ref_shared)
-        except Exception as ref_exc:  # noqa: BLE001
-            return ref_exc
-        return exc
+        return self.executable.dry_run(*args, **kwargs)
 
     # -- misc ---------------------------------------------------------------------
+    def get_shared(self):
+        """Theano's ``get_shared``: the shared variables this function reads or updates."""
+        read = list(self.shared_vars)
+        return read + [v for v in self.upd_vars if v not in read]
+
     def copy(self):
         return _compile(self._spec)
 
@@ -462,10 +364,11 @@ class Function:
         return profile_function(self, args, kwargs, n_calls=n_calls, file=file)
 
     def __repr__(self):
-        return f"<symgraph Function {self.name or ''} ({', '.join(self._in_names)}) -> {self.n_out} output(s), {self.mode.linker}>"
+        names = ", ".join(self.executable.names)
+        return (f"<symgraph Function {self.name or ''} ({names}) -> {self.n_out} output(s), "
+                f"{self.mode.linker}>")
 
 
-_MISSING = object()
 
 
 class _CallProfile:
@@ -479,7 +382,6 @@ class _CallProfile:
         self.fn = fn
         self.calls = 0
         self.seconds = 0.0
-        self.t0 = 0.0
         if not _CallProfile._all:
             atexit.register(_CallProfile.report_all)
         _CallProfile._all.append(self)
@@ -487,6 +389,18 @@ class _CallProfile:
     def record(self, dt):
         self.calls += 1
         self.seconds += dt
+
+    def timed(self, call):
+        """``call``, recording the time of each successful call."""
+        clock = time.perf_counter
+
+        def timed_call(*args, **kwargs):
+            t0 = clock()
+            result = call(*args, **kwargs)
+            self.record(clock() - t0)
+            return result
+
+        return timed_call
 
     @staticmethod
     def report_all(file=None):
@@ -501,37 +415,6 @@ class _CallProfile:
                       f"({p.seconds / max(p.calls, 1) * 1e6:.1f} us/call); compile: rewrite "
                       f"{ct.get('rewrite', 0):.3f}s [{phases}], link {ct.get('link', 0):.3f}s\n")
         out.write("  per-node times: call f.profile(*args)\n")
-
-
-def _outputs_aliasing_inputs(fgraph, n_out, upd_vars=()):
-    """Indices of outputs (user outputs, then update values) that get copied after a call.
-
-    As Theano's ``insert_deepcopy``: a returned array or a shared variable's new value must
-    not share memory with an input, a constant, another shared variable, or another
-    output/update (the same variable twice, or a view of one); otherwise mutating one
-    silently changes the other. An update may alias its own shared variable.
-    """
-    res = []
-    roots = set(fgraph.inputs) | {v for v in fgraph.variables if isinstance(v, SharedVariable)}
-    taken = set()
-    for k, o in enumerate(fgraph.outputs):
-        v = o
-        while True:
-            node = v.owner
-            if node is None or v in roots:
-                break
-            vm = getattr(node.op, "view_map", {}) or {}
-            dm = getattr(node.op, "destroy_map", {}) or {}
-            src = vm.get(v.index) or dm.get(v.index)
-            if not src:
-                break
-            v = node.inputs[src[0]]
-        own = upd_vars[k - n_out] if k >= n_out else None
-        if v in taken or isinstance(v, Constant) or (v in roots and v is not own):
-            res.append(k)
-        else:
-            taken.add(v)
-    return res
 
 
 # ``Variable.eval`` compiles with ``function`` (the graph layer does not import this one)

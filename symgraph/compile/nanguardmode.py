@@ -117,7 +117,7 @@ class NanGuardFunction(CheckedFunction):
             found = mode.problems(v)
             if found:
                 raise NanGuardError("\n".join(found) + "\nNanGuardMode found an error in an "
-                                    f"input of the graph: input {fn._in_names[k]!r}")
+                                    f"input of the graph: input {fn.executable.names[k]!r}")
         for sv in fn.shared_vars:
             found = mode.problems(sv.get_value(borrow=True))
             if found:
@@ -170,7 +170,7 @@ def _first_bad_node(fn, vals, mode):
     from symgraph.graph.fg import FunctionGraph
     from symgraph.link.py.dispatch import py_impl
 
-    user = getattr(fn, "_user_graph", None)
+    user = fn.executable.user_graph
     if user is None:
         return None, "no user graph kept", []
     fg = FunctionGraph(user[0], user[1], clone=True)

@@ -16,13 +16,12 @@ from symgraph.graph.basic import Constant
 
 
 def profile_function(fn, args, kwargs, n_calls: int = 10, file=None) -> str:
-    if kwargs or len(args) != len(fn.ins):
-        args = fn._bind(args, kwargs)
-    vals = [fn._filter(k, a) for k, a in enumerate(args)]
+    exe = fn.executable
+    vals = exe.check(args, kwargs)
     fgraph = fn.fgraph
     order = fgraph.toposort()
-    module = getattr(fn.thunk, "module", None)
-    shared_vals = [c.value for c in fn._containers]
+    node_fns = [exe.node_function(k) for k in range(len(order))]
+    shared_vals = exe.read_shared()
     env = {}
     for v, x in zip(fgraph.inputs, vals):
         env[v] = x
@@ -40,8 +39,8 @@ def profile_function(fn, args, kwargs, n_calls: int = 10, file=None) -> str:
                     ins.append(local[v])
                 elif isinstance(v, Constant):
                     ins.append(v.data)
-            if module is not None:
-                f = getattr(module, f"node{k}")
+            f = node_fns[k]
+            if f is not None:
                 ins = [i[()] if isinstance(i, np.ndarray) and i.ndim == 0 else i for i in ins]
                 t0 = time.perf_counter()
                 outs = f(*ins)
@@ -60,10 +59,10 @@ def profile_function(fn, args, kwargs, n_calls: int = 10, file=None) -> str:
                 local[o] = x
     times /= max(1, n_calls)
     # whole-call time for comparison
-    fn.thunk(vals, shared_vals)
+    exe.run(vals, shared_vals)
     t0 = time.perf_counter()
     for _ in range(max(1, n_calls)):
-        fn.thunk(vals, shared_vals)
+        exe.run(vals, shared_vals)
     whole = (time.perf_counter() - t0) / max(1, n_calls)
     total = times.sum()
     lines = [f"Profile of {fn!r}", f"  whole call: {whole * 1e3:.4f} ms "

@@ -6,7 +6,9 @@ package does not need Ray; starting workers does (``DistributedUnavailable`` oth
 - ``function(inputs, cost, params, sgd(eta), ...)``: a compiled step whose gradients
   are averaged across workers (``AllReduceFunction``).
 - ``DataParallel(builder, workers)``: runs such a step synchronously on Ray actors,
-  with per-worker random seeds, timeouts and optional elastic continuation.
+  averaging on a gloo group where torch is installed (else through Ray's object store),
+  with random streams keyed by step and shard, timeouts and optional elastic
+  continuation; ``keep_workers()`` lets later runs reuse its worker processes.
 - ``Network.SGD(..., workers=N)`` and ``symgraph-mnist --workers N`` train network3's
   networks this way (``train_function``); ``symgraph-mnist sweep`` runs a grid of
   hyper-parameters as Ray tasks (``sweep``).
@@ -22,7 +24,7 @@ from symgraph.distributed.allreduce import (
     momentum_sgd,
     sgd,
 )
-from symgraph.distributed.data_parallel import DataParallel
+from symgraph.distributed.data_parallel import DataParallel, keep_workers, release_idle
 from symgraph.distributed.runtime import (
     DistributedUnavailable,
     WorkerFailed,
@@ -32,8 +34,9 @@ from symgraph.distributed.runtime import (
 )
 
 __all__ = ["AllReduceFunction", "DataParallel", "DistributedUnavailable", "LocalCommunicator",
-           "Updater", "WorkerFailed", "connect", "function", "mean_of", "momentum_sgd",
-           "require_ray", "sgd", "train_function", "worker_seed"]
+           "Updater", "WorkerFailed", "connect", "function", "keep_workers", "mean_of",
+           "momentum_sgd", "release_idle", "require_ray", "sgd", "train_function",
+           "worker_seed"]
 
 
 def train_function(*args, **kwargs):

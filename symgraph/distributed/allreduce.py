@@ -39,9 +39,11 @@ import numpy as np
 import symgraph
 import symgraph.tensor as T
 from symgraph.compile.shared import SharedVariable
+from symgraph.graph.basic import ancestors
+from symgraph.tensor.random import RandomDraw, random_state
 
 __all__ = ["AllReduceFunction", "Updater", "function", "sgd", "momentum_sgd", "LocalCommunicator",
-           "mean_of"]
+           "mean_of", "random_streams", "stream_seed"]
 
 
 def sgd(eta: float) -> Callable:
@@ -96,6 +98,28 @@ def mean_of(contributions: Sequence[Sequence[np.ndarray]], count: int | None = N
         acc /= n
         out.append(acc.astype(first[k].dtype if dtypes is None else dtypes[k], copy=False))
     return out
+
+
+def random_streams(outputs) -> list[SharedVariable]:
+    """The random-stream states (shared ``[key, counter]`` arrays advanced by a
+    ``RandomDraw``: dropout masks) that ``outputs`` depend on, in graph order."""
+    found: list = []
+    for v in ancestors(list(outputs)):
+        upd = getattr(v, "default_update", None) if isinstance(v, SharedVariable) else None
+        if (upd is not None and upd.owner is not None and isinstance(upd.owner.op, RandomDraw)
+                and not any(v is f for f in found)):
+            found.append(v)
+    return found
+
+
+def stream_seed(*key: int) -> int:
+    """A 64-bit seed derived from a tuple of non-negative ints (``SeedSequence``): distinct
+    tuples give unrelated seeds, the same tuple the same seed.
+
+    >>> stream_seed(0, 5, 1) == stream_seed(0, 5, 1) != stream_seed(0, 5, 2)
+    True
+    """
+    return int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint64)[0])
 
 
 class LocalCommunicator:
@@ -176,6 +200,17 @@ class AllReduceFunction:
                                           givens=givens, mode=mode, name=f"{name}_gradients")
         self.updater = Updater(params, updates, mode=mode, name=f"{name}_apply")
         self.velocities = self.updater.velocities
+        #: the random streams the gradients draw from (``reseed`` sets them per shard)
+        self.random_streams = random_streams([cost, *outputs])
+
+    def reseed(self, key: int) -> None:
+        """Set every random stream to a state derived from ``key`` (stream ``m`` from
+        ``stream_seed(key, m)``). ``DataParallel`` calls it before each shard with a key
+        of (run seed, global step, shard): the masks of a shard then depend on where it
+        is in the run, not on which worker computes it or what that worker did before,
+        so a resumed run and an elastic one draw the masks of an uninterrupted run."""
+        for m, v in enumerate(self.random_streams):
+            v.set_value(random_state(stream_seed(key, m)), borrow=True)
 
     # -- the two halves
     def gradients(self, *args):

@@ -1,6 +1,6 @@
 """``symgraph-mnist``'s distributed parts: ``--workers/--address/--elastic`` and ``sweep``.
 
-Why here and not in ``symgraph.nn.cli``: the training command only needs three options
+Why here and not in ``symgraph.nn.cli``: the training command only needs four options
 and one call (``sgd_options``); the sweep is a command of its own. Keeping both here
 leaves the training command's module about training.
 
@@ -8,6 +8,7 @@ Example::
 
     symgraph-mnist --workers 2 --epochs 3
     symgraph-mnist --workers 8 --address ray://head:10001 --elastic --save net.npz
+    symgraph-mnist --workers 2 --allreduce object-store
     symgraph-mnist sweep --eta 0.01,0.03,0.1 --lmbda 0,0.1 --workers 3 --plot sweep.png
 """
 from __future__ import annotations
@@ -35,15 +36,21 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--elastic", action="store_true",
                    help="when a worker dies, continue on the others (default: stop with an "
                         "error naming it; the last --checkpoint-every file stays loadable)")
+    g.add_argument("--allreduce", choices=("auto", "gloo", "object-store"), default=None,
+                   help="how gradients are averaged: gloo (worker to worker, a "
+                        "torch.distributed gloo group; needs torch), object-store (through "
+                        "the driver, Ray's object store), auto (gloo where torch is "
+                        "installed; the default)")
 
 
 def sgd_options(parser, args) -> dict:
     """The ``Network.SGD`` keywords for ``--workers/--address/--elastic`` (none without
     ``--workers``); exits with status 2 when they cannot apply. Prints what it starts."""
     workers = getattr(args, "workers", None)
+    allreduce = getattr(args, "allreduce", None)
     if workers is None:
-        if args.address or args.elastic:
-            parser.error("--address and --elastic apply only with --workers N")
+        if args.address or args.elastic or allreduce:
+            parser.error("--address, --elastic and --allreduce apply only with --workers N")
         return {}
     if workers < 1:
         parser.error(f"--workers must be positive, got {workers}")
@@ -59,7 +66,7 @@ def sgd_options(parser, args) -> dict:
           f"{args.batch_size // workers} images per mini-batch"
           + (", elastic" if args.elastic else ""), flush=True)
     return {"workers": workers, "address": args.address, "elastic": args.elastic,
-            "seed": args.seed}
+            "seed": args.seed, "allreduce": (allreduce or "auto").replace("-", "_")}
 
 
 def failure_message(err: WorkerFailed, save: str | None) -> str:

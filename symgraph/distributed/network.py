@@ -9,11 +9,14 @@ driver's parameters are those after the last completed step at any time (a check
 written from a callback is current; a failed worker leaves it intact).
 
 Each worker rebuilds the network from the driver's checkpoint bytes (``Network.save``:
-the same architecture and parameters) with mini-batch ``B / N``, after seeding
-``numpy.random`` with its own seed: dropout masks differ between workers and repeat
-from run to run. The cost is the one ``build_train_fn`` uses (log-likelihood plus
-``0.5 * lmbda * sum(w**2) / num_training_batches``); its mean over the shards has the
-gradient of the whole mini-batch.
+the same architecture and parameters) with mini-batch ``B / N``. Its dropout streams
+are reseeded before every shard from (seed, global step, shard), the global step being
+``epoch * batches per epoch + mini-batch``: masks differ between shards, repeat from run
+to run, and a run resumed from a checkpoint (``SGD(resume=True)``, whose training state
+says where it stopped) draws exactly the masks of one never stopped. The cost is the one
+``build_train_fn`` uses (log-likelihood plus ``0.5 * lmbda * sum(w**2) /
+num_training_batches``); its mean over the shards has the gradient of the whole
+mini-batch.
 """
 from __future__ import annotations
 
@@ -83,9 +86,12 @@ class DataParallelTrainFn:
     """``train_mb(i) -> cost`` over ``workers`` Ray actors (see the module docstring);
     ``dry_run(i)`` compiles the workers; ``dp`` is the ``DataParallel`` driver."""
 
-    def __init__(self, dp: DataParallel, batch: int, shard: int):
+    def __init__(self, dp: DataParallel, batch: int, shard: int, net=None,
+                 batches_per_epoch: int = 0):
         self.dp, self.batch, self.shard = dp, batch, shard
+        self.net, self.batches_per_epoch = net, batches_per_epoch
         self._synced = False
+        self._next_step = 0
 
     def _shards(self, i):
         base = int(i) * self.batch
@@ -104,18 +110,36 @@ class DataParallelTrainFn:
             self.dp.set_state([v.get_value(borrow=True)
                                for v in mirror.params + mirror.velocities])
             self._synced = True
-        return self.dp.step(self._shards(i))
+            self._next_step = self._start_step(i)
+        step, self._next_step = self._next_step, self._next_step + 1
+        return self.dp.step(self._shards(i), step=step)
+
+    def _start_step(self, i) -> int:
+        """The global index of the first step: ``epoch * batches + i`` for the epoch of
+        the network's training state (``SGD`` records where it starts, 0 or where a
+        resumed run stopped, before the first step), else ``i``."""
+        st = getattr(self.net, "training_state", None)
+        epoch = int(st["epoch"]) if isinstance(st, dict) and "epoch" in st else 0
+        return epoch * self.batches_per_epoch + int(i)
 
     def close(self) -> None:
+        """Stop the workers (``SGD`` does when training ends, however it ends: a Ctrl-C's
+        traceback would otherwise keep them, and the CPUs Ray reserved for them)."""
         self.dp.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def train_function(net, training_data, mini_batch_size: int, eta: float, lmbda: float = 0.0,
                    momentum: float = 0.0, num_training_batches: int | None = None, mode=None,
                    *, workers: int, address: str | None = None, elastic: bool = False,
                    seed: int = 0, step_timeout: float = 300.0, setup_timeout: float = 900.0,
-                   threads: int | None = None, num_cpus: int | None = None
-                   ) -> DataParallelTrainFn:
+                   threads: int | None = None, num_cpus: int | None = None,
+                   allreduce: str = "auto") -> DataParallelTrainFn:
     """The data-parallel ``train_mb`` of ``net`` (arguments as ``build_train_fn``, plus
     those of ``DataParallel``). ``mini_batch_size`` must be a multiple of ``workers``."""
     workers = int(workers)
@@ -138,5 +162,5 @@ def train_function(net, training_data, mini_batch_size: int, eta: float, lmbda: 
     dp = DataParallel(_network_replica, workers, args, seed=seed, mirror=mirror,
                       initial_state=initial, elastic=elastic, step_timeout=step_timeout,
                       setup_timeout=setup_timeout, threads=threads, address=address,
-                      num_cpus=num_cpus)
-    return DataParallelTrainFn(dp, mini_batch_size, shard)
+                      num_cpus=num_cpus, allreduce=allreduce)
+    return DataParallelTrainFn(dp, mini_batch_size, shard, net, num_training_batches)

@@ -117,18 +117,25 @@ def worker_seed(seed: int, rank: int) -> int:
 
 
 class Replica:
-    """One worker: a replica built by ``builder(rank, world_size, *builder_args)`` (which
-    returns an ``AllReduceFunction``), run as a Ray actor by ``DataParallel``.
+    """One worker process, run as a Ray actor by ``DataParallel``: ``build`` makes it a
+    replica (``builder(rank, world_size, *builder_args)``, an ``AllReduceFunction``);
+    the process can be built again for a later ``DataParallel`` (``keep_workers``).
 
     Before the builder runs, the driver's ``symgraph.config`` is applied and
-    ``numpy.random`` is seeded with ``worker_seed(seed, rank)``, so the random streams
-    the graph draws its seeds from (dropout masks) differ between workers and repeat
-    from run to run.
+    ``numpy.random`` is seeded with ``worker_seed(seed, rank)``, so whatever the builder
+    draws (initial weights, random-stream seeds) differs between workers and repeats
+    from run to run, in a fresh process or a kept one; ``DataParallel`` then reseeds the
+    streams before every shard (``AllReduceFunction.reseed``).
     """
 
-    def __init__(self, rank, world_size, seed, config, threads, builder, *builder_args):
+    def __init__(self):
+        self.rank = self.fn = self._group = self._held = None
+
+    def build(self, rank, world_size, seed, config, threads, builder, *builder_args):
+        """Become replica ``rank``; returns ``where()``."""
         import symgraph
 
+        self.release()
         for k, v in config.items():
             setattr(symgraph.config, k, v)
         if threads:
@@ -136,6 +143,12 @@ class Replica:
         self.rank = rank
         np.random.seed(worker_seed(seed, rank))
         self.fn = builder(rank, world_size, *builder_args)
+        return self.where()
+
+    def release(self):
+        """Drop the replica, its gloo group and any held mean (the process stays)."""
+        self.fn = self._group = self._held = None
+        return True
 
     def where(self):
         """``(pid, node address)`` of this worker."""
@@ -151,6 +164,7 @@ class Replica:
         return self.fn.get_state()
 
     def set_state(self, state):
+        self._held = None
         self.fn.set_state(state)
         return True
 
@@ -158,20 +172,66 @@ class Replica:
         self.fn.apply(mean_grads)
         return True
 
-    def step(self, mean_grads, shards):
-        """Apply the previous step's averaged gradients (if any), then return
-        ``(sum of costs, sum of gradients)`` over ``shards`` (a list of argument tuples).
+    # -- the collective path (symgraph.distributed.collective)
+    def collective_listen(self, timeout, setup_timeout):
+        """Worker 0: serve the gloo group's rendezvous on this node's address; returns
+        ``(address, port)``."""
+        from symgraph.distributed.collective import GlooGroup
 
-        The gradients go back in their own dtype (float32 halves the traffic of float64):
-        one shard's as computed, several shards' summed in float64 first."""
+        self._group = GlooGroup(self.where()[1], timeout, setup_timeout)
+        return self._group.address, self._group.listen()
+
+    def collective_join(self, address, port, world_size, timeout, setup_timeout):
+        """Join the gloo group served at ``address:port`` (every worker, at once)."""
+        from symgraph.distributed.collective import GlooGroup
+
+        if self._group is None:
+            self._group = GlooGroup(self.where()[1], timeout, setup_timeout)
+        self._group.join(address, port, self.rank, world_size)
+        return True
+
+    def commit(self):
+        """Apply the mean held from the last collective step (see ``step``)."""
+        held, self._held = self._held, None
+        if held is not None:
+            self.fn.apply(held)
+        return True
+
+    def step(self, mean_grads, shards, keys=None, commit=False, collective=False,
+             return_mean=False):
+        """One step's work on ``shards`` (a list of argument tuples), with the random
+        streams reseeded from ``keys[j]`` before shard ``j`` (if given).
+
+        Object-store path (``collective`` false): apply the previous step's averaged
+        gradients ``mean_grads`` (if any), then return ``(sum of costs, sum of
+        gradients)`` over the shards. The gradients go back in their own dtype (float32
+        halves the traffic of float64): one shard's as computed, several shards' summed
+        in float64 first.
+
+        Collective path: apply the mean held from the previous step if ``commit`` (drop
+        it otherwise), compute this worker's one shard, average the gradients over the
+        gloo group and *hold* the mean; return ``(cost, mean or None)`` (the mean for
+        ``return_mean``: the driver's mirror). Applying at the next call, once the driver
+        knows every worker finished the all-reduce, keeps the replicas equal when a
+        worker fails during one: the driver then has the survivors drop it."""
+        held, self._held = self._held, None
+        if commit and held is not None:
+            self.fn.apply(held)
         if mean_grads is not None:
             self.fn.apply(mean_grads)
         cost_sum = 0.0
         results = []
-        for args in shards:
+        for j, args in enumerate(shards):
+            if keys is not None:
+                self.fn.reseed(keys[j])
             cost, _, grads = self.fn.gradients(*args)
             cost_sum += float(cost)
             results.append(grads)
+        if collective:
+            if len(results) != 1:
+                raise ValueError(f"collective step: one shard per worker, got {len(results)}")
+            self._held = self._group.allreduce_mean(results[0])
+            return cost_sum, (self._held if return_mean else None)
         if len(results) == 1:
             return cost_sum, results[0]
         sums = []

@@ -24,8 +24,9 @@ __all__ = ["grid", "sweep", "format_table", "plot_sweep", "mnist_trial"]
 def grid(space: dict) -> list[dict]:
     """Every combination of ``space``'s value lists, in order (last key fastest).
 
-    >>> grid({"eta": [0.1, 0.3], "lmbda": [0, 1]})
-    [{'eta': 0.1, 'lmbda': 0}, {'eta': 0.1, 'lmbda': 1}, {'eta': 0.3, 'lmbda': 0}, {'eta': 0.3, 'lmbda': 1}]
+    >>> grid({"eta": [0.1, 0.3], "lmbda": [0, 1]})  # doctest: +NORMALIZE_WHITESPACE
+    [{'eta': 0.1, 'lmbda': 0}, {'eta': 0.1, 'lmbda': 1},
+     {'eta': 0.3, 'lmbda': 0}, {'eta': 0.3, 'lmbda': 1}]
     """
     keys = list(space)
     for k in keys:
@@ -64,8 +65,8 @@ def sweep(trial, space: dict, workers: int, args=(), *, seed: int = 0,
     results, ``trial_seconds``, ``pid`` of the worker, and ``error`` when it failed).
 
     ``args`` go to every trial (large arrays: put them in Ray's object store once with
-    ``ray.put`` and pass the references; Ray hands each trial the objects). Every trial seeds ``numpy.random`` with
-    ``seed``, so trials differ only in their configuration.
+    ``ray.put`` and pass the references; Ray hands each trial the objects). Every trial
+    seeds ``numpy.random`` with ``seed``, so trials differ only in their configuration.
     """
     from symgraph.distributed.runtime import config_snapshot, connect
 
@@ -73,6 +74,9 @@ def sweep(trial, space: dict, workers: int, args=(), *, seed: int = 0,
     if workers < 1:
         raise ValueError(f"sweep: workers must be >= 1, got {workers}")
     ray = connect(address, num_cpus)
+    from symgraph.distributed.data_parallel import release_idle
+
+    release_idle()          # idle kept workers hold CPUs the trials need
     if threads is None and not address:
         import os
 

@@ -116,6 +116,32 @@ class FunctionGraph:
             self.variables.discard(old)
             self.clients.pop(old, None)
 
+    def change_input(self, client, i: int, new: Variable, reason: str = ""):
+        """Make input ``i`` of ``client`` (graph output ``i`` when ``client`` is
+        ``OUTPUT``) use ``new``; its other clients keep the old variable.
+
+        Why beside ``replace``: a backend's rewrite that inserts a conversion for some
+        consumers only (the CUDA backend's host/device copies: a value used on both sides
+        keeps its device clients) must not edit ``clients`` by hand. The type may change
+        (a transfer's output type equals its input's, but a lowering may relabel)."""
+        old = self.outputs[i] if client == OUTPUT else client.inputs[i]
+        if old is new:
+            return
+        self._import_var(new)
+        self.replace_log.append((reason, old, new))
+        if client == OUTPUT:
+            self.outputs[i] = new
+        else:
+            client.inputs[i] = new
+        self.clients[old].remove((client, i))
+        self.clients[new].append((client, i))
+        if not self.clients[old]:
+            if old.owner is not None:
+                self._prune(old.owner)
+            elif old not in self.inputs and not _is_shared(old):
+                self.variables.discard(old)
+                self.clients.pop(old, None)
+
     def replace_all(self, pairs, reason: str = ""):
         for old, new in pairs:
             self.replace(old, new, reason)

@@ -1,6 +1,7 @@
-"""Backends. Each linker turns an optimized FunctionGraph into one callable.
+"""Backends. Each one's ``link(fgraph, inputs, shared, updates)`` turns an optimized
+FunctionGraph into an ``Executable`` (``executable.py``), which runs its calls.
 
-Linkers are found through ``LINKERS`` (name -> "module:Class"), imported lazily so the
+Backends are found through ``LINKERS`` (name -> "module:Class"), imported lazily so the
 py backend never imports numba.
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ import importlib
 
 LINKERS = {
     "py": "symgraph.link.py.linker:PyLinker",
-    "numba": "symgraph.link.numba.linker:NumbaLinker",
+    "numba": "symgraph.link.numba.executable:NumbaLinker",
     "cuda": "symgraph.link.cuda.linker:CudaLinker",
 }
 

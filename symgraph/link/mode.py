@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 from symgraph.config import config
+from symgraph.rewriting.engine import optimizer_name
 
 _ALIASES = {"FAST_RUN": "numba", "numba": "numba", "cpu": "numba", "py": "py",
             "FAST_COMPILE": "py", "DebugMode": "py", "cuda": "cuda", "gpu": "cuda"}
@@ -20,8 +21,14 @@ _ALIASES = {"FAST_RUN": "numba", "numba": "numba", "cpu": "numba", "py": "py",
 class Mode:
     """A linker name ('numba', 'py', 'cuda') plus optimizer settings.
 
-    ``optimizer=None`` runs no rewrites at all; ``excluding``/``including`` select rewrites
-    by name or tag.
+    ``optimizer`` is one of Theano's optimizer names (``'fast_run'``, ``'fast_compile'``,
+    ``'merge'``, ``'stabilize'``, ``'o1'``..``'o4'``, ``'unsafe'``; see
+    ``rewriting.engine.OPTIMIZERS``); ``None`` runs no rewrites at all; ``'default'`` (as
+    in Theano) is ``config.optimizer``; any other value is refused here. The default stays
+    ``'fast_run'``, unlike Theano's ``'default'``: backends compile inner graphs (scan,
+    Map) with ``Mode(linker)`` and rely on the full rewrites there; ``function(mode=None)``
+    and mode names go through ``get_mode``, which does use ``config.optimizer``.
+    ``excluding``/``including`` select rewrites by name or tag.
     """
 
     def __init__(self, linker: str | None = None, optimizer="fast_run", excluding=(),
@@ -31,7 +38,9 @@ class Mode:
         if linker not in _ALIASES:
             raise ValueError(f"unknown linker {linker!r}; choose from {sorted(set(_ALIASES.values()))}")
         self.linker = _ALIASES[linker]
-        self.optimizer = optimizer
+        if optimizer == "default":
+            optimizer = config.optimizer
+        self.optimizer = optimizer_name(optimizer)
         self.excluding_tags = tuple(excluding)
         self.including_tags = tuple(including)
 
@@ -55,14 +64,19 @@ def _default_linker() -> str:
     return _ALIASES.get(config.mode, "numba")
 
 
+#: Theano's named modes that fix their optimizer (``predefined_modes``): FAST_COMPILE is
+#: the py backend with the cheap rewrites only
+_MODE_OPTIMIZER = {"FAST_COMPILE": "fast_compile"}
+
+
 def get_mode(mode) -> Mode:
     """Turn ``None``/a string/a Mode into a Mode, applying config flags."""
     if isinstance(mode, Mode):
         m = mode
     elif mode is None:
-        m = Mode(None, config.optimizer)
+        m = Mode(None, _MODE_OPTIMIZER.get(config.mode, config.optimizer))
     elif isinstance(mode, str):
-        m = Mode(mode, config.optimizer)
+        m = Mode(mode, _MODE_OPTIMIZER.get(mode, config.optimizer))
     else:
         raise TypeError(f"mode must be None, a string or a Mode, got {mode!r}")
     extra = [t for t in config.optimizer_excluding.replace(":", ",").split(",") if t]

@@ -19,6 +19,7 @@ Example::
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import time
@@ -274,7 +275,8 @@ class Network:
         run = _training.Interruptible(self, history, hyper, verbose, start_epoch, start_batch,
                                       start_costs)
         self.training_state = run.snapshot()
-        with run:
+        # workers=N: the Ray workers stop when training ends, however it ends
+        with run, (train_mb if workers else contextlib.nullcontext()):
             for epoch in range(start_epoch, epochs):
                 first = start_batch if epoch == start_epoch else 0
                 te = time.perf_counter()

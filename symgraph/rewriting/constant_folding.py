@@ -6,6 +6,6 @@ from symgraph.rewriting.engine import node_rewriter
 from symgraph.tensor.folding import MAX_FOLD_ELEMENTS, fold_node  # noqa: F401
 
 
-@node_rewriter("canonicalize", tags=["constant_folding", "fast_run"])
+@node_rewriter("canonicalize", tags=["constant_folding", "fast_run", "fast_compile"])
 def constant_folding(fgraph, node):
     return fold_node(node)

@@ -12,7 +12,8 @@ Rules the engine enforces:
 - every phase has a budget (passes and node growth): no runaway rewriting.
 
 Select rewrites with ``Mode(excluding=['fusion'])``, ``SYMGRAPH_FLAGS=optimizer_excluding=
-fusion`` or ``optimizer=None``.
+fusion``, or by Theano's optimizer names (``Mode(optimizer='fast_compile')``: ``OPTIMIZERS``;
+``optimizer=None`` runs none).
 
 Example::
 
@@ -46,12 +47,70 @@ class Rewrite:
         keys = {self.name, self.phase, *self.tags}
         if keys & set(mode.excluding_tags):
             return False
+        preset = OPTIMIZERS[getattr(mode, "optimizer", "fast_run")]
+        if (preset is None or self.phase not in preset.phases or not keys & set(preset.include)
+                or keys & set(preset.exclude)):
+            return False
         if "optional" in self.tags and not (keys & set(mode.including_tags)):
             return False
         return True
 
 
 REGISTRY: list[Rewrite] = []
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """A named selection of the registered rewrites, as Theano's optimizer names select
+    from its optimizer database: a rewrite runs when it has one of the ``include`` tags,
+    none of the ``exclude`` tags, and its phase is among ``phases`` (Theano's position
+    cutoff: ``'stabilize'`` stops after that phase)."""
+
+    include: tuple
+    exclude: tuple = ()
+    phases: tuple = PHASES
+
+
+_FAST_RUN = Optimizer(("fast_run",))
+_FAST_COMPILE = Optimizer(("fast_compile",))
+#: Theano's optimizer names, each mapped onto symgraph's tags and phases. ``'fast_run'``
+#: (the default) runs every rewrite; ``'fast_compile'`` only the cheap ones tagged
+#: ``fast_compile`` (merging and constant folding); ``'merge'`` only merging; ``'stabilize'``
+#: canonicalize and stabilize (no specialization, fusion or in-place); ``'o1'``..``'o4'`` as
+#: in Theano (``'o2'`` = fast_compile plus fusion, ``'o3'`` = fast_run without in-place);
+#: ``'unsafe'`` is ``'o3'`` (symgraph has no rewrite tagged unsafe). ``None``/``'None'``:
+#: no rewrite at all (``rewriting.optimize`` returns at once). Other names are refused
+#: when the ``Mode`` is made (Theano's ``'fast_run_stable'`` needs a ``stable`` tag that no
+#: rewrite here has).
+OPTIMIZERS: dict = {
+    "fast_run": _FAST_RUN,
+    "o4": _FAST_RUN,
+    "fast_compile": _FAST_COMPILE,
+    "o1": _FAST_COMPILE,
+    "o2": Optimizer(("fast_compile", "fusion")),
+    "o3": Optimizer(("fast_run",), exclude=("inplace",)),
+    "unsafe": Optimizer(("fast_run",), exclude=("inplace",)),
+    "merge": Optimizer(("merge",)),
+    "stabilize": Optimizer(("fast_run",), phases=("canonicalize", "stabilize")),
+    None: None,
+    "None": None,
+}
+
+
+def optimizer_name(name):
+    """``name`` checked against ``OPTIMIZERS`` (``'None'`` becomes None): what ``Mode`` keeps.
+    Raises ValueError naming the accepted names, so a misspelt or unsupported optimizer
+    fails where it is given instead of being ignored."""
+    try:
+        known = name in OPTIMIZERS
+    except TypeError:  # unhashable: an optimizer object, as Theano also accepts
+        known = False
+    if not known:
+        names = ", ".join(repr(k) for k in OPTIMIZERS)
+        raise ValueError(f"unknown optimizer {name!r}: symgraph accepts the names {names} "
+                         f"(Theano's optimizer objects and 'fast_run_stable' are not "
+                         f"supported; select rewrites with Mode(excluding=[...]))")
+    return None if name == "None" else name
 
 
 def _register(kind, phase, tracks, tags, name):
@@ -74,6 +133,46 @@ def node_rewriter(phase, tracks=None, tags=(), name=None):
 def graph_rewriter(phase, tags=(), name=None):
     """Register ``fn(fgraph)`` as a whole-graph rewrite of ``phase``."""
     return _register("graph", phase, None, tags, name)
+
+
+#: each backend's own phase: linker name -> its graph rewrites, in registration order.
+#: They turn an optimized graph into one that backend can run (the CUDA backend's
+#: host/device transfers); the backend's linker runs them (``run_backend_phase``) after
+#: the generic phases. Being lowering rather than optimization, they run whatever the
+#: mode's ``optimizer``, ``excluding`` or ``including`` say.
+BACKEND_PHASES: dict[str, list[Rewrite]] = {}
+
+
+def backend_rewriter(backend: str, name=None):
+    """Register ``fn(fgraph, context)`` as a graph rewrite of ``backend``'s phase;
+    ``context`` is what that backend's linker knows about the graph (the CUDA linker
+    passes its placement of the nodes)."""
+
+    def deco(fn):
+        BACKEND_PHASES.setdefault(backend, []).append(
+            Rewrite(name or fn.__name__, backend, fn, "graph", tags=(backend,)))
+        return fn
+
+    return deco
+
+
+def run_backend_phase(fgraph, backend: str, context=None) -> float:
+    """Run ``backend``'s phase on ``fgraph``, each rewrite once, with the linker's
+    ``context``; returns its seconds, also recorded (with the rewrites applied) in
+    ``fgraph.rewrite_log``."""
+    t0 = time.perf_counter()
+    log = getattr(fgraph, "rewrite_log", None) or RewriteLog()
+    for r in BACKEND_PHASES.get(backend, ()):
+        t1 = time.perf_counter()
+        n_before = len(fgraph.replace_log)
+        r.fn(fgraph, context)
+        if len(fgraph.replace_log) != n_before:
+            log.applied[r.name] = log.applied.get(r.name, 0) + 1
+            r.stats["applied"] += 1
+        r.stats["seconds"] += time.perf_counter() - t1
+    fgraph.rewrite_log = log
+    dt = log.phase_seconds[backend] = time.perf_counter() - t0
+    return dt
 
 
 def _load_rewrites():

@@ -35,6 +35,7 @@ def merge_graph(fgraph):
                 fgraph.replace(a, b, reason="merge")
 
 
-graph_rewriter("canonicalize", tags=["merge", "fast_run"], name="merge")(merge_graph)
-graph_rewriter("specialize", tags=["merge", "fast_run"], name="merge_specialize")(merge_graph)
-graph_rewriter("fuse", tags=["merge", "fast_run"], name="merge_fuse")(merge_graph)
+_TAGS = ["merge", "fast_run", "fast_compile"]  # fast_compile: cheap, and it shrinks the graph
+graph_rewriter("canonicalize", tags=_TAGS, name="merge")(merge_graph)
+graph_rewriter("specialize", tags=_TAGS, name="merge_specialize")(merge_graph)
+graph_rewriter("fuse", tags=_TAGS, name="merge_fuse")(merge_graph)

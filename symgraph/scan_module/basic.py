@@ -289,8 +289,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     for v in roots_of(pending):
         if v in sh_inner:
             continue
-        if isinstance(v, Constant) and v.type.ndim == 0:
-            continue
+        if isinstance(v, Constant):
+            continue  # stays in the step, where the optimizer can fold and match it
         if strict and not isinstance(v, Constant):
             raise ctx.error(f"strict=True but fn uses {v!r} ({v.type}), which is not in "
                             f"non_sequences; pass it there", ScanMissingInputError)

@@ -18,7 +18,9 @@ accumulated gradient. One backward step:
 After the last backward step the carries hold the gradient of the initial buffer. Because
 the backward loop is built with ``scan`` itself, it is optimized and compiled like any
 scan and can be differentiated again. ``truncate_gradient=k`` runs only the last ``k``
-backward steps (earlier rows and the initial values then get zero gradient).
+backward steps (earlier rows and the initial values then get zero gradient). A scan
+with ``until`` is differentiated over the steps it ran (read from its outputs' lengths),
+as Theano does: sequence rows after the stop get zero gradient.
 """
 from __future__ import annotations
 
@@ -35,9 +37,6 @@ def scan_grad(op, inputs, outputs, output_grads):
     from symgraph.gradient import grad
     from symgraph.scan_module.basic import scan
 
-    if op.until:
-        raise NotImplementedError(f"{op.where('')}: the gradient of a scan that stops with "
-                                  f"until is not implemented")
     if any(op.store_last):
         raise NotImplementedError(f"{op}: gradient of a scan that keeps only its last state")
     n, seqs, inits, nonseqs = op.outer_slices(list(inputs))
@@ -115,6 +114,26 @@ def scan_grad(op, inputs, outputs, output_grads):
     seq_g = [gw[s_in[k]] for k in fl_seqs]
     step_outs = new_carry + new_acc + seq_g + list(g_dots)
 
+    # -- the forward's residuals ------------------------------------------------------
+    # values of the forward step that the backward step reads (gates, pre-activations)
+    # are stored by the forward loop as extra non-recurrent outputs rather than computed
+    # again: the forward node is replaced by one with these outputs added (the
+    # ``scan_merge_residuals`` rewrite gives its other readers the new node's outputs)
+    residuals = _residuals(op, step_outs)
+    res_outer = []
+    if residuals:
+        k = nst + op.n_nitsot
+        ext = op.replace_fields(
+            inner_outputs=op.inner_outputs[:k] + residuals + op.inner_outputs[k:],
+            n_nitsot=op.n_nitsot + len(residuals))
+        ext.residual_of = op
+        ext_outs = ext.make_node(*inputs).outputs
+        outputs, res_outer = ext_outs[:k], ext_outs[k:]
+    if op.until:
+        # a while loop: differentiate the steps that ran (Theano's rule); the condition
+        # itself is piecewise constant and gets no gradient
+        n = _steps_taken(op, outputs, n)
+
     # -- the backward scan ----------------------------------------------------------------
     n_b = n
     if op.truncate_gradient > 0:
@@ -137,6 +156,9 @@ def scan_grad(op, inputs, outputs, output_grads):
     for j in fl_nits:
         b_seqs.append(g_nits[j][start:n])
         b_seq_ph.append(gz_ph[j])
+    for r, v in zip(res_outer, residuals):
+        b_seqs.append(r[start:n])
+        b_seq_ph.append(v)
     state_ph = [c for i in fl_states for c in carry_ph[i]] + [acc_ph[k] for k in fl_ps]
     init_vals = ([T.zeros_like(inits[i][0]) for i in fl_states for _ in carry_ph[i]]
                  + [T.zeros_like(nonseqs[k]) for k in fl_ps])
@@ -192,6 +214,36 @@ def scan_grad(op, inputs, outputs, output_grads):
         if out[k] is None and k > 0 and _float(inputs[k]):
             out[k] = T.zeros_like(inputs[k])
     return out
+
+
+def _residuals(op, step_outs):
+    """The variables computed by ``op``'s step that the backward step ``step_outs`` reads
+    directly (its frontier with the forward graph), in a fixed order."""
+    from symgraph.graph.basic import toposort
+
+    fwd_nodes = set(toposort(op.inner_outputs, blockers=op.inner_inputs))
+    fwd_vars = {o for nd in fwd_nodes for o in nd.outputs}
+    found = []
+    for nd in toposort(step_outs, blockers=op.inner_inputs):
+        if nd not in fwd_nodes:
+            found.extend(v for v in nd.inputs if v in fwd_vars)
+    found.extend(v for v in step_outs if v in fwd_vars)
+    return list(dict.fromkeys(found))
+
+
+def _steps_taken(op, outputs, n_max):
+    """The number of steps a scan with ``until`` ran, read from its outputs' lengths (each
+    holds only the steps that ran: ``L + ran`` buffer rows for a state, ``ran`` rows for a
+    non-recurrent output); ``n_max`` when it has no outputs besides the condition."""
+    import symgraph.tensor as T
+
+    if op.n_states:
+        ran = outputs[0].shape[0] - op.buffer_len(0)
+    elif op.n_nitsot:
+        ran = outputs[0].shape[0]
+    else:
+        return n_max
+    return T.cast(ran, "int64")
 
 
 def _outer_dot_params(op, fl_ps, s_in, tap_in, p_in):

@@ -62,7 +62,9 @@ class Scan(Op):
         #: whether the inner graph has been through the optimizer already
         self.optimized = optimized
         self._py_fn = None
-        self._numba_src = None
+        #: the op this one extends with the residual outputs its gradient reads
+        #: (``grad.py``); None for ops built otherwise (rewrites drop the link)
+        self.residual_of = None
         n_taps = sum(len(t) for t in self.state_taps)
         if len(self.inner_inputs) != self.n_seqs + n_taps + self.n_nonseqs:
             raise ValueError(f"{self}: {len(self.inner_inputs)} inner inputs, expected "

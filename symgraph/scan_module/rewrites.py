@@ -1,5 +1,7 @@
 """Scan rewrites (Theano's scan_opt), run by the outer optimizer.
 
+- ``scan_merge_residuals`` (canonicalize): a forward scan and its copy with the residual
+  outputs its gradient stores (``grad.py``) become one loop;
 - ``scan_merge`` (canonicalize): two scans over the same number of steps and the same
   sequences, neither using the other's outputs, become one loop (one pass over the data);
 - ``scan_remove_unused`` (canonicalize): non-recurrent outputs nobody reads, states that
@@ -8,16 +10,25 @@
 - ``scan_save_mem`` (specialize): a state read only as ``result[-1]`` keeps only its last
   ``L`` rows in a ring buffer instead of ``n_steps`` rows;
 - ``scan_push_out_and_optimize`` (fuse): step work that depends only on non-sequences and
-  constants is computed once before the loop (``push_out_non_seq``); then the step graph
-  is optimized like any graph (constant folding, fusion, stabilization, BLAS
-  specializations) and array constants it holds become non-sequences.
+  constants is computed once before the loop (``push_out_non_seq``), and work on sequence
+  rows for all steps at once before it (``push_out_seq``: ``pushout.py``); then the step
+  graph is optimized like any graph (constant folding, fusion, stabilization, BLAS
+  specializations) and array constants it holds become non-sequences;
+- ``local_add_of_zero_inc_subtensors`` (specialize, any graph): the gradient of a value
+  read by several slices is built in one buffer (chained increments) rather than as a
+  sum of zero-filled copies (the gate gradients of an LSTM's backward step);
+- ``local_inc_subtensor_inplace`` (inplace, any graph): an increment writes into a buffer
+  nothing else reads instead of copying it.
 """
 from __future__ import annotations
 
-from symgraph.graph.basic import Constant, ancestors, clone_replace, graph_inputs, toposort
+from symgraph.graph.basic import Constant, ancestors, clone_replace, graph_inputs
 from symgraph.graph.fg import OUTPUT, FunctionGraph
 from symgraph.rewriting.engine import graph_rewriter, node_rewriter
 from symgraph.scan_module.op import Scan
+from symgraph.scan_module.pushout import push_out
+from symgraph.tensor.elemwise import Elemwise
+from symgraph.tensor.subtensor import IncSubtensor
 
 
 def _inner_split(op):
@@ -147,43 +158,12 @@ def scan_save_mem(fgraph, node):
 
 
 # ----------------------------------------------------------------- push out and optimize
-def _push_out(op, nonseqs):
-    """Move step nodes depending only on non-sequences/constants out of the loop; returns
-    (new inner inputs, inner outputs, outer non-sequences) or None when nothing moves."""
-    seq_in, tap_in, ns_in = _inner_split(op)
-    invariant = set(ns_in)
-    order = toposort(op.inner_outputs, blockers=op.inner_inputs)
-    moved = []
-    for n in order:
-        if n.inputs and all(v in invariant or isinstance(v, Constant) for v in n.inputs) \
-                and not getattr(n.op, "destroy_map", None) and not isinstance(n.op, Scan):
-            if any(v in invariant for v in n.inputs):
-                invariant.update(n.outputs)
-                moved.append(n)
-    if not moved:
-        return None
-    moved_outs = {o for n in moved for o in n.outputs}
-    # the moved values the rest of the step reads (or that are step outputs)
-    needed = []
-    for n in order:
-        if n in moved:
-            continue
-        needed.extend(v for v in n.inputs if v in moved_outs)
-    needed.extend(v for v in op.inner_outputs if v in moved_outs)
-    needed = list(dict.fromkeys(needed))
-    if not needed:
-        return None
-    outer_vals = clone_replace(needed, dict(zip(ns_in, nonseqs)))
-    new_ph = [v.type.make_variable(v.name) for v in needed]
-    inner_outs = clone_replace(op.inner_outputs, dict(zip(needed, new_ph)))
-    return new_ph, inner_outs, outer_vals
-
-
 @node_rewriter("fuse", tracks=[Scan], tags=["fast_run", "scan"],
                name="scan_push_out_and_optimize")
 def scan_push_out_and_optimize(fgraph, node):
     from symgraph.compile.mode import Mode
     from symgraph.rewriting import optimize
+    from symgraph.rewriting.merge import merge_graph
 
     op = node.op
     if op.optimized:
@@ -191,10 +171,19 @@ def scan_push_out_and_optimize(fgraph, node):
     n, seqs, inits, nonseqs = op.outer_slices(node.inputs)
     seq_in, tap_in, ns_in = _inner_split(op)
     inner_outs = op.inner_outputs
-    extra_ph, extra_outer = [], []
-    pushed = _push_out(op, nonseqs)
+    seq_ph, seq_outer, extra_ph, extra_outer = [], [], [], []
+    # identical step computations become one first (a gradient's step builds some twice),
+    # so that what moves out moves out once
+    merged = FunctionGraph(op.inner_inputs, op.inner_outputs, clone=True)
+    merge_graph(merged)
+    op = op.replace_fields(inner_inputs=merged.inputs, inner_outputs=merged.outputs)
+    seq_in, tap_in, ns_in = _inner_split(op)
+    inner_outs = op.inner_outputs
+    pushed = push_out(op, n, seqs, nonseqs)
     if pushed is not None:
-        extra_ph, inner_outs, extra_outer = pushed
+        seq_ph, seq_outer, extra_ph, extra_outer, inner_outs = pushed
+    seq_in = seq_in + seq_ph
+    seqs = list(seqs) + seq_outer
     ins = seq_in + tap_in + ns_in + extra_ph
     fg = FunctionGraph(ins, inner_outs, clone=True)
     optimize(fg, Mode("numba"))
@@ -213,12 +202,60 @@ def scan_push_out_and_optimize(fgraph, node):
     used = _used_inputs(f_outs, new_ns_in)  # pushed-out non-sequences may be unused now
     new_ns_in = [v for v, u in zip(new_ns_in, used) if u]
     ns_outer = [v for v, u in zip(ns_outer, used) if u]
+    used = _used_inputs(f_outs, f_ins[:len(seq_in)])  # so may sequences moved out whole
+    new_seq_in = [v for v, u in zip(f_ins[:len(seq_in)], used) if u]
+    seqs = [v for v, u in zip(seqs, used) if u]
+    # non-recurrent outputs the optimizer made one value are stored once
+    nst, nit = op.n_states, op.n_nitsot
+    first = {}
+    keep = []
+    for j in range(nit):
+        v = f_outs[nst + j]
+        first.setdefault(v, j)
+        if first[v] == j:
+            keep.append(j)
     new_op = op.replace_fields(
-        inner_inputs=f_ins[:len(seq_in) + len(tap_in)] + new_ns_in, inner_outputs=f_outs,
-        n_nonseqs=len(new_ns_in), optimized=True)
+        inner_inputs=new_seq_in + f_ins[len(seq_in):len(seq_in) + len(tap_in)] + new_ns_in,
+        inner_outputs=(f_outs[:nst] + [f_outs[nst + j] for j in keep]
+                       + f_outs[nst + nit:]),
+        n_seqs=len(new_seq_in), n_nitsot=len(keep), n_nonseqs=len(new_ns_in),
+        optimized=True)
     new_node = new_op.make_node(n, *seqs, *inits, *ns_outer)
     new_node.tag.trace = getattr(node.tag, "trace", ())
-    return new_node.outputs
+    outs = new_node.outputs
+    return outs[:nst] + [outs[nst + keep.index(first[f_outs[nst + j]])] for j in range(nit)]
+
+
+# ----------------------------------------------------------------- residuals
+@graph_rewriter("canonicalize", tags=["fast_run", "scan"], name="scan_merge_residuals")
+def scan_merge_residuals(fgraph):
+    """A forward scan and the copy of it that its gradient built with residual outputs
+    added (``Scan.residual_of``) run once: the copy's outputs replace the original's, so
+    one loop serves the cost and the backward loop. Copies made for the same residuals
+    by several gradients are merged the same way."""
+    scans = [n for n in fgraph.toposort() if isinstance(n.op, Scan)]
+    by_op: dict = {}
+    for a in scans:
+        by_op.setdefault(a.op, []).append(a)
+    seen: dict = {}
+    for b in scans:
+        base = b.op.residual_of
+        if base is None or b not in fgraph.apply_nodes:
+            continue
+        key = (base, tuple(b.inputs), tuple(b.op.inner_outputs))
+        targets = list(by_op.get(base, []))
+        if key in seen and seen[key] is not b:
+            targets = [b]
+            b = seen[key]
+        else:
+            seen[key] = b
+        for a in targets:
+            if a not in fgraph.apply_nodes or list(a.inputs) != list(b.inputs):
+                continue
+            k = len(a.outputs) if a.op is not base else a.op.n_states + a.op.n_nitsot
+            for old, new in zip(a.outputs[:k], b.outputs[:k]):
+                if fgraph.clients.get(old):
+                    fgraph.replace(old, new, reason="scan_merge_residuals")
 
 
 # ----------------------------------------------------------------- merge scans
@@ -226,6 +263,8 @@ def _mergeable(a, b):
     oa, ob = a.op, b.op
     if oa.until or ob.until or oa.optimized or ob.optimized:
         return False
+    if ob.residual_of is oa or oa.residual_of is ob:
+        return False  # scan_merge_residuals' work: one loop, not two copies in one
     if a.inputs[0] is not b.inputs[0]:
         return False
     sa = a.inputs[1:1 + oa.n_seqs]
@@ -278,3 +317,96 @@ def scan_merge(fgraph):
                     if fgraph.clients.get(old):
                         fgraph.replace(old, new, reason="scan_merge")
                 return
+
+
+# ----------------------------------------------------------------- gradients of slices
+def _zeros_base(v):
+    """A key for ``v`` when it is all zeros (a zero fill ``second(x, 0)``, a zero
+    ``Alloc`` or a zero constant): zeros with the same key have the same shape."""
+    from symgraph.tensor.array_ops import Alloc
+    from symgraph.tensor.scalar_logic import Second
+    from symgraph.tensor.stable_forms import constant_value
+
+    if isinstance(v, Constant):
+        return v if constant_value(v) == 0 else None
+    node = v.owner
+    if node is None:
+        return None
+    if isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, Second) \
+            and constant_value(node.inputs[1]) == 0 \
+            and node.inputs[0].type.broadcastable == v.type.broadcastable:
+        return ("fill", node.inputs[0])
+    if isinstance(node.op, Alloc) and constant_value(node.inputs[0]) == 0:
+        return ("alloc",) + tuple(node.inputs[1:])
+    return None
+
+
+@node_rewriter("specialize", tracks=[Elemwise], tags=["fast_run", "scan"],
+               name="local_add_of_zero_inc_subtensors")
+def local_add_of_zero_inc_subtensors(fgraph, node):
+    """``inc(zeros, a, i) + inc(zeros, b, j) + ...`` -> ``inc(inc(zeros, a, i), b, j) + ...``
+
+    The gradient of a value read by several slices (an LSTM's gate pre-activations
+    ``z[:, :h]``, ``z[:, h:2h]``, ...) is a sum of one zero-filled copy per slice; chained
+    increments build it in one buffer (in place after the inplace phase) instead of one
+    full-size array per slice and an addition over all of them. Exact for any slices,
+    overlapping ones included, as the bases are zeros."""
+    from symgraph.tensor import scalar_ops as ts
+
+    if not isinstance(node.op.scalar_op, ts.Add):
+        return None
+    out_t = node.outputs[0].type
+    groups: dict = {}
+    for k, x in enumerate(node.inputs):
+        o = x.owner
+        if (o is None or type(o.op) is not IncSubtensor or o.op.inplace or x.type != out_t
+                or len(fgraph.clients.get(x, [])) != 1):
+            continue
+        key = _zeros_base(o.inputs[0])
+        if key is not None:
+            groups.setdefault(key, []).append(k)
+    chains = [ks for ks in groups.values() if len(ks) > 1]
+    if not chains:
+        return None
+    done = set()
+    terms = []
+    for ks in chains:
+        acc = node.inputs[ks[0]]
+        for k in ks[1:]:
+            o = node.inputs[k].owner
+            acc = IncSubtensor(o.op.idx_list)(acc, o.inputs[1], *o.inputs[2:])
+        terms.append(acc)
+        done.update(ks)
+    terms += [x for k, x in enumerate(node.inputs) if k not in done]
+    new = terms[0] if len(terms) == 1 else node.op(*terms)
+    return [new] if new.type == out_t else None
+
+
+def _root(v):
+    """The buffer ``v`` was written into: through the in-place increments that produced
+    it (each made in place only on a buffer nothing else reads)."""
+    while v.owner is not None and type(v.owner.op) is IncSubtensor and v.owner.op.inplace:
+        v = v.owner.inputs[0]
+    return v
+
+
+@node_rewriter("inplace", tracks=[IncSubtensor], tags=["inplace", "fast_run"],
+               name="local_inc_subtensor_inplace")
+def local_inc_subtensor_inplace(fgraph, node):
+    """An ``IncSubtensor`` writes into its ``x`` when nothing else reads that buffer (the
+    Elemwise in-place rule: a fresh intermediate with this node as its only client, not a
+    graph output): the chained increments above then fill one buffer instead of copying
+    it once per slice."""
+    from symgraph.rewriting.engine import is_output
+    from symgraph.rewriting.inplace import _fresh_buffer
+
+    op = node.op
+    x = node.inputs[0]
+    if op.inplace or x.type != node.outputs[0].type or not _fresh_buffer(fgraph, _root(x)) \
+            or is_output(fgraph, x) or len(fgraph.clients.get(x, [])) != 1 \
+            or any(v is x for v in node.inputs[1:]):
+        return None
+    new = IncSubtensor(op.idx_list, inplace=True, set_instead_of_inc=op.set_instead_of_inc)
+    new_node = new.make_node(*node.inputs)
+    new_node.tag.trace = getattr(node.tag, "trace", ())
+    return new_node.outputs

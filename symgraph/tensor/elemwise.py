@@ -263,7 +263,8 @@ class Composite(ts.ScalarOp):
     ``steps`` is a tuple of ``(scalar_op, args, dtype)`` where each arg is ``('i', k)`` (input
     k), ``('s', j)`` (result of step j) or ``('c', value, dtype)`` (a scalar constant);
     ``outputs`` lists the step indices returned. Emitted as one loop body by code
-    generators; evaluated step by step on arrays by ``np_impl``.
+    generators (``symgraph.link.scalar_render``); evaluated step by step on arrays by
+    ``np_impl``. It is ``expensive`` when one of its steps is.
     """
 
     __props__ = ("steps", "outputs", "in_dtypes")
@@ -278,6 +279,10 @@ class Composite(ts.ScalarOp):
 
     def __str__(self):
         return self.name
+
+    @property
+    def expensive(self):
+        return any(op.expensive for op, _, _ in self.steps)
 
     def cache_key(self):
         parts = [f"{op.cache_key()}{args}{dt}" for op, args, dt in self.steps]
@@ -329,53 +334,6 @@ class Composite(ts.ScalarOp):
             return vals[ref[1]]
         return np.asarray(ref[1], dtype=ref[2])
 
-    def code(self, args, in_dtypes, out_dtypes, fresh):
-        """Statements computing every step into a fresh temporary; outputs are temporaries."""
-        stmts, names, dts = [], [], []
-        for op, refs, dt in self.steps:
-            a_names, a_dts = [], []
-            for r in refs:
-                if r[0] == "i":
-                    a_names.append(args[r[1]])
-                    a_dts.append(self.in_dtypes[r[1]])
-                elif r[0] == "s":
-                    a_names.append(names[r[1]])
-                    a_dts.append(dts[r[1]])
-                else:
-                    a_names.append(ts.literal(r[1], r[2]))
-                    a_dts.append(r[2])
-            cdts = op.compute_dtypes(a_dts, [dt])
-            cast_args = [cast_expr(n, d, c) for n, d, c in zip(a_names, a_dts, cdts)]
-            sub_stmts, exprs = op.code(cast_args, cdts, [dt], fresh)
-            stmts.extend(sub_stmts)
-            t = fresh()
-            stmts.append(f"{t} = {result_cast(exprs[0], op.output_dtypes(*cdts)[0], dt)}")
-            names.append(t)
-            dts.append(dt)
-        return stmts, [names[j] for j in self.outputs]
-
     def grad(self, inputs, output, gz):
         raise NotImplementedError("Composite ops are made by the optimizer after gradients")
 
-
-def cast_expr(name: str, from_dtype: str, to_dtype: str) -> str:
-    """Wrap ``name`` in a typed conversion when the dtypes differ."""
-    if from_dtype == to_dtype:
-        return name
-    if to_dtype == "bool":
-        return f"({name} != 0)"
-    return f"_sg_dt_{to_dtype}({name})"
-
-
-def result_cast(expr: str, natural_dtype: str, to_dtype: str) -> str:
-    """Convert an op's result expression to ``to_dtype`` for storing or returning.
-
-    Integer and boolean arithmetic in Numba promotes (int8 + int8 is an int64, True + True
-    is 2), so discrete results are always wrapped: that gives numpy's wrap-around and keeps
-    0-d results (Numba scalars) of the declared dtype. Float results are wrapped only when
-    the dtypes differ (Numba keeps float32 arithmetic in float32).
-    """
-    if natural_dtype == to_dtype and to_dtype in ("float32", "float64", "complex64",
-                                                    "complex128"):
-        return expr
-    return f"_sg_dt_{to_dtype}({expr})"

@@ -32,7 +32,6 @@ class Map(Op):
         self.inner_inputs = list(inner_inputs)
         self.inner_output = inner_output
         self._py_fn = None
-        self._numba_src = None
 
     def __eq__(self, other):
         return self is other

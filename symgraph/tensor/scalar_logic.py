@@ -102,9 +102,17 @@ class _Bitwise(ScalarOp):
 class And(_Bitwise):
     name, symbol, npf = "and_", "&", np.bitwise_and
 
+    def identity(self, dtype):
+        if dtype not in DISCRETE_DTYPES:
+            return None
+        return (~np.zeros((), dtype)).item()  # every bit set: True for booleans
+
 
 class Or(_Bitwise):
     name, symbol, npf = "or_", "|", np.bitwise_or
+
+    def identity(self, dtype):
+        return 0 if dtype in DISCRETE_DTYPES else None
 
 
 class Xor(_Bitwise):

@@ -10,6 +10,11 @@ Each ScalarOp knows four things:
 - ``grad(inputs, output, gz)``: tensor-level gradient expressions (None = no gradient,
   e.g. for integer or boolean inputs).
 
+and carries what backends need to know about it, so no backend keeps a table of op
+names: ``identity(dtype)`` (what a reduction starts from), ``reduces_empty`` and
+``expensive`` (a libm call: worth several cores on a large loop). The text backends
+generate from the templates is rendered by ``symgraph.link.scalar_render``.
+
 Example::
 
     >>> from symgraph.tensor.scalar_ops import add
@@ -41,6 +46,14 @@ class ScalarOp:
     name = "scalar"
     #: True if the op is its own identity element-wise reorderable (add, mul) for printing
     commutative = False
+    #: True for a function that costs tens of cycles per element (a libm call compilers
+    #: do not vectorize: exp, log, the trigonometric functions...): a large loop of it is
+    #: compute-bound, so backends may split it over several cores; a loop of plain
+    #: arithmetic is bound by memory bandwidth, which one core nearly saturates.
+    expensive = False
+    #: whether reducing no elements gives ``identity`` (numpy's sum, prod, all, any) or is
+    #: an error (max, min: numpy has no answer for the max of nothing)
+    reduces_empty = True
 
     def _props(self):
         return tuple(getattr(self, p) for p in self.__props__)
@@ -80,8 +93,15 @@ class ScalarOp:
         raise NotImplementedError
 
     def code(self, args, in_dtypes, out_dtypes, fresh):
-        """Statements and output expressions; Composite overrides for multi-step code."""
+        """Statements and output expressions; ops override it when one expression is not
+        enough (a guard, a temporary). A fused ``Composite``'s steps are rendered by the
+        backends' shared renderer (``symgraph.link.scalar_render``)."""
         return [], [self.expr(args)]
+
+    def identity(self, dtype: str):
+        """The neutral element of this binary op in ``dtype`` (``op(identity, x) == x``), or
+        None: what a reduction with the op starts from, on every backend."""
+        return None
 
     def grad(self, inputs, output, gz):  # pragma: no cover - abstract
         raise NotImplementedError(f"gradient of scalar op {self} not implemented")
@@ -113,6 +133,9 @@ class Add(ScalarOp):
     def expr(self, args):
         return "(" + " + ".join(args) + ")"
 
+    def identity(self, dtype):
+        return 0
+
     def grad(self, inputs, output, gz):
         return [None if _is_discrete(x) else gz for x in inputs]
 
@@ -130,6 +153,9 @@ class Mul(ScalarOp):
 
     def expr(self, args):
         return "(" + " * ".join(args) + ")"
+
+    def identity(self, dtype):
+        return 1
 
     def grad(self, inputs, output, gz):
         T = _T()
@@ -193,22 +219,12 @@ def _int8_for_bools(dtypes) -> str:
     return upcast(*dtypes)
 
 
-_SIGNED64 = ("int64",)
-
-
 class IntDiv(ScalarOp):
     nin = 2
     name = "int_div"
 
     def output_dtype(self, *dtypes):
         return _int8_for_bools(dtypes)
-
-    def code(self, args, in_dtypes, out_dtypes, fresh):
-        a, b = args
-        if out_dtypes[0] in _SIGNED64:
-            # numba gives 0 for INT64_MIN // -1; numpy wraps to INT64_MIN (i.e. -a)
-            return [], [f"(-{a} if {b} == -1 else {a} // {b})"]
-        return [], [self.expr(args)]
 
     def np_impl(self, a, b):
         return np.floor_divide(a, b)
@@ -245,17 +261,10 @@ class Mod(ScalarOp):
 class Pow(ScalarOp):
     nin = 2
     name = "pow"
+    expensive = True
 
     def output_dtype(self, *dtypes):
         return _int8_for_bools(dtypes)
-
-    def code(self, args, in_dtypes, out_dtypes, fresh):
-        dt = out_dtypes[0]
-        if dt in DISCRETE_DTYPES and not dt.startswith("uint"):
-            # numpy refuses negative integer exponents; numba would return garbage
-            return [f"if {args[1]} < 0: raise ValueError('pow: integers to negative integer "
-                    f"powers are not allowed')"], [self.expr(args)]
-        return [], [self.expr(args)]
 
     def np_impl(self, a, b):
         return np.power(a, b)
@@ -277,11 +286,25 @@ class _Extremum(ScalarOp):
 
     nin = 2
     commutative = True
+    reduces_empty = False
     #: (numpy function, comparison keeping ``a``, ``T`` ops routing the gradient to x, y)
     np_fn = cmp = x_wins = y_wins = None
+    #: True for maximum: its identity is the dtype's lowest value, else the highest
+    starts_low = True
 
     def np_impl(self, a, b):
         return self.np_fn(a, b)
+
+    def identity(self, dtype):
+        dt = np.dtype(dtype)
+        if dt.kind == "b":
+            return not self.starts_low
+        if dt.kind == "f":
+            return -np.inf if self.starts_low else np.inf
+        if dt.kind in "iu":
+            info = np.iinfo(dt)
+            return int(info.min if self.starts_low else info.max)
+        return None  # complex numbers have no order
 
     def expr(self, args):
         a, b = args
@@ -302,12 +325,14 @@ class Maximum(_Extremum):
 
 class Minimum(_Extremum):
     name = "minimum"
+    starts_low = False
     np_fn, cmp, x_wins, y_wins = staticmethod(np.minimum), "<=", "le", "gt"
 
 
 class ArcTan2(ScalarOp):
     nin = 2
     name = "arctan2"
+    expensive = True
 
     def output_dtype(self, *dtypes):
         return upgrade_to_float(upcast(*dtypes))
@@ -329,10 +354,12 @@ class ArcTan2(ScalarOp):
 # ------------------------------------------------------------------------ unary
 
 class UnaryFloat(ScalarOp):
-    """A float-valued function of one argument (ints are upgraded to float)."""
+    """A float-valued function of one argument (ints are upgraded to float); a libm call
+    unless a subclass says otherwise (``sqrt`` is one instruction)."""
 
     nin = 1
     fname = ""
+    expensive = True
 
     def output_dtype(self, *dtypes):
         return upgrade_to_float(dtypes[0])
@@ -344,14 +371,15 @@ class UnaryFloat(ScalarOp):
         return f"{_f(self.fname)}({args[0]})"
 
 
-def _unary(cls_name, fname, grad_fn, name=None):
+def _unary(cls_name, fname, grad_fn, name=None, expensive=True):
     def grad(self, inputs, output, gz):
         (x,) = inputs
         if _is_discrete(x):
             return [None]
         return [grad_fn(_T(), x, output, gz)]
 
-    cls = type(cls_name, (UnaryFloat,), {"fname": fname, "name": name or fname, "grad": grad})
+    cls = type(cls_name, (UnaryFloat,), {"fname": fname, "name": name or fname, "grad": grad,
+                                         "expensive": expensive})
     return cls
 
 
@@ -367,7 +395,8 @@ Log2 = _unary("Log2", "log2", lambda T, x, z, gz: T.true_div(gz, T.mul(x, _LN2))
 Log10 = _unary("Log10", "log10", lambda T, x, z, gz: T.true_div(gz, T.mul(x, _LN10)))
 Log1p = _unary("Log1p", "log1p", lambda T, x, z, gz: T.true_div(gz, T.add(x, 1)))
 Expm1 = _unary("Expm1", "expm1", lambda T, x, z, gz: T.mul(gz, T.add(z, 1)))
-Sqrt = _unary("Sqrt", "sqrt", lambda T, x, z, gz: T.true_div(T.mul(gz, 0.5), z))
+Sqrt = _unary("Sqrt", "sqrt", lambda T, x, z, gz: T.true_div(T.mul(gz, 0.5), z),
+              expensive=False)
 Sin = _unary("Sin", "sin", lambda T, x, z, gz: T.mul(gz, T.cos(x)))
 Cos = _unary("Cos", "cos", lambda T, x, z, gz: T.neg(T.mul(gz, T.sin(x))))
 Tan = _unary("Tan", "tan", lambda T, x, z, gz: T.mul(gz, T.add(1, T.sqr(z))))

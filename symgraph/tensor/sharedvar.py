@@ -21,12 +21,35 @@ from symgraph.tensor.variable import _TensorMixin
 
 
 class Container:
-    """Holds the current value; compiled functions read and write ``.value`` directly."""
+    """Holds a shared variable's current value; compiled functions read and write it.
 
-    __slots__ = ("value", "device_value")
+    ``value`` is the value on the host. A backend that keeps the value on a device (the
+    CUDA backend, between its calls) puts it in ``device_value``: an object with a
+    ``newer`` flag (the host copy is stale) and ``copy_to_host_array()``. Reading
+    ``value`` then copies the device value back first, once; assigning ``value`` makes
+    the device copy stale (the backend uploads the new value at its next call). One
+    class for every container, so every backend reads and writes them the same way.
+    ``host`` is the host value as stored, for a backend's own fast path that checks
+    ``device_value is None`` first.
+    """
+
+    __slots__ = ("host", "device_value")
 
     def __init__(self, value):
-        self.value = value
+        self.host = value
+        self.device_value = None
+
+    @property
+    def value(self):
+        dv = self.device_value
+        if dv is not None and dv.newer:
+            self.host = dv.copy_to_host_array()
+            dv.newer = False
+        return self.host
+
+    @value.setter
+    def value(self, v):
+        self.host = v
         self.device_value = None
 
 

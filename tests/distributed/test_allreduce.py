@@ -134,3 +134,83 @@ def test_sgd_workers_argument_errors():
         net.SGD(data, 1, 8, 0.1, progress=False, workers=3)
     with pytest.raises(TypeError, match="seed apply only with workers=N"):
         net.SGD(data, 1, 8, 0.1, progress=False, seed=1)
+
+
+def test_reseed_keys_the_dropout_streams():
+    """``reseed(key)`` sets every random stream of the gradients from the key alone: the
+    same key gives the same masks whatever was drawn before, another key other masks."""
+    from symgraph.tensor.random import RandomStreams
+
+    x = T.dvector("x")
+    w = symgraph.shared(np.ones(6), name="w")
+    srng = RandomStreams(1)
+    mask = srng.binomial(size=(6,), p=0.5, dtype="float64")
+    noise = srng.normal(size=(6,), dtype="float64")
+    cost = ((w * mask * x) ** 2).sum() + (noise * w).sum()
+    step = function([x], cost, [w], sgd(0.1), mode="py")
+    assert len(step.random_streams) == 2
+    grads = []
+    for key in (7, 7, 8):
+        step.reseed(key)
+        step.gradients(np.ones(6))          # advances the streams
+        step.reseed(key)
+        grads.append(step.gradients(np.ones(6))[2][0])
+    assert np.array_equal(grads[0], grads[1]) and not np.array_equal(grads[0], grads[2])
+
+
+def test_gloo_group_mean_dtypes_and_timeout():
+    """Two members of a gloo group (two threads of this process, on 127.0.0.1): the mean
+    of mixed float32/float64 arrays, the same bits on both; then a member that never
+    joins the all-reduce: the other raises CollectiveFailed within the timeout."""
+    pytest.importorskip("torch", reason="the gloo path needs torch (optional)")
+    import threading
+    import time
+
+    from symgraph.distributed.collective import CollectiveFailed, GlooGroup, gloo_available
+
+    assert gloo_available()
+    groups = [GlooGroup("127.0.0.1", 2.0, 60.0) for _ in range(2)]
+    port = groups[0].listen()
+    joins = [threading.Thread(target=g.join, args=("127.0.0.1", port, r, 2))
+             for r, g in enumerate(groups)]
+    for t in joins:
+        t.start()
+    for t in joins:
+        t.join(30)
+    assert all(g.pg is not None for g in groups)
+    data = [[np.float32([1, 2, 3]), np.arange(4.0).reshape(2, 2), np.float32([[5]])],
+            [np.float32([3, 4, 6]), np.ones((2, 2)), np.float32([[6]])]]
+    out = [None, None]
+
+    def reduce(r):
+        out[r] = groups[r].allreduce_mean(data[r])
+
+    threads = [threading.Thread(target=reduce, args=(r,)) for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for got, want in zip(out[0], mean_of(data)):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    for a, b in zip(out[0], out[1]):
+        assert np.array_equal(a, b)
+    t0 = time.perf_counter()
+    with pytest.raises(CollectiveFailed, match="gloo all-reduce failed"):
+        groups[0].allreduce_mean([np.float32([1])])
+    assert time.perf_counter() - t0 < 10
+    for g in groups:
+        g.close()
+
+
+def test_allreduce_option_needs_workers(capsys):
+    from symgraph.nn import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--allreduce", "gloo", "--epochs", "1"])
+    assert e.value.code == 2
+    assert "--address, --elastic and --allreduce apply only with --workers N" in (
+        capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        cli.main(["--workers", "2", "--allreduce", "nccl"])
+    assert "invalid choice: 'nccl'" in capsys.readouterr().err

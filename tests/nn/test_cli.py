@@ -85,7 +85,7 @@ def _assert_cuda_refused(capsys, reason):
 def test_device_cuda_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
     from numba import cuda
 
-    # numba.cuda may already be the simulator in this process (tests/kernels_cuda switch
+    # numba.cuda may already be the simulator in this process (tests/kernels/cuda switch
     # it): this test is about the no-GPU message, so take the real-driver branch.
     monkeypatch.setattr(cli, "_is_simulator", lambda module: False)
     monkeypatch.setattr(cuda, "is_available", lambda: False)

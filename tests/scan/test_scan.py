@@ -203,6 +203,66 @@ def test_second_derivative():
     np.testing.assert_allclose(hv, 12 * a ** 2)
 
 
+def _until_graph(s, w, h0):
+    """h_t = tanh(w * h_{t-1} + s_t) and a running sum, stopping once the sum passes 3:
+    a while loop over the rows of s (fewer steps than rows for the test's values)."""
+    def step(v, h, acc, w):
+        h = T.tanh(w * h + v)
+        acc = acc + h
+        return [h, acc], until(acc > 3)
+
+    (hs, accs), _ = theano.scan(step, sequences=s, outputs_info=[h0, T.zeros_like(h0)],
+                                non_sequences=w, name="while")
+    return hs, accs
+
+
+def _until_numpy(s, w, h0):
+    h, acc, hs = h0, 0.0, []
+    for v in s:
+        h = np.tanh(w * h + v)
+        acc = acc + h
+        hs.append(h)
+        if acc > 3:
+            break
+    return np.array(hs)
+
+
+UNTIL_VALS = [np.array([0.9, 0.8, 0.7, 0.9, 0.6, 0.5, 0.4]), np.array(0.7), np.array(0.1)]
+
+
+@pytest.mark.parametrize("mode", ["py", "numba"])
+def test_grad_through_until_over_the_steps_taken(mode):
+    """The gradient of a while loop covers the steps that ran (here 4 of 7 rows): rows
+    after the stop get zero, and every gradient matches finite differences of a numpy
+    loop that stops at the same step."""
+    s, w, h0 = T.dvector("s"), T.dscalar("w"), T.dscalar("h0")
+    hs, _ = _until_graph(s, w, h0)
+    cost = (hs ** 2).sum() + hs[-1]
+    f = theano.function([s, w, h0], [hs.shape[0]] + T.grad(cost, [s, w, h0]), mode=mode)
+    steps, gs, gw, gh0 = f(*UNTIL_VALS)
+    assert int(steps) == len(_until_numpy(*UNTIL_VALS)) == 4
+
+    def fcost(*v):
+        r = _until_numpy(*v)
+        return (r ** 2).sum() + r[-1]
+
+    for k, g in enumerate([gs, gw, gh0]):
+        num = _numeric(fcost, UNTIL_VALS, k)
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8, err_msg=f"input {k}")
+    assert np.all(gs[4:] == 0) and np.all(gs[:4] != 0)
+
+
+def test_verify_grad_through_until_with_a_non_recurrent_output():
+    """A while loop whose only differentiated output is non-recurrent (its length gives
+    the steps taken), checked with verify_grad."""
+    def fun(s, w):
+        ys, _ = theano.scan(lambda v, w: [T.sin(v * w), until(v > 0.8)], sequences=s,
+                            non_sequences=w)
+        return ys
+
+    verify_grad(fun, [np.array([0.1, 0.5, 0.3, 0.9, 0.2]), np.array(1.3)], mode="py")
+
+
 # ----------------------------------------------------------------- RNN and LSTM vs numpy
 def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
@@ -383,6 +443,3 @@ def test_other_bad_inputs():
         theano.scan(lambda v: v, sequences=T.dscalar())
     with pytest.raises(ScanError, match="output taps must be negative"):
         theano.scan(lambda a: a, outputs_info=dict(initial=x, taps=[0]), n_steps=2)
-    with pytest.raises(NotImplementedError, match="until"):
-        r, _ = theano.scan(lambda p: [p * 2, until(p > 4)], outputs_info=x[0], n_steps=5)
-        T.grad(r[-1], x)

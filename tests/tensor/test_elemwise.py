@@ -87,7 +87,7 @@ def assert_numba_types(fn, *args):
     type. Recompiles ``graph_fn`` uncached on ``args`` to read Numba's type map."""
     import numba
 
-    jf = numba.njit(error_model="numpy")(fn.thunk.module.graph_fn.py_func)
+    jf = numba.njit(error_model="numpy")(fn.executable.module.graph_fn.py_func)
     vals = [np.asarray(a) for a in args]
     jf(*[v[()] if v.ndim == 0 else v for v in vals])
     (cres,) = jf.overloads.values()
@@ -684,7 +684,7 @@ def test_mismatch_inside_a_fused_composite_names_the_fused_op():
     (node,) = f.maker.fgraph.toposort()
     assert isinstance(node.op.scalar_op, T.Composite)
     with pytest.raises(ValueError) as ei:
-        f.thunk([np.ones(3), np.ones(3), np.ones(4)], [])
+        f.executable.run([np.ones(3), np.ones(3), np.ones(4)], [])
     msg = str(ei.value)
     assert "fused operation sub" in msg and "(3,) float64" in msg and "(4,) float64" in msg
     assert "out = T.exp(x) * 3 + (y - w)" in msg, msg
@@ -721,7 +721,7 @@ def test_large_outputs_on_huge_pages():
 
     x = T.fmatrix("x")
     f = theano.function([x], [x * 2 + 1, T.exp(x.T) * 0.5], mode="numba")
-    assert "_sg_hugepage(" in f.thunk.source
+    assert "_sg_hugepage(" in f.executable.source
     v = rng.standard_normal((1100, 1000)).astype("float32")   # 4.4 MB
     a, b = f(v)
     np.testing.assert_array_equal(a, v * np.float32(2) + np.float32(1))

@@ -298,7 +298,7 @@ def test_float_sums_call_the_cached_helper_and_stay_inlined():
     outs = [T.sum(x4), T.sum(x4, axis=(0, 2, 3)), T.sum(x4, axis=(2, 3)), T.sum(m, axis=0),
             T.sum(m, axis=1), T.sum(x4, axis=(1, 3))]
     f = theano.function([x4, m], outs, mode="numba")
-    src = f.thunk.source
+    src = f.executable.source
     # the five helper calls are inlined into graph_fn (their copies there get n<k>_ names);
     # only the (1, 3) sum is a fastmath node function of its own
     assert len(re.findall(r"n\d+_s = _sg_sum_lmr\(", src)) == 5

@@ -129,7 +129,7 @@ def test_reshape_of_noncontiguous_input_copies_and_contiguous_is_view():
     f = theano.function([x], T.reshape(x, (6,)), mode="numba")
     order = f.fgraph.toposort()
     k = next(i for i, nd in enumerate(order) if isinstance(nd.op, T.Reshape))
-    node_fn = getattr(f.thunk.module, f"node{k}")
+    node_fn = getattr(f.executable.module, f"node{k}")
     shp = np.array([6], dtype="int64")
     a = np.arange(6.0).reshape(2, 3)
     r = node_fn(a, shp)

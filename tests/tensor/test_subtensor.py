@@ -141,7 +141,7 @@ def test_subtensor_is_a_view_in_both_backends():
     for m in BACKENDS:
         f = theano.function([i], sl, mode=m)
         shared_val = x.get_value(borrow=True)
-        raw = f.thunk([np.int64(3)], [shared_val])[0]     # the linked graph, no output copy
+        raw = f.executable.run([np.int64(3)], [shared_val])[0]  # linked graph, no output copy
         assert np.shares_memory(raw, shared_val), m
         np.testing.assert_array_equal(raw, data[6:8])
         # function() itself copies outputs that alias a shared variable
@@ -345,7 +345,7 @@ def test_inplace_variants_write_into_x():
             f = theano.function([node.inputs[0], node.inputs[1]] + idx_syms, node.outputs[0],
                                 mode=m, accept_inplace=True)
             xv = np.zeros(3)
-            raw = f.thunk([xv, y] + idx, [])[0]
+            raw = f.executable.run([xv, y] + idx, [])[0]
             assert np.shares_memory(raw, xv), (op, m)
             assert xv.tolist() == ([0, 1, 1] if not idx else [2, 0, 0])
     assert IncSubtensor((("int", 0),)).destroy_map == {}
@@ -355,7 +355,7 @@ def test_inplace_variants_write_into_x():
         f = theano.function([x, i], [T.set_subtensor(x[1:], 5.0), T.inc_subtensor(x[i], 1.0)],
                             mode=m)
         xv = np.zeros(3)
-        a, b = f.thunk([xv, np.array([0, 0])], [])
+        a, b = f.executable.run([xv, np.array([0, 0])], [])
         assert xv.tolist() == [0, 0, 0] and a.tolist() == [0, 5, 5] and b.tolist() == [2, 0, 0]
 
 

@@ -2,7 +2,7 @@
 
 - ``linker``: ``CudaLinker`` (placement of every node on the device or the host, the
   ``GpuFromHost``/``HostFromGpu`` transfers, generated kernels and host code) and
-  ``CudaFunction`` (the call path: shared values stay on the device);
+  ``CudaExecutable`` (its calls: shared values stay on the device);
 - ``dispatch``: the registry ``cuda_impl`` (Op class -> device implementation);
 - ``impl/``: the implementations, one module per op family;
 - ``runtime``: device arrays, views, copies, reusable buffers, device-resident shared

@@ -1,24 +1,26 @@
 """Numba CUDA backend: the optimized graph runs on the GPU, data stays on the device.
 
-Linking a graph (``CudaLinker.make_thunk``):
+Linking a graph (``CudaLinker.link``, which returns a ``CudaExecutable``):
 
 1. **placement** -- each node, in topological order, gets a device implementation from
    the registry (``dispatch.cuda_impl``) or runs on the host: silently for scalar and
    shape arithmetic on host values (``i * batch_size``), with a one-time
    ``CudaFallbackWarning`` naming the op when it has no CUDA implementation;
-2. **transfers** -- where a value is produced on one side and needed on the other, a
-   ``GpuFromHost``/``HostFromGpu`` node is inserted into the function's graph (so
-   ``debugprint(f)`` shows every crossing); user outputs computed on the device get a
-   final ``HostFromGpu``; shared variables need none: they live on the device
-   (``Container.device_value``) from one call to the next;
+2. **transfers** -- the backend's rewrite phase (``transfer.insert_transfers``, run with
+   ``rewriting.engine.run_backend_phase``) inserts a ``GpuFromHost``/``HostFromGpu``
+   node into the function's graph where a value is produced on one side and needed on
+   the other (so ``debugprint(f)`` shows every crossing); user outputs computed on the
+   device get a final ``HostFromGpu``; shared variables need none: they live on the
+   device (``Container.device_value``) from one call to the next;
 3. **code** -- the kernels of all nodes go into one generated module, written to the
    cache directory and imported (``symgraph.link.numba.cache``; kernels are
    ``cuda.jit(cache=True)``), and a straight-line host function calls each node's
    launcher in order: device arrays flow from kernel to kernel with no host round trip.
 
-A call (``CudaFunction.__call__``) runs the host function, then commits the updates: a
-shared variable takes its new device array (the node's output buffer, swapped with the
-old value; no copy), and ``get_value()`` copies it to the host only when asked.
+A call (the common ``Executable`` call path) runs the host function, then commits the
+updates (``CudaExecutable.store``): a shared variable takes its new device array (the
+node's output buffer, swapped with the old value; no copy), and ``get_value()`` copies
+it to the host only when asked.
 
 Example::
 
@@ -31,16 +33,17 @@ import warnings
 
 import numpy as np
 
-from symgraph.compile.function import Function
 from symgraph.graph.basic import Constant
 from symgraph.graph.fg import OUTPUT
 from symgraph.link.cuda import runtime
 from symgraph.link.cuda.dispatch import RUN_ON_HOST, CudaContext, CudaImpl, cuda_impl
-from symgraph.link.cuda.transfer import GpuFromHost, HostFromGpu, gpu_from_host, host_from_gpu
+from symgraph.link.cuda.transfer import GpuFromHost, HostFromGpu
+from symgraph.link.executable import Executable
+from symgraph.rewriting.engine import run_backend_phase
 from symgraph.tensor.elemwise import Elemwise
 from symgraph.tensor.type import DTYPES
 
-__all__ = ["CudaLinker", "CudaFunction", "CudaFallbackWarning"]
+__all__ = ["CudaLinker", "CudaExecutable", "CudaFallbackWarning"]
 
 
 class CudaFallbackWarning(UserWarning):
@@ -86,13 +89,9 @@ def _host_impl(node):
 def _host_scalar_impl(node):
     """A 0-d Elemwise on host values as plain Python over numpy scalars, generated from the
     scalar templates like the kernels (faster than the op's array ``perform``)."""
-    from symgraph.link.cuda.impl._common import (
-        host_scalar_converter,
-        inline_literal,
-        make_host,
-        scalar_body,
-    )
+    from symgraph.link.cuda.impl._common import host_scalar_converter, make_host
     from symgraph.link.cuda.mathfuncs import numpy_table
+    from symgraph.link.scalar_render import inline_literal, scalar_body
 
     env = numpy_table()
     env.update({f"_sg_dt_{d}": np.dtype(d).type for d in DTYPES})
@@ -233,47 +232,19 @@ class _State:
             f"symgraph.link.cuda.dispatch.cuda_impl.", CudaFallbackWarning, stacklevel=7)
 
     # -- 2. transfers ----------------------------------------------------------------
-    def insert_transfers(self, order):
+    def insert_transfers(self):
+        """Run the backend's rewrite phase (``transfer.insert_transfers`` inserts the
+        copies, reading this placement), give the new transfer nodes their host code and
+        return the node order: uploads of graph inputs first, downloads of outputs last,
+        so no download stalls the device in between."""
         fg = self.fgraph
-        made: dict = {}
-
-        def transfer(v, need):
-            key = (v, need)
-            t = made.get(key)
-            if t is None:
-                t = (gpu_from_host if need == "device" else host_from_gpu)(v)
-                t.owner.tag.trace = getattr(v.owner.tag, "trace", ()) if v.owner else ()
-                made[key] = t
-                self.impls[t.owner] = _transfer_impl(t.owner)
-                self.loc[t] = need
-            return t
-
-        def rewire(node, i, new):
-            old = node.inputs[i]
-            node.inputs[i] = new
-            fg.clients[old].remove((node, i))
-            fg._import_var(new)
-            fg.clients[new].append((node, i))
-
-        for node in order:
-            impl = self.impls[node]
-            for i, v in enumerate(list(node.inputs)):
-                need = impl.input_locs[i]
-                have = "const" if isinstance(v, Constant) else self.loc[v]
-                if have == "const" or need == have or need == "const":
-                    continue
-                rewire(node, i, transfer(v, need))
-        n_user = getattr(fg, "n_user_outputs", len(fg.outputs))
-        for k in range(n_user):
-            v = fg.outputs[k]
-            if not isinstance(v, Constant) and self.loc[v] == "device":
-                new = transfer(v, "host")
-                fg.outputs[k] = new
-                fg.clients[v].remove((OUTPUT, k))
-                fg._import_var(new)
-                fg.clients[new].append((OUTPUT, k))
-        # uploads of graph inputs first, downloads of outputs last: no stall in between
+        run_backend_phase(fg, "cuda", self)
         topo = fg.toposort()
+        for node in topo:
+            if node not in self.impls:
+                if not isinstance(node.op, (GpuFromHost, HostFromGpu)):
+                    raise RuntimeError(f"internal: the cuda phase added {node.op}, not a transfer")
+                self.impls[node] = _transfer_impl(node)
         first = [n for n in topo if isinstance(n.op, GpuFromHost) and n.inputs[0].owner is None]
         last = [n for n in topo if isinstance(n.op, HostFromGpu)
                 and all(c == OUTPUT for c, _ in fg.clients[n.outputs[0]])]
@@ -290,16 +261,13 @@ class _State:
         for k, v in enumerate(self.input_vars):
             names[v] = f"i{k}"
             params.append(f"i{k}")
-        containers = []
+        env["_as_device"] = runtime.as_device
         for k, v in enumerate(self.shared_vars):
-            c = v.container
-            env[f"_c{k}"] = c
-            containers.append(c)
+            params.append(f"s{k}")
             if self.loc[v] == "device":
-                runtime.device_container(c)
-                body.append(f"s{k} = _c{k}.device_array()")
-            else:
-                body.append(f"s{k} = _c{k}.value")
+                # the executable passes the device value; a checking mode passes a copy
+                # of the host value, uploaded here
+                body.append(f"s{k} = _as_device(s{k})")
             names[v] = f"s{k}"
         kernels = []
         imports = set()
@@ -364,8 +332,7 @@ class _State:
         exec(compile(host_src, "<symgraph cuda graph_fn>", "exec"), env)
         self.host_source = host_src
         self.graph_fn = env["graph_fn"]
-        self.containers = containers
-        self.commit = self._make_commit(order, n_user)
+        self.commit_plan = self._commit_plan(order, n_user)
 
     def _flag_error(self):
         code = int(self.flag.copy_to_host()[0])
@@ -374,75 +341,94 @@ class _State:
             f"a CUDA kernel reported error code {code}"
         raise ValueError(msg)
 
-    def _make_commit(self, order, n_user):
-        """Straight-line code storing the update values into the shared containers."""
+    def _commit_plan(self, order, n_user):
+        """How each update value becomes its shared variable's value: a list of
+        ``(kind, container, extra)``, run by ``CudaExecutable.store``:
+
+        * ``"const"``: a constant update, ``extra`` the array (a copy is stored);
+        * ``"host"``: a value computed on the host, copied (``extra``: its dtype);
+        * ``"own"``: a device array the node made for this call: it becomes the value
+          without a copy, and the node's reusable buffer (``extra``, a ``Slot`` or
+          None) takes the previous value's array in exchange;
+        * ``"copy"``: a device array that is not the update's own (a view, or an array
+          another update took already): stored as a contiguous copy;
+        * ``"same"``: the variable updated to itself (nothing to do).
+        """
         fg = self.fgraph
-        upd_outs = fg.outputs[n_user:]
-        env = {"np": np, "runtime": runtime}
-        lines = []
         claimed = set()
         slots = {}
         for node in order:
-            impl = self.impls[node]
-            for j, s in impl.slots.items():
-                slots[node.outputs[j]] = s
-        for k, (u, sv) in enumerate(zip(upd_outs, self._upd_vars)):
+            for j, slot in self.impls[node].slots.items():
+                slots[node.outputs[j]] = slot
+        plan = []
+        for u, sv in zip(fg.outputs[n_user:], self._upd_vars):
             c = sv.container
-            env[f"_c{k}"] = c
             if isinstance(u, Constant):
-                env[f"_v{k}"] = np.asarray(u.data, dtype=u.type.dtype)
-                lines.append(f"_c{k}.value = _v{k}.copy()")
-                continue
-            if self.loc[u] == "host":
-                env[f"_dt{k}"] = np.dtype(u.type.dtype)
-                lines.append(f"_c{k}.value = np.array(u{k}, dtype=_dt{k}, copy=True)")
-                continue
-            runtime.device_container(c)
-            if u is sv:
-                continue  # updated to itself
-            node = u.owner
-            fresh = (node is not None and u.index in self.impls[node].fresh_outputs
-                     and u not in claimed)
-            if fresh:
+                plan.append(("const", c, np.asarray(u.data, dtype=u.type.dtype)))
+            elif self.loc[u] == "host":
+                plan.append(("host", c, np.dtype(u.type.dtype)))
+            elif u is sv:
+                plan.append(("same", c, None))
+            elif (u.owner is not None and u.index in self.impls[u.owner].fresh_outputs
+                  and u not in claimed):
                 claimed.add(u)
-                slot = slots.get(u)
-                if slot is not None:
-                    env[f"_s{k}"] = slot
-                    lines.append(f"_s{k}.give(_c{k}.set_device(u{k}))")
-                else:
-                    lines.append(f"_c{k}.set_device(u{k})")
+                plan.append(("own", c, slots.get(u)))
             else:
-                lines.append(f"_c{k}.set_device(runtime.contiguous(u{k}, "
-                             f"runtime.device_empty(u{k}.shape, u{k}.dtype)))")
-        params = ", ".join(f"u{k}" for k in range(len(upd_outs)))
-        src = f"def commit({params}):\n    " + "\n    ".join(lines or ["pass"]) + "\n"
-        exec(compile(src, "<symgraph cuda commit>", "exec"), env)
-        self.commit_source = src
-        return env["commit"]
+                plan.append(("copy", c, None))
+        return plan
 
 
-class CudaThunk:
-    """The linked graph: ``graph_fn(*inputs)`` runs it, ``commit(*updates)`` stores updates."""
+class CudaExecutable(Executable):
+    """A graph linked by the CUDA backend: ``run`` calls the generated host function
+    (inputs on the host, shared values as device arrays where they live on the device;
+    outputs come back on the host), and ``store`` makes the update values the shared
+    variables' device values (``_State._commit_plan``), all or none."""
 
-    def __init__(self, state):
+    def __init__(self, state, fgraph, inputs, shared, updates, **opts):
+        super().__init__(fgraph, inputs, shared, updates, **opts)
         self.graph_fn = state.graph_fn
-        self.commit = state.commit
         self.source = state.host_source
         self.kernel_source = state.kernel_source
-        self.commit_source = state.commit_source
-        self.module = None  # (no Numba CPU module: keeps the generic fast path away)
+        self.commit_plan = state.commit_plan
         self.fallbacks = list(state.fallbacks)
         self.locations = dict(state.loc)
-        self.const_args = []
+        self._on_device = [state.loc[v] == "device" for v in self.shared_vars]
+        # the host function copies every user output that could alias another value, and
+        # the commit plan every update value that is not its own: nothing to copy after
+        self.copy_out = []
 
-    #: compile.function uses this class for the compiled function
-    @property
-    def function_class(self):
-        return CudaFunction
+    def run(self, vals, shared_vals):
+        return list(self.graph_fn(*vals, *shared_vals))
 
-    def __call__(self, vals, shared_vals=None):
-        """Run without committing updates; returns outputs then update values."""
-        return list(self.graph_fn(*vals))
+    def read_shared(self):
+        return [runtime.device_array(c) if dev else c.value
+                for c, dev in zip(self.containers, self._on_device)]
+
+    def store(self, values):
+        plan = self.commit_plan
+        before = [(c.host, c.device_value) for c in self.update_containers]
+        try:
+            for (kind, c, extra), u in zip(plan, values):
+                if kind == "own":
+                    old = runtime.set_device(c, u)
+                    if extra is not None:
+                        extra.give(old)
+                elif kind == "copy":
+                    runtime.set_device(c, runtime.contiguous(
+                        u, runtime.device_empty(u.shape, u.dtype)))
+                elif kind == "host":
+                    c.value = np.array(u, dtype=extra, copy=True)
+                elif kind == "const":
+                    c.value = extra.copy()
+        except BaseException:
+            # an interrupted store (Ctrl-C): every variable keeps its previous value, and
+            # no node buffer stays shared with one of them
+            for c, (host, dv) in zip(self.update_containers, before):
+                c.host, c.device_value = host, dv
+            for kind, _, extra in plan:
+                if kind == "own" and extra is not None:
+                    extra.give(None)
+            raise
 
 
 class CudaLinker:
@@ -450,58 +436,13 @@ class CudaLinker:
 
     name = "cuda"
 
-    def make_thunk(self, fgraph, input_vars, shared_vars, **kw):
+    def link(self, fgraph, inputs, shared, updates, **opts) -> CudaExecutable:
+        CudaExecutable.prepare()
         runtime.require_device()
         _register_impls()
-        state = _State(fgraph, input_vars, shared_vars)
-        n_user = getattr(fgraph, "n_user_outputs", len(fgraph.outputs))
-        upd = kw.get("update_vars")
-        if upd is None or len(upd) != len(fgraph.outputs) - n_user:
-            raise RuntimeError("internal: the CUDA linker needs update_vars (the shared "
-                               "variable of each update output) from compile.function")
-        state._upd_vars = list(upd)
-        order = state.place()
-        order = state.insert_transfers(order)
+        state = _State(fgraph, fgraph.inputs, shared)
+        state._upd_vars = list(updates)
+        state.place()
+        order = state.insert_transfers()
         state.generate(order)
-        return CudaThunk(state)
-
-
-class CudaFunction(Function):
-    """A compiled CUDA function: runs the linked graph, then commits shared updates."""
-
-    def __call__(self, *args, **kwargs):
-        if kwargs or len(args) != len(self.ins):
-            args = self._bind(args, kwargs)
-        if self.trust_input:
-            vals = args
-        else:
-            fast = self._fast
-            vals = [a if (fast[k] is not None and type(a) is fast[k]) else self._filter(k, a)
-                    for k, a in enumerate(args)]
-        thunk = self.thunk
-        prof = self._profile
-        if prof is not None:
-            import time
-
-            prof.t0 = time.perf_counter()
-        try:
-            res = thunk.graph_fn(*vals)
-        except Exception as e:  # noqa: BLE001 - re-raised with the user's node named
-            raise self._explain(e, vals, [c.value for c in self._containers]) from None
-        n = self.n_out
-        if len(res) > n:
-            thunk.commit(*res[n:])
-        if prof is not None:
-            import time
-
-            prof.record(time.perf_counter() - prof.t0)
-        if self.single:
-            return res[0]
-        return list(res[:n])
-
-    def dry_run(self, *args, **kwargs):
-        """Run once without committing updates."""
-        if kwargs or len(args) != len(self.ins):
-            args = self._bind(args, kwargs)
-        vals = [self._filter(k, a) for k, a in enumerate(args)]
-        return list(self.thunk.graph_fn(*vals)[: self.n_out])
+        return CudaExecutable(state, fgraph, inputs, shared, updates, **opts)

@@ -49,9 +49,9 @@ def _np_erf(x):
 
 
 def _libdevice_func(name):
-    from numba.core import types
-    from numba.core.extending import overload
+    from numba import types
     from numba.cuda import libdevice
+    from numba.extending import overload
 
     f32, f64 = (getattr(libdevice, n) for n in _LIBDEVICE[name])
 

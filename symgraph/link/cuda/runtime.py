@@ -10,8 +10,9 @@ handled in one place (they differ in how a view with new strides is made):
   new or dropped length-1 axes) -- metadata only, no kernel;
 - ``contiguous``/``copy_into``: a gather kernel (any strides, broadcasting length-1 axes);
 - ``Slot``: a node output buffer reused from one call to the next;
-- ``DeviceContainer``/``DeviceValue``: a shared variable's value kept on the device
-  (``Container.device_value``), copied to the host only when the host asks for it.
+- ``DeviceValue``, ``device_array``/``set_device``: a shared variable's value kept on
+  the device (``Container.device_value``), copied to the host only when the host asks
+  for it (reading ``Container.value``).
 
 Example::
 
@@ -26,8 +27,6 @@ import os
 
 import numpy as np
 from numba import cuda
-
-from symgraph.tensor.sharedvar import Container
 
 SIM_ENV = "NUMBA_ENABLE_CUDASIM"
 
@@ -311,55 +310,26 @@ class DeviceValue:
         return download(self.array)
 
 
-_value_slot = Container.__dict__["value"]
+def device_array(container):
+    """A shared variable's value on the device, uploaded from the host value (once, until
+    the host value changes: ``Container``) when the device has none."""
+    dv = container.device_value
+    if dv is None:
+        arr = upload(container.host)
+        container.device_value = DeviceValue(arr, False)
+        return arr
+    return dv.array
 
 
-class DeviceContainer(Container):
-    """A Container whose value may live on the device.
-
-    Reading ``.value`` on the host (``get_value``, a CPU function, pickling) copies the
-    device value back first when the device holds a newer one; assigning ``.value``
-    (``set_value``, an update made by a CPU function) makes the device copy stale, so the
-    next CUDA call uploads the new value. CUDA functions use ``device_array()``.
-    """
-
-    __slots__ = ()
-
-    @property
-    def value(self):
-        dv = self.device_value
-        if dv is not None and dv.newer:
-            _value_slot.__set__(self, dv.copy_to_host_array())
-            dv.newer = False
-        return _value_slot.__get__(self, Container)
-
-    @value.setter
-    def value(self, v):
-        _value_slot.__set__(self, v)
-        self.device_value = None
-
-    def device_array(self):
-        """The value on the device (uploaded from the host value if needed)."""
-        dv = self.device_value
-        if dv is None:
-            arr = upload(_value_slot.__get__(self, Container))
-            self.device_value = DeviceValue(arr, False)
-            return arr
-        return dv.array
-
-    def set_device(self, arr):
-        """Make the device array ``arr`` the new value (the host copy becomes stale);
-        returns the previous device array (or None)."""
-        old = self.device_value
-        self.device_value = DeviceValue(arr, True)
-        return None if old is None else old.array
+def set_device(container, arr):
+    """Make the device array ``arr`` a shared variable's new value (the host copy becomes
+    stale, copied back when the host reads it); returns the previous device array (or
+    None)."""
+    old = container.device_value
+    container.device_value = DeviceValue(arr, True)
+    return None if old is None else old.array
 
 
-def device_container(container):
-    """Make ``container`` (a shared variable's) able to hold a device value, in place."""
-    if type(container) is Container:
-        dv = container.device_value
-        if dv is not None and not isinstance(dv, DeviceValue):
-            container.device_value = None
-        container.__class__ = DeviceContainer
-    return container
+def as_device(value):
+    """``value`` on the device: a host array is uploaded, a device array kept."""
+    return upload(value) if isinstance(value, (np.ndarray, np.generic)) else value

@@ -12,9 +12,10 @@ the cores, so the BLAS pool only competes.
 ``limit_blas_threads()`` runs once, when the Numba backend builds its first function, and
 sets the thread count of the BLAS that compiled code calls (``kernels/cpu/blas.py``:
 scipy's OpenBLAS, opened as a library without importing scipy.linalg). Only when the
-routines came from ``scipy.linalg.cython_blas`` instead does it look the library up with
-threadpoolctl (the loaded BLAS library under scipy's own folders). numpy's separate BLAS,
-if it has its own copy as pip wheels do, is left alone.
+routines came from elsewhere (``scipy.linalg.cython_blas``, or the public fallback of
+``symgraph/numba_compat/scipy_blas.py``, whose ``np.dot`` uses that same library) does it
+look the library up with threadpoolctl (the loaded BLAS library under scipy's own
+folders). numpy's separate BLAS, if it has its own copy as pip wheels do, is left alone.
 ``SYMGRAPH_BLAS_THREADS=n`` chooses another count; ``SYMGRAPH_BLAS_THREADS=keep`` leaves
 every library as it is.
 """
@@ -48,11 +49,10 @@ def _requested() -> int | None:
 
 
 def _scipy_roots() -> list[Path]:
-    import scipy
+    """scipy's library folders (its wheel layout: ``numba_compat.scipy_blas``)."""
+    from symgraph.numba_compat.scipy_blas import scipy_library_dirs
 
-    pkg = Path(scipy.__file__).resolve().parent
-    # pip wheels vendor their libraries in ``scipy.libs`` beside the package
-    return [pkg, pkg.parent / "scipy.libs"]
+    return scipy_library_dirs()
 
 
 def limit_blas_threads() -> list[tuple[str, int, int]]:

@@ -7,11 +7,12 @@ same graph finds both the file and Numba's cached machine code, and skips compil
 
 Invalidation, one scheme: **content hashes of the sources the machine code was built
 from**. ``key`` is a SHA-256 over the library versions, :func:`sources_digest` (the
-contents of every ``.py`` file of ``symgraph.kernels`` and ``symgraph.link.numba``,
-which generated code calls into), the contents of the package folders of any other
-module the source imports, and the generated source itself. Any change to any of these
-gives a new module name, so a new Numba cache entry: nothing is compared by
-modification time, and nothing stale can be found under the new name. Numba caches that
+contents of every ``.py`` file of ``symgraph.kernels``, ``symgraph.link.numba`` and
+``symgraph.numba_compat``, which generated code calls into or is generated with), the
+contents of the package folders of any other module the source imports, and the
+generated source itself. Any change to any of these gives a new module name, so a new
+Numba cache entry: nothing is compared by modification time, and nothing stale can be
+found under the new name. Numba caches that
 symgraph does not name (a kernel's own cache, used as an extern callee by
 ``extern.py``) record the same :func:`sources_digest` in a marker file beside them and
 are emptied when it differs. (Before, three rules did this: a sources digest, mtime
@@ -39,12 +40,14 @@ import threading
 from symgraph.link.numba import trust
 from symgraph.link.numba.cachefiles import warn_rebuilt, write_atomic
 from symgraph.link.numba.healing import protect_module
+from symgraph.numba_compat.cachefile import numba_cache_subdir
+from symgraph.numba_compat.dispatch import disable_disk_cache, is_dispatcher
 
 _loaded: dict = {}
 _lock = threading.RLock()
 
 #: packages generated code calls into; their whole source tree is hashed
-_PACKAGES = ("symgraph.kernels", "symgraph.link.numba")
+_PACKAGES = ("symgraph.kernels", "symgraph.link.numba", "symgraph.numba_compat")
 _NO_DIGEST = {"numpy", "numba", "math", "scipy"}
 _IMPORT_RE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.M)
 _GENERATED = re.compile(r"sg_[0-9a-f]{24}")
@@ -72,7 +75,8 @@ def _folder_digest(folder: str, recursive: bool) -> str:
 
 
 def sources_digest() -> str:
-    """Content hash of every module generated code calls into (kernels, Numba backend).
+    """Content hash of every module generated code calls into (kernels, Numba backend,
+    the Numba compatibility layer that emits part of their code).
 
     Numba's file cache does not notice when a function called by a cached function
     changes; folding these sources into the module name makes any such change produce a
@@ -145,7 +149,7 @@ def module_dir() -> str:
     return d
 
 
-def numba_cache_dir(py_file: str) -> str:
+def numba_cache_dir(py_file: str) -> str | None:
     """Where Numba keeps the ``.nbi``/``.nbc`` files of functions defined in ``py_file``
     (a generated module: its folder is ours, so writable).
 
@@ -154,24 +158,27 @@ def numba_cache_dir(py_file: str) -> str:
     ``numba_46bb...``); ``<source folder>/__pycache__`` when writable; else a per-user
     folder (``~/.cache/numba/<same subpath>``, the case of kernels in a read-only
     install); IPython cells have their own. Files are ``<module>.<qualname>-<line>.pyXY``
-    ``.nbi`` (the index) and ``.<n>.nbc`` (one per compiled signature)."""
-    from numba.core import config as nconfig
+    ``.nbi`` (the index) and ``.<n>.nbc`` (one per compiled signature).
+
+    None when ``NUMBA_CACHE_DIR`` is set and Numba's internals are not used (the
+    folder's name under it is Numba's private rule: ``numba_compat.cachefile``)."""
+    from numba import config as nconfig
 
     if nconfig.CACHE_DIR:
-        from numba.core.caching import _CacheLocator
-
-        return os.path.join(nconfig.CACHE_DIR,
-                            _CacheLocator.get_suitable_cache_subpath(py_file))
+        sub = numba_cache_subdir(py_file)
+        return None if sub is None else os.path.join(nconfig.CACHE_DIR, sub)
     return os.path.join(os.path.dirname(py_file), "__pycache__")
 
 
 def _numba_dirs(py_file: str) -> None:
     """Create (0700) and check the folder Numba will load this module's pickles from."""
-    from numba.core import config as nconfig
+    from numba import config as nconfig
 
     if nconfig.CACHE_DIR:
         _private(nconfig.CACHE_DIR, "Numba cache directory (NUMBA_CACHE_DIR)")
-    _private(numba_cache_dir(py_file), "Numba cache directory")
+    folder = numba_cache_dir(py_file)
+    if folder is not None:   # else inside NUMBA_CACHE_DIR, checked just above
+        _private(folder, "Numba cache directory")
 
 
 def _write_checked(path: str, src: str) -> bool:
@@ -247,9 +254,6 @@ def load_kernel(src: str):
 def _compile_in_memory(mod) -> None:
     """The module's damaged ``.links`` table could not drop Numba's cached machine code
     (a read-only cache): never load it in this process."""
-    from numba.core.caching import NullCache
-    from numba.core.dispatcher import Dispatcher
-
     for v in vars(mod).values():
-        if isinstance(v, Dispatcher) and v.py_func.__module__ == mod.__name__:
-            v._cache = NullCache()
+        if is_dispatcher(v) and v.py_func.__module__ == mod.__name__:
+            disable_disk_cache(v)

@@ -21,6 +21,15 @@ The side file is JSON (argument types through ``cachefiles.encode_type``), never
 module's machine code, that code would call unregistered symbols (a segfault): the table
 reports itself ``damaged`` and ``cache.load_module`` empties those Numba caches, so the
 module is compiled afresh and the file rewritten.
+
+Numba internals: the native entry point, the calling convention and the cache folder
+go through ``symgraph.numba_compat`` (``dispatch.native_entry``, ``llvm.call_native``).
+On a Numba version symgraph was not checked against, or with
+``SYMGRAPH_NUMBA_FALLBACK=1``, generated modules import their callees instead of a
+``LinkTable`` (``linker._extern_lines``), and Numba links each callee into its caller
+(slower compiles, the same code). A hand-written module that makes a table anyway gets
+the dispatcher back from ``extern`` and its machine code cached by the other path
+dropped (``damaged = "public"``), so no cached code calls a symbol nothing registered.
 """
 from __future__ import annotations
 
@@ -31,12 +40,20 @@ import threading
 
 from llvmlite import binding as llvm
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
-from symgraph.link.numba.cachefiles import (UnsupportedType, decode_type, encode_type,
-                                            read_json, warn_rebuilt, write_json)
+from symgraph.link.numba.cachefiles import (
+    UnsupportedType,
+    decode_type,
+    encode_type,
+    read_json,
+    warn_rebuilt,
+    write_json,
+)
 from symgraph.link.numba.fastload import load_or_compile
+from symgraph.numba_compat import numba_internals
+from symgraph.numba_compat.dispatch import cache_folder, drop_disk_cache, native_entry
+from symgraph.numba_compat.llvm import call_native
 
 _registered: set = set()
 _checked: set = set()
@@ -67,8 +84,7 @@ def _drop_stale_cache(dispatcher):
     from symgraph.link.numba.healing import protect
 
     protect(dispatcher)
-    cache = getattr(dispatcher, "_cache", None)
-    folder = getattr(cache, "cache_path", None)
+    folder = cache_folder(dispatcher)
     if not folder:
         return False
     func = dispatcher.py_func
@@ -85,9 +101,7 @@ def _drop_stale_cache(dispatcher):
         marker, lambda v: v["sources"], missing=None)
     if recorded == digest:
         return True
-    cache.flush()
-    if dispatcher.overloads:
-        dispatcher.recompile()
+    drop_disk_cache(dispatcher)   # and compiles afresh what it already holds
     try:
         write_json(marker, {"sources": digest})
     except OSError:
@@ -115,8 +129,9 @@ def _legacy_marker(path: str) -> bool:
     return len(raw) == 16 and all(c in b"0123456789abcdef" for c in raw)
 
 
-def _native_symbol(dispatcher, argtys, recorded: bool = False) -> str:
-    """Compile (or load) ``dispatcher`` for ``argtys``; register and return its symbol.
+def _native_symbol(dispatcher, argtys, recorded: bool = False) -> tuple:
+    """Compile (or load) ``dispatcher`` for ``argtys``; register its symbol and return
+    ``(symbol, return type)``. ``recorded``: listed by a table read from disk.
 
     The symbol is named after the function's path and argument types, not Numba's
     mangled name: that one carries a per-process counter, so a callee compiled afresh
@@ -143,16 +158,15 @@ def _native_symbol(dispatcher, argtys, recorded: bool = False) -> str:
         if idx and not os.path.exists(idx):
             warn_rebuilt(idx, "is missing (its .sgdeps marker is there)")
     load_or_compile(dispatcher, tuple(argtys))
-    cres = dispatcher.overloads[tuple(argtys)]
     func = dispatcher.py_func
     key = f"{func.__module__}:{func.__qualname__}{tuple(argtys)}"
     name = "sgk." + hashlib.sha256(key.encode()).hexdigest()[:32]
+    addr, return_type = native_entry(dispatcher, tuple(argtys))
     with _lock:
         if name not in _registered:
-            addr = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
             llvm.add_symbol(name, addr)
             _registered.add(name)
-    return name, cres
+    return name, return_type
 
 
 def _check_raw(value):
@@ -189,7 +203,8 @@ class LinkTable:
     ``damaged`` is None, or why the module's cached machine code cannot be trusted to
     find its symbols: ``"missing"`` (no file), ``"unreadable"`` (reported when read) or
     ``"unrecordable"`` (a callee's argument types cannot be written as JSON: the module
-    is compiled in every process)."""
+    is compiled in every process) or ``"public"`` (Numba's internals are not used: see
+    the module docstring)."""
 
     def __init__(self, module_file: str):
         self.path = os.path.splitext(module_file)[0] + ".links"
@@ -197,6 +212,10 @@ class LinkTable:
         self._seen: set = set()
         self.damaged = None
         self.stuck = False
+        if not numba_internals():
+            self.damaged = "public"
+            self._drop_unlinked_code(module_file)
+            return
         entries = read_json(self.path, _check_entries, missing=False)
         if entries is False:
             self.damaged = "missing" if not os.path.exists(self.path) else "unreadable"
@@ -222,8 +241,12 @@ class LinkTable:
 
         from symgraph.link.numba.cache import numba_cache_dir
 
+        folder = numba_cache_dir(module_file)
+        if folder is None:   # not known without Numba's internals: keep it off the disk
+            self.stuck = True
+            return
         stem = os.path.splitext(os.path.basename(module_file))[0]
-        pattern = os.path.join(glob.escape(numba_cache_dir(module_file)), f"{stem}.*.nbi")
+        pattern = os.path.join(glob.escape(folder), f"{stem}.*.nbi")
         indexes = glob.glob(pattern)
         if indexes and self.damaged == "missing":
             warn_rebuilt(self.path, "is missing but Numba's cache holds machine code that "
@@ -237,7 +260,7 @@ class LinkTable:
                 self.stuck = True
 
     def _add(self, path: str, argtys: tuple, save: bool = True):
-        name, cres = _native_symbol(_resolve(path), argtys, recorded=not save)
+        name, return_type = _native_symbol(_resolve(path), argtys, recorded=not save)
         key = (path, argtys)
         with _lock:
             if key not in self._seen:
@@ -245,7 +268,7 @@ class LinkTable:
                 self.entries.append(key)
                 if save:
                     self._save()
-        return name, cres
+        return name, return_type
 
     def _save(self):
         # written before Numba saves graph_fn's cache entry, and atomically, so a cached
@@ -270,25 +293,23 @@ class LinkTable:
             pass  # a read-only cache: the module compiles in every process
 
     def extern(self, dispatcher):
-        """An intrinsic calling ``dispatcher`` through its registered native symbol."""
+        """An intrinsic calling ``dispatcher`` through its registered native symbol (the
+        dispatcher itself on the public path)."""
+        if self.damaged == "public":
+            return dispatcher
         path = f"{dispatcher.py_func.__module__}:{dispatcher.py_func.__qualname__}"
         table = self
 
         def typer(typingctx, args):
             argtys = tuple(types.unliteral(a) for a in args)
-            name, cres = table._add(path, argtys)
-            sig = cres.signature.return_type(*args)
+            name, return_type = table._add(path, argtys)
+            sig = return_type(*args)
 
             def codegen(context, builder, signature, llargs):
                 vals = [context.cast(builder, v, t, u)
                         for v, t, u in zip(llargs, signature.args, argtys)]
-                fnty = context.call_conv.get_function_type(signature.return_type, argtys)
-                fn = cgutils.get_or_insert_function(builder.module, fnty, name)
-                status, res = context.call_conv.call_function(
-                    builder, fn, signature.return_type, argtys, vals)
-                with cgutils.if_unlikely(builder, status.is_error):
-                    context.call_conv.return_status_propagate(builder, status)
-                return res
+                return call_native(context, builder, name, signature.return_type, argtys,
+                                   vals)
 
             return sig, codegen
 

@@ -9,36 +9,19 @@ the symbols of Numba's runtime (NRT), which ``rtsys.initialize`` registers. A ca
 still compiles through ``dispatcher.compile``, whose compiler refreshes the contexts first.
 
 ``load_or_compile(dispatcher, argtys)`` is ``dispatcher.compile(argtys)`` with that
-shortcut on a cache hit. It uses Numba's cache internals (``Cache._load_overload``); if
-they are missing or fail (another Numba version), it falls back to ``compile``. A
-damaged cache file is a miss here too (``healing.py``: the dispatcher is protected
-first), so the fallback compiles afresh and replaces it.
+shortcut on a cache hit. The shortcut uses Numba's cache internals, so it goes through
+``symgraph.numba_compat.dispatch`` (``load_cached_overload``); on a Numba version symgraph
+was not checked against, or with ``SYMGRAPH_NUMBA_FALLBACK=1``, this is plain
+``dispatcher.compile``. A damaged cache file is a miss here too (``healing.py``: the
+dispatcher is protected first), so it compiles afresh and replaces it.
 """
 from __future__ import annotations
 
-from numba.core.compiler_lock import global_compiler_lock
-
 from symgraph.link.numba.healing import protect
+from symgraph.numba_compat import numba_internals
+from symgraph.numba_compat.dispatch import compile_public, compiler_lock, load_cached_overload
 
 __all__ = ["load_or_compile"]
-
-
-def _from_cache(dispatcher, args):
-    """The CompileResult for ``args`` from the disk cache, without a refresh; or None."""
-    cache = getattr(dispatcher, "_cache", None)
-    load = getattr(cache, "_load_overload", None)
-    guard = getattr(cache, "_guard_against_spurious_io_errors", None)
-    if load is None or guard is None:
-        return None
-    from numba.core.runtime import rtsys
-
-    ctx = dispatcher.targetctx
-    rtsys.initialize(ctx)  # idempotent: registers the NRT symbols cached code calls
-    try:
-        with guard():
-            return load(args, ctx)
-    except Exception:  # noqa: BLE001 - e.g. a changed cache format: let Numba handle it
-        return None
 
 
 def load_or_compile(dispatcher, argtys) -> bool:
@@ -47,17 +30,13 @@ def load_or_compile(dispatcher, argtys) -> bool:
     args = tuple(argtys)
     if args in dispatcher.overloads:
         return True
-    with global_compiler_lock:
+    if not numba_internals():
+        return compile_public(dispatcher, args)
+    with compiler_lock():
         if args in dispatcher.overloads:
             return True
         protect(dispatcher)
-        cres = _from_cache(dispatcher, args)
-        if cres is None or cres.objectmode:
-            dispatcher.compile(args)
-            return False
-        # what Dispatcher.compile does on a cache hit
-        dispatcher._cache_hits[args] += 1
-        dispatcher.targetctx.insert_user_function(cres.entry_point, cres.fndesc,
-                                                  [cres.library])
-        dispatcher.add_overload(cres)
-        return True
+        if load_cached_overload(dispatcher, args):
+            return True
+        dispatcher.compile(args)
+        return False

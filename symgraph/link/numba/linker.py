@@ -18,7 +18,6 @@ import re
 import numpy as np
 
 from symgraph.graph.basic import Constant
-from symgraph.link.numba import cache
 from symgraph.link.numba.cachefiles import (
     UnsupportedType,
     decode_type,
@@ -31,7 +30,7 @@ from symgraph.link.numba.cachefiles import (
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
-from symgraph.link.numba.runtime import prepare
+from symgraph.numba_compat import numba_internals
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import DTYPES
 
@@ -54,7 +53,7 @@ HEADER = [
       "from symgraph.link.numba.parallel import KernelInterrupted as _sg_KernelInterrupted"]
 
 #: source text marking a graph that runs parallel (``prange``) kernels: its calls get the
-#: per-call thread count and, under the workqueue layer, the lock (``compile/fastcall.py``)
+#: per-call thread count and, under the workqueue layer, the lock (``executable.py``)
 PARALLEL_MARKERS = ("_sg_par_elemwise(", "symgraph.kernels.cpu.conv", "symgraph.kernels.cpu.pool",
                     "symgraph.kernels.cpu.softmax", "symgraph.kernels.cpu.gemm",
                     "symgraph.link.numba.impl.dot import")  # products reach kernels.cpu.gemm
@@ -190,7 +189,7 @@ def preload_signatures(module) -> None:
 def record_signatures(module) -> None:
     """Write ``graph_fn``'s argument types next to its module (atomically) when it was
     compiled for types not recorded yet; called after every call of the function through
-    the generic path, so the common case is one length comparison."""
+    the generic path (``executable.py``), so the common case is one length comparison."""
     if len(module.graph_fn.overloads) == getattr(module, "_sg_recorded", 0):
         return
     sigs = list(module.graph_fn.signatures)
@@ -203,42 +202,6 @@ def record_signatures(module) -> None:
         write_json(_signatures_file(module), rows)
     except OSError:
         pass  # a read-only cache: later processes take Numba's slower path
-
-
-class NumbaThunk:
-    """Calls the generated ``graph_fn`` with inputs, shared values and array constants."""
-
-    def __init__(self, module, const_args):
-        self.module = module
-        self.fn = module.graph_fn
-        self.call = module.thunk
-        self.const_args = const_args
-
-    def __call__(self, vals, shared_vals):
-        try:
-            return self.call(self.fn, vals, shared_vals, self.const_args)
-        finally:
-            self.record()  # also after a failed call: graph_fn may be compiled already
-
-    def record(self):
-        """Record the argument types graph_fn has been compiled for (``record_signatures``;
-        the fast call path calls this after its first call)."""
-        record_signatures(self.module)
-
-
-class NumbaLinker:
-    name = "numba"
-
-    def make_thunk(self, fgraph, input_vars, shared_vars, **kw):
-        prepare()  # once per process: threading layer, malloc, BLAS threads (runtime.py)
-        _register_impls()
-        src, const_args, _ = generate_module(fgraph, input_vars, shared_vars)
-        module = cache.load_module(src)
-        preload_signatures(module)
-        thunk = NumbaThunk(module, const_args)
-        thunk.source = src
-        thunk.parallel = any(m in src for m in PARALLEL_MARKERS)
-        return thunk
 
 
 def _is_scalar(v) -> bool:
@@ -361,9 +324,15 @@ def _kernel_lines(kernels: dict) -> list:
 
 
 def _extern_lines(externs: dict) -> list:
-    """Module-level lines binding each extern alias to a symbol-calling intrinsic."""
+    """Module-level lines binding each extern alias to a symbol-calling intrinsic
+    (``extern.py``). Without Numba's internals (``symgraph.numba_compat``) each alias is
+    the callee itself, which Numba links into the graph; the source then differs, so
+    the two kinds of machine code never share a cache entry."""
     if not externs:
         return []
+    if not numba_internals():
+        return [f"from {path.split(':')[0]} import {path.split(':')[1]} as {alias}"
+                for alias, path in sorted(externs.items())]
     lines = ["from symgraph.link.numba.extern import LinkTable as _sg_LinkTable",
              "_sg_links = _sg_LinkTable(__file__)"]
     for alias, path in sorted(externs.items()):

@@ -38,10 +38,10 @@ import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from symgraph.link.numba.fastload import load_or_compile
+from symgraph.numba_compat.llvm import declare_function
 
 #: compute-bound elementwise loops (see ``impl.elemwise.worth_parallel``) with at least
 #: this many elements run in parallel; below it the hand-off to the thread pool costs more
@@ -81,7 +81,7 @@ OK, FAILED, NOT_RUN, INTERRUPTED = 0, 1, 2, 3
 
 class KernelInterrupted(RuntimeError):
     """Raised by compiled code when Ctrl-C reached a parallel kernel's callback; the call
-    path (``compile/callguard.py``) raises ``KeyboardInterrupt`` in its place."""
+    path (``link/callguard.py``) raises ``KeyboardInterrupt`` in its place."""
 
 
 def register(src: str, dtypes: list, full: list) -> int:
@@ -150,7 +150,7 @@ def parallel_elemwise(typingctx, kid, addresses, n, operands):
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         fnty = ir.FunctionType(i64, [i64, i64, i64])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, SYMBOL)
+        fn = declare_function(builder.module, fnty, SYMBOL)
         vals = [context.cast(builder, v, t, types.int64)
                 for v, t in zip(args[:3], signature.args[:3])]
         return builder.call(fn, vals)

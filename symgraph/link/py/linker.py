@@ -9,6 +9,7 @@ import numpy as np
 
 from symgraph.graph.basic import Constant
 from symgraph.graph.utils import format_trace
+from symgraph.link.executable import Executable
 from symgraph.link.py.dispatch import py_impl
 
 
@@ -20,8 +21,9 @@ class NodeError(ValueError):
 def describe_failure(node, values, exc) -> str:
     shapes = ", ".join(
         f"{np.shape(v)} {getattr(np.asarray(v), 'dtype', type(v).__name__)}" for v in values)
+    trace = format_trace(getattr(node.tag, "trace", ())).replace("\n", "\n    ")
     return (f"{exc}\n  Op: {node.op}\n  Input shapes and dtypes: ({shapes})\n"
-            f"  Created at:\n    " + format_trace(getattr(node.tag, "trace", ())).replace("\n", "\n    "))
+            f"  Created at:\n    " + trace)
 
 
 class PyThunk:
@@ -67,8 +69,21 @@ class PyThunk:
         return [env[o] for o in self.outputs]
 
 
+class PyExecutable(Executable):
+    """The py backend's Executable: ``run`` is the ``PyThunk`` (no compiled per-node
+    functions: profiling and diagnosis call the nodes' ``perform`` themselves)."""
+
+    def __init__(self, fgraph, inputs, shared, updates, **opts):
+        super().__init__(fgraph, inputs, shared, updates, **opts)
+        self.thunk = PyThunk(fgraph, fgraph.inputs, self.shared_vars)
+
+    def run(self, vals, shared_vals):
+        return self.thunk(vals, shared_vals)
+
+
 class PyLinker:
     name = "py"
 
-    def make_thunk(self, fgraph, input_vars, shared_vars, **kw):
-        return PyThunk(fgraph, input_vars, shared_vars)
+    def link(self, fgraph, inputs, shared, updates, **opts) -> PyExecutable:
+        PyExecutable.prepare()
+        return PyExecutable(fgraph, inputs, shared, updates, **opts)

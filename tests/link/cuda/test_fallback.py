@@ -57,7 +57,7 @@ def test_fallback_warns_once_and_is_correct(helpers):
     assert "HostFromGpu" in lines[k + 1] and "GpuFromHost" in lines[k - 1]
     node = next(n for n in f.maker.fgraph.apply_nodes if isinstance(n.op, Twice))
     assert isinstance(node.inputs[0].owner.op, HostFromGpu)
-    assert f.thunk.fallbacks == [node]
+    assert f.executable.fallbacks == [node]
 
 
 def test_third_party_ops_can_register_a_cuda_implementation(helpers):

@@ -118,7 +118,7 @@ def test_inc_and_set_subtensor(helpers):
 
     f = helpers.compare(fn, [xv, yv, 1], syms=[x, y, i])
     assert "IncSubtensor" in {type(n.op).__name__ for n in f.maker.fgraph.apply_nodes}
-    assert f.thunk.fallbacks == []
+    assert f.executable.fallbacks == []
     g = symgraph.function([x, y], T.set_subtensor(T.exp(x)[1], y), mode="cuda")
     with pytest.raises(ValueError, match="shape"):
         g(xv, np.ones(3))
@@ -133,4 +133,4 @@ def test_join(helpers):
                                          T.grad((T.concatenate([a, b]) ** 2).sum(), a)],
                         [av, bv, cv], syms=[a, b, c])
     names = {type(n.op).__name__ for n in f.maker.fgraph.apply_nodes}
-    assert {"Join", "Split"} <= names and f.thunk.fallbacks == []
+    assert {"Join", "Split"} <= names and f.executable.fallbacks == []

@@ -32,7 +32,7 @@ def test_convpool_training_step_matches_py(helpers, float32):
     assert {"Conv2d", "Conv2dGradWeights", "Pool", "MaxPoolGrad", "SoftmaxNLL",
             "SoftmaxNLLGrad"} <= names
     # every parameter lives on the device; nothing fell back to the CPU
-    assert fc.thunk.fallbacks == []
+    assert fc.executable.fallbacks == []
     assert all(p.container.device_value is not None for p in params)
 
 

@@ -311,6 +311,6 @@ def test_direct_kernel_calls_without_objmode(tmp_path, monkeypatch, extern):
 
     check_op(fn, [x, w], grad=False)
     a, b = T.dtensor4(), T.dtensor4()
-    src = theano.function([a, b], fn(a, b)).thunk.source
+    src = theano.function([a, b], fn(a, b)).executable.source
     assert "_k_conv_fwd(" in src and "_k_pool_bwd(" in src and "kcall" not in src
     assert ("_k_conv_fwd = _sg_links.extern(" in src) == extern

@@ -1,12 +1,12 @@
-"""Helpers shared by the CUDA generators: host-function source, literals, launches."""
+"""Helpers shared by the CUDA generators: host-function source, launches, host scalars.
+
+Scalar expressions (literals, casts, op templates) are rendered by
+``symgraph.link.scalar_render``, shared with the Numba backend."""
 from __future__ import annotations
 
 import numpy as np
 
-from symgraph.graph.basic import Constant
 from symgraph.link.cuda import runtime
-from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.elemwise import cast_expr, result_cast
 
 JIT = "@cuda.jit(cache=True)"
 
@@ -18,40 +18,6 @@ def make_host(src: str, env: dict, name: str = "fn"):
     env.setdefault("runtime", runtime)
     exec(compile(src, f"<symgraph cuda host {name}>", "exec"), env)
     return env[name]
-
-
-def src_line(node) -> str:
-    tr = getattr(node.tag, "trace", ())
-    if tr:
-        return f"{str(tr[0][0]).rsplit('/', 1)[-1]}:{tr[0][1]}"
-    return "?"
-
-
-def inline_literal(v):
-    """A typed literal for a single-element constant that broadcasts everywhere, else None."""
-    if isinstance(v, Constant) and np.asarray(v.data).size == 1 and all(v.type.broadcastable):
-        return ts.literal(np.asarray(v.data).reshape(-1)[0].item(), v.type.dtype)
-    return None
-
-
-def scalar_body(sop, in_names, in_dtypes, out_dtypes, fresh):
-    """Statements computing scalar op ``sop`` on scalar names; returns (stmts, out_exprs)
-    whose expressions have the declared output dtypes."""
-    cdts = sop.compute_dtypes(list(in_dtypes), list(out_dtypes))
-    stmts = []
-    named = []
-    for n, d, c in zip(in_names, in_dtypes, cdts):
-        a = cast_expr(n, d, c)
-        if a != n:
-            t = fresh()
-            stmts.append(f"{t} = {a}")
-            named.append(t)
-        else:
-            named.append(n)
-    sub, exprs = sop.code(named, cdts, list(out_dtypes), fresh)
-    stmts.extend(sub)
-    natural = sop.output_dtypes(*cdts)
-    return stmts, [result_cast(e, nd, od) for e, nd, od in zip(exprs, natural, out_dtypes)]
 
 
 class Launch:

@@ -16,15 +16,8 @@ import numpy as np
 
 from symgraph.link.cuda import runtime
 from symgraph.link.cuda.dispatch import RUN_ON_HOST, CudaImpl, cuda_impl, indent
-from symgraph.link.cuda.impl._common import (
-    JIT,
-    Launch,
-    host_scalar_converter,
-    inline_literal,
-    make_host,
-    scalar_body,
-    src_line,
-)
+from symgraph.link.cuda.impl._common import JIT, Launch, host_scalar_converter, make_host
+from symgraph.link.scalar_render import inline_literal, scalar_body, src_line
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
 
 

@@ -18,96 +18,28 @@ import math
 import numpy as np
 from numba import cuda
 
+from symgraph.link import philox as P
 from symgraph.link.cuda import runtime
 from symgraph.link.cuda.dispatch import CudaImpl, cuda_impl
-from symgraph.tensor import random as R
 from symgraph.tensor.random import RandomDraw
 
 _U = np.uint64
-M0, M1, W0, W1 = _U(R.PHILOX_M0), _U(R.PHILOX_M1), _U(R.PHILOX_W0), _U(R.PHILOX_W1)
-MASK32 = _U(0xFFFFFFFF)
-S32, S11, S40 = _U(32), _U(11), _U(40)
-ZERO, ONE = _U(0), _U(1)
-TWO_M53 = R.TWO_M53
-F32_TWO_M24 = np.float32(R.TWO_M24)
-LN2_HI, LN2_LO, SQRT2, HALF_PI = R.LN2_HI, R.LN2_LO, R.SQRT2, R.HALF_PI
-LC = tuple(R.LOG_COEFS)
-SC = tuple(R.SIN_COEFS)
-CC = tuple(R.COS_COEFS)
+MASK32, S32, S11, S40, ONE = P.MASK32, P.S32, P.S11, P.S40, P.ONE
+TWO_M53, F32_TWO_M24 = P.TWO_M53, P.F32_TWO_M24
 
 
 @functools.lru_cache(maxsize=None)
 def _device_funcs():
-    rounds = R.PHILOX_ROUNDS
+    """The shared scalar core (``symgraph.link.philox``) as device functions, with
+    ``philox(ctr, k0, k1)``: the four words of block counter ``ctr`` under key (k0, k1)."""
+    block = cuda.jit(device=True)(P.philox_block)
+    zero = P.ZERO
 
     @cuda.jit(device=True)
-    def philox(b, k0, k1):
-        """The four 32-bit words (as uint64) of block counter ``b`` under key (k0, k1)."""
-        c0 = b & MASK32
-        c1 = b >> S32
-        c2 = ZERO
-        c3 = ZERO
-        for r in range(rounds):
-            if r > 0:
-                k0 = (k0 + W0) & MASK32
-                k1 = (k1 + W1) & MASK32
-            p0 = M0 * c0
-            p1 = M1 * c2
-            n0 = (p1 >> S32) ^ c1 ^ k0
-            n1 = p1 & MASK32
-            n2 = (p0 >> S32) ^ c3 ^ k1
-            n3 = p0 & MASK32
-            c0 = n0
-            c1 = n1
-            c2 = n2
-            c3 = n3
-        return c0, c1, c2, c3
+    def philox(ctr, k0, k1):
+        return block(ctr & MASK32, ctr >> S32, zero, zero, k0, k1)
 
-    @cuda.jit(device=True)
-    def log01(x):
-        fr, ex = math.frexp(x)
-        m = fr * 2.0
-        e = ex - 1
-        if m > SQRT2:
-            m = m * 0.5
-            e = e + 1
-        f = (m - 1.0) / (m + 1.0)
-        f2 = f * f
-        p = LC[0]
-        for i in range(1, len(LC)):
-            p = p * f2 + LC[i]
-        p = p * f2 + 1.0
-        ef = np.float64(e)
-        return ef * LN2_HI + (2.0 * f * p + ef * LN2_LO)
-
-    @cuda.jit(device=True)
-    def sincos2pi(u):
-        t = u * 4.0
-        q = math.floor(t)
-        r = t - q
-        flip = r > 0.5
-        a = (1.0 - r if flip else r) * HALF_PI
-        a2 = a * a
-        s = SC[0]
-        for i in range(1, len(SC)):
-            s = s * a2 + SC[i]
-        s = a * (s * a2 + 1.0)
-        co = CC[0]
-        for i in range(1, len(CC)):
-            co = co * a2 + CC[i]
-        co = co * a2 + 1.0
-        sr = co if flip else s
-        cr = s if flip else co
-        qi = np.int64(q)
-        if qi == 0:
-            return sr, cr
-        if qi == 1:
-            return cr, -sr
-        if qi == 2:
-            return -sr, -cr
-        return -cr, sr
-
-    return philox, log01, sincos2pi
+    return philox, cuda.jit(device=True)(P.log01), cuda.jit(device=True)(P.sincos2pi)
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,6 +20,7 @@ import numpy as np
 from symgraph.link.cuda import runtime
 from symgraph.link.cuda.dispatch import CudaImpl, cuda_impl
 from symgraph.link.cuda.impl._common import JIT, make_host
+from symgraph.link.scalar_render import reduce_identity, reduce_step
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.math import Argmax, Reduce
 
@@ -29,39 +30,6 @@ _NO_INDEX = 2 ** 62
 THREAD_MIN_OUTPUTS = 2048
 #: full reductions of at least this many blocks' worth of elements use the two-pass kernel
 ALL_TWO_PASS_MIN_BLOCKS = 8
-
-
-def _identity(name, dtype):
-    dt = np.dtype(dtype)
-    if name == "add":
-        return ts.literal(0, dtype)
-    if name == "mul":
-        return ts.literal(1, dtype)
-    if name == "and_":
-        return "True"
-    if name == "or_":
-        return "False"
-    largest = name in ("minimum", "min")
-    if dt.kind == "b":
-        return "True" if largest else "False"
-    if dt.kind == "f":
-        return ts.literal(np.inf if largest else -np.inf, dtype)
-    info = np.iinfo(dt)
-    return ts.literal(int(info.max if largest else info.min), dtype)
-
-
-def _comb(name, a, b):
-    if name == "add":
-        return f"{a} + {b}"
-    if name == "mul":
-        return f"{a} * {b}"
-    if name == "and_":
-        return f"{a} & {b}"
-    if name == "or_":
-        return f"{a} | {b}"
-    if name == "maximum":
-        return f"{b} if ({b} > {a} or {b} != {b}) else {a}"
-    return f"{b} if ({b} < {a} or {b} != {b}) else {a}"
 
 
 def _unravel(var, dims, prefix, pad):
@@ -79,7 +47,8 @@ def _unravel(var, dims, prefix, pad):
 
 
 def _kernels(name, nd, axes, in_dt, acc_dt, sop, arg):
-    """Source of the block and thread kernels ``{name}_b``/``{name}_t``."""
+    """Source of the block and thread kernels ``{name}_b``/``{name}_t``; ``sop`` is the
+    scalar op folding the values (maximum or minimum for an arg-reduction)."""
     kept = [d for d in range(nd) if d not in axes]
     red = list(axes)
     tpb = runtime.tpb()
@@ -90,13 +59,13 @@ def _kernels(name, nd, axes, in_dt, acc_dt, sop, arg):
         read = (f"({read} != 0)" if acc_dt == "bool" else f"_sg_dt_{acc_dt}({read})")
     # a module-level constant: Numba freezes it with its numpy type (no float64 math)
     ident = f"{name}_ident"
-    pre_const = [f"{ident} = {_identity(sop, acc_dt)}", "", ""]
+    pre_const = [f"{ident} = {reduce_identity(sop, acc_dt)}", "", ""]
     head = [f"    n{d} = x.shape[{d}]" for d in range(nd)]
     n_red = " * ".join(f"n{d}" for d in red) if red else "1"
     head.append(f"    n_red = {n_red}")
     pre = []
     if arg:
-        cmp = ">" if sop == "max" else "<"
+        cmp = ">" if sop == ts.maximum else "<"
         pre = [
             "@cuda.jit(device=True, inline=True)",
             f"def {name}_comb(av, ai, bv, bi):",
@@ -127,7 +96,7 @@ def _kernels(name, nd, axes, in_dt, acc_dt, sop, arg):
         b.append(f"            acc, ai = {name}_comb(acc, ai, {read}, t)")
     else:
         b.append(f"            v = {read}")
-        b.append(f"            acc = {_comb(sop, 'acc', 'v')}")
+        b.append(f"            acc = {reduce_step(sop, 'acc', 'v')}")
     b.append("        sv[tid] = acc")
     if arg:
         b.append("        si[tid] = ai")
@@ -142,7 +111,7 @@ def _kernels(name, nd, axes, in_dt, acc_dt, sop, arg):
     else:
         b.append("                a = sv[tid]")
         b.append("                c = sv[tid + s]")
-        b.append(f"                sv[tid] = {_comb(sop, 'a', 'c')}")
+        b.append(f"                sv[tid] = {reduce_step(sop, 'a', 'c')}")
     b.append("            cuda.syncthreads()")
     b.append("            s //= 2")
     b.append("        if tid == 0:")
@@ -161,7 +130,7 @@ def _kernels(name, nd, axes, in_dt, acc_dt, sop, arg):
         t.append(f"            acc, ai = {name}_comb(acc, ai, {read}, t)")
     else:
         t.append(f"            v = {read}")
-        t.append(f"            acc = {_comb(sop, 'acc', 'v')}")
+        t.append(f"            acc = {reduce_step(sop, 'acc', 'v')}")
     t.append(f"        o[{oidx}] = {'ai' if arg else 'acc'}")
     return "\n".join(pre_const + pre + b) + "\n\n\n" + "\n".join(t) + "\n"
 
@@ -177,19 +146,16 @@ def _impl(op, node, ctx, axes, sop, arg, empty_error):
     kept = [d for d in range(nd) if d not in axes]
     slot = ctx.slot()
     odt = np.dtype(out_dt)
-    ident_host = None
-    if not arg and sop in ("add", "mul", "and_", "or_"):
-        ident_host = {"add": 0, "mul": 1, "and_": True, "or_": False}[sop]
+    ident_host = sop.identity(out_dt) if not arg and sop.reduces_empty else None
     gpu = not runtime.using_simulator()
     tpb = runtime.tpb()
     # a reduction of everything: the two-pass, many-block kernel of kernels.cuda.reduce
     # (one block alone would leave the GPU idle) when its semantics are ours
     all_op = None
     if not kept and (arg or acc_dt == in_dt) and np.dtype(in_dt).kind in "fiu":
-        all_op = {"add": "sum", "maximum": "max", "minimum": "min", "max": "argmax",
-                  "min": "argmin"}.get(sop)
+        all_op = {"add": "sum", "maximum": "max", "minimum": "min"}.get(sop.name)
         if arg:
-            all_op = "argmax" if sop == "max" else "argmin"
+            all_op = "argmax" if sop == ts.maximum else "argmin"
     hsrc = f"""
 def fn(x):
     shp = x.shape
@@ -225,16 +191,14 @@ def fn(x):
     return CudaImpl(["device"], build, kernels=src, fresh_outputs=(0,), slots={0: slot})
 
 
-_SUPPORTED = ("add", "mul", "maximum", "minimum", "and_", "or_")
-
-
 @cuda_impl.register(Reduce)
 def cuda_reduce(op, node, ctx):
-    name = op.scalar_op.name
-    if name not in _SUPPORTED or node.inputs[0].type.dtype.startswith("complex"):
+    sop = op.scalar_op
+    if (node.inputs[0].type.dtype.startswith("complex")
+            or sop.identity(node.outputs[0].type.dtype) is None):
         return None
-    msg = f"{op}: cannot take the {name} of an empty axis"
-    return _impl(op, node, ctx, tuple(op.axis), name, False, msg)
+    msg = f"{op}: cannot take the {sop.name} of an empty axis"
+    return _impl(op, node, ctx, tuple(op.axis), sop, False, msg)
 
 
 @cuda_impl.register(Argmax)
@@ -244,4 +208,5 @@ def cuda_argmax(op, node, ctx):
         return None
     axes = tuple(range(x.type.ndim)) if op.axis is None else (op.axis,)
     msg = f"{op}: attempt to get the arg{op.kind} of an empty sequence"
-    return _impl(op, node, ctx, axes, op.kind, True, msg)
+    sop = ts.maximum if op.kind == "max" else ts.minimum
+    return _impl(op, node, ctx, axes, sop, True, msg)

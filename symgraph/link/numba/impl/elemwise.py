@@ -9,17 +9,15 @@ from __future__ import annotations
 import sys
 
 import numba
-import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
-from symgraph.graph.basic import Constant
 from symgraph.link.numba import parallel
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
-from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.elemwise import DimShuffle, Elemwise, cast_expr, result_cast
+from symgraph.link.scalar_render import inline_literal, scalar_body, src_line
+from symgraph.numba_compat.llvm import declare_function
+from symgraph.tensor.elemwise import DimShuffle, Elemwise
 
 # -- large outputs on transparent huge pages -----------------------------------------
 # A fresh 40 MB output costs ~10k page faults on 4 KiB pages, as much time as the loop
@@ -38,7 +36,7 @@ def _madvise(typingctx, addr, nbytes, advice):
     def codegen(context, builder, signature, args):
         voidptr = ir.IntType(8).as_pointer()
         fnty = ir.FunctionType(ir.IntType(32), [voidptr, ir.IntType(64), ir.IntType(32)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "madvise")
+        fn = declare_function(builder.module, fnty, "madvise")
         return builder.call(fn, [builder.inttoptr(args[0], voidptr), args[1], args[2]])
 
     return sig, codegen
@@ -59,79 +57,26 @@ def hugepage(a):
 #: reached by symbol (``link/numba/extern.py``): compiled once, not again in every graph
 _HUGEPAGE_EXTERN = ("_sg_hugepage", "symgraph.link.numba.impl.elemwise:hugepage")
 
-
-def _src_line(node) -> str:
-    tr = getattr(node.tag, "trace", ())
-    if tr:
-        fn, ln = tr[0][0], tr[0][1]
-        return f"{fn.rsplit('/', 1)[-1]}:{ln}"
-    return "?"
-
-
-def scalar_body(sop, in_names, in_dtypes, out_dtypes, fresh):
-    """Statements computing ``sop`` on scalar names; returns (stmts, out_exprs).
-
-    Output expressions already have the declared output dtypes (``result_cast``), so they
-    can be stored into arrays or returned as 0-d results (Numba scalars) alike.
-    """
-    cdts = sop.compute_dtypes(list(in_dtypes), list(out_dtypes))
-    args = [cast_expr(n, d, c) for n, d, c in zip(in_names, in_dtypes, cdts)]
-    # give non-trivial cast expressions a name so templates may repeat them
-    stmts = []
-    named = []
-    for a, n in zip(args, in_names):
-        if a != n:
-            t = fresh()
-            stmts.append(f"{t} = {a}")
-            named.append(t)
-        else:
-            named.append(a)
-    sub, exprs = sop.code(named, cdts, list(out_dtypes), fresh)
-    stmts.extend(sub)
-    natural = sop.output_dtypes(*cdts)
-    outs = [result_cast(e, nd, od) for e, nd, od in zip(exprs, natural, out_dtypes)]
-    return stmts, outs
-
-
-#: dtypes whose constants reach the kernel as arguments (``linker.LIFTED``)
+#: dtypes whose constants reach a kernel as arguments (``linker.LIFTED``)
 _PASSED = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float32", "float64")
 
 
-def _inline_literal(v):
-    """A typed literal for a single-element constant that broadcasts everywhere, else None.
-
-    Constants of the usual dtypes are not inlined: they are arguments (hoisted out of the
-    loop like any broadcast input), so nodes differing only in a constant's value (a
-    learning rate, a batch size) share one kernel and one compiled specialization; the
-    arithmetic is the same, so are the results."""
-    if v.type.dtype in _PASSED:
-        return None
-    if isinstance(v, Constant) and np.asarray(v.data).size == 1 and all(v.type.broadcastable):
-        return ts.literal(np.asarray(v.data).reshape(-1)[0].item(), v.type.dtype)
-    return None
-
-
-#: scalar ops that cost tens of cycles (libm calls that Numba cannot vectorize): a loop
-#: with one of them is compute-bound and runs faster on 2 cores (docs/benchmarks.md).
-#: Loops of plain arithmetic are memory-bound: one core nearly saturates this machine's
-#: bandwidth and the parallel branch measured slower (network3's SGD updates, ``2.5 * x + 1``).
-EXPENSIVE_SCALAR_OPS = frozenset({
-    "exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "tanh",
-    "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "erf", "pow", "sigmoid",
-    "softplus"})
-
-
-def _scalar_op_names(sop):
-    steps = getattr(sop, "steps", None)
-    if steps is not None:  # a fused Composite
-        return {step[0].name for step in steps}
-    return {sop.name}
+def _literal(v):
+    """``inline_literal`` for the other dtypes only. Constants of the usual dtypes are
+    arguments (hoisted out of the loop like any broadcast input), so nodes differing only
+    in a constant's value (a learning rate, a batch size) share one kernel and its
+    compiled code; the arithmetic is the same, so are the results."""
+    return None if v.type.dtype in _PASSED else inline_literal(v)
 
 
 def worth_parallel(op) -> bool:
-    """Whether a large loop of ``op`` gains from running on every core."""
-    return bool(_scalar_op_names(op.scalar_op) & EXPENSIVE_SCALAR_OPS)
+    """Whether a large loop of ``op`` gains from running on every core: only when its
+    scalar op is ``expensive`` (libm calls Numba cannot vectorize make the loop
+    compute-bound). Loops of plain arithmetic are memory-bound: one core nearly saturates
+    the bandwidth, and the parallel branch measured slower (network3's SGD updates,
+    ``2.5 * x + 1``; docs/benchmarks.md)."""
+    return op.scalar_op.expensive
 
 
 def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dtypes):
@@ -160,7 +105,7 @@ def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dty
     kid = parallel.register(src, dtypes, full)
     sources = ([f"f{k}" for k in arrays] + [f"x{k}" for k in scalar_inputs]
                + [f"g{j}" for j in range(len(out_dtypes))])
-    msg = repr(f"{op}: the parallel elementwise kernel failed (created at {_src_line(node)}); "
+    msg = repr(f"{op}: the parallel elementwise kernel failed (created at {src_line(node)}); "
                "its traceback was printed above")
     stop = repr(f"{op}: interrupted (Ctrl-C) in a parallel elementwise kernel")
     k = len(sources)
@@ -205,7 +150,7 @@ def numba_elemwise(op, node, ctx):
         return "return " + (names[0] if len(names) == 1 else "(" + ", ".join(names) + ",)")
 
     const_lit = {k: lit for k, v in enumerate(node.inputs)
-                 if (lit := _inline_literal(v)) is not None}
+                 if (lit := _literal(v)) is not None}
     if ndim == 0:
         # 0-d: inputs and outputs are Numba scalars
         names = [const_lit.get(k, f"x{k}") for k in range(n_in)]
@@ -214,7 +159,7 @@ def numba_elemwise(op, node, ctx):
         lines.append(ret(outs))
         return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)))
     # sizes: first non-broadcast input per dimension; the others must agree
-    msg = repr(f"{op}: input dimension mismatch (created at {_src_line(node)})")
+    msg = repr(f"{op}: input dimension mismatch (created at {src_line(node)})")
     size_of = []
     for d in range(ndim):
         owners = [k for k, v in enumerate(node.inputs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from symgraph.ifelse import IfElse, LazyIfElse
 from symgraph.link.numba import cache
 from symgraph.link.numba.dispatch import NumbaCode, indent, numba_impl
-from symgraph.link.numba.impl.scan import step_module
+from symgraph.link.numba.impl.scan import inner_source, step_module
 
 
 @numba_impl.register(IfElse)
@@ -30,9 +30,9 @@ def numba_ifelse(op, node, ctx):
 def numba_lazy_ifelse(op, node, ctx):
     mods = {}
     for which, (ins, outs) in (("then", op.then_graph), ("else", op.else_graph)):
-        if which not in op._numba_src:
-            op._numba_src[which] = step_module(ins, outs, optimize_inner=False)
-        mods[which] = cache.load_module(op._numba_src[which])
+        src = inner_source(op, which,
+                           lambda ins=ins, outs=outs: step_module(ins, outs, optimize_inner=False))
+        mods[which] = cache.load_module(src)
     nt = op.n_then
     ne = len(node.inputs) - 1 - nt
     a = [f"a{j}" for j in range(nt)]

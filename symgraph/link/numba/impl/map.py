@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.link.mode import Mode
 from symgraph.graph.fg import FunctionGraph
+from symgraph.link.mode import Mode
 from symgraph.link.numba import cache
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
+from symgraph.link.numba.impl.scan import inner_source
 from symgraph.tensor.jacobian_op import Map
-
 
 #: array constants of an inner graph are written into its module's source up to this size
 MAX_INLINE_CONST_BYTES = 1 << 20
@@ -36,20 +36,22 @@ def _const_entry(fg, src, consts):
     return src + "\n\n" + "\n\n".join(lines) + "\n"
 
 
+def _inner_graph_source(op):
+    """(source, entry function) of the Numba module of ``op``'s inner graph."""
+    from symgraph.link.numba.linker import generate_module
+    from symgraph.rewriting import optimize
+
+    fg = FunctionGraph(op.inner_inputs, [op.inner_output], clone=True)
+    optimize(fg, Mode("numba"))
+    src, consts, _ = generate_module(fg, fg.inputs, [])
+    if consts:
+        return _const_entry(fg, src, consts), "graph_fn_map"
+    return src, "graph_fn"
+
+
 def _inner_module_name(op):
     """(module name, entry function) of the Numba module of ``op``'s inner graph."""
-    if op._numba_src is None:
-        from symgraph.link.numba.linker import generate_module
-        from symgraph.rewriting import optimize
-
-        fg = FunctionGraph(op.inner_inputs, [op.inner_output], clone=True)
-        optimize(fg, Mode("numba"))
-        src, consts, _ = generate_module(fg, fg.inputs, [])
-        entry = "graph_fn"
-        if consts:
-            src, entry = _const_entry(fg, src, consts), "graph_fn_map"
-        op._numba_src = (src, entry)
-    src, entry = op._numba_src
+    src, entry = inner_source(op, "map", lambda: _inner_graph_source(op))
     mod = cache.load_module(src)
     return mod.__name__, entry
 

@@ -1,46 +1,29 @@
 """Numba implementation of ``RandomDraw`` (Philox4x32-10 streams).
 
-The functions below mirror ``symgraph.tensor.random`` operation by operation (integer
-ops, and float ``+ - * /``/``sqrt`` in the same order, no fast-math), so a draw gives the
-same bits on the py and numba backends. Generated code calls them by import path.
+The scalar core (the Philox block, ``log`` and ``sin``/``cos`` of the normal
+distribution) is ``symgraph.link.philox``, shared with the CUDA backend and compiled here
+with ``numba.njit`` (no fast-math): it mirrors ``symgraph.tensor.random`` operation by
+operation, so a draw gives the same bits on the py, numba and cuda backends. The loops
+below fill whole arrays; generated code calls them by import path.
 """
 from __future__ import annotations
-
-import math
 
 import numba
 import numpy as np
 
+from symgraph.link import philox as P
 from symgraph.link.numba.dispatch import NumbaCode, indent, numba_impl
-from symgraph.tensor import random as R
 from symgraph.tensor.random import RandomDraw
 
 _U = np.uint64
-M0, M1, W0, W1 = _U(R.PHILOX_M0), _U(R.PHILOX_M1), _U(R.PHILOX_W0), _U(R.PHILOX_W1)
-MASK32 = _U(0xFFFFFFFF)
-S32, S11, S40 = _U(32), _U(11), _U(40)
-ZERO, ONE = _U(0), _U(1)
-TWO_M53 = R.TWO_M53
-F32_TWO_M24 = np.float32(R.TWO_M24)
-LN2_HI, LN2_LO, SQRT2, HALF_PI = R.LN2_HI, R.LN2_LO, R.SQRT2, R.HALF_PI
-LOG_C0, LOG_REST = R.LOG_COEFS[0], tuple(R.LOG_COEFS[1:])
-SIN_C0, SIN_REST = R.SIN_COEFS[0], tuple(R.SIN_COEFS[1:])
-COS_C0, COS_REST = R.COS_COEFS[0], tuple(R.COS_COEFS[1:])
+MASK32, S32, S11, S40, ZERO, ONE = P.MASK32, P.S32, P.S11, P.S40, P.ZERO, P.ONE
+TWO_M53, F32_TWO_M24 = P.TWO_M53, P.F32_TWO_M24
 
 _jit = numba.njit(cache=True, nogil=True)
 
-
-@_jit
-def philox_block(c0, c1, c2, c3, k0, k1):
-    """One Philox4x32-10 block on uint64 scalars holding 32-bit words."""
-    for r in range(R.PHILOX_ROUNDS):
-        if r > 0:
-            k0 = (k0 + W0) & MASK32
-            k1 = (k1 + W1) & MASK32
-        p0 = M0 * c0
-        p1 = M1 * c2
-        c0, c1, c2, c3 = (p1 >> S32) ^ c1 ^ k0, p1 & MASK32, (p0 >> S32) ^ c3 ^ k1, p0 & MASK32
-    return c0, c1, c2, c3
+philox_block = _jit(P.philox_block)
+log01 = _jit(P.log01)
+sincos2pi = _jit(P.sincos2pi)
 
 
 @_jit
@@ -63,54 +46,6 @@ def random_bits(state, count):
     new[0] = key
     new[1] = ctr + _U(nblocks)
     return new, out[:count]
-
-
-@_jit
-def log01(x):
-    """log(x) for x in (0, 1], as ``symgraph.tensor.random._log01``."""
-    fr, ex = math.frexp(x)
-    m = fr * 2.0
-    e = ex - 1
-    if m > SQRT2:
-        m = m * 0.5
-        e = e + 1
-    f = (m - 1.0) / (m + 1.0)
-    f2 = f * f
-    p = LOG_C0
-    for c in LOG_REST:
-        p = p * f2 + c
-    p = p * f2 + 1.0
-    ef = np.float64(e)
-    return ef * LN2_HI + (2.0 * f * p + ef * LN2_LO)
-
-
-@_jit
-def sincos2pi(u):
-    """(sin(2 pi u), cos(2 pi u)) for u in [0, 1), as ``random._sincos2pi``."""
-    t = u * 4.0
-    q = np.floor(t)
-    r = t - q
-    flip = r > 0.5
-    a = (1.0 - r if flip else r) * HALF_PI
-    a2 = a * a
-    s = SIN_C0
-    for c in SIN_REST:
-        s = s * a2 + c
-    s = a * (s * a2 + 1.0)
-    co = COS_C0
-    for c in COS_REST:
-        co = co * a2 + c
-    co = co * a2 + 1.0
-    sr = co if flip else s
-    cr = s if flip else co
-    qi = np.int64(q)
-    if qi == 0:
-        return sr, cr
-    if qi == 1:
-        return cr, -sr
-    if qi == 2:
-        return -sr, -cr
-    return -cr, sr
 
 
 @_jit

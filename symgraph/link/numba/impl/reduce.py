@@ -1,19 +1,16 @@
 """Numba generators for reductions (Reduce), Argmax, AxesSize and Shape."""
 from __future__ import annotations
 
-import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
+from symgraph.link.scalar_render import cast_expr, reduce_identity, reduce_step, result_cast
+from symgraph.numba_compat.llvm import declare_function
 from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.elemwise import cast_expr, result_cast
 from symgraph.tensor.math import Argmax, AxesSize, Reduce
 from symgraph.tensor.shape_ops import Shape
-
-_INIT = {"add": 0, "mul": 1, "and_": True, "or_": False}
 
 
 def _ieee_minmax(name):
@@ -30,7 +27,7 @@ def _ieee_minmax(name):
             lty = args[0].type
             fnty = ir.FunctionType(lty, [lty, lty])
             suffix = "f32" if signature.args[0] == types.float32 else "f64"
-            fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.{suffix}")
+            fn = declare_function(builder.module, fnty, f"llvm.{name}.{suffix}")
             return builder.call(fn, list(args))
 
         return sig, codegen
@@ -44,32 +41,12 @@ _MINMAX_IMPORTS = ("from symgraph.link.numba.impl.reduce import fmaximum as _sg_
                    "from symgraph.link.numba.impl.reduce import fminimum as _sg_fminimum")
 
 
-def _init_literal(opname, dtype):
-    if opname in _INIT:
-        return ts.literal(_INIT[opname], dtype)
-    if dtype.startswith("float"):
-        return ts.literal(-np.inf if opname == "maximum" else np.inf, dtype)
-    if dtype == "bool":
-        return ts.literal(opname != "maximum", dtype)
-    info = np.iinfo(dtype)
-    return ts.literal(info.min if opname == "maximum" else info.max, dtype)
-
-
-def _combine(opname, acc, v, dtype=None):
-    """Expression folding ``v`` into ``acc``; max/min propagate NaN like numpy."""
-    if opname in ("maximum", "minimum") and dtype in ("float32", "float64"):
-        return f"_sg_f{opname}({acc}, {v})"
-    if opname == "add":
-        return f"{acc} + {v}"
-    if opname == "mul":
-        return f"{acc} * {v}"
-    if opname == "maximum":
-        return f"{acc} if ({acc} >= {v} or {acc} != {acc}) else {v}"
-    if opname == "minimum":
-        return f"{acc} if ({acc} <= {v} or {acc} != {acc}) else {v}"
-    if opname == "and_":
-        return f"{acc} & {v}"
-    return f"{acc} | {v}"
+def _combine(sop, acc, v, dtype):
+    """Expression folding ``v`` into ``acc``: the op's own step (``reduce_step``), except
+    float max/min, which call the LLVM intrinsics above (NaN-propagating like the step)."""
+    if sop.name in ("maximum", "minimum") and dtype in ("float32", "float64"):
+        return f"_sg_f{sop.name}({acc}, {v})"
+    return reduce_step(sop, acc, v)
 
 
 def _acc_dtype(opname, out_dt):
@@ -125,7 +102,8 @@ def numba_reduce(op, node, ctx):
     """
     x = node.inputs[0]
     nd = x.type.ndim
-    opname = op.scalar_op.name
+    sop = op.scalar_op
+    opname = sop.name
     out_dt = node.outputs[0].type.dtype
     in_dt = x.type.dtype
     acc_dt = _acc_dtype(opname, out_dt)
@@ -141,20 +119,20 @@ def numba_reduce(op, node, ctx):
     if cached is not None:
         return cached
     lines = [f"n{d} = x.shape[{d}]" for d in range(nd)]
-    if opname in ("maximum", "minimum") and op.axis:
+    if not sop.reduces_empty and op.axis:
         cond = " or ".join(f"n{d} == 0" for d in op.axis)
         lines.append(f"if {cond}: raise ValueError({str(op) + ': zero-size reduction axis'!r})")
     idx = ", ".join(f"j{d}" for d in range(nd))
     v = cast_expr(f"x[{idx}]", in_dt, acc_dt)
     kept = [d for d in range(nd) if d not in op.axis]
     red = [d for d in range(nd) if d in op.axis]
-    step = result_cast(_combine(opname, "acc", "v", acc_dt), acc_dt, acc_dt)
+    step = result_cast(_combine(sop, "acc", "v", acc_dt), acc_dt, acc_dt)
     imports = _MINMAX_IMPORTS if "_sg_f" in step else ()
     if not kept or (red and red == list(range(nd - len(red), nd))):
         # one accumulator per output element (a single one when every axis is reduced)
         outer = ["    " * i + f"for j{d} in range(n{d}):" for i, d in enumerate(kept)]
         pad = "    " * len(kept)
-        inner = [f"acc = {_init_literal(opname, acc_dt)}"]
+        inner = [f"acc = {reduce_identity(sop, acc_dt)}"]
         inner += ["    " * i + f"for j{d} in range(n{d}):" for i, d in enumerate(red)]
         inner += ["    " * len(red) + f"v = {v}", "    " * len(red) + f"acc = {step}"]
         if not kept:
@@ -170,7 +148,7 @@ def numba_reduce(op, node, ctx):
         return NumbaCode(f"def {ctx.name}(x):\n" + indent("\n".join(lines)), jit_options=opts,
                          imports=imports)
     shape = "(" + "".join(f"n{d}, " for d in kept) + ")"
-    lines.append(f"out = np.full({shape}, {_init_literal(opname, acc_dt)}, "
+    lines.append(f"out = np.full({shape}, {reduce_identity(sop, acc_dt)}, "
                  f"dtype={np_dtype(acc_dt)})")
     oidx = ", ".join(f"j{d}" for d in kept)
     loop = [("    " * d) + f"for j{d} in range(n{d}):" for d in range(nd)]

@@ -9,6 +9,8 @@ A state kept only for its last value (``store_last``) lives in a ring buffer of 
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from symgraph.graph.fg import FunctionGraph
@@ -46,12 +48,26 @@ def step_module(inputs, outputs, optimize_inner):
     return src + "\n\n" + "\n".join(lines) + "\n"
 
 
+#: op -> {part: generated source} for ops with inner graphs (Scan, LazyIfElse, Map);
+#: kept here, not on the op, so the ops stay backend-neutral. Those ops compare by
+#: identity, and an entry goes when its op does.
+_inner_sources: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def inner_source(op, part, build):
+    """The generated source of ``op``'s inner graph ``part``, built by ``build()`` once per
+    op (generating and optimizing an inner graph costs more than loading its module)."""
+    sources = _inner_sources.setdefault(op, {})
+    if part not in sources:
+        sources[part] = build()
+    return sources[part]
+
+
 def inner_module(op, optimize_inner=True):
     """Import (generating once per op) the module of the scan's step (``step_fn``)."""
-    if op._numba_src is None:
-        op._numba_src = step_module(op.inner_inputs, op.inner_outputs,
-                                    optimize_inner and not op.optimized)
-    return cache.load_module(op._numba_src)
+    src = inner_source(op, "step", lambda: step_module(
+        op.inner_inputs, op.inner_outputs, optimize_inner and not op.optimized))
+    return cache.load_module(src)
 
 
 def _err(op, msg) -> str:

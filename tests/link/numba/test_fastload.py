@@ -20,7 +20,7 @@ PROGRAM = textwrap.dedent("""
     x = T.matrix("x")
     w = symgraph.shared(np.arange(12.0).reshape(4, 3), name="w")
     f = symgraph.function([x], T.nnet.softmax(T.dot(x, w)).sum(), updates={w: w * 0.5})
-    preloaded = len(f.thunk.fn.signatures) > 0   # loaded up front, before any call
+    preloaded = len(f.executable.graph_fn.signatures) > 0   # loaded up front, before any call
     a = np.ones((2, 4))
     r1 = float(f(a)); r2 = float(f(a))
     v = T.vector("v")   # a compute-bound loop long enough for the parallel chunk kernel

@@ -126,7 +126,7 @@ def test_compiled_graphs_use_them(dtype, tmp_path, monkeypatch):
     x = RNG.standard_normal(5000).astype(dtype) * 4
     out = f(x)
     # float32 reaches the vector code: graph_fn calls no scalar libm exp/sin/cos
-    graph_ir = f.thunk.fn.inspect_llvm(f.thunk.fn.signatures[0])
+    graph_ir = f.executable.graph_fn.inspect_llvm(f.executable.graph_fn.signatures[0])
     libm = re.findall(r"call [^\n]*@(expf|sinf|cosf|llvm\.(?:exp|sin|cos)\.\S+)\(", graph_ir)
     if dtype == "float32":
         assert not libm, libm

@@ -64,7 +64,7 @@ def test_calls_are_rewritten_and_values_unchanged():
     assert "np.emptyish(x)" in out  # only the exact names
     x = T.matrix("x")
     f = symgraph.function([x], [x.sum(axis=0), T.ones_like(x) * 2])
-    assert "_sg_helpers." in f.thunk.source and "np.empty(" not in f.thunk.source.split(
+    assert "_sg_helpers." in f.executable.source and "np.empty(" not in f.executable.source.split(
         "def thunk")[0]
     a = np.arange(6.0).reshape(2, 3)
     s, o = f(a)

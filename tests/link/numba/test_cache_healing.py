@@ -29,7 +29,7 @@ PROGRAM = textwrap.dedent("""
     for _ in range(2):
         r = f(np.array([[3.0, 5.0, 8.0], [4.0, 12.0, 15.0]]))
         assert np.array_equal(r, [5.0, 13.0, 17.0]), r
-    assert "_sg_links" in f.thunk.source   # the graph calls a linked callee
+    assert "_sg_links" in f.executable.source   # the graph calls a linked callee
     print("ok")
 """)
 

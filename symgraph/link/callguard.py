@@ -105,11 +105,3 @@ def interrupt_from(exc: BaseException) -> BaseException | None:
         seen += 1
     return None
 
-
-def run_threads(thunk):
-    """(thread count for this call or 0, the lock parallel calls must hold or None) for a
-    thunk whose graph runs parallel kernels (``thunk.parallel``); (0, None) otherwise."""
-    if not getattr(thunk, "parallel", False):
-        return 0, None
-    threads = sys.modules["symgraph.kernels.cpu.threads"]
-    return threads.call_threads(), threads.PARALLEL_LOCK if threads.serialize_parallel() else None

@@ -21,7 +21,7 @@ PROGRAM = textwrap.dedent("""
     h = T.nnet.relu(pool.pool_2d(conv2d(x, w), ws=(2, 2), ignore_border=True))
     cost = T.nnet.categorical_crossentropy(T.nnet.softmax(h.flatten(2)), y).mean()
     f = symgraph.function([x, y], [cost, T.grad(cost, w)])
-    src = f.thunk.module.__loader__.get_data(f.thunk.module.__file__).decode()
+    src = f.executable.module.__loader__.get_data(f.executable.module.__file__).decode()
     assert "from symgraph.kernels.cpu" in src and "kcall_" not in src  # linked, no objmode
     c, g = f(r.rand(2, 1, 8, 8).astype("float32"), np.array([1, 4], "int32"))
     print(f"{float(c):.6f} {float(abs(g).sum()):.6f}")

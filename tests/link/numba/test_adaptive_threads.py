@@ -32,7 +32,7 @@ def step():
     cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
     gw, gv = T.grad(cost, [w, v])
     f = symgraph.function([x, y], [cost, T.dot(x, w), gw, gv])
-    assert f.thunk.parallel
+    assert f.executable.parallel
     args = (rng.random((10, 784), dtype=np.float32), rng.integers(0, 10, 10).astype("int32"))
     return f, args
 

@@ -24,7 +24,7 @@ import sys
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared fakes
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: the shared fakes
 import numpy as np  # noqa: E402
 from cuda_real_target import dev as _dev  # noqa: E402
 from cuda_real_target import errors, install_fakes, records  # noqa: E402

@@ -70,7 +70,7 @@ def _select_backend() -> str:
     existing = sys.modules.get("numba.cuda")
     if existing is not None and not _is_simulator(existing):
         warnings.warn(
-            "numba.cuda was imported in GPU mode before tests/kernels_cuda/conftest.py "
+            "numba.cuda was imported in GPU mode before tests/kernels/cuda/conftest.py "
             "and there is no GPU; re-importing it as the simulator for these tests. "
             "Set NUMBA_ENABLE_CUDASIM=1 in the top-level conftest to avoid this.",
             stacklevel=1,
