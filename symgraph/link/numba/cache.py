@@ -85,6 +85,10 @@ def sources_digest() -> str:
     for pkg in _PACKAGES:
         root = os.path.dirname(importlib.import_module(pkg).__file__)
         parts.append(_folder_digest(root, recursive=True))
+    # the code both backends share (``scalar_render.py``, ``philox.py``): cached Numba
+    # functions of the backend call it
+    link = os.path.dirname(importlib.import_module("symgraph.link").__file__)
+    parts.append(_folder_digest(link, recursive=False))
     return "".join(parts)
 
 
