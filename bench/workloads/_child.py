@@ -33,7 +33,10 @@ def compile_task(a):
     from symgraph.compile.mode import Mode
     t_import = time.perf_counter() - t0
     mode = Mode(excluding=[a["exclude"]]) if a.get("exclude") else None
-    build, _ = nets.symgraph_net(a["kind"], a["bs"], a.get("spec"), a.get("depth", 1), mode=mode)
+    nets.ETA = a.get("eta", nets.ETA)
+    nets.LMBDA = a.get("lmbda", nets.LMBDA)
+    build, _ = nets.symgraph_net(a["kind"], a["bs"], a.get("spec"), a.get("depth", 1), mode=mode,
+                                 n_batches=a.get("n_batches", 20))
     t0 = time.perf_counter()
     f = build()
     t1 = time.perf_counter()

@@ -4,7 +4,10 @@
 - the network3 training function (mini-batch 10) and MLP training functions of 1, 2, 4
   and 8 hidden FC(100, ReLU) layers (+ softmax);
 - the network3 training function with each optimizer phase excluded
-  (``Mode(excluding=[phase])``), cold and cached.
+  (``Mode(excluding=[phase])``), cold and cached;
+- after network3's cold and cached runs, the same graph with a new value of one setting
+  (``eta``, ``lmbda``, the number of mini-batches in the data, the batch size), each in
+  a new process on the same cache: what a hyper-parameter sweep pays per trial.
 
 ``function_s`` is ``symgraph.function(...)`` (rewrites + code generation);
 ``first_call_s`` is the first call (Numba JIT compile, or loading from the cache).
@@ -18,6 +21,11 @@ import tempfile
 from .common import run_child
 
 PHASES = ("canonicalize", "stabilize", "specialize", "fuse", "inplace")
+
+#: one setting changed at a time against the network3 case (eta 0.03, lmbda 0.1, 20
+#: mini-batches of 10)
+VARIANTS = (("eta", {"eta": 0.1}), ("lmbda", {"lmbda": 0.5}),
+            ("number of batches", {"n_batches": 40}), ("batch size", {"bs": 20}))
 
 
 def _cases(cfg):
@@ -47,6 +55,11 @@ def run(cfg, systems):
             for state in ("cold", "cached"):
                 r = run_child("compile", args, env)
                 cases.append({"case": name, "system": "symgraph", "cache": state, **r})
+            if name == "network3 train" and not cfg.smoke:
+                for what, change in VARIANTS:
+                    r = run_child("compile", {**args, **change}, env)
+                    cases.append({"case": f"{name}, new {what}", "system": "symgraph",
+                                  "cache": "cached (other value)", **r})
         finally:
             shutil.rmtree(d, ignore_errors=True)
     return {"cases": cases, "skipped": skipped}

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.link.executable import Executable
-from symgraph.link.numba import cache, runtime
+from symgraph.link.numba import cache, progress, runtime
 from symgraph.link.numba.linker import (
     PARALLEL_MARKERS,
     _register_impls,
@@ -114,6 +114,7 @@ class NumbaLinker:
         _register_impls()
         src, const_args, _ = generate_module(fgraph, fgraph.inputs, shared)
         module = cache.load_module(src)
+        progress.start(module)   # a counter while new kernels compile (progress.py)
         preload_signatures(module)
         return NumbaExecutable(module, const_args, src, fgraph, inputs, shared, updates,
                                **opts)

@@ -157,7 +157,10 @@ def _native_symbol(dispatcher, argtys, recorded: bool = False) -> tuple:
         idx = index_path(dispatcher)
         if idx and not os.path.exists(idx):
             warn_rebuilt(idx, "is missing (its .sgdeps marker is there)")
-    load_or_compile(dispatcher, tuple(argtys))
+    if not load_or_compile(dispatcher, tuple(argtys)):
+        from symgraph.link.numba import progress
+
+        progress.tick()
     func = dispatcher.py_func
     key = f"{func.__module__}:{func.__qualname__}{tuple(argtys)}"
     name = "sgk." + hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -192,6 +192,9 @@ def record_signatures(module) -> None:
     the generic path (``executable.py``), so the common case is one length comparison."""
     if len(module.graph_fn.overloads) == getattr(module, "_sg_recorded", 0):
         return
+    from symgraph.link.numba import progress
+
+    progress.finish(module)
     sigs = list(module.graph_fn.signatures)
     module._sg_recorded = len(sigs)
     try:

@@ -1,0 +1,59 @@
+"""A progress line while a graph's kernels compile.
+
+Why: the first run on a new machine (or after an upgrade) compiles every kernel a graph
+needs, which takes tens of seconds; a silent pause that long looks like a hang. When a
+graph is linked and some of its kernel modules have no machine code in Numba's cache,
+a ``tqdm`` counter on stderr ticks once per kernel compiled (loads from the cache do not
+tick) and disappears when the graph's first call returns. Shown only on a terminal or in
+a Jupyter kernel; ``SYMGRAPH_PROGRESS=0`` turns it off, ``=1`` forces it on.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+_state = threading.local()
+
+
+def _enabled() -> bool:
+    flag = os.environ.get("SYMGRAPH_PROGRESS", "")
+    if flag in ("0", "1"):
+        return flag == "1"
+    try:
+        return sys.stderr.isatty() or "ipykernel" in sys.modules
+    except (AttributeError, ValueError):  # a closed or replaced stderr
+        return False
+
+
+def start(module) -> None:
+    """Open the counter for ``module`` (a graph module) when some of its kernels are not
+    compiled yet."""
+    from symgraph.link.numba.healing import has_entries
+
+    kernels = [v for k, v in vars(module).items() if k.startswith("_sgk")]
+    new = [d for d in kernels if not d.overloads and not has_entries(d)]
+    if not new or not _enabled() or getattr(_state, "bar", None) is not None:
+        return
+    from tqdm import tqdm
+
+    _state.bar = tqdm(total=len(new), desc="symgraph: compiling new kernels", unit="kernel",
+                      file=sys.stderr, leave=False, dynamic_ncols=True)
+    _state.module = module
+
+
+def tick() -> None:
+    """One kernel compiled (called by ``extern._native_symbol``)."""
+    bar = getattr(_state, "bar", None)
+    if bar is not None:
+        if bar.n >= bar.total:
+            bar.total += 1   # a callee of a kernel: counted as it comes
+        bar.update(1)
+
+
+def finish(module) -> None:
+    """Close the counter opened for ``module`` (after its first call, or a failed one)."""
+    bar = getattr(_state, "bar", None)
+    if bar is not None and getattr(_state, "module", None) is module:
+        bar.close()
+        _state.bar = _state.module = None
