@@ -181,13 +181,20 @@ class DataParallel:
         step timeout, so that a worker stuck waiting for a dead or silent peer reports
         back before the driver gives up on the step, and the driver can tell the culprit
         (no answer, or a dead process) from the bystanders (``CollectiveFailed``)."""
-        from symgraph.distributed.collective import gloo_available
-
-        if not required and not gloo_available():
-            self.backend_note = "torch with gloo is not installed here"
+        # every worker imports torch first (seconds each, in parallel), outside the
+        # rendezvous, and says whether it has gloo: a worker without it then costs no wait
+        ranks = list(self.live)
+        usable = self._call_all("collective_available", [()] * len(ranks),
+                                self.setup_timeout, "importing torch")
+        missing = {r: "torch with gloo is not installed there"
+                   for r, ok in zip(ranks, usable) if not ok}
+        if missing:
+            if required:
+                self._raise(missing, "setting up the gloo group (allreduce='gloo')")
+            self.backend_note = "; ".join(f"{self._describe(r)}: {why}"
+                                          for r, why in sorted(missing.items()))
             return
         timeouts = (max(self.step_timeout / 2, 1.0), self.setup_timeout)
-        ranks = list(self.live)
         listen = self._actors[ranks[0]].collective_listen.remote(*timeouts)
         results, failed = self._gather(ranks[:1], [listen], self.setup_timeout)
         if not failed:

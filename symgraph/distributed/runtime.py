@@ -173,6 +173,12 @@ class Replica:
         return True
 
     # -- the collective path (symgraph.distributed.collective)
+    def collective_available(self):
+        """Whether this process can join a gloo group (imports torch when installed)."""
+        from symgraph.distributed.collective import gloo_available
+
+        return gloo_available()
+
     def collective_listen(self, timeout, setup_timeout):
         """Worker 0: serve the gloo group's rendezvous on this node's address; returns
         ``(address, port)``."""

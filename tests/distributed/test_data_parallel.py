@@ -275,6 +275,33 @@ def test_killed_worker_stops_sgd_names_it_and_the_checkpoint_loads(digits, tmp_p
         assert np.array_equal(a, b)                     # the end of epoch 0, intact
 
 
+def test_without_gloo_auto_takes_the_object_store_and_gloo_is_an_error(monkeypatch):
+    """Workers that cannot join a gloo group (no torch there): ``auto`` averages through
+    the object store and says why; ``allreduce="gloo"`` stops, naming them."""
+    from symgraph.distributed import release_idle, runtime
+
+    def no_gloo():        # a local class: Ray ships it by value
+        class NoGloo(runtime.Replica):
+            def collective_available(self):
+                return False
+        return NoGloo
+
+    release_idle()        # kept workers would be plain Replicas
+    monkeypatch.setattr(data_parallel, "Replica", no_gloo())
+    rng = np.random.RandomState(3)
+    X, Y = rng.randn(16, 3).astype("float32"), rng.randn(16).astype("float32")
+    with DataParallel(linreg_builder(), 2, (X, Y)) as dp:
+        assert dp.backend == "object_store"
+        assert "worker 0 of 2 (pid" in dp.backend_note
+        assert "torch with gloo is not installed there" in dp.backend_note
+        dp.compile((0,))
+        dp.step([(0,), (SHARD,)])
+    with pytest.raises(WorkerFailed, match=r"allreduce='gloo'\): worker 0 of 2 \(pid .*torch "
+                                           r"with gloo is not installed there"):
+        DataParallel(linreg_builder(), 2, (X, Y), allreduce="gloo")
+    assert running() == []
+
+
 def test_cli_workers_and_sweep(tmp_path, capsys):
     from symgraph.nn import cli
 
