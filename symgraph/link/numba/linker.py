@@ -321,6 +321,8 @@ def _kernel_lines(kernels: dict) -> list:
     lines = ["from symgraph.link.numba.cache import load_kernel as _sg_load_kernel",
              "from symgraph.link.numba.extern import LinkTable as _sg_LinkTable"]
     lines += [f"_sgk{k} = _sg_load_kernel({ksrc!r})" for ksrc, k in kernels.items()]
+    if not numba_internals():   # the public path: Numba links the kernels in
+        return lines[:1] + lines[2:] + [f"_sgx{k} = _sgk{k}" for k in kernels.values()]
     lines.append("_sg_links = _sg_LinkTable(__file__)")
     lines += [f"_sgx{k} = _sg_links.extern(_sgk{k})" for k in kernels.values()]
     return lines
