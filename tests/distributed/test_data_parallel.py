@@ -210,12 +210,18 @@ class InterruptAt:
         pass
 
 
+def kill_worker_1():
+    (dp,) = running()
+    os.kill(dp.worker_pids()[1], signal.SIGKILL)
+
+
 def test_dropout_repeats_resumes_and_both_paths_agree(digits, tmp_path):
     """Two epochs with dropout on 2 workers, three ways: uninterrupted (``auto``: gloo
     where torch is installed); stopped by Ctrl-C in the middle of epoch 1 on the object
-    store, saved, loaded and resumed (``auto``). The masks depend on (seed, step, shard)
-    only, and at N = 2 both averages round alike (a float32 sum halved, a float64 sum
-    halved and rounded), so the parameters are identical."""
+    store, saved, loaded and resumed (``auto``); and elastic, one worker killed in the
+    middle of epoch 1. The masks depend on (seed, step, shard) only, and at N = 2 every
+    average rounds alike (a float32 sum halved, a float64 sum halved and rounded), so
+    the parameters are identical."""
     kw = dict(progress=False, verbose=False, workers=2, seed=3, **HYPER)
     backends = []
 
@@ -241,6 +247,13 @@ def test_dropout_repeats_resumes_and_both_paths_agree(digits, tmp_path):
         assert np.array_equal(a, b)
     for a, b in zip(resumed.velocities, whole.velocities):
         assert np.array_equal(a.get_value(), b.get_value())
+    # elastic: worker 1 killed before mini-batch 3 of epoch 1, worker 0 computes both
+    # shards (with their own keys) from there on: the same parameters again
+    survivor = tiny_net(2 * SHARD, p_dropout=0.5)
+    survivor.SGD(digits(2), 2, 2 * SHARD, elastic=True,
+                 **dict(kw, progress=InterruptAt(1, 3, kill_worker_1)))
+    for a, b in zip(values(survivor), values(whole)):
+        assert np.array_equal(a, b)
     # the masks are live: without dropout the same run ends elsewhere
     plain = tiny_net(2 * SHARD)
     plain.SGD(digits(2), 2, 2 * SHARD, progress=False, verbose=False, **HYPER)
@@ -255,10 +268,6 @@ def test_killed_worker_stops_sgd_names_it_and_the_checkpoint_loads(digits, tmp_p
     def callback(epoch, history):
         net.save(ckpt)
         saved["params"] = values(net)
-
-    def kill_worker_1():
-        (dp,) = running()
-        os.kill(dp.worker_pids()[1], signal.SIGKILL)
 
     with pytest.raises(WorkerFailed) as e:
         net.SGD(digits(2), 3, 2 * SHARD, progress=InterruptAt(1, 3, kill_worker_1), verbose=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import numba
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 
 def flat(a, n):
@@ -21,6 +21,34 @@ def _flat_overload(a, n):
         return np.lib.stride_tricks.as_strided(a, (n,), (a.itemsize,))
 
     return impl
+
+
+def unit_row(a, n):
+    """A 1-d array whose unit stride the caller checked, typed C-contiguous.
+
+    Why: a row of a sliced matrix (an LSTM's gate ``z[:, :H]``) is typed 'A'; its loop
+    then vectorizes only with gathers, several times slower than on a 'C' view of the
+    same memory (docs/benchmarks.md). Elementwise loops take these rows when every
+    operand's last stride is one element.
+    """
+    return a
+
+
+@overload(unit_row, jit_options={"cache": True})
+def _unit_row_overload(a, n):
+    if isinstance(a, types.Array) and a.ndim == 1:
+        return lambda a, n: numba.carray(_data_ptr(a), n)
+    return None
+
+
+@intrinsic
+def _data_ptr(typingctx, a):
+    sig = types.CPointer(a.dtype)(a)
+
+    def codegen(context, builder, signature, args):
+        return context.make_array(signature.args[0])(context, builder, args[0]).data
+
+    return sig, codegen
 
 
 @numba.njit(cache=True)

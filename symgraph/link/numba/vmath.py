@@ -1,4 +1,4 @@
-"""Vectorizable float32 ``exp``, ``sin`` and ``cos`` for generated loops.
+"""Vectorizable float32 ``exp``, ``tanh``, ``sin`` and ``cos`` for generated loops.
 
 Why: Numba lowers ``np.exp``/``np.sin`` on float32 to LLVM's ``llvm.exp``/``llvm.sin``
 intrinsics. LLVM's loop vectorizer widens them to ``llvm.exp.v8f32``, and the backend then
@@ -13,6 +13,14 @@ them into SIMD code inside whatever fused loop uses them.
   Cephes minimax polynomial for ``e**r`` evaluated with fused multiply-adds, and the scale
   ``2**n`` built from exponent bits in two halves, so gradual underflow to subnormals and
   overflow to ``inf`` round exactly once. Max error measured: 1.0 ulp (``tests/link``).
+- ``tanh`` (float32): for ``|x| < 0.625`` Cephes' odd minimax polynomial
+  ``x + x z P(z)``, ``z = x*x`` (no cancellation near 0, and tiny ``x`` gives ``x``); above,
+  ``1 - 2 / (exp(2|x|) + 1)`` on the ``exp`` above, whose quotient is below 0.45 there,
+  so its rounding errors shrink in the subtraction; ``exp`` overflowing to ``inf`` for
+  large ``|x|`` gives exactly 1. The sign is copied back with ``copysign`` (``-0`` stays
+  ``-0``, NaN stays NaN). Both branches are computed and one selected, so the loop stays
+  branch-free. It matters because an LSTM's gate kernel is mostly tanh and sigmoid (which
+  is ``1 / (1 + exp(-x))`` on this ``exp``).
 - ``sin``/``cos`` (float32): computed in float64. The reduction ``x * 2/pi mod 4`` uses
   seven 28-bit slices of 2/pi: each product with a 24-bit float32 is exact, each is reduced
   mod 4 exactly, so the quadrant and fraction are right for every finite float32 (up to
@@ -32,7 +40,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-__all__ = ["exp", "sin", "cos"]
+__all__ = ["exp", "tanh", "sin", "cos"]
 
 _F32 = types.float32
 
@@ -57,6 +65,20 @@ def _llvm_intrinsic(name, nargs):
 _fma = _llvm_intrinsic("llvm.fma", 3)
 _rint = _llvm_intrinsic("llvm.rint", 1)
 _floor = _llvm_intrinsic("llvm.floor", 1)
+_copysign = _llvm_intrinsic("llvm.copysign", 2)
+
+
+@intrinsic
+def _select(typingctx, cond, a, b):
+    """``a if cond else b`` as one LLVM ``select``: no branch for the vectorizer to
+    flatten, and no phi in Numba's IR, whose inliner loses track of those (it warns)."""
+    sig = a(types.boolean, a, b)
+
+    def codegen(context, builder, signature, args):
+        return builder.select(args[0], args[1], args[2])
+
+    return sig, codegen
+_fabs = _llvm_intrinsic("llvm.fabs", 1)
 
 
 @intrinsic
@@ -97,14 +119,31 @@ _ZERO_F = _f(0.0)
 
 def exp_f32(x):
     # clamps written so that NaN passes through both
-    x = _EXP_HI if x > _EXP_HI else x
-    x = _EXP_LO if x < _EXP_LO else x
+    x = _select(x > _EXP_HI, _EXP_HI, x)
+    x = _select(x < _EXP_LO, _EXP_LO, x)
     t = _fma(x, _LOG2E, _SHIFT)
     n = t - _SHIFT
     r = _fma(n, -_LN2_HI, x)
     r = _fma(n, -_LN2_LO, r)
     poly = _fma(_fma(_fma(_fma(_fma(_E5, r, _E4), r, _E3), r, _E2), r, _E1), r, _E0)
     return _scale_by_pow2(_fma(poly, r * r, r) + _ONE, t)
+
+
+# -- tanh ---------------------------------------------------------------------------
+_TANH_SMALL = _f(0.625)
+# Cephes tanhf: tanh(x) = x + x z P(z) on |x| < 0.625
+_T4, _T3, _T2 = _f(-5.70498872745e-3), _f(2.06390887954e-2), _f(-5.37397155531e-2)
+_T1, _T0 = _f(1.33314422036e-1), _f(-3.33332819422e-1)
+_TWO_F = _f(2.0)
+
+
+def tanh_f32(x):
+    a = _fabs(x)
+    z = x * x
+    small = _fma(x * z, _fma(_fma(_fma(_fma(_T4, z, _T3), z, _T2), z, _T1), z, _T0), x)
+    large = _copysign(_ONE - _TWO_F / (exp(a + a) + _ONE), x)  # the float32 exp below
+    r = _select(a >= _TANH_SMALL, large, small)
+    return _select(x == _ZERO_F, x, r)  # keeps the sign of a zero
 
 
 # -- sin / cos ----------------------------------------------------------------------
@@ -174,7 +213,7 @@ def _sin_cos_f32(x, quadrant_shift):
 
 def sin_f32(x):
     r = _sin_cos_f32(x, _ZERO)
-    return x if x == _ZERO_F else r  # keeps the sign of a zero
+    return _select(x == _ZERO_F, x, r)  # keeps the sign of a zero
 
 
 def cos_f32(x):
@@ -185,6 +224,11 @@ def cos_f32(x):
 def exp(x):
     """``np.exp``, vectorizable for float32 (see module docstring)."""
     return np.exp(x)
+
+
+def tanh(x):
+    """``np.tanh``, vectorizable for float32 (see module docstring)."""
+    return np.tanh(x)
 
 
 def sin(x):
@@ -198,9 +242,14 @@ def cos(x):
 
 
 def _bind(generic, fast):
+    """Overload ``generic``: ``fast`` for float32, numpy's function otherwise.
+
+    Inlined at Numba's IR level (``inline="always"``): a generated graph's loop may reach
+    a separately compiled callee only through a call LLVM does not inline, and a call per
+    element keeps the loop scalar."""
     numpy_fn = getattr(np, generic.__name__)
 
-    @overload(generic, jit_options={"cache": True, "error_model": "numpy"})
+    @overload(generic, inline="always", jit_options={"cache": True, "error_model": "numpy"})
     def _impl(x):
         if x == _F32:
             return fast
@@ -209,5 +258,6 @@ def _bind(generic, fast):
         return None
 
 
-for _generic, _fast in ((exp, exp_f32), (sin, sin_f32), (cos, cos_f32)):
+for _generic, _fast in ((exp, exp_f32), (tanh, tanh_f32), (sin, sin_f32),
+                       (cos, cos_f32)):
     _bind(_generic, _fast)

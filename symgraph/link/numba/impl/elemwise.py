@@ -210,6 +210,44 @@ def numba_elemwise(op, node, ctx):
         loop.append(indent("\n".join(inner), 4 * ndim))
         return "\n".join(loop)
 
+    def by_rows():
+        """nested() over unit-stride rows (``helpers.unit_row``), when every operand
+        that varies along the last dimension has a one-element stride there at run time
+        (a column slice of a C matrix): then the inner loop vectorizes without gathers."""
+        last = ndim - 1
+        rowed = [k for k in arrays if not node.inputs[k].type.broadcastable[last]]
+        if ndim < 2 or not rowed or size_of[last] == "1":
+            return None
+        conds = " and ".join([f"x{k}.strides[{last}] == x{k}.itemsize" for k in rowed]
+                             + [f"o{j}.strides[{last}] == o{j}.itemsize" for j in inplace])
+        body = []
+        for k in rowed:
+            idx = ", ".join("0" if b else f"j{d}" for d, b in
+                            enumerate(node.inputs[k].type.broadcastable[:last]))
+            body.append(f"r{k} = _sg_helpers.unit_row(x{k}[{idx}], {size_of[last]})")
+        outer = ", ".join(f"j{d}" for d in range(last))
+        body += [f"q{j} = _sg_helpers.unit_row(o{j}[{outer}], {size_of[last]})"
+                 for j in range(len(out_dtypes))]
+        inner = []
+        for k in arrays:
+            if k in rowed:
+                inner.append(f"a{k} = r{k}[j{last}]")
+            else:
+                idx = ", ".join("0" if b else f"j{d}"
+                                for d, b in enumerate(node.inputs[k].type.broadcastable))
+                inner.append(f"a{k} = x{k}[{idx}]")
+        inner += stmts + [f"q{j}[j{last}] = {e}" for j, e in enumerate(outs)]
+        body.append(f"for j{last} in range({size_of[last]}):")
+        body.append(indent("\n".join(inner), 4))
+        loop = ["    " * d + f"for j{d} in range({size_of[d]}):" for d in range(last)]
+        loop.append(indent("\n".join(body), 4 * last))
+        return "\n".join([f"if {conds}:", indent("\n".join(loop), 4), "else:",
+                          indent(nested(), 4)])
+
+    def general():
+        rows = by_rows()
+        return nested() if rows is None else rows
+
     # flat fast path: every per-element operand has the full shape (no broadcastable dim)
     # and is C-contiguous at run time -> one loop over 1-d views
     flat_ok = ndim >= 1 and arrays and all(not any(node.inputs[k].type.broadcastable)
@@ -233,10 +271,10 @@ def numba_elemwise(op, node, ctx):
             flat.append("    for j in range(nt):")
             flat.append(indent("\n".join(flat_inner), 8))
         flat.append("else:")
-        flat.append(indent(nested(), 4))
+        flat.append(indent(general(), 4))
         lines.extend(flat)
     else:
-        lines.append(nested())
+        lines.append(general())
     lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
     externs = (_HUGEPAGE_EXTERN,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
     return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),

@@ -1,0 +1,82 @@
+"""Elementwise loops over unit-stride rows (``impl/elemwise.py``, ``helpers.unit_row``).
+
+Column slices of a C matrix (an LSTM's gates ``z[:, :H]``) are not C-contiguous, so they
+miss the flat loop; their rows still have a one-element stride, and the loop over them
+must be the SIMD one. Operands whose last stride is not one element (transposes, steps)
+take the general loop, with the same results.
+"""
+import re
+import tempfile
+
+import numpy as np
+import pytest
+
+import symgraph
+import symgraph.tensor as T
+from symgraph.compile.mode import Mode
+
+RNG = np.random.default_rng(20261205)
+H = 16
+
+
+def _gates():
+    z = T.matrix("z", dtype="float32")
+    c = T.matrix("c", dtype="float32")
+    b = T.vector("b", dtype="float32")
+    i = T.nnet.sigmoid(z[:, :H])
+    f = T.nnet.sigmoid(z[:, H:2 * H])
+    o = T.nnet.sigmoid(z[:, 2 * H:3 * H])
+    cell = f * c + i * T.tanh(z[:, 3 * H:]) + b     # b broadcasts over rows
+    return [z, c, b], [o * T.tanh(cell), cell]
+
+
+@pytest.fixture(scope="module")
+def functions():
+    from symgraph.config import config
+
+    old = config.cache_dir
+    config.cache_dir = tempfile.mkdtemp()  # IR is only shown for a fresh compile
+    try:
+        ins, outs = _gates()
+        yield symgraph.function(ins, outs), symgraph.function(ins, outs, mode=Mode(linker="py"))
+    finally:
+        config.cache_dir = old
+
+
+def _args(batch):
+    z = (RNG.standard_normal((batch, 4 * H)) * 4).astype(np.float32)
+    return z, RNG.standard_normal((batch, H)).astype(np.float32), \
+        RNG.standard_normal(H).astype(np.float32)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("batch", [1, 7, 33])
+def test_rows_and_general_loop_agree_with_numpy(functions, layout, batch):
+    fn, ref = functions
+    z, c, b = _args(batch)
+    expected = ref(z, c, b)
+    if layout == "F":
+        z, c = np.asfortranarray(z), np.asfortranarray(c)
+    elif layout == "strided":  # last stride of two elements: not a unit row
+        z2 = np.empty((batch, 8 * H), np.float32)
+        z2[:, ::2] = z
+        z = z2[:, ::2]
+        b2 = np.empty(2 * H, np.float32)
+        b2[::2] = b
+        b = b2[::2]
+    for got, want in zip(fn(z, c, b), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_gate_loop_over_rows_is_simd_without_gathers(functions):
+    fn, _ = functions
+    fn(*_args(4))
+    graph_fn = fn.executable.graph_fn
+    ir = graph_fn.inspect_llvm(graph_fn.signatures[0])
+    src = fn.executable.source
+    assert "_sg_helpers.unit_row(" in src
+    # the unit-row loop loads each of its six row operands (four gate slices, c, b) as
+    # vectors; the general loop can load only the C-typed c and b that way (gathers else)
+    vector_loads = re.findall(r"load <\d+ x float>", ir)
+    assert len(vector_loads) >= 6, vector_loads
+    assert re.search(r"store <\d+ x float>", ir)
