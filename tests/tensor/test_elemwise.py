@@ -89,7 +89,8 @@ def assert_numba_types(fn, *args):
 
     jf = numba.njit(error_model="numpy")(fn.executable.module.graph_fn.py_func)
     vals = [np.asarray(a) for a in args]
-    jf(*[v[()] if v.ndim == 0 else v for v in vals])
+    # the graph's constants come after the inputs (arrays, scalars grouped by dtype)
+    jf(*[v[()] if v.ndim == 0 else v for v in vals], *fn.executable.const_args)
     (cres,) = jf.overloads.values()
     typemap = cres.type_annotation.typemap
     checked = 0
