@@ -35,7 +35,7 @@ from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import DTYPES
 
 #: float32 functions written as vectorizable arithmetic (``vmath.py``)
-VECTOR_MATH = ("exp", "tanh", "sin", "cos")
+VECTOR_MATH = ("exp", "tanh", "log1p", "sin", "cos")
 
 HEADER = [
     "import numpy as np",

@@ -1,4 +1,4 @@
-"""Vectorizable float32 ``exp``, ``tanh``, ``sin`` and ``cos`` for generated loops.
+"""Vectorizable float32 ``exp``, ``tanh``, ``log1p``, ``sin`` and ``cos`` for generated loops.
 
 Why: Numba lowers ``np.exp``/``np.sin`` on float32 to LLVM's ``llvm.exp``/``llvm.sin``
 intrinsics. LLVM's loop vectorizer widens them to ``llvm.exp.v8f32``, and the backend then
@@ -21,6 +21,11 @@ them into SIMD code inside whatever fused loop uses them.
   ``-0``, NaN stays NaN). Both branches are computed and one selected, so the loop stays
   branch-free. It matters because an LSTM's gate kernel is mostly tanh and sigmoid (which
   is ``1 / (1 + exp(-x))`` on this ``exp``).
+- ``log1p`` (float32): computed in float64: ``u = 1 + x`` split into ``m 2**e`` with
+  ``m`` in ``[sqrt(1/2), sqrt 2)``, ``log m = 2 atanh(s)``, ``s = (m-1)/(m+1)``, by its
+  series to ``s**13``, plus ``(x - (u - 1)) / u`` for the rounding of ``1 + x``; the
+  float64 result rounds to float32 within an ulp. ``softplus`` is
+  ``max(x, 0) + log1p(exp(-|x|))``, so with ``exp`` it runs in SIMD loops too.
 - ``sin``/``cos`` (float32): computed in float64. The reduction ``x * 2/pi mod 4`` uses
   seven 28-bit slices of 2/pi: each product with a 24-bit float32 is exact, each is reduced
   mod 4 exactly, so the quadrant and fraction are right for every finite float32 (up to
@@ -40,7 +45,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-__all__ = ["exp", "tanh", "sin", "cos"]
+__all__ = ["exp", "tanh", "log1p", "sin", "cos"]
 
 _F32 = types.float32
 
@@ -146,6 +151,58 @@ def tanh_f32(x):
     return _select(x == _ZERO_F, x, r)  # keeps the sign of a zero
 
 
+# -- log1p --------------------------------------------------------------------------
+@intrinsic
+def _frexp_1_2(typingctx, u):
+    """(m, e) with ``u = m * 2**e``, ``1 <= m < 2``, for a positive normal float64
+    ``u``: the exponent field and the mantissa bits with a zero exponent."""
+    sig = types.UniTuple(types.float64, 2)(types.float64)
+
+    def codegen(context, builder, signature, args):
+        i64, f64 = ir.IntType(64), ir.DoubleType()
+        bits = builder.bitcast(args[0], i64)
+        e = builder.sub(builder.and_(builder.lshr(bits, ir.Constant(i64, 52)),
+                                     ir.Constant(i64, 0x7FF)), ir.Constant(i64, 1023))
+        m = builder.or_(builder.and_(bits, ir.Constant(i64, (1 << 52) - 1)),
+                        ir.Constant(i64, 1023 << 52))
+        return context.make_tuple(builder, signature.return_type,
+                                  [builder.bitcast(m, f64), builder.sitofp(e, f64)])
+
+    return sig, codegen
+
+
+_SQRT2 = np.float64(math.sqrt(2.0))
+_LN2_D = np.float64(math.log(2.0))
+_HALF_D = np.float64(0.5)
+# 2 atanh(s) = 2 s (1 + s^2/3 + ... + s^12/13): truncation below 1e-12 relative for
+# |s| <= (sqrt2 - 1) / (sqrt2 + 1)
+_A = tuple(np.float64(1 / (2 * i + 1)) for i in range(7))
+_INF_F = _f(np.inf)
+_NAN_F = _f(np.nan)
+
+
+def log1p_f32(x):
+    xd = np.float64(x)
+    u = _ONE_D + xd
+    m, e = _frexp_1_2(u)
+    big = m > _SQRT2
+    m = _select(big, m * _HALF_D, m)
+    e = _select(big, e + _ONE_D, e)
+    f = m - _ONE_D
+    s = f / (_TWO + f)
+    z = s * s
+    p = _fma(_fma(_fma(_fma(_fma(_fma(_A[6], z, _A[5]), z, _A[4]), z, _A[3]), z, _A[2]),
+                  z, _A[1]), z, _A[0])
+    # log(u), plus the rounding error of 1 + x to first order (which is all of the
+    # result when |x| is below 2**-53 and u is 1)
+    r = _fma(e, _LN2_D, (s + s) * p) + (xd - (u - _ONE_D)) / u
+    r32 = np.float32(r)
+    r32 = _select(u == _ZERO, -_INF_F, r32)
+    r32 = _select(u < _ZERO, _NAN_F, r32)
+    r32 = _select(x == _INF_F, x, r32)
+    return _select(x == _ZERO_F, x, r32)  # NaN stays NaN through r; zeros keep their sign
+
+
 # -- sin / cos ----------------------------------------------------------------------
 def _two_over_pi_slices(n_slices=7, bits=28):
     """2/pi as ``n_slices`` doubles of ``bits`` bits each (exact binary slices)."""
@@ -231,6 +288,11 @@ def tanh(x):
     return np.tanh(x)
 
 
+def log1p(x):
+    """``np.log1p``, vectorizable for float32 (see module docstring)."""
+    return np.log1p(x)
+
+
 def sin(x):
     """``np.sin``, vectorizable for float32 (see module docstring)."""
     return np.sin(x)
@@ -258,6 +320,6 @@ def _bind(generic, fast):
         return None
 
 
-for _generic, _fast in ((exp, exp_f32), (tanh, tanh_f32), (sin, sin_f32),
-                       (cos, cos_f32)):
+for _generic, _fast in ((exp, exp_f32), (tanh, tanh_f32), (log1p, log1p_f32),
+                       (sin, sin_f32), (cos, cos_f32)):
     _bind(_generic, _fast)

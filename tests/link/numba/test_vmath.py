@@ -1,4 +1,4 @@
-"""float32 exp/tanh/sin/cos as vectorizable arithmetic (link/numba/vmath.py).
+"""float32 exp/tanh/log1p/sin/cos as vectorizable arithmetic (link/numba/vmath.py).
 
 Accuracy is measured in ulps of float32 against float64 numpy, over ordinary ranges,
 wide magnitudes and random bit patterns (every finite float32 is a valid input); special
@@ -28,7 +28,7 @@ def _loop(fn):
     return loop
 
 
-NAMES = ("exp", "tanh", "sin", "cos")
+NAMES = ("exp", "tanh", "log1p", "sin", "cos")
 LOOPS = {name: _loop(getattr(vmath, name)) for name in NAMES}
 
 
@@ -66,8 +66,8 @@ def _ulp_error(name, x):
 SAMPLES = _samples()
 
 
-@pytest.mark.parametrize("name, bound", [("exp", 1.5), ("tanh", 2.0), ("sin", 1.0),
-                                         ("cos", 1.0)])
+@pytest.mark.parametrize("name, bound", [("exp", 1.5), ("tanh", 2.0), ("log1p", 1.0),
+                                         ("sin", 1.0), ("cos", 1.0)])
 @pytest.mark.parametrize("sample", list(SAMPLES))
 def test_error_in_ulps(name, bound, sample):
     x = SAMPLES[sample]
@@ -78,7 +78,7 @@ def test_error_in_ulps(name, bound, sample):
 SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1.1754944e-38,
                     3.4028235e38, -3.4028235e38, 88.72, 88.73, 89.0, -87.33, -103.9, -104.0,
                     -200.0, 1e-30, np.pi / 2, np.pi, 1e6, 16777216.0, 0.625, -0.625,
-                    0.62499994, 9.0, -9.1, 44.0, -1e-20], np.float32)
+                    0.62499994, 9.0, -9.1, 44.0, -1e-20, -1.0, -0.99999994, -1.5], np.float32)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -103,7 +103,7 @@ def test_float32_loop_is_vectorized_without_libm_calls(name):
     loop(x, np.empty_like(x))
     ir_text = loop.inspect_llvm(loop.signatures[0])
     assert re.search(r"<\d+ x (float|double)>", ir_text), "no vector code"
-    libm = re.findall(r"call [^\n]*@(expf|tanhf|sinf|cosf|llvm\.(exp|sin|cos)\.\S+)\(",
+    libm = re.findall(r"call [^\n]*@(expf|tanhf|log1pf|sinf|cosf|llvm\.(exp|sin|cos)\.\S+)\(",
                       ir_text)
     assert not libm, libm
 
@@ -125,18 +125,19 @@ def test_compiled_graphs_use_them(dtype, tmp_path, monkeypatch):
 
     monkeypatch.setattr(config, "cache_dir", str(tmp_path))
     v = T.vector("x", dtype=dtype)
-    e = T.exp(-v ** 2) * T.sin(v) + T.cos(3 * v) / (1 + T.exp(-v)) + T.tanh(v / 2)
+    e = T.exp(-v ** 2) * T.sin(v) + T.cos(3 * v) / (1 + T.exp(-v)) + T.tanh(v / 2) \
+        + T.nnet.softplus(v) + T.log1p(v ** 2)
     f = symgraph.function([v], e)
     ref = symgraph.function([v], e, mode=Mode(linker="py"))
     x = RNG.standard_normal(5000).astype(dtype) * 4
     out = f(x)
     # float32 reaches the vector code: neither graph_fn nor the kernels it calls (kernel
-    # modules, ``_sgk<n>``) call scalar libm exp/tanh/sin/cos
+    # modules, ``_sgk<n>``) call scalar libm exp/tanh/log1p/sin/cos
     module = f.executable.module
     fns = [f.executable.graph_fn] + [v for k, v in vars(module).items() if k.startswith("_sgk")]
     graph_ir = "\n".join(fn.inspect_llvm(sig) for fn in fns for sig in fn.signatures)
-    libm = re.findall(r"call [^\n]*@(expf|tanhf|sinf|cosf|tanh|llvm\.(?:exp|sin|cos)\.\S+)\(",
-                      graph_ir)
+    libm = re.findall(r"call [^\n]*@(expf|tanhf|log1pf|sinf|cosf|tanh|log1p"
+                      r"|llvm\.(?:exp|sin|cos)\.\S+)\(", graph_ir)
     if dtype == "float32":
         assert not libm, libm
         # inlined into the graph's own loop, which is SIMD (no call per element)
