@@ -110,6 +110,9 @@ def _checked_classes():
         """A FunctionCache whose damaged files are a miss, reported once, then replaced."""
 
         def _load_overload(self, sig, target_context):
+            before = getattr(self, "_sg_before_load", None)
+            if before is not None:
+                before()
             try:
                 return super()._load_overload(sig, target_context)
             except CorruptCacheFile as e:
@@ -140,7 +143,7 @@ def _checked_classes():
     return _HealingCache, _CheckedFile
 
 
-def install_checked_cache(dispatcher, report) -> bool:
+def install_checked_cache(dispatcher, report, before_load=None) -> bool:
     """Give ``dispatcher``'s disk cache (if it has one) checksummed files that heal: a
     damaged file is reported (``report(path, why)``), emptied, and counted as a miss,
     so Numba compiles afresh and its atomic save replaces the file. Only this
@@ -150,6 +153,9 @@ def install_checked_cache(dispatcher, report) -> bool:
     Why symgraph needs it: Numba reads its ``.nbi``/``.nbc`` pickles letting any error
     but a missing file escape, so a truncated file made every later compile of that
     function fail, and a flipped bit in machine code went unnoticed.
+
+    ``before_load()``, when given, runs before each load of machine code from the disk
+    (a generated module registers the symbols that code calls: ``LinkTable.refresh``).
 
     Private (see the module docstring). Public path: Numba's cache as it is (returns
     False)."""
@@ -167,6 +173,8 @@ def install_checked_cache(dispatcher, report) -> bool:
             impl_file.__class__ = checked
     if type(cache) is healing:
         cache._sg_report = report
+        if before_load is not None:
+            cache._sg_before_load = before_load
         return True
     return False
 

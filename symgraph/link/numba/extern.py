@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import os
 import threading
 
@@ -261,6 +262,24 @@ class LinkTable:
                 pass
             except OSError:
                 self.stuck = True
+
+    def refresh(self) -> None:
+        """Register the entries another process added to the file since this table read
+        it (called before machine code of the module is loaded from Numba's cache: that
+        code, cached by the other process, calls their symbols; an unregistered one is a
+        jump to address 0)."""
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                entries = _check_entries(json.load(f)["data"])
+        except Exception:  # noqa: BLE001 - missing or unreadable: handled at import
+            return
+        for e in entries:
+            if e is None or e in self._seen:
+                continue
+            try:
+                self._add(*e, save=False)
+            except Exception:  # noqa: BLE001 - a callee that cannot load: compiled anew
+                pass
 
     def _add(self, path: str, argtys: tuple, save: bool = True):
         name, return_type = _native_symbol(_resolve(path), argtys, recorded=not save)

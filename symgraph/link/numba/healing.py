@@ -49,9 +49,18 @@ def protect(dispatcher) -> None:
 
 
 def protect_module(module) -> None:
-    """:func:`protect` every Numba dispatcher defined at the top level of ``module``."""
+    """:func:`protect` every Numba dispatcher defined at the top level of ``module``.
+
+    A module with a link table (``extern.py``) re-reads it before any of its machine code
+    is loaded from the disk: another process may have compiled and cached that code
+    after this one read the table, and it calls the symbols of entries added since."""
+    links = getattr(module, "_sg_links", None)
+    before = getattr(links, "refresh", None)
     for v in list(vars(module).values()):
-        if is_dispatcher(v):
+        if is_dispatcher(v) and getattr(v, "py_func", None) is not None \
+                and v.py_func.__module__ == module.__name__:
+            install_checked_cache(v, warn_rebuilt, before)
+        elif is_dispatcher(v):
             protect(v)
 
 
