@@ -83,3 +83,35 @@ def test_gate_loop_over_rows_is_simd_without_gathers(functions):
     vector_loads = re.findall(r"load <\d+ x float>", ir)
     assert len(vector_loads) >= 6, vector_loads
     assert re.search(r"store <\d+ x float>", ir)
+
+
+@pytest.mark.parametrize("set_instead", [False, True])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_inc_subtensor_of_column_block(set_instead, layout):
+    """``inc_subtensor(x[:, a:b], y)`` (the gate gradients of an LSTM's backward step)
+    takes unit-stride rows when it can and the general loop otherwise; y broadcast along
+    rows too."""
+    x = T.matrix("x", dtype="float32")
+    y = T.matrix("y", dtype="float32")
+    yb = T.row("yb", dtype="float32")
+    fn = T.set_subtensor if set_instead else T.inc_subtensor
+    outs = [fn(x[:, H:3 * H], y), fn(x[:, 2:H + 2], yb)]
+    f = symgraph.function([x, y, yb], outs)
+    xv = RNG.standard_normal((9, 4 * H)).astype(np.float32)
+    yv = RNG.standard_normal((9, 2 * H)).astype(np.float32)
+    ybv = RNG.standard_normal((1, H)).astype(np.float32)
+    if layout == "F":
+        xv, yv = np.asfortranarray(xv), np.asfortranarray(yv)
+    elif layout == "strided":
+        yv = np.repeat(yv, 2, axis=1)[:, ::2]
+    want0, want1 = xv.copy(), xv.copy()
+    if set_instead:
+        want0[:, H:3 * H] = yv
+        want1[:, 2:H + 2] = ybv
+    else:
+        want0[:, H:3 * H] += yv
+        want1[:, 2:H + 2] += ybv
+    got0, got1 = f(xv, yv, ybv)
+    assert "_sg_helpers.unit_row(sub[j0]" in f.executable.source
+    np.testing.assert_array_equal(got0, want0)
+    np.testing.assert_array_equal(got1, want1)
