@@ -6,6 +6,16 @@ import pytest
 import symgraph
 
 
+@pytest.fixture(autouse=True)
+def _keep_floatX():
+    """Every test starts with the floatX it found: a test that runs a command-line
+    program in-process (which sets ``config.floatX`` for the program it is) must not
+    change the dtype the tests after it build with."""
+    old = symgraph.config.floatX
+    yield
+    symgraph.config.floatX = old
+
+
 @pytest.fixture
 def float32():
     """``config.floatX = 'float32'`` for one test (restored after), as the CLI trains."""
