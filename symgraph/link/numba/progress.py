@@ -4,8 +4,9 @@ Why: the first run on a new machine (or after an upgrade) compiles every kernel 
 needs, which takes tens of seconds; a silent pause that long looks like a hang. When a
 graph is linked and some of its kernel modules have no machine code in Numba's cache,
 a ``tqdm`` counter on stderr ticks once per kernel compiled (loads from the cache do not
-tick) and disappears when the graph's first call returns. Shown only on a terminal or in
-a Jupyter kernel; ``SYMGRAPH_PROGRESS=0`` turns it off, ``=1`` forces it on.
+tick) and disappears when the graph's first call returns. Shown only when stderr is a
+terminal (in a notebook it would stay in the cell's output as text);
+``SYMGRAPH_PROGRESS=0`` turns it off, ``=1`` forces it on.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _enabled() -> bool:
     if flag in ("0", "1"):
         return flag == "1"
     try:
-        return sys.stderr.isatty() or "ipykernel" in sys.modules
+        return sys.stderr.isatty()
     except (AttributeError, ValueError):  # a closed or replaced stderr
         return False
 
