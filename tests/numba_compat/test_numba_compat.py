@@ -257,8 +257,18 @@ def test_a_program_on_an_unknown_numba_warns_once_and_computes_right():
 #: the core of the suite, run with every fallback forced: graphs through the public
 #: paths (products whose callees are linked by Numba, BLAS through np.dot, the disk
 #: cache as Numba keeps it), the call path, and the hand-written kernels
-CORE = ["tests/tensor/test_dot.py", "tests/compile/test_function.py",
-        "tests/kernels/cpu/test_gemm.py", "tests/tensor/test_elemwise.py"]
+#: the core on the public path: function() and its call paths, products (BLAS through the
+#: public cfuncs), the parallel gemm kernel, fused and strided elementwise loops, errors.
+#: Chosen to stay about a minute on a cold cache (whole files took ~7 minutes in CI's
+#: first run: the forced path compiles everything afresh)
+CORE = ["tests/compile/test_function.py",
+        "tests/tensor/test_dot.py::test_dot_of_transposed_and_strided_operands",
+        "tests/kernels/cpu/test_gemm.py::test_declines_what_it_does_not_handle",
+        "tests/kernels/cpu/test_gemm.py::test_nan_in_z_is_not_read_when_beta_is_zero_and_propagates_otherwise",
+        "tests/tensor/test_elemwise.py::test_fused_loop_is_one_composite_with_integer_temporaries",
+        "tests/tensor/test_elemwise.py::test_noncontiguous_inputs_take_the_strided_loop",
+        "tests/tensor/test_elemwise.py::test_mismatch_inside_a_fused_composite_names_the_fused_op",
+        "tests/tensor/test_elemwise.py::test_inplace_elementwise_on_an_intermediate"]
 
 
 def test_the_core_suite_passes_with_the_fallbacks_forced():
