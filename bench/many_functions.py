@@ -157,7 +157,7 @@ def main(argv=None):
                   "functions", flush=True)
     times = {r["backend"]: r["total_s"] for r in rows}
     if a.warm:
-        print("(numba: cache warmed by another 200 programs first)")
+        print(f"(numba: cache warmed by another {a.n} programs first)")
     if "py" in times and "numba" in times:
         print(f"numba / py = {times['numba'] / times['py']:.2f}")
     out = REPO / "bench" / "results" / "many_functions.json"
