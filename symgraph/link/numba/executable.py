@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgraph.link.callguard import NO_LOCK
 from symgraph.link.executable import Executable
 from symgraph.link.numba import cache, progress, runtime
 from symgraph.link.numba.linker import (
@@ -71,7 +72,7 @@ class NumbaExecutable(Executable):
             if not self.parallel:
                 return self.adapter(self.graph_fn, vals, shared_vals, self.const_args)
             threads = _threads()
-            lock = threads.PARALLEL_LOCK if threads.serialize_parallel() else _NO_LOCK
+            lock = threads.PARALLEL_LOCK if threads.serialize_parallel() else NO_LOCK
             with lock, threads.fewer_threads(threads.call_threads()):
                 return self.adapter(self.graph_fn, vals, shared_vals, self.const_args)
         finally:
@@ -89,19 +90,6 @@ class NumbaExecutable(Executable):
         if self._entry is None:
             self._entry = make_fast_call(self)
         return self._entry
-
-
-class _NoLock:
-    __slots__ = ()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-_NO_LOCK = _NoLock()
 
 
 class NumbaLinker:
