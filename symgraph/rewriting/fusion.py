@@ -17,6 +17,7 @@ import numpy as np
 from symgraph.graph.basic import Constant
 from symgraph.rewriting.engine import graph_rewriter, is_output
 from symgraph.tensor.elemwise import Composite, Elemwise
+from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES
 
 #: above this many leaf inputs a group stops growing (argument lists and registers)
 MAX_INPUTS = 32
@@ -115,16 +116,9 @@ def _n_leaves(group):
     return len(leaves)
 
 
-#: dtypes whose scalar constants stay inputs of the fused node instead of being written
-#: into its Composite: the fused op then does not depend on the constants' values (a new
-#: learning rate gives the same op, so the same kernel, and no compile)
-_KEPT_AS_INPUTS = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                   "uint64", "float32", "float64")
-
-
 def _inline_const(x):
     return (isinstance(x, Constant) and np.asarray(x.data).size == 1
-            and x.type.dtype not in _KEPT_AS_INPUTS)
+            and x.type.dtype not in ARGUMENT_CONSTANT_DTYPES)
 
 
 def _replace_group(fgraph, root, group):

@@ -18,6 +18,10 @@ FLOAT_DTYPES = ("float16", "float32", "float64")
 STORAGE_DTYPES = ("float16",)
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 DISCRETE_DTYPES = INT_DTYPES + ("bool",)
+#: dtypes whose scalar constants a compiled graph receives as arguments instead of
+#: source text (fusion keeps them as inputs; the Numba backend passes them in), so graphs
+#: differing only in such a constant's value share their compiled code
+ARGUMENT_CONSTANT_DTYPES = DISCRETE_DTYPES + ("float32", "float64")
 
 
 def _norm_dtype(dtype) -> str:

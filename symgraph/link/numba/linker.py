@@ -32,7 +32,7 @@ from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
 from symgraph.numba_compat import numba_internals
 from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.type import DTYPES
+from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES, DTYPES
 
 #: float32 functions written as vectorizable arithmetic (``vmath.py``)
 VECTOR_MATH = ("exp", "tanh", "log1p", "sin", "cos")
@@ -77,10 +77,6 @@ INLINE = True
 #: the name of a kernel module's main function (the same in every kernel, so that equal
 #: nodes give equal sources and share one module and one compiled specialization)
 KERNEL = "kernel"
-
-#: dtypes of the scalar constants ``graph_fn`` reads from arrays (others stay literals)
-LIFTED = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-          "float32", "float64")
 
 
 def _decorator(opts: dict) -> str:
@@ -233,7 +229,7 @@ def generate_module(fgraph, input_vars, shared_vars):
         if c in names:
             return names[c]
         data = np.asarray(c.data)
-        if data.ndim == 0 and c.type.dtype not in LIFTED:
+        if data.ndim == 0 and c.type.dtype not in ARGUMENT_CONSTANT_DTYPES:
             nm = f"c{len(names)}"
             body.append(f"{nm} = {ts.literal(data.item(), c.type.dtype)}")
         elif data.ndim == 0:

@@ -18,6 +18,7 @@ from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.link.scalar_render import inline_literal, scalar_body, src_line
 from symgraph.numba_compat.llvm import declare_function
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
+from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES
 
 # -- large outputs on transparent huge pages -----------------------------------------
 # A fresh 40 MB output costs ~10k page faults on 4 KiB pages, as much time as the loop
@@ -57,17 +58,13 @@ def hugepage(a):
 #: reached by symbol (``link/numba/extern.py``): compiled once, not again in every graph
 _HUGEPAGE_EXTERN = ("_sg_hugepage", "symgraph.link.numba.impl.elemwise:hugepage")
 
-#: dtypes whose constants reach a kernel as arguments (``linker.LIFTED``)
-_PASSED = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-           "float32", "float64")
-
 
 def _literal(v):
     """``inline_literal`` for the other dtypes only. Constants of the usual dtypes are
     arguments (hoisted out of the loop like any broadcast input), so nodes differing only
     in a constant's value (a learning rate, a batch size) share one kernel and its
     compiled code; the arithmetic is the same, so are the results."""
-    return None if v.type.dtype in _PASSED else inline_literal(v)
+    return None if v.type.dtype in ARGUMENT_CONSTANT_DTYPES else inline_literal(v)
 
 
 def worth_parallel(op) -> bool:
