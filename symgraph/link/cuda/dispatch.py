@@ -66,6 +66,8 @@ class CudaContext:
         self._state = linker_state
         self.name = ""
         self.node = None
+        #: a generator returning None may say why here (the fallback warning quotes it)
+        self.why = None
 
     def loc(self, var) -> str:
         """Where ``var`` is produced: 'host', 'device' or 'const'."""

@@ -146,9 +146,12 @@ def _transfer_impl(node):
 class _State:
     """Everything the linker decides about one graph."""
 
-    def __init__(self, fgraph, input_vars, shared_vars):
+    def __init__(self, fgraph, input_vars, shared_vars, input_locs=None):
         self.fgraph = fgraph
         self.input_vars = list(input_vars)
+        # where each input arrives (default: the host); a loop's step graph gets its
+        # states and sequence rows as device arrays (impl/scan.py)
+        self.input_locs = dict(input_locs or {})
         self.shared_vars = list(shared_vars)
         self.loc: dict = {}
         self.impls: dict = {}
@@ -175,7 +178,7 @@ class _State:
     def place(self):
         fg = self.fgraph
         for v in self.input_vars:
-            self.loc[v] = "host"
+            self.loc[v] = self.input_locs.get(v, "host")
         for v in self.shared_vars:
             self.loc[v] = "device" if v.type.ndim > 0 else "host"
         ctx = CudaContext(self)
@@ -183,6 +186,7 @@ class _State:
         for n, node in enumerate(order):
             ctx.name = f"node{n}"
             ctx.node = node
+            ctx.why = None
             impl = self._choose(node, ctx)
             self.impls[node] = impl
             locs = impl.output_locs or ["device"] * len(node.outputs)
@@ -210,21 +214,22 @@ class _State:
         if impl is RUN_ON_HOST:
             return _host_impl(node)
         if impl is None:
-            self._warn(node, registered=gen is not None)
+            self._warn(node, registered=gen is not None, why=ctx.why)
             self.fallbacks.append(node)
             return _host_impl(node)
         return impl
 
-    def _warn(self, node, registered):
+    def _warn(self, node, registered, why=None):
         op = node.op
         key = (type(op), registered)
         if key in _warned:
             return
         _warned.add(key)
         cls = f"{type(op).__module__}.{type(op).__qualname__}"
-        why = ("has no CUDA implementation for these inputs (" +
-               ", ".join(str(v.type) for v in node.inputs) + ")") if registered else \
-            "has no CUDA implementation"
+        if why is None:
+            why = ("has no CUDA implementation for these inputs (" +
+                   ", ".join(str(v.type) for v in node.inputs) + ")") if registered else \
+                "has no CUDA implementation"
         warnings.warn(
             f"symgraph cuda: {op} ({cls}) {why}; it runs on the CPU, its inputs copied "
             f"device->host and its outputs host->device on every call (HostFromGpu/"
