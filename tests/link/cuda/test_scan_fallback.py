@@ -23,4 +23,7 @@ def test_scan_and_ifelse_fall_back_to_the_host_with_a_warning():
         np.testing.assert_allclose(f(np.array([1, 2, 3], "float32")), [2, 6, 12])
         np.testing.assert_allclose(f(np.array([-1, -2], "float32")), [-1, -3])
     msgs = [str(m.message) for m in w]
-    assert any("Scan{cuda_cumsum}" in m and "has no CUDA implementation" in m for m in msgs), msgs
+    # the scan runs on the device (link/cuda/impl/scan.py), or on the host with the warning
+    scan_warned = any("Scan{cuda_cumsum}" in m and "no CUDA implementation" in m for m in msgs)
+    scan_on_host = any(type(n.op).__name__ == "Scan" for n in f.executable.fallbacks)
+    assert scan_warned == scan_on_host, msgs
