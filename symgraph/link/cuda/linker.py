@@ -204,7 +204,10 @@ class _State:
     def _choose(self, node, ctx):
         in_locs = [ctx.loc(v) for v in node.inputs]
         on_host = all(lo in ("host", "const") for lo in in_locs)
-        if on_host and all(o.type.ndim == 0 for o in node.outputs):
+        # a loop (an op with an inner graph: Scan) is no cheap scalar arithmetic, even
+        # with host inputs and 0-d outputs: its generator decides
+        loop = hasattr(node.op, "inner_outputs")
+        if on_host and not loop and all(o.type.ndim == 0 for o in node.outputs):
             # scalar arithmetic on host values (i * batch_size): no device round trip
             if isinstance(node.op, Elemwise):
                 return _host_scalar_impl(node)

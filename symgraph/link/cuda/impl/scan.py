@@ -93,6 +93,8 @@ def link_step(op, seq_locs, nonseq_locs):
 def _row(a, t):
     """Row ``t`` of device array ``a`` as a view (0-d for a vector): no copy, no host
     read (indexing a device vector with an integer would copy the element to the host)."""
+    if a.size == 0:  # nothing to view (and no memory to point into)
+        return runtime.device_empty(a.shape[1:], a.dtype)
     return runtime.restride(a[t:t + 1], a.shape[1:], a.strides[1:])
 
 
