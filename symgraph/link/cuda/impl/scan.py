@@ -30,6 +30,8 @@ its states to the host and back at every step would be slower than the CPU loop.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from symgraph.graph.basic import Constant
@@ -39,6 +41,7 @@ from symgraph.link.cuda.dispatch import CudaImpl, cuda_impl
 from symgraph.scan_module.op import Scan
 
 
+@functools.lru_cache(maxsize=1)
 def _inner_state_class():
     """``_State`` subclass for a step graph (the linker imports ``impl`` lazily, so this
     module imports the linker lazily too)."""
@@ -106,13 +109,14 @@ def _scan_fallback_reason(op, nodes) -> str:
     names = sorted({f"{n.op} ({type(n.op).__module__}.{type(n.op).__qualname__})"
                     for n in nodes})
     return (f"has a step graph using {', '.join(names)}, which ha"
-            f"{'s' if len(names) == 1 else 've'} no CUDA implementation, so the whole loop")
+            f"{'s' if len(names) == 1 else 've'} no CUDA implementation (a device loop "
+            f"would copy its states to the host and back at every step)")
 
 
 @cuda_impl.register(Scan)
 def cuda_scan(op, node, ctx):
     n_seqs, n_st, n_nit = op.n_seqs, op.n_states, op.n_nitsot
-    _, seqs_v, _, nonseqs_v = op.outer_slices(node.inputs)
+    nonseqs_v = op.outer_slices(node.inputs)[3]
     seq_locs = ["device"] * n_seqs
     nonseq_locs = ["host" if v.type.ndim == 0 and ctx.loc(v) != "device" else "device"
                    for v in nonseqs_v]
