@@ -129,6 +129,16 @@ def _graphs():
                 T.concatenate([sh, sh * 2], axis=1),
                 T.grad((T.concatenate([sh, sh[:1]]) ** 2).sum(), sh)],
                [1, 3], [(sh, sh * 0.5)], "cuda")
+        xs, h0 = T.matrix("xs", dtype=dt), T.vector("h0", dtype=dt)
+        hs, _ = symgraph.scan(lambda x_, h_: T.tanh(T.dot(x_, A) + T.dot(h_, B)), sequences=xs,
+                              outputs_info=h0)
+        fib, _ = symgraph.scan(lambda a_, b_: (a_ + b_, symgraph.scan_module.until(b_ > 20)),
+                               outputs_info=dict(initial=v, taps=[-2, -1]), n_steps=n)
+        yield (f"scan {dt}", [xs, h0, A, B, v, n],
+               [hs, fib, *T.grad((hs ** 2).sum(), [xs, h0, A, B])],
+               [rng.standard_normal((4, 3)).astype(dt), rng.standard_normal(3).astype(dt),
+                rng.standard_normal((3, 3)).astype(dt), rng.standard_normal((3, 3)).astype(dt),
+                np.ones(3, dt), 9], None, "cuda")
 
 
 def _training():
