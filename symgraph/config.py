@@ -26,6 +26,9 @@ _VALID = {
     "compute_test_value": ("off", "ignore", "warn", "raise", "pdb"),
     "warn_float64": ("ignore", "warn", "raise", "pdb"),
     "on_unused_input": ("raise", "warn", "ignore"),
+    # the Numba backend's new graphs: run at once on the Python tier while the glue
+    # compiles in the background, or compile the glue first (link/numba/tiered.py)
+    "numba_glue": ("tiered", "compiled"),
 }
 
 #: settings that hold free text (tag lists, paths), checked only to be strings
@@ -63,6 +66,7 @@ class Config:
         "compute_test_value": "off",
         "warn_float64": "ignore",
         "on_unused_input": "raise",
+        "numba_glue": "tiered",
     }
 
     def __init__(self) -> None:

@@ -36,6 +36,7 @@ from symgraph.link.numba.linker import (
     preload_signatures,
     record_signatures,
 )
+from symgraph.link.numba.tiered import TieredCall
 
 __all__ = ["NumbaExecutable", "NumbaLinker"]
 
@@ -51,17 +52,32 @@ def _threads():
 class NumbaExecutable(Executable):
     """A graph linked by the Numba backend (see the module docstring)."""
 
-    def __init__(self, module, const_args, source, fgraph, inputs, shared, updates, **opts):
+    def __init__(self, module, const_args, source, fgraph, inputs, shared, updates,
+                 tiered=False, **opts):
         super().__init__(fgraph, inputs, shared, updates, **opts)
         #: the generated module: ``graph_fn``, the node functions ``node<k>``, ``thunk``
         self.module = module
-        self.graph_fn = module.graph_fn
+        #: what runs the graph: ``module.graph_fn``, or until its machine code is there
+        #: the Python tier (``tiered.py``), which switches this to ``graph_fn``
+        self.graph_fn = TieredCall(module, self._switch) if tiered else module.graph_fn
         self.adapter = module.thunk
         self.const_args = const_args
         self.source = source
         #: the graph runs parallel (``prange``) kernels: per-call thread count and lock
         self.parallel = any(m in source for m in PARALLEL_MARKERS)
         self._entry = None
+        self._entry_env = None
+
+    @property
+    def tiered(self) -> bool:
+        """Whether calls still run on the Python tier (``tiered.py``)."""
+        return self.graph_fn is not self.module.graph_fn
+
+    def _switch(self, graph_fn) -> None:
+        """From the Python tier to the compiled glue, between two calls."""
+        self.graph_fn = graph_fn
+        if self._entry_env is not None:
+            self._entry_env["_graph"] = graph_fn
 
     @classmethod
     def prepare(cls) -> None:
@@ -102,10 +118,19 @@ class NumbaLinker:
         _register_impls()
         src, const_args, _ = generate_module(fgraph, fgraph.inputs, shared)
         module = cache.load_module(src)
+        module._sg_source = src   # what a background compile is sent (glue_worker.py)
         progress.start(module)   # a counter while new kernels compile (progress.py)
         preload_signatures(module)
+        # no machine code of graph_fn in the cache yet: run on the Python tier meanwhile
+        from symgraph.config import config
+
+        tiered = config.numba_glue == "tiered" and not module.graph_fn.overloads
+        if tiered:
+            from symgraph.link.numba import glue_worker
+
+            glue_worker.prestart()
         return NumbaExecutable(module, const_args, src, fgraph, inputs, shared, updates,
-                               **opts)
+                               tiered=tiered, **opts)
 
 
 def make_fast_call(exe: NumbaExecutable):
@@ -116,6 +141,7 @@ def make_fast_call(exe: NumbaExecutable):
     env = {"_call": exe.call, "_filter": exe.filter, "_explain": exe.explain_args,
            "_asarray": np.asarray, "_copy": np.array, "_ndarray": np.ndarray,
            "_graph": exe.graph_fn, "_unrecorded": True}
+    exe._entry_env = env   # ``_graph`` changes when the Python tier switches
 
     def _record():
         exe.record()

@@ -219,6 +219,7 @@ def generate_module(fgraph, input_vars, shared_vars):
         params.append(f"s{k}")
     const_args = []
     body = []
+    consts = []  # the lines of ``body`` binding constants (also run by the Python tier)
     defs = []
     imports = set()
     order = fgraph.toposort()
@@ -231,14 +232,14 @@ def generate_module(fgraph, input_vars, shared_vars):
         data = np.asarray(c.data)
         if data.ndim == 0 and c.type.dtype not in ARGUMENT_CONSTANT_DTYPES:
             nm = f"c{len(names)}"
-            body.append(f"{nm} = {ts.literal(data.item(), c.type.dtype)}")
+            consts.append(f"{nm} = {ts.literal(data.item(), c.type.dtype)}")
         elif data.ndim == 0:
             # read from an argument, not written as a literal: a graph that differs only
             # in a constant's value (a new learning rate) has the same source, so the
             # same module and machine code (no compile)
             nm = f"c{len(names)}"
             values = scalars.setdefault(c.type.dtype, [])
-            body.append(f"{nm} = l_{c.type.dtype}[{len(values)}]")
+            consts.append(f"{nm} = l_{c.type.dtype}[{len(values)}]")
             values.append(data.item())
         else:
             nm = f"k{len(const_args)}"
@@ -257,7 +258,11 @@ def generate_module(fgraph, input_vars, shared_vars):
     for dtype in sorted(scalars):
         params.append(f"l_{dtype}")
         const_args.append(np.array(scalars[dtype], dtype=dtype))
+    body.extend(consts)
     kernels: dict = {}  # kernel module source -> alias in the graph module
+    # what the Python tier runs (``tiered.py``): every node as a kernel call, the
+    # straight-line ones too (as kernels of their own: ``inline``)
+    tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {}}
     for n, node in enumerate(order):
         gen = numba_impl.find(type(node.op))
         if gen is None:
@@ -283,7 +288,10 @@ def generate_module(fgraph, input_vars, shared_vars):
             defs.append(f"# {node.op}\nnode{n} = _sgk{k}")
             body.append(f"# {node.op}")
             body.append(f"{lhs} = _sgx{k}({', '.join(arg_names)})")
+            tier["nodes"].append((f"_sgk{k}", arg_names, outs))
             continue
+        tier["inline"][n] = kernel_source(code, deco)
+        tier["nodes"].append((n, arg_names, outs))
         imports.update(code.imports)
         # the node function stays defined (compiled lazily, only if called: f.profile())
         src_n = code.src.replace(f"def {KERNEL}(", f"def node{n}(")
@@ -292,13 +300,15 @@ def generate_module(fgraph, input_vars, shared_vars):
         body.extend(inlined.splitlines())
     ret = [names[o] for o in fgraph.outputs]
     body.append("return (" + "".join(r + ", " for r in ret) + ")")
+    tier["ret"] = ret
     graph_def = (
         _decorator(_JIT_DEFAULTS) + "\n"
         f"def graph_fn({', '.join(params)}):\n" + indent("\n".join(body)))
     thunk_src = _thunk_source(input_vars, shared_vars, fgraph.outputs, len(const_args))
     src = ("\n".join(HEADER + sorted(imports) + _kernel_lines(kernels)) + "\n\n\n"
            + use_cached_allocators("\n\n\n".join(defs + [graph_def])) + "\n\n\n"
-           + thunk_src + "\n")
+           + thunk_src + "\n\n\n#: the graph as kernel calls, for the Python tier (tiered.py)\n"
+           + f"_sg_tier = {tier!r}\n")
     in_scalar = [_is_scalar(v) for v in input_vars]
     sh_scalar = [_is_scalar(v) for v in shared_vars]
     out_dtypes = [o.type.dtype for o in fgraph.outputs]

@@ -1,0 +1,220 @@
+"""Compile graph glue (``graph_fn``) in a background process (see ``tiered.py``).
+
+Why a process and not a thread: Numba's compiler is Python code holding the GIL (and
+Numba's compiler lock), so a thread would slow the very calls it is meant to spare, and
+every compile in this process would wait for it. A worker process runs on another core
+and shares only the cache: it writes ``graph_fn``'s machine code and
+its ``.sigs``/``.links`` files through the same code as a compile here (``cache.py``),
+and the requesting process loads them from there.
+
+Protocol: one JSON object per line each way. A job carries the module's source (the
+worker imports it through ``cache.load_module``, which checks its name is the content
+hash of exactly that source under this installation), the cache directory and the
+argument types (``cachefiles.encode_type``: JSON, no pickle); the reply says ``ok`` or
+gives the error. One job at a time: the next is sent when the reply comes, skipping
+those whose function was dropped meanwhile (a test suite or a sweep builds many short-
+lived functions). If the worker cannot start or dies, the waiting functions compile in
+their own process, as with ``config.numba_glue = "compiled"``.
+
+Run as ``python -m symgraph.link.numba.glue_worker`` (by :class:`GlueCompiler`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import weakref
+from collections import deque
+
+__all__ = ["GlueJob", "prestart", "submit"]
+
+
+class GlueJob:
+    """One background compile of ``graph_fn`` for one signature; ``done`` is set when
+    the reply came (``ok``: its machine code is in the cache) or the worker is gone."""
+
+    __slots__ = ("payload", "owner", "done", "ok", "error", "__weakref__")
+
+    def __init__(self, payload: dict, owner):
+        self.payload = payload
+        self.owner = weakref.ref(owner)   # the job is skipped once this is collected
+        self.done = False
+        self.ok = False
+        self.error = None
+
+    def finish(self, ok: bool, error=None) -> None:
+        self.ok, self.error, self.done = ok, error, True
+
+
+class GlueCompiler:
+    """The worker process and its queue (one per process, started on first use)."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.proc = None
+        self.queue: deque = deque()
+        self.busy = None
+        self.dead = False
+        self.lock = threading.Lock()
+
+    def submit(self, job: GlueJob) -> None:
+        with self.lock:
+            if self.dead:
+                job.finish(False, "the background compile process is not running")
+                return
+            self.queue.append(job)
+            if self.busy is None:
+                self._send_next()
+
+    def _start(self) -> bool:
+        env = dict(os.environ)
+        # the worker must import this very symgraph (its sources name the modules)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        from numba import config as nconfig
+
+        if nconfig.CACHE_DIR:
+            env["NUMBA_CACHE_DIR"] = nconfig.CACHE_DIR
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "symgraph.link.numba.glue_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=env, text=True, bufsize=1, close_fds=True)
+        except OSError:
+            self.dead = True
+            return False
+        threading.Thread(target=self._read, name="symgraph-glue-reader", daemon=True).start()
+        return True
+
+    def _send_next(self) -> None:
+        """Send the next live job (holding ``lock``)."""
+        while self.queue:
+            job = self.queue.popleft()
+            if job.owner() is None:
+                job.finish(False, "dropped")
+                continue
+            if self.proc is None and not self._start():
+                job.finish(False, "the background compile process could not start")
+                self._fail_all("the background compile process could not start")
+                return
+            try:
+                self.proc.stdin.write(json.dumps(job.payload) + "\n")
+                self.proc.stdin.flush()
+            except (OSError, ValueError):
+                job.finish(False, "the background compile process is gone")
+                self.dead = True
+                self._fail_all("the background compile process is gone")
+                return
+            self.busy = job
+            return
+
+    def _fail_all(self, why: str) -> None:
+        while self.queue:
+            self.queue.popleft().finish(False, why)
+
+    def _read(self) -> None:
+        proc = self.proc
+        for line in proc.stdout:
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue
+            with self.lock:
+                job, self.busy = self.busy, None
+                if job is not None:
+                    job.finish(bool(reply.get("ok")), reply.get("error"))
+                self._send_next()
+        with self.lock:   # the worker exited
+            self.dead = True
+            if self.busy is not None:
+                self.busy.finish(False, "the background compile process exited")
+                self.busy = None
+            self._fail_all("the background compile process exited")
+
+    def close(self) -> None:
+        """Let the worker finish its job and exit (end of input); not waited for."""
+        proc = self.proc
+        if proc is not None and proc.stdin is not None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+
+_compiler: GlueCompiler | None = None
+_compiler_lock = threading.Lock()
+
+
+def _get() -> GlueCompiler:
+    global _compiler
+    with _compiler_lock:
+        if _compiler is None or _compiler.pid != os.getpid():   # none yet, or forked
+            _compiler = GlueCompiler()
+            import atexit
+
+            atexit.register(_compiler.close)
+        return _compiler
+
+
+def submit(module, sig: tuple, owner) -> GlueJob:
+    """Queue the compile of ``module.graph_fn`` for ``sig``; ``owner``'s collection
+    cancels it. A signature that cannot be written as JSON finishes at once, not ok."""
+    from symgraph.config import config
+    from symgraph.link.numba.cachefiles import UnsupportedType, encode_type
+
+    try:
+        types = [encode_type(t) for t in sig]
+    except UnsupportedType as e:
+        job = GlueJob({}, owner)
+        job.finish(False, str(e))
+        return job
+    job = GlueJob({"name": module.__name__, "src": module._sg_source,
+                   "cache_dir": config.cache_dir, "sig": types}, owner)
+    _get().submit(job)
+    return job
+
+
+# -- the worker -----------------------------------------------------------------------
+
+def _compile(job: dict) -> None:
+    from symgraph.config import config
+    from symgraph.link.numba import cache
+    from symgraph.link.numba.cachefiles import decode_type
+    from symgraph.link.numba.executable import NumbaExecutable
+    from symgraph.link.numba.fastload import load_or_compile
+    from symgraph.link.numba.linker import _register_impls, record_signatures
+
+    config.cache_dir = job["cache_dir"]
+    NumbaExecutable.prepare()
+    _register_impls()
+    module = cache.load_module(job["src"])
+    if module.__name__ != job["name"]:
+        raise RuntimeError(f"this installation names the module {module.__name__}, the "
+                           f"requester {job['name']} (a different symgraph or Numba)")
+    sig = tuple(decode_type(t) for t in job["sig"])
+    load_or_compile(module.graph_fn, sig)
+    record_signatures(module)
+
+
+def prestart() -> None:
+    """Start the worker now (it imports Numba while the first plan is built)."""
+    c = _get()
+    with c.lock:
+        if c.proc is None and not c.dead:
+            c._start()
+
+
+def main() -> None:
+    for line in sys.stdin:
+        try:
+            _compile(json.loads(line))
+            reply = {"ok": True}
+        except Exception as e:  # noqa: BLE001 - reported; the requester compiles itself
+            reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

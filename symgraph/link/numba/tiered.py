@@ -1,0 +1,177 @@
+"""The Python tier: a new graph runs at once, its kernels called from Python, while its
+glue (``graph_fn``) compiles in a background process.
+
+Why: a graph whose kernels are all compiled (by this graph or any other) still waited
+for Numba to compile its glue, ``graph_fn``: seconds for an MLP, growing with every
+layer (docs/benchmarks.md), most of it Numba's typing and lowering of the glue's calls.
+The kernels are what compute; the glue only orders their calls. So a new graph's first
+calls run the same kernels in the same order from a plain-Python function, while a
+worker process (``glue_worker.py``) compiles ``graph_fn`` into the shared cache; the
+function switches to the compiled glue at a call boundary once it is there.
+
+Identical results on both tiers, by construction, not by tolerance: every node runs as
+the very machine code the compiled glue runs. Each call goes to the kernel's
+specialization for the argument types Numba gives them *inside* ``graph_fn`` (the
+static types, propagated here from the glue's parameters through each kernel's return
+type), not for the types Python values would be given: a slice that happens to be
+contiguous is still passed as the glue passes it, so no kernel takes a different path.
+Straight-line nodes, which ``graph_fn`` has inline, run here as kernels of their own
+made from the same source (Numba types and compiles a function body the same inline or
+not; symgraph compiles without fast-math, so LLVM reorders no arithmetic). Tests compare
+both tiers bit for bit (``tests/link/numba/test_tiered.py``). So when the switch happens
+(it depends on how long the compile takes) never changes a result.
+
+``config.numba_glue``: ``"tiered"`` (the default) or ``"compiled"`` (compile ``graph_fn``
+in this process before the first call, as before).
+"""
+from __future__ import annotations
+
+import threading
+
+from symgraph.link.numba.fastload import load_or_compile
+
+__all__ = ["PythonTier"]
+
+
+def _typeof(v):
+    from numba import typeof
+
+    return typeof(v)
+
+
+class PythonTier:
+    """Runs one generated graph module's nodes as calls of their kernels' compiled
+    specializations; one plan per signature of ``graph_fn``'s arguments."""
+
+    def __init__(self, module):
+        self.module = module
+        self.spec = module._sg_tier
+        self._plans: dict = {}
+        self._inline: dict = {}
+        self._lock = threading.Lock()
+
+    def _kernel(self, ref):
+        """The dispatcher of node ``ref``: a kernel module of the glue (``_sgk<k>``), or
+        the kernel made from a straight-line node's source (loaded on first use, shared
+        with every graph that has the same node)."""
+        if isinstance(ref, str):
+            return getattr(self.module, ref)
+        disp = self._inline.get(ref)
+        if disp is None:
+            from symgraph.link.numba.cache import load_kernel
+
+            disp = self._inline[ref] = load_kernel(self.spec["inline"][ref])
+        return disp
+
+    def signature(self, args) -> tuple:
+        """The argument types ``graph_fn`` would be compiled for (Numba's ``typeof``)."""
+        return tuple(_typeof(a) for a in args)
+
+    def plan(self, sig: tuple, args):
+        """The plain-Python function running the graph for arguments of types ``sig``
+        (built once per signature: compiles or loads each kernel specialization)."""
+        run = self._plans.get(sig)
+        if run is None:
+            with self._lock:
+                run = self._plans.get(sig)
+                if run is None:
+                    run = self._plans[sig] = self._build(sig, args)
+        return run
+
+    def _build(self, sig, args):
+        from numba import types
+
+        from symgraph.link.numba import progress
+
+        spec = self.spec
+        params = spec["params"]
+        env = dict(vars(self.module))
+        scope = dict(zip(params, args))
+        tys = dict(zip(params, sig))
+        lines = [f"def tier_fn({', '.join(params)}):"]
+        for line in spec["consts"]:
+            exec(line, env, scope)   # noqa: S102 - generated text (constants by index)
+            name = line.split("=", 1)[0].strip()
+            tys[name] = types.unliteral(_typeof(scope[name]))
+            lines.append("    " + line)
+        for j, (ref, ins, outs) in enumerate(spec["nodes"]):
+            disp = self._kernel(ref)
+            argtys = tuple(tys[a] for a in ins)
+            if not load_or_compile(disp, argtys):
+                progress.tick()
+            cres = disp.overloads[argtys]
+            ret = cres.signature.return_type
+            if len(outs) == 1:
+                tys[outs[0]] = ret
+            else:
+                elems = ret.types if isinstance(ret, types.BaseTuple) else None
+                if elems is None or len(elems) != len(outs):
+                    raise TypeError(f"kernel {ref} returns {ret}, expected {len(outs)} values")
+                tys.update(zip(outs, elems))
+            env[f"_sge{j}"] = cres.entry_point
+            lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
+            lines.append(f"    {lhs} = _sge{j}({', '.join(ins)})")
+        lines.append("    return (" + "".join(r + ", " for r in spec["ret"]) + ")")
+        src = "\n".join(lines)
+        exec(compile(src, f"<symgraph python tier {self.module.__name__}>", "exec"), env)
+        return env["tier_fn"]
+
+
+_warned: set = set()
+
+
+def _warn_once(what: str, why: str) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        import warnings
+
+        warnings.warn(f"symgraph: {what}; compiling the graph's glue in this process "
+                      f"({why})", RuntimeWarning, stacklevel=4)
+
+
+class TieredCall:
+    """What a new graph's executable calls in place of ``graph_fn`` until the compiled
+    glue is there: the Python tier, and the switch (``switch(compiled)`` is called
+    with ``graph_fn`` once its machine code for the call's signature is loaded)."""
+
+    def __init__(self, module, switch):
+        self.module = module
+        self.tier = PythonTier(module)
+        self.switch = switch
+        self.jobs: dict = {}
+
+    def __call__(self, *args):
+        graph_fn = self.module.graph_fn
+        sig = self.tier.signature(args)
+        if sig not in graph_fn.overloads:
+            job = self.jobs.get(sig)
+            if job is None or not job.done:
+                try:
+                    # the plan first: it compiles the kernels the glue calls, which the
+                    # worker then finds in the cache instead of compiling them too
+                    run = self.tier.plan(sig, args)
+                except Exception as e:  # noqa: BLE001 - the compiled glue says it better
+                    _warn_once("the Python tier could not run a graph",
+                               f"{type(e).__name__}: {e}")
+                else:
+                    if job is None:
+                        from symgraph.link.numba import glue_worker, progress
+
+                        progress.finish(self.module)
+                        self.jobs[sig] = glue_worker.submit(self.module, sig, self)
+                    return run(*args)
+            elif not job.ok and job.error != "dropped":
+                _warn_once("a background compile did not succeed", job.error)
+            self._load(sig)
+        self.switch(graph_fn)
+        return graph_fn(*args)
+
+    def _load(self, sig) -> None:
+        """``graph_fn``'s machine code for ``sig``: from the cache the worker wrote (with
+        the link table re-read first), else compiled here."""
+        from symgraph.link.numba.linker import preload_signatures, record_signatures
+
+        preload_signatures(self.module)
+        if sig not in self.module.graph_fn.overloads:
+            load_or_compile(self.module.graph_fn, sig)
+            record_signatures(self.module)

@@ -1,0 +1,214 @@
+"""The Python tier (``link/numba/tiered.py``): a new graph runs at once, its kernels
+called from Python, while its glue compiles in a background process; results are the
+same bits on both tiers, so when the switch happens never changes a result."""
+from __future__ import annotations
+
+import gc
+import os
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import symgraph
+import symgraph.tensor as T
+from symgraph.link.numba import glue_worker
+from symgraph.tensor.nnet import conv, sigmoid, softmax
+from symgraph.tensor.signal import pool
+
+
+class _Never:
+    """A background job that never finishes: the function stays on the Python tier."""
+
+    done = False
+    ok = False
+    error = None
+
+
+@pytest.fixture
+def glue(request):
+    """Set ``config.numba_glue`` for one test (restored after)."""
+    old = symgraph.config.numba_glue
+    yield lambda v: setattr(symgraph.config, "numba_glue", v)
+    symgraph.config.numba_glue = old
+
+
+def _mlp(rng, dtype, n_in=12, n_hid=7, n_out=3, depth=2):
+    """An MLP training step with L2, momentum-free SGD; views (transpose, dimshuffle,
+    reshape, slicing by a scalar index), scalar inputs and several outputs."""
+    x = T.matrix("x", dtype=dtype)
+    y = T.ivector("y")
+    lr = T.scalar("lr", dtype=dtype)
+    i = T.lscalar("i")
+    params, h = [], x[i * 4:(i + 1) * 4]
+    sizes = [n_in] + [n_hid] * depth + [n_out]
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        W = symgraph.shared(rng.standard_normal((a, b)).astype(dtype) * 0.3, name="W")
+        c = symgraph.shared(np.zeros(b, dtype), name="b")
+        params += [W, c]
+        h = T.tanh(T.dot(h, W) + c) if b != n_out else softmax(T.dot(h, W) + c)
+    yy = y[i * 4:(i + 1) * 4]
+    cost = -T.mean(T.log(h)[T.arange(yy.shape[0]), yy]) + 1e-3 * sum(
+        T.sum(p ** 2) for p in params[::2])
+    grads = T.grad(cost, params)
+    f = symgraph.function([x, y, lr, i], [cost, h.reshape((-1,)), h.T.sum(axis=1)],
+                          updates=[(p, p - lr * g) for p, g in zip(params, grads)])
+    data = (rng.standard_normal((16, n_in)).astype(dtype),
+            rng.integers(0, n_out, 16).astype("int32"))
+    lr_value = np.dtype(dtype).type(0.1)
+    return f, params, lambda k: (data[0], data[1], lr_value, k % 4)
+
+
+def _convnet(rng, dtype):
+    x = T.tensor4("x", dtype=dtype)
+    W = symgraph.shared(rng.standard_normal((3, 1, 3, 3)).astype(dtype) * 0.3, name="Wc")
+    V = symgraph.shared(rng.standard_normal((12, 2)).astype(dtype) * 0.3, name="V")
+    h = pool.pool_2d(T.maximum(conv.conv2d(x, W), 0), (2, 2), ignore_border=True)
+    out = softmax(T.dot(h.flatten(2), V))
+    cost = -T.mean(T.log(out[:, 0]))
+    gW, gV = T.grad(cost, [W, V])
+    f = symgraph.function([x], cost, updates=[(W, W - 0.1 * gW), (V, V - 0.1 * gV)])
+    xs = rng.standard_normal((2, 1, 6, 6)).astype(dtype)
+    return f, [W, V], lambda k: (xs + k,)
+
+
+def _rnn(rng, dtype):
+    xs = T.tensor3("xs", dtype=dtype)
+    Wx = symgraph.shared(rng.standard_normal((3, 4)).astype(dtype) * 0.5, name="Wx")
+    Wh = symgraph.shared(rng.standard_normal((4, 4)).astype(dtype) * 0.5, name="Wh")
+    h0 = T.zeros((xs.shape[1], 4), dtype=dtype)
+    hs, _ = symgraph.scan(lambda x_t, h: T.tanh(T.dot(x_t, Wx) + T.dot(h, Wh)),
+                          sequences=xs, outputs_info=h0)
+    cost = T.sum(hs[-1] ** 2)
+    g = T.grad(cost, [Wx, Wh])
+    f = symgraph.function([xs], [cost, hs],
+                          updates=[(Wx, Wx - 0.05 * g[0]), (Wh, Wh - 0.05 * g[1])])
+    data = rng.standard_normal((5, 2, 3)).astype(dtype)
+    return f, [Wx, Wh], lambda k: (data * (1 + 0.1 * k),)
+
+
+GRAPHS = {"mlp": _mlp, "convnet": _convnet, "rnn": _rnn}
+
+
+def _run(builder, dtype, steps, monkeypatch, glue, mode):
+    glue(mode)
+    if mode == "tiered":   # never switch: every call on the Python tier
+        monkeypatch.setattr(glue_worker, "submit", lambda *a, **k: _Never())
+    rng = np.random.default_rng(7)
+    f, params, args = builder(rng, dtype)
+    outs = [f(*args(k)) for k in range(steps)]
+    assert f.executable.tiered == (mode == "tiered")
+    return outs, [np.array(p.get_value()) for p in params]
+
+
+def _same_bits(a, b):
+    if isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same_bits(x, y)
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_both_tiers_give_the_same_bits(name, dtype, monkeypatch, glue):
+    """Five training steps on the Python tier and on the compiled glue: every output and
+    every updated parameter is the same to the bit."""
+    with monkeypatch.context() as m:
+        tier = _run(GRAPHS[name], dtype, 5, m, glue, "tiered")
+    compiled = _run(GRAPHS[name], dtype, 5, monkeypatch, glue, "compiled")
+    _same_bits(tier, compiled)
+
+
+def _new_graph(scale, rows):
+    """A small graph whose glue is new to the cache: ``rows`` is baked into it (a
+    reshape's target shape), while ``scale`` is an argument of the glue like any
+    scalar constant."""
+    x = T.matrix("x")
+    W = symgraph.shared(np.linspace(-1, 1, 15).reshape(5, 3), name="W")
+    xr = x.reshape((rows, 5))
+    y = sigmoid(T.dot(xr[1:], W) * scale).max(axis=0) + xr.T.sum(axis=1)[:3]
+    return symgraph.function([x], y, updates=[(W, W * 0.5)])
+
+
+def _unique_rows() -> int:
+    """A row count earlier runs are unlikely to have used (the cache outlives them)."""
+    return 2 + int.from_bytes(os.urandom(4), "little") % 200_000
+
+
+def _data(rows):
+    return np.linspace(-2, 2, rows * 5).reshape(rows, 5)
+
+
+def test_switches_to_the_compiled_glue(glue):
+    """With the real worker the function moves to ``graph_fn`` between two calls, and
+    gives what the compiled function gives."""
+    glue("tiered")
+    rows = _unique_rows()
+    x = _data(rows)
+    f = _new_graph(1.25, rows)
+    first = f(x)
+    assert f.executable.tiered
+    deadline = time.monotonic() + 300
+    while f.executable.tiered and time.monotonic() < deadline:
+        f(x)
+        time.sleep(0.05)
+    assert not f.executable.tiered, "the background compile did not finish in 300 s"
+    assert f.executable.graph_fn is f.executable.module.graph_fn
+    glue("compiled")
+    g = _new_graph(0.5, rows)
+    assert not g.executable.tiered   # the worker's machine code is in the cache
+    h = _new_graph(1.25, rows)
+    _same_bits(first, h(x))
+
+
+def test_a_failed_background_compile_compiles_here(glue, monkeypatch):
+    """When the worker cannot start, the next call compiles the glue in this process
+    (one warning naming why) and the results are those of the compiled glue."""
+    glue("tiered")
+    monkeypatch.setattr(glue_worker, "_compiler", glue_worker.GlueCompiler())
+    monkeypatch.setattr(glue_worker.sys, "executable", "/nonexistent/python")
+    from symgraph.link.numba import tiered
+
+    monkeypatch.setattr(tiered, "_warned", set())
+    rows = _unique_rows()
+    x = _data(rows)
+    f = _new_graph(0.75, rows)
+    first = f(x)
+    assert f.executable.tiered
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        second = f(x)
+    assert not f.executable.tiered
+    assert any("background compile did not succeed" in str(w.message) for w in caught)
+    glue("compiled")
+    g = _new_graph(0.75, rows)
+    _same_bits([first, second], [g(x), g(x)])
+
+
+def test_jobs_of_dropped_functions_are_skipped():
+    """A function collected before its turn costs the worker nothing."""
+    class Owner:
+        pass
+
+    c = glue_worker.GlueCompiler()
+    c.busy = object()   # the worker is busy: jobs wait in the queue
+    o = Owner()
+    job = glue_worker.GlueJob({"name": "x"}, o)
+    c.submit(job)
+    del o
+    gc.collect()
+    c.busy = None
+    with c.lock:
+        c._send_next()
+    assert job.done and not job.ok and job.error == "dropped"
+    assert c.proc is None   # nothing was started for it
+
+
+def test_config_rejects_unknown_glue_mode():
+    with pytest.raises(ValueError, match="numba_glue"):
+        symgraph.config.numba_glue = "background"
