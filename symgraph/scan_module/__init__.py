@@ -3,7 +3,8 @@
 Theano code imports ``until`` from here (``from theano.scan_module import until``); the
 functions are also ``symgraph.scan``, ``symgraph.map`` etc. See ``basic.py`` and ``op.py``.
 """
-from symgraph.scan_module import rewrites  # noqa: F401,E402  (registers the scan rewrites)
+# (importing these registers the scan rewrites)
+from symgraph.scan_module import rewrites, sumout  # noqa: F401,E402
 from symgraph.scan_module.basic import ScanError, ScanMissingInputError, scan, until  # noqa: F401
 from symgraph.scan_module.op import Scan  # noqa: F401
 from symgraph.scan_module.views import foldl, foldr, map, reduce  # noqa: F401

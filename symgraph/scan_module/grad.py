@@ -199,15 +199,25 @@ def scan_grad(op, inputs, outputs, output_grads):
         pos += 1
     for r, k in zip(res[len(state_ph):len(state_ph) + len(seq_g)], fl_seqs):
         g = T.zeros_like(seqs[k])
+        # after zero steps r has an all-zero shape (no step ran to give it its row shape)
+        nd = seqs[k].type.ndim
+        r = r.reshape([r.shape[0]] + [seqs[k].shape[d] for d in range(1, nd)], ndim=nd)
         out[1 + k] = T.set_subtensor(g[start:n], r[::-1])
-    # the dot-only weights: sum over steps (and rows) of row_t^T g_t, one product
+    # the dot-only weights: sum over steps (and rows) of row_t^T g_t, one product. The
+    # backward loop stores g in reverse step order; the rows are reversed to match rather
+    # than g (the sum does not depend on the order, and flattening a reversed array copies
+    # it: the rows are usually the narrower operand). Both are flattened to the widths of
+    # the weight: after zero steps the stored arrays have all-zero shapes (no step ran to
+    # give them their row shapes)
     g_iter = iter(res[len(state_ph) + len(seq_g):])
     for k in sorted(outer_dots):
         total = None
         for d, rows in outer_dots[k]:
-            g = next(g_iter)[::-1]
-            a = _rows_outer(op, rows, seqs, outputs, start, n)
-            term = T.dot(_flat(a).T, _flat(g))
+            g = next(g_iter)
+            a = _rows_outer(op, rows, seqs, outputs, start, n)[::-1]
+            a = a.reshape((-1, nonseqs[k].shape[0]), ndim=2)
+            g = g.reshape((-1, nonseqs[k].shape[1]), ndim=2)
+            term = T.dot(a.T, g)
             total = term if total is None else total + term
         out[1 + ns_ + nst + k] = total
     for k in range(len(inputs)):
@@ -280,11 +290,6 @@ def _rows_outer(op, row, seqs, outputs, start, n):
             return outputs[i][L + tap + start:L + tap + n]
         pos += len(taps)
     raise AssertionError(row)
-
-
-def _flat(x):
-    """(steps, rows, cols) -> (steps * rows, cols)."""
-    return x.reshape((x.shape[0] * x.shape[1], x.shape[2]))
 
 
 def _row(x) -> TensorType:
