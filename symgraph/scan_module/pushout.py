@@ -9,10 +9,11 @@ Two kinds of step nodes need not run once per step inside the loop:
   (``push_out_seq``): computed for every step at once before the loop, their per-step
   values enter the step as new sequences. ``dot(x_t, W)`` over all steps is one large
   product ``reshape(x, (steps * rows, k)) @ W`` instead of ``steps`` small ones, and the
-  elementwise work on sequence rows runs over whole arrays. In a gradient's backward loop
-  this moves out everything the step recomputes from the forward's stored states (the
-  forward's pre-activations and gates, read back as sequences), leaving the loop only
-  the work that depends on the carried gradients.
+  elementwise work on sequence rows that feeds it runs over whole arrays (elementwise
+  work feeding only the step's own elementwise work stays, to fuse with it). In a
+  gradient's backward loop this moves out the products the step would recompute from the
+  forward's stored states, leaving the loop only the work that depends on the carried
+  gradients and the elementwise work fused with it.
 
 Only ops whose all-steps form is the same op on a leading step axis are moved out as
 sequence work: ``Elemwise`` (other than a fill by an invariant value, which would
@@ -121,6 +122,7 @@ def push_out(op, n, seqs, nonseqs):
             invariant.update(node.outputs)
         outer.update(zip(node.outputs, res))
         moved.append(node)
+    moved = _keep_elementwise_chains(op, order, moved, seq_vars)
     if not moved:
         return None
     moved_outs = {o for node in moved for o in node.outputs}
@@ -141,3 +143,31 @@ def push_out(op, n, seqs, nonseqs):
     inner_outs = clone_replace(op.inner_outputs, rep)
     return (seq_ph, [outer[v] for v in seq_need], ns_ph, [outer[v] for v in ns_need],
             inner_outs)
+
+
+def _keep_elementwise_chains(op, order, moved, seq_vars):
+    """``moved`` less the elementwise sequence nodes whose values only feed elementwise
+    nodes that stay in the step.
+
+    Why: computed in the step, such a node fuses into the step's own elementwise kernel
+    (``1 - s`` of a stored gate ``s`` inside the backward step's gate-gradient kernel),
+    at the cost of the arithmetic only; moved out, it writes a (steps, ...) array before
+    the loop and the step reads it back, two extra passes over memory for no saving.
+    Nodes feeding a moved product (``dot(exp(x_t), W)``) still move with it, as do
+    loop-invariant nodes (computed once instead of once per step)."""
+    from symgraph.tensor.elemwise import Elemwise
+
+    clients: dict = {}
+    for node in order:
+        for v in node.inputs:
+            clients.setdefault(v, []).append(node)
+    outs = set(op.inner_outputs)
+    keep = set(moved)
+    for node in reversed(moved):
+        if not isinstance(node.op, Elemwise) or not any(o in seq_vars for o in node.outputs):
+            continue
+        users = [c for o in node.outputs for c in clients.get(o, [])]
+        if users and not any(o in outs for o in node.outputs) and all(
+                c not in keep and isinstance(c.op, Elemwise) for c in users):
+            keep.discard(node)
+    return [node for node in moved if node in keep]
