@@ -73,6 +73,12 @@ class NumbaExecutable(Executable):
         """Whether calls still run on the Python tier (``tiered.py``)."""
         return self.graph_fn is not self.module.graph_fn
 
+    def hold_python_tier(self) -> None:
+        """Run every later call on the Python tier, also where ``graph_fn`` is compiled
+        (the two are compared bit for bit by the tests; also a way to tell, when a
+        result looks wrong, whether the glue or a kernel is at fault)."""
+        self._switch(TieredCall(self.module, self._switch, hold=True))
+
     def _switch(self, graph_fn) -> None:
         """From the Python tier to the compiled glue, between two calls."""
         self.graph_fn = graph_fn

@@ -134,15 +134,19 @@ class TieredCall:
     glue is there: the Python tier, and the switch (``switch(compiled)`` is called
     with ``graph_fn`` once its machine code for the call's signature is loaded)."""
 
-    def __init__(self, module, switch):
+    def __init__(self, module, switch, hold: bool = False):
         self.module = module
         self.tier = PythonTier(module)
         self.switch = switch
+        #: stay on the Python tier even where graph_fn is compiled (``hold_python_tier``)
+        self.hold = hold
         self.jobs: dict = {}
 
     def __call__(self, *args):
         graph_fn = self.module.graph_fn
         sig = self.tier.signature(args)
+        if self.hold:
+            return self.tier.plan(sig, args)(*args)
         if sig not in graph_fn.overloads:
             job = self.jobs.get(sig)
             if job is None or not job.done:

@@ -37,7 +37,7 @@ LAYOUTS = ("pycache", "NUMBA_CACHE_DIR")
 
 
 def _env(base: Path, layout: str) -> dict:
-    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={base / 'c'}")
+    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={base / 'c'},numba_glue=compiled")
     env.pop("NUMBA_CACHE_DIR", None)
     if layout == "NUMBA_CACHE_DIR":
         env["NUMBA_CACHE_DIR"] = str(base / "n")

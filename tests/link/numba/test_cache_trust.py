@@ -24,6 +24,8 @@ def folder(tmp_path, monkeypatch):
     d = tmp_path / "cache"
     monkeypatch.setattr(config, "cache_dir", str(d))
     monkeypatch.setattr(cache, "_loaded", {})
+    # the compiled glue's files are what these tests damage (the Python tier reads none)
+    monkeypatch.setattr(config, "numba_glue", "compiled")
     return d
 
 

@@ -44,7 +44,7 @@ PROGRAM = textwrap.dedent("""
 def test_new_graph_in_a_new_process_compiles_no_numpy_allocation_code(tmp_path):
     outs = []
     for k in range(2):  # the first run may compile the helpers (once per installation)
-        env = {**os.environ, "SYMGRAPH_FLAGS": f"cache_dir={tmp_path / str(k)}"}
+        env = {**os.environ, "SYMGRAPH_FLAGS": f"cache_dir={tmp_path / str(k)},numba_glue=compiled"}
         r = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
                            timeout=600, env=env)
         assert r.returncode == 0, r.stderr[-3000:]

@@ -41,7 +41,7 @@ PROGRAM = textwrap.dedent("""
 
 
 def _run(folder, *args):
-    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={folder}")
+    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={folder},numba_glue=compiled")
     r = subprocess.run([sys.executable, "-c", PROGRAM, *args], capture_output=True,
                        text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -124,6 +124,7 @@ def test_compiled_graphs_use_them(dtype, tmp_path, monkeypatch):
     from symgraph.config import config
 
     monkeypatch.setattr(config, "cache_dir", str(tmp_path))
+    monkeypatch.setattr(config, "numba_glue", "compiled")   # graph_fn's IR is inspected
     v = T.vector("x", dtype=dtype)
     e = T.exp(-v ** 2) * T.sin(v) + T.cos(3 * v) / (1 + T.exp(-v)) + T.tanh(v / 2) \
         + T.nnet.softplus(v) + T.log1p(v ** 2)
