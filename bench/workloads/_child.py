@@ -1,7 +1,7 @@
 """Child process of the suite: ``_child.py TASK JSON``; prints one JSON line (the last
 line of stdout) that the parent collects. Tasks: ``measure`` (the timed workloads (a)-(d),
-one process per workload and system, or symgraph+numpy for (d)), ``compile`` (e) and
-``memory`` (f)."""
+one process per workload and system, or symgraph+numpy for (d)), ``compile`` (e),
+``compile_ref`` (e)'s reference systems (JAX, PyTensor) and ``memory`` (f)."""
 from __future__ import annotations
 
 import json
@@ -42,8 +42,54 @@ def compile_task(a):
     t1 = time.perf_counter()
     f(0)
     t2 = time.perf_counter()
+    # a new graph's first calls run on the Python tier while its glue compiles in the
+    # background (symgraph/link/numba/tiered.py): when the compiled glue took over
+    exe = f.executable
+    calls = 1
+    while getattr(exe, "tiered", False) and time.perf_counter() - t0 < 600:
+        f(calls % 20)
+        calls += 1
+        time.sleep(0.002)
+    ready = time.perf_counter() - t0
     return {"import_s": t_import, "function_s": t1 - t0, "first_call_s": t2 - t1,
-            "total_s": t2 - t0}
+            "total_s": t2 - t0, "glue_ready_s": ready, "calls_before_ready": calls}
+
+
+def compile_ref_task(a):
+    """A reference system's training function built and first run in this new process:
+    ``a["system"]`` is ``jax`` (``a["cache_dir"]``: JAX's persistent compilation cache
+    there, every entry kept; none: no persistent cache) or ``pytensor`` (``a["mode"]``;
+    its caches are wherever ``PYTENSOR_FLAGS`` put them). ``function_s`` is the builder
+    of ``nets.py`` (data, graph, and for PyTensor ``pytensor.function``: rewrites and C
+    compilation or the Numba linker's set-up); ``first_call_s`` is the first step (JAX:
+    trace + XLA compile + run, as ``jax.jit`` compiles on its first call; PyTensor NUMBA:
+    Numba's compile or cache load)."""
+    from bench.workloads import nets
+    t0 = time.perf_counter()
+    if a["system"] == "jax":
+        import jax
+        if a.get("cache_dir"):
+            jax.config.update("jax_compilation_cache_dir", a["cache_dir"])
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        version, kw = jax.__version__, {}
+    else:
+        import pytensor
+        version, kw = pytensor.__version__, {"mode": a["mode"]}
+    t_import = time.perf_counter() - t0
+    nets.ETA = a.get("eta", nets.ETA)
+    nets.LMBDA = a.get("lmbda", nets.LMBDA)
+    t0 = time.perf_counter()
+    step = nets.BUILDERS[a["system"]](a["kind"], a["bs"], a.get("spec"), a.get("depth", 1),
+                                      n_batches=a.get("n_batches", 20), **kw)
+    t1 = time.perf_counter()
+    step(0)
+    t2 = time.perf_counter()
+    out = {"import_s": t_import, "function_s": t1 - t0, "first_call_s": t2 - t1,
+           "total_s": t2 - t0, "version": version}
+    if a["system"] == "pytensor":
+        out["linker"] = type(pytensor.compile.mode.get_mode(a["mode"]).linker).__name__
+    return out
 
 
 def memory_task(a):
@@ -95,5 +141,6 @@ if __name__ == "__main__":
         # before torch: symgraph's first function gives libgomp its OpenMP spin when
         # numba loads it (runtime.py); a libgomp loaded by torch first keeps its own
         import symgraph  # noqa: F401
-    out = {"compile": compile_task, "memory": memory_task, "measure": measure_task}[task](args)
+    out = {"compile": compile_task, "compile_ref": compile_ref_task, "memory": memory_task,
+           "measure": measure_task}[task](args)
     print(json.dumps(out))

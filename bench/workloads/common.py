@@ -142,7 +142,7 @@ class BusyProcesses:
 
 
 def run_child(task: str, args: dict, env_extra: dict | None = None,
-              timeout: float = 600) -> dict:
+              timeout: float = 600, python: str | None = None) -> dict:
     """Run ``bench/workloads/_child.py task args`` in a new process; its last stdout line
     is JSON. Raises ChildError (with the child's stderr) on failure or timeout. The child
     gets :func:`reference_env` (a symgraph child sets its own settings when it imports
@@ -155,7 +155,8 @@ def run_child(task: str, args: dict, env_extra: dict | None = None,
     CHILDREN.append(log)
     t0 = time.perf_counter()
     try:
-        p = subprocess.run([sys.executable, str(REPO / "bench" / "workloads" / "_child.py"),
+        p = subprocess.run([python or sys.executable,
+                            str(REPO / "bench" / "workloads" / "_child.py"),
                             task, json.dumps(args)], capture_output=True, text=True, env=env,
                            timeout=timeout, cwd=str(REPO))
     except subprocess.TimeoutExpired as e:

@@ -188,7 +188,9 @@ def jax_step(kind, bs, spec=None, depth=1, n_batches=20):
 
 
 # ---------------------------------------------------------------------------- pytensor
-def pytensor_step(kind, bs, spec=None, depth=1, n_batches=20):
+def pytensor_step(kind, bs, spec=None, depth=1, n_batches=20, mode=None):
+    """``mode``: PyTensor's compile mode (``None``: its default, NUMBA in PyTensor 3.x;
+    ``"CVM"``/``"C"``: its C backends), for the compile-time rows of ``compile.py``."""
     if kind == "convpool":
         raise NotImplementedError("pytensor 3.x has no batched 2-D convolution op "
                                   "(the conv module was removed); ConvPool skipped")
@@ -217,7 +219,7 @@ def pytensor_step(kind, bs, spec=None, depth=1, n_batches=20):
         (w ** 2).sum() for w in ps[0::2]) / (EPOCH_BATCHES_OF // bs)
     grads = pytensor.grad(cost, ps)
     f = pytensor.function([i], cost, updates=[(p, p - np.float32(ETA) * g)
-                                              for p, g in zip(ps, grads)])
+                                              for p, g in zip(ps, grads)], mode=mode)
     return lambda k: f(k % n_batches)
 
 

@@ -55,10 +55,19 @@ def _elemwise(res):
 
 
 def _compile(res):
-    rows = [[c["case"], c["cache"], _f(c["function_s"]), _f(c["first_call_s"]),
-             _f(c["total_s"]), _f(c["import_s"])] for c in res["cases"]]
-    return _table(["graph", "cache", "function() s", "first call s", "total s",
-                   "import s (not in total)"], rows)
+    """symgraph's rows, then each reference system's (JAX, PyTensor's modes), same columns:
+    for a reference "function() s" is its builder in ``nets.py`` (PyTensor: graph, grad
+    and ``pytensor.function``) and "first call s" its first step (JAX: trace + XLA
+    compile); it has no compiled-glue column."""
+    order = {"symgraph": 0}
+    for c in res["cases"]:
+        order.setdefault(c.get("system", "symgraph"), len(order))
+    cases = sorted(res["cases"], key=lambda c: order[c.get("system", "symgraph")])
+    rows = [[c["case"], c.get("system", "symgraph"), c["cache"], _f(c["function_s"]),
+             _f(c["first_call_s"]), _f(c["total_s"]), _f(c.get("glue_ready_s")),
+             _f(c["import_s"])] for c in cases]
+    return _table(["graph", "system", "cache", "function() s", "first call s", "total s",
+                   "compiled glue in place s", "import s (not in total)"], rows)
 
 
 def _memory(res):
@@ -103,7 +112,8 @@ def headline(out: dict) -> str:
                 case += f" ({per['symgraph']['epoch_s']:.0f} s/epoch symgraph)"
             rows.append([label + case] + cells)
     text = [_table(["workload (median; in parentheses time / symgraph)"] + cols, rows)]
-    comp = {(c["case"], c["cache"]): c for c in w.get("compile", {}).get("cases", [])}
+    comp = {(c["case"], c["cache"]): c for c in w.get("compile", {}).get("cases", [])
+            if c.get("system", "symgraph") == "symgraph"}
     if comp:
         text.append("")
         text.append(_table(["compile (symgraph)", "cold: function() + first call s",
@@ -207,7 +217,9 @@ def markdown(out: dict) -> str:
         "- (d): symgraph and the others allocate their output; `np.copyto` reads and "
         "writes N elements into a preallocated array (bandwidth floor).",
         "- (e): each case in new processes; cold = empty `cache_dir`, cached = second "
-        "process on the same dir. MLP n layers = n hidden FC(100, ReLU) + softmax.",
+        "process on the same dir. MLP n layers = n hidden FC(100, ReLU) + softmax. "
+        "JAX/PyTensor rows (when selected): see `bench/workloads/compile.py` (JAX cached = "
+        "its persistent compilation cache; PyTensor cold = a new `base_compiledir`).",
         "- (f): peak RSS (VmHWM) in a fresh process per system (start = numpy imported, "
         "before the system's own import); tracemalloc sees Python/numpy allocations only.",
         "",
