@@ -5,6 +5,7 @@ one process per workload and system, or symgraph+numpy for (d)), ``compile`` (e)
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -77,6 +78,10 @@ def compile_ref_task(a):
         import pytensor
         version, kw = pytensor.__version__, {"mode": a["mode"]}
     t_import = time.perf_counter() - t0
+    # what the cache held when this process started (a cached row must find it filled)
+    cache = a.get("cache_dir") if a["system"] == "jax" else (
+        str(pytensor.config.base_compiledir))
+    entries = sum(len(fs) for _, _, fs in os.walk(cache)) if cache else 0
     nets.ETA = a.get("eta", nets.ETA)
     nets.LMBDA = a.get("lmbda", nets.LMBDA)
     t0 = time.perf_counter()
@@ -86,7 +91,7 @@ def compile_ref_task(a):
     step(0)
     t2 = time.perf_counter()
     out = {"import_s": t_import, "function_s": t1 - t0, "first_call_s": t2 - t1,
-           "total_s": t2 - t0, "version": version}
+           "total_s": t2 - t0, "version": version, "cache_files_at_start": entries}
     if a["system"] == "pytensor":
         out["linker"] = type(pytensor.compile.mode.get_mode(a["mode"]).linker).__name__
     return out
