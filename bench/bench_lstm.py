@@ -9,6 +9,7 @@ Usage::
     python bench/bench_lstm.py                      # every system, prints a table, writes JSON
     python bench/bench_lstm.py --systems symgraph --batches 10
     python bench/bench_lstm.py --compile            # symgraph compile: cold (fresh cache), cached
+    python bench/bench_lstm.py --compile --glue compiled  # ... waiting for the compiled graph
 """
 from __future__ import annotations
 
@@ -91,6 +92,11 @@ def symgraph_train_fn(batch_params, lr=0.1):
 
 
 def run_symgraph(batch):
+    import symgraph
+
+    # the step is timed in compiled code: the default tiered glue runs a new graph on a
+    # Python tier until its compile finishes in the background
+    symgraph.config.numba_glue = "compiled"
     x, y, ps = make_data(batch)
     f, t_build = symgraph_train_fn(ps)
     t0 = time.perf_counter()
@@ -100,10 +106,10 @@ def run_symgraph(batch):
     return dict(step_ms=t * 1e3, reps=reps, compile_s=t_build + first)
 
 
-def run_torch(batch):
+def run_torch(batch, threads=2):
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     x, y, (W, U, b, V, c) = make_data(batch)
     lstm = torch.nn.LSTM(FEAT, HID, batch_first=True)
     # torch's gate order is i, f, g, o; ours i, f, o, g
@@ -208,9 +214,11 @@ RUNNERS = {"symgraph": run_symgraph, "torch": run_torch, "jax": run_jax,
            "pytensor": run_pytensor}
 
 
-def compile_child(cache_dir):
-    """Build and first-call the training function with ``cache_dir``; prints seconds."""
-    os.environ["SYMGRAPH_FLAGS"] = f"cache_dir={cache_dir}"
+def compile_child(cache_dir, glue="tiered"):
+    """Build and first-call the training function with ``cache_dir``; prints seconds.
+    With the default ``tiered`` glue the first call runs on the Python tier while the
+    graph compiles in the background; ``compiled`` waits for the compiled graph."""
+    os.environ["SYMGRAPH_FLAGS"] = f"cache_dir={cache_dir},numba_glue={glue}"
     t0 = time.perf_counter()
     x, y, ps = make_data(10)
     f, _ = symgraph_train_fn(ps)
@@ -220,9 +228,10 @@ def compile_child(cache_dir):
 
 def _child(args):
     if args.child == "compile":
-        res = compile_child(args.cache_dir)
+        res = compile_child(args.cache_dir, args.glue)
     else:
-        res = RUNNERS[args.child](args.batch)
+        kw = {"threads": args.torch_threads} if args.child == "torch" else {}
+        res = RUNNERS[args.child](args.batch, **kw)
         res.update(LAST_CPU)
     print("RESULT " + json.dumps(res), flush=True)
 
@@ -244,6 +253,12 @@ def main():
     ap.add_argument("--systems", default="symgraph,torch,jax,pytensor")
     ap.add_argument("--batches", default="10,100")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--glue", default="tiered", choices=("tiered", "compiled"),
+                    help="config.numba_glue for --compile")
+    ap.add_argument("--torch-threads", type=int, default=2,
+                    help="torch's intra-op threads (2 as the issue asks; on a loaded 2-core "
+                         "machine its OpenMP workers spin against other processes, and 1 "
+                         "thread gives the comparable CPU time)")
     ap.add_argument("--pytensor-python", default=os.environ.get("BENCH_PYTENSOR_PYTHON"),
                     help="interpreter with pytensor installed (its Numba pin may differ "
                          "from symgraph's, so it can live in its own virtual environment)")
@@ -254,15 +269,22 @@ def main():
     results = {}
     if args.compile:
         with tempfile.TemporaryDirectory() as d:
-            results["compile_cold"] = _spawn(["--child", "compile", "--cache-dir", d])
-            results["compile_cached"] = _spawn(["--child", "compile", "--cache-dir", d])
-        print(f"compile: cold {results['compile_cold']}, cached {results['compile_cached']}")
+            argv = ["--child", "compile", "--cache-dir", d, "--glue", args.glue]
+            sfx = "" if args.glue == "tiered" else f"_{args.glue}"
+            results["compile_cold" + sfx] = _spawn(argv)
+            results["compile_cached" + sfx] = _spawn(argv)
+        print(f"compile ({args.glue}): " + ", ".join(f"{k} {v}" for k, v in results.items()))
     else:
         for batch in [int(b) for b in args.batches.split(",")]:
             for system in args.systems.split(","):
                 py = args.pytensor_python if system == "pytensor" else None
-                r = _spawn(["--child", system, "--batch", str(batch)], python=py)
-                results[f"{system}_b{batch}"] = r
+                argv = ["--child", system, "--batch", str(batch)]
+                key = f"{system}_b{batch}"
+                if system == "torch":
+                    argv += ["--torch-threads", str(args.torch_threads)]
+                    key += f"_t{args.torch_threads}" if args.torch_threads != 2 else ""
+                r = _spawn(argv, python=py)
+                results[key] = r
                 print(f"batch {batch:4d} {system:9s} {r}", flush=True)
     if args.json:
         old = {}
