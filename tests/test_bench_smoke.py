@@ -71,3 +71,33 @@ def test_contention_option_starts_and_ends_its_busy_processes():
     p = subprocess.run([sys.executable, "bench/contention.py", "--help"], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "--busy" in p.stdout
+
+
+def test_bench_compile_reference_rows_jax(tmp_path):
+    """(e)'s JAX rows at smoke size, alone (``--systems jax``: no symgraph rows run):
+    cold without a persistent cache, a process writing it, a process reading it (which
+    must find it filled); rendered in the compile table, kept out of symgraph's headline."""
+    import pytest
+    pytest.importorskip("jax", reason="JAX is an optional reference system")
+    from bench.workloads.report import _compile, headline
+
+    out = tmp_path / "refs.json"
+    p = subprocess.run([sys.executable, "-m", "bench.workloads.compile", "--level", "smoke",
+                        "--systems", "jax", "--json", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    res = json.loads(out.read_text())
+    rows = res["workloads"]["compile"]["cases"]
+    assert {c["system"] for c in rows} == {"jax"}
+    by = {c["cache"]: c for c in rows}
+    assert set(by) == {"cold", "cold, writing persistent cache", "cached"}
+    assert by["cold, writing persistent cache"]["cache_files_at_start"] == 0
+    assert by["cached"]["cache_files_at_start"] > 0
+    for c in rows:
+        assert c["function_s"] >= 0 and c["first_call_s"] > 0
+        assert abs(c["total_s"] - c["function_s"] - c["first_call_s"]) < 1e-6
+    assert {"case": "*", "system": "symgraph", "reason": "symgraph not selected"} in \
+        res["workloads"]["compile"]["skipped"]
+    table = _compile(res["workloads"]["compile"])
+    assert table.count("| jax |") == 3
+    assert "compile (symgraph)" not in headline(res)
