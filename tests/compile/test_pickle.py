@@ -144,7 +144,7 @@ _CACHE_SCRIPT = textwrap.dedent('''
 
 def _run(script, tmp_path, *args):
     env = dict(os.environ)
-    env["SYMGRAPH_FLAGS"] = f"cache_dir={tmp_path / 'cache'}"
+    env["SYMGRAPH_FLAGS"] = f"cache_dir={tmp_path / 'cache'},numba_glue=compiled"
     env.pop("THEANO_FLAGS", None)
     proc = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True,
                           text=True, timeout=300)
@@ -253,7 +253,7 @@ def test_cache_follows_edits_of_imported_kernels(tmp_path):
     '''))
 
     def run():
-        env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={tmp_path / 'cache'}")
+        env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={tmp_path / 'cache'},numba_glue=compiled")
         proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                               text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr

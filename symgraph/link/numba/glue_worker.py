@@ -77,10 +77,12 @@ class GlueCompiler:
         if nconfig.CACHE_DIR:
             env["NUMBA_CACHE_DIR"] = nconfig.CACHE_DIR
         try:
+            # its own session: a Ctrl-C at the terminal interrupts the program, not the
+            # compile in hand (the worker exits when the program closes its input)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "symgraph.link.numba.glue_worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                env=env, text=True, bufsize=1, close_fds=True)
+                env=env, text=True, bufsize=1, close_fds=True, start_new_session=True)
         except OSError:
             self.dead = True
             return False
@@ -115,7 +117,13 @@ class GlueCompiler:
 
     def _read(self) -> None:
         proc = self.proc
-        for line in proc.stdout:
+        while True:
+            try:
+                line = proc.stdout.readline()
+            except (OSError, ValueError):
+                break
+            if not line:
+                break
             try:
                 reply = json.loads(line)
             except ValueError:
@@ -133,13 +141,20 @@ class GlueCompiler:
             self._fail_all("the background compile process exited")
 
     def close(self) -> None:
-        """Let the worker finish its job and exit (end of input); not waited for."""
+        """Let the worker finish its job and exit (end of input); not waited for: it
+        outlives this process by design (the next run finds the glue compiled), so its
+        ``Popen`` is marked done, or its finalizer would report it as leaked."""
         proc = self.proc
-        if proc is not None and proc.stdin is not None:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
+        if proc is None:
+            return
+        with self.lock:
+            self.dead = True
+        try:
+            proc.stdin.close()   # (stdout stays with the reader thread, a daemon)
+        except (OSError, ValueError):
+            pass
+        if proc.poll() is None:
+            proc.returncode = 0
 
 
 _compiler: GlueCompiler | None = None
@@ -206,14 +221,21 @@ def prestart() -> None:
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # see GlueCompiler._start
+    # replies go to the original stdout; anything compiled code or Numba prints goes to
+    # stderr, so it cannot garble the protocol
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     for line in sys.stdin:
         try:
             _compile(json.loads(line))
             reply = {"ok": True}
         except Exception as e:  # noqa: BLE001 - reported; the requester compiles itself
             reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
 
 
 if __name__ == "__main__":

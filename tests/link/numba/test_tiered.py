@@ -4,7 +4,6 @@ same bits on both tiers, so when the switch happens never changes a result."""
 from __future__ import annotations
 
 import gc
-import os
 import time
 import warnings
 
@@ -116,9 +115,8 @@ def test_both_tiers_give_the_same_bits(name, dtype, monkeypatch, glue):
 
 
 def _new_graph(scale, rows):
-    """A small graph whose glue is new to the cache: ``rows`` is baked into it (a
-    reshape's target shape), while ``scale`` is an argument of the glue like any
-    scalar constant."""
+    """A small graph with views, a product, a reduction and an update (``scale``, like
+    any scalar constant, is an argument of the glue, not part of its source)."""
     x = T.matrix("x")
     W = symgraph.shared(np.linspace(-1, 1, 15).reshape(5, 3), name="W")
     xr = x.reshape((rows, 5))
@@ -126,20 +124,25 @@ def _new_graph(scale, rows):
     return symgraph.function([x], y, updates=[(W, W * 0.5)])
 
 
-def _unique_rows() -> int:
-    """A row count earlier runs are unlikely to have used (the cache outlives them)."""
-    return 2 + int.from_bytes(os.urandom(4), "little") % 200_000
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty cache directory (and no module loaded from the usual one): the graph's
+    glue is new, whatever earlier runs compiled."""
+    from symgraph.link.numba import cache
+
+    monkeypatch.setattr(symgraph.config, "cache_dir", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "_loaded", {})
 
 
 def _data(rows):
     return np.linspace(-2, 2, rows * 5).reshape(rows, 5)
 
 
-def test_switches_to_the_compiled_glue(glue):
+def test_switches_to_the_compiled_glue(glue, fresh_cache):
     """With the real worker the function moves to ``graph_fn`` between two calls, and
     gives what the compiled function gives."""
     glue("tiered")
-    rows = _unique_rows()
+    rows = 7
     x = _data(rows)
     f = _new_graph(1.25, rows)
     first = f(x)
@@ -157,7 +160,7 @@ def test_switches_to_the_compiled_glue(glue):
     _same_bits(first, h(x))
 
 
-def test_a_failed_background_compile_compiles_here(glue, monkeypatch):
+def test_a_failed_background_compile_compiles_here(glue, monkeypatch, fresh_cache):
     """When the worker cannot start, the next call compiles the glue in this process
     (one warning naming why) and the results are those of the compiled glue."""
     glue("tiered")
@@ -166,7 +169,7 @@ def test_a_failed_background_compile_compiles_here(glue, monkeypatch):
     from symgraph.link.numba import tiered
 
     monkeypatch.setattr(tiered, "_warned", set())
-    rows = _unique_rows()
+    rows = 7
     x = _data(rows)
     f = _new_graph(0.75, rows)
     first = f(x)

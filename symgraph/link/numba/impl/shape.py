@@ -8,9 +8,6 @@ compiled function then re-runs the py backend to report the shapes.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from symgraph.graph.basic import Constant
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.shape_ops import (
@@ -79,12 +76,8 @@ def numba_reshape(op, node, ctx):
         lines.append(f"if shp.shape[0] != 0 or size != 1: raise ValueError({bad})")
         lines.append("return x" if x.type.ndim == 0 else "return a.ravel()[0]")
         return _fn(ctx, ["x", "shp"], lines)
-    if isinstance(shp, Constant) and -1 not in [int(s) for s in np.asarray(shp.data)]:
-        dims = [str(int(s)) for s in np.asarray(shp.data)]
-        total = int(np.prod([int(s) for s in dims]))
-        lines.append(f"if size != {total}: raise ValueError({bad})")
-        lines.append(f"return a.reshape({_tuple(dims)})")
-        return _fn(ctx, ["x", "shp"], lines)
+    # a constant target shape is read from its argument like any other, not written
+    # into the source: the same graph at another batch size is then the same code
     lines.append(f"if shp.shape[0] != {nd}: raise ValueError("
                  f"{_msg(op, f'the new shape must have {nd} entries')})")
     lines += [f"s{d} = shp[{d}]" for d in range(nd)]
