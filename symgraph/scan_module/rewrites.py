@@ -188,10 +188,14 @@ def scan_push_out_and_optimize(fgraph, node):
     fg = FunctionGraph(ins, inner_outs, clone=True)
     optimize(fg, Mode("numba"))
     # array constants left in the step become non-sequences (outer constants)
+    # (in the order the step reads them: the order of a set of variables follows their
+    # addresses, so the scan, its step's source and its cached module would vary from
+    # process to process)
     consts = []
-    for v in list(fg.variables):
-        if isinstance(v, Constant) and v.type.ndim > 0 and fg.clients.get(v):
-            consts.append(v)
+    for node in fg.toposort():
+        for v in node.inputs:
+            if isinstance(v, Constant) and v.type.ndim > 0 and v not in consts:
+                consts.append(v)
     const_ph = [c.type.make_variable() for c in consts]
     f_ins = list(fg.inputs)
     f_outs = list(fg.outputs)

@@ -231,6 +231,7 @@ def load_module(src: str):
             sys.modules.pop(name, None)
             raise
         protect_module(mod)
+        mod._sg_source = src   # what a background compile is sent (glue_worker.py)
         mod._sg_healed = healed
         links = getattr(mod, "_sg_links", None)
         if links is not None and links.damaged:

@@ -124,7 +124,6 @@ class NumbaLinker:
         _register_impls()
         src, const_args, _ = generate_module(fgraph, fgraph.inputs, shared)
         module = cache.load_module(src)
-        module._sg_source = src   # what a background compile is sent (glue_worker.py)
         progress.start(module)   # a counter while new kernels compile (progress.py)
         preload_signatures(module)
         # no machine code of graph_fn in the cache yet: run on the Python tier meanwhile

@@ -185,9 +185,31 @@ def submit(module, sig: tuple, owner) -> GlueJob:
         job.finish(False, str(e))
         return job
     job = GlueJob({"name": module.__name__, "src": module._sg_source,
+                   "deps": _generated_deps(module._sg_source, module.__name__),
                    "cache_dir": config.cache_dir, "sig": types}, owner)
     _get().submit(job)
     return job
+
+
+def _generated_deps(src: str, own: str) -> list:
+    """Sources of the generated modules ``src`` imports by name (a scan's step module,
+    imported by its kernel), each after those it imports itself. The worker loads them
+    first: it runs no code generator, so it would not have them otherwise."""
+    from symgraph.link.numba.cache import _GENERATED
+
+    out, seen = [], {own}
+
+    def visit(text):
+        for name in sorted(set(_GENERATED.findall(text))):
+            mod = sys.modules.get(name)
+            if name in seen or getattr(mod, "_sg_source", None) is None:
+                continue
+            seen.add(name)
+            visit(mod._sg_source)
+            out.append(mod._sg_source)
+
+    visit(src)
+    return out
 
 
 # -- the worker -----------------------------------------------------------------------
@@ -203,6 +225,8 @@ def _compile(job: dict) -> None:
     config.cache_dir = job["cache_dir"]
     NumbaExecutable.prepare()
     _register_impls()
+    for dep in job.get("deps", ()):
+        cache.load_module(dep)
     module = cache.load_module(job["src"])
     if module.__name__ != job["name"]:
         raise RuntimeError(f"this installation names the module {module.__name__}, the "

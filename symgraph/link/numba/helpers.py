@@ -1,8 +1,8 @@
 """Small Numba helpers imported by generated modules (resolved at typing time)."""
 from __future__ import annotations
 
-import numpy as np
 import numba
+import numpy as np
 from numba import types
 from numba.extending import intrinsic, overload
 

@@ -7,8 +7,7 @@ sizes read from the int64 size vectors and checked in the generated code (the ch
 from __future__ import annotations
 
 from symgraph.link.numba.dispatch import NumbaCode, numba_impl
-from symgraph.link.numba.impl.nnet import (_POOL, _fn, _from4d_src, _imp, _Kernels,
-                                          _to4d_src)
+from symgraph.link.numba.impl.nnet import _POOL, _fn, _from4d_src, _imp, _Kernels, _to4d_src
 from symgraph.tensor.signal.pool_dynamic import DynamicPool
 
 _TENSORS = {"pool": ["x"], "max_grad": ["x", "m", "g"], "avg_grad": ["x", "g"],
