@@ -44,6 +44,7 @@ def measure(cfg, systems):
             if "symgraph" in systems:
                 import symgraph as theano
                 import symgraph.tensor as T
+                theano.config.numba_glue = "compiled"  # timed: the compiled glue
                 v = T.vector("x", dtype=dtype)
                 e = (T.exp(-v ** 2) * T.sin(v) + 1 / (1 + T.exp(-v))
                      if expr == "transcendental" else 2.5 * v + 1.0)
