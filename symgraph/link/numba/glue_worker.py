@@ -54,6 +54,7 @@ class GlueCompiler:
     def __init__(self):
         self.pid = os.getpid()
         self.proc = None
+        self.replies = -1   # the read end of the worker's reply pipe
         self.queue: deque = deque()
         self.busy = None
         self.dead = False
@@ -76,16 +77,22 @@ class GlueCompiler:
 
         if nconfig.CACHE_DIR:
             env["NUMBA_CACHE_DIR"] = nconfig.CACHE_DIR
+        # replies come on a bare pipe read with os.read: the reader thread blocks on it
+        # until the process exits, and a file object there would be reported unclosed
+        self.replies, w = os.pipe()
         try:
             # its own session: a Ctrl-C at the terminal interrupts the program, not the
             # compile in hand (the worker exits when the program closes its input)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "symgraph.link.numba.glue_worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                stdin=subprocess.PIPE, stdout=w, stderr=subprocess.DEVNULL,
                 env=env, text=True, bufsize=1, close_fds=True, start_new_session=True)
         except OSError:
+            os.close(self.replies)
             self.dead = True
             return False
+        finally:
+            os.close(w)
         threading.Thread(target=self._read, name="symgraph-glue-reader", daemon=True).start()
         return True
 
@@ -116,23 +123,26 @@ class GlueCompiler:
             self.queue.popleft().finish(False, why)
 
     def _read(self) -> None:
-        proc = self.proc
+        pending = b""
         while True:
             try:
-                line = proc.stdout.readline()
-            except (OSError, ValueError):
+                chunk = os.read(self.replies, 65536)
+            except OSError:
                 break
-            if not line:
+            if not chunk:
                 break
-            try:
-                reply = json.loads(line)
-            except ValueError:
-                continue
-            with self.lock:
-                job, self.busy = self.busy, None
-                if job is not None:
-                    job.finish(bool(reply.get("ok")), reply.get("error"))
-                self._send_next()
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                try:
+                    reply = json.loads(line)
+                except ValueError:
+                    continue
+                with self.lock:
+                    job, self.busy = self.busy, None
+                    if job is not None:
+                        job.finish(bool(reply.get("ok")), reply.get("error"))
+                    self._send_next()
         with self.lock:   # the worker exited
             self.dead = True
             if self.busy is not None:
@@ -150,7 +160,7 @@ class GlueCompiler:
         with self.lock:
             self.dead = True
         try:
-            proc.stdin.close()   # (stdout stays with the reader thread, a daemon)
+            proc.stdin.close()
         except (OSError, ValueError):
             pass
         if proc.poll() is None:

@@ -34,13 +34,14 @@ def _gates():
 def functions():
     from symgraph.config import config
 
-    old = config.cache_dir
+    old = config.cache_dir, config.numba_glue
     config.cache_dir = tempfile.mkdtemp()  # IR is only shown for a fresh compile
+    config.numba_glue = "compiled"   # compiled here, so that graph_fn's IR can be read
     try:
         ins, outs = _gates()
         yield symgraph.function(ins, outs), symgraph.function(ins, outs, mode=Mode(linker="py"))
     finally:
-        config.cache_dir = old
+        config.cache_dir, config.numba_glue = old
 
 
 def _args(batch):
