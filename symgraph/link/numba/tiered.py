@@ -30,7 +30,7 @@ import threading
 
 from symgraph.link.numba.fastload import load_or_compile
 
-__all__ = ["PythonTier"]
+__all__ = ["PythonTier", "TieredCall"]
 
 
 def _typeof(v):
