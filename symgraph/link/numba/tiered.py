@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 from symgraph.link.numba.fastload import load_or_compile
 
 __all__ = ["PythonTier", "TieredCall"]
@@ -47,6 +49,7 @@ class PythonTier:
         self.module = module
         self.spec = module._sg_tier
         self._plans: dict = {}
+        self._sigs: dict = {}
         self._inline: dict = {}
         self._lock = threading.Lock()
 
@@ -64,8 +67,30 @@ class PythonTier:
         return disp
 
     def signature(self, args) -> tuple:
-        """The argument types ``graph_fn`` would be compiled for (Numba's ``typeof``)."""
-        return tuple(_typeof(a) for a in args)
+        """The argument types ``graph_fn`` would be compiled for (Numba's ``typeof``).
+
+        Called on every Python-tier call: Numba's ``typeof`` of a graph's dozen
+        arguments costs more than the rest of the call, so each signature is kept under
+        a key of what ``typeof`` reads (an array's dtype, dimensions, contiguity,
+        writability and alignment; a scalar's class), computed only for a new key."""
+        key = []
+        for a in args:
+            c = a.__class__
+            if c is np.ndarray:
+                f = a.flags
+                key.append((a.dtype, a.ndim, f.c_contiguous, f.f_contiguous, f.writeable,
+                            f.aligned))
+            elif c is int:   # int64, or uint64 beyond int64's range
+                key.append((c, -(1 << 63) <= a < (1 << 63)))
+            elif c in (float, bool, complex) or isinstance(a, np.number | np.bool_):
+                key.append(c)
+            else:   # anything else: typeof itself each time
+                return tuple(_typeof(v) for v in args)
+        key = tuple(key)
+        sig = self._sigs.get(key)
+        if sig is None:
+            sig = self._sigs[key] = tuple(_typeof(a) for a in args)
+        return sig
 
     def plan(self, sig: tuple, args):
         """The plain-Python function running the graph for arguments of types ``sig``
