@@ -32,6 +32,18 @@ smaller of the last two samples, so one short-lived process does not count). It
 only ever changes how many threads share the same tasks, so results are bit-identical
 whatever it picks. Opt-out: ``SYMGRAPH_ADAPTIVE_THREADS=0`` (then only
 ``numba.set_num_threads`` decides).
+
+``CallTuner`` (one per compiled function) goes one step further, by measurement: it times
+the function's calls and, now and then, runs a few calls on half the threads; when those
+are clearly faster it keeps the smaller count, and it probes the larger one again later.
+Why: the machine's load is not the only thing that makes threads slow. On this project's
+2-vCPU virtual machine a network3 step on 2 threads switches, for seconds at a time and
+with no other process running, between 2.55 ms and 6.9 ms (both threads busy, twice the
+CPU time), while one thread takes 4.7 ms throughout (docs/benchmarks.md). Probes are
+rare (at most every ``PROBE_MIN_S``, backing off to ``PROBE_MAX_S`` while they lose), so a
+machine where all threads help pays about a tenth of a percent. Like the load-based count
+it only changes how many threads share the same tasks: the results are bit-identical.
+Same opt-out.
 """
 from __future__ import annotations
 
@@ -191,6 +203,119 @@ def call_threads() -> int:
     if now >= a.next:
         a.refresh(now)
     return a.limit
+
+
+#: seconds between two probes of the other thread count: doubling from the minimum while
+#: probes lose, back to the minimum after a switch
+PROBE_MIN_S = 0.25
+PROBE_MAX_S = 4.0
+#: calls per probe, and timings kept of the chosen count (their medians are compared)
+PROBE_CALLS = 3
+KEEP = 8
+#: a probe wins when its median is below this fraction of the chosen count's median
+MARGIN = 0.85
+
+
+class CallTuner:
+    """Which of two thread counts runs one compiled function's calls faster, measured.
+
+    ``n = tuner.pick()`` before a call (0: as Numba is set; else the count for
+    :class:`fewer_threads`), ``tuner.done(seconds)`` after it. The candidates, on a
+    machine the load leaves to us (:func:`call_threads` returns 0): Numba's count and
+    half of it. On a busy machine the load's count is used as it is: two threads
+    waiting passively beside two busy processes measured 5.0 to 16 ms a network3 step
+    at batch 100 against one thread's 4.7 to 8.7 ms, no better (docs/contention.md).
+    A change of the load's count, or :meth:`reset` (the executable switched to other
+    code), starts the measurement over. Calls from several threads at once only mix the
+    timings; nothing here can fail a call.
+    """
+
+    __slots__ = ("key", "counts", "choice", "recent", "probing", "probe_times",
+                 "next_probe", "interval", "probes", "switches")
+
+    def __init__(self):
+        self.key = None        # the load's count the candidates were made for
+        self.counts = None     # (the load's count, the other one); None: nothing to tune
+        self.choice = 0        # index into counts
+        self.recent: list = []     # timings of calls on the chosen count
+        self.probing = 0           # calls left in the current probe
+        self.probe_times: list = []
+        self.next_probe = 0.0
+        self.interval = PROBE_MIN_S
+        self.probes = 0            # counters, for tests and benchmarks
+        self.switches = 0
+
+    @property
+    def use_fewer(self) -> bool:
+        """Whether calls now run on the smaller of the two counts."""
+        if not self.counts:
+            return False
+        a, b = (c or _max_threads() for c in self.counts)
+        return (b if self.choice else a) < max(a, b)
+
+    def reset(self) -> None:
+        self.key = None
+
+    def _restart(self, key) -> None:
+        full = _max_threads()
+        self.counts = (0, max(1, full // 2)) if key == 0 and full > 1 else None
+        self.key = key
+        self.choice = 0
+        self.recent = []
+        self.probing = 0
+        self.interval = PROBE_MIN_S
+        self.next_probe = _now() + PROBE_MIN_S
+
+    def pick(self) -> int:
+        allowed = call_threads()
+        if not _adaptive.enabled:
+            return allowed
+        if allowed != self.key:
+            self._restart(allowed)
+        counts = self.counts
+        if counts is None:
+            return allowed
+        if self.probing:
+            return counts[1 - self.choice]
+        if len(self.recent) >= PROBE_CALLS and _now() >= self.next_probe:
+            self.probing = PROBE_CALLS
+            self.probe_times = []
+            self.probes += 1
+            return counts[1 - self.choice]
+        return counts[self.choice]
+
+    def done(self, seconds: float) -> None:
+        if self.counts is None:
+            return
+        if not self.probing:
+            recent = self.recent
+            recent.append(seconds)
+            if len(recent) > KEEP:
+                del recent[0]
+            return
+        self.probe_times.append(seconds)
+        self.probing -= 1
+        if self.probing:
+            return
+        if _median(self.probe_times) < MARGIN * _median(self.recent):
+            self.choice = 1 - self.choice
+            self.recent = self.probe_times
+            self.interval = PROBE_MIN_S
+            self.switches += 1
+        else:
+            self.interval = min(2 * self.interval, PROBE_MAX_S)
+        self.next_probe = _now() + self.interval
+
+
+def _median(xs) -> float:
+    s = sorted(xs)
+    return s[len(s) // 2] if s else float("inf")
+
+
+def _max_threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
 
 
 class fewer_threads:

@@ -6,7 +6,8 @@ process recorded (``linker.preload_signatures``), and returns a ``NumbaExecutabl
 
 * ``run`` calls the module's ``graph_fn`` through its plain-Python adapter (0-d inputs
   as scalars, scalar results as 0-d arrays); graphs with parallel kernels run on fewer
-  threads while the machine is busy, and hold the layer's lock where the layer is not
+  threads while the machine is busy or while fewer threads measure faster
+  (``threads.CallTuner``), and hold the layer's lock where the layer is not
   thread-safe (``symgraph.kernels.cpu.threads``);
 * ``entry`` is a call function generated for this one function. Why: the generic
   ``Executable.call`` spends most of a tiny function's time in Python bookkeeping; the
@@ -23,6 +24,8 @@ process recorded (``linker.preload_signatures``), and returns a ``NumbaExecutabl
   threading layer).
 """
 from __future__ import annotations
+
+from time import perf_counter as _clock
 
 import numpy as np
 
@@ -65,6 +68,8 @@ class NumbaExecutable(Executable):
         self.source = source
         #: the graph runs parallel (``prange``) kernels: per-call thread count and lock
         self.parallel = any(m in source for m in PARALLEL_MARKERS)
+        #: its calls' thread count, by load and by measurement (``threads.CallTuner``)
+        self.thread_tuner = _threads().CallTuner() if self.parallel else None
         self._entry = None
         self._entry_env = None
 
@@ -82,6 +87,8 @@ class NumbaExecutable(Executable):
     def _switch(self, graph_fn) -> None:
         """From the Python tier to the compiled glue, between two calls."""
         self.graph_fn = graph_fn
+        if self.thread_tuner is not None:
+            self.thread_tuner.reset()   # other code: its own timings
         if self._entry_env is not None:
             self._entry_env["_graph"] = graph_fn
 
@@ -95,8 +102,12 @@ class NumbaExecutable(Executable):
                 return self.adapter(self.graph_fn, vals, shared_vals, self.const_args)
             threads = _threads()
             lock = threads.PARALLEL_LOCK if threads.serialize_parallel() else NO_LOCK
-            with lock, threads.fewer_threads(threads.call_threads()):
-                return self.adapter(self.graph_fn, vals, shared_vals, self.const_args)
+            tuner = self.thread_tuner
+            with lock, threads.fewer_threads(tuner.pick()):
+                t0 = _clock()
+                out = self.adapter(self.graph_fn, vals, shared_vals, self.const_args)
+                tuner.done(_clock() - t0)
+                return out
         finally:
             self.record()  # also after a failed call: graph_fn may be compiled already
 
@@ -190,8 +201,12 @@ def make_fast_call(exe: NumbaExecutable):
         threads = _threads()
         env["_threads"] = threads
         env["_fewer"] = threads.fewer_threads
-        body.append("_nt = _threads.call_threads()")
-        guarded = ["if _nt:", "    with _fewer(_nt):", f"        {call}", "else:", f"    {call}"]
+        env["_tune"] = exe.thread_tuner
+        env["_clock"] = _clock
+        body.append("_nt = _tune.pick()")
+        body.append("_t0 = _clock()")
+        guarded = ["if _nt:", "    with _fewer(_nt):", f"        {call}", "else:", f"    {call}",
+                   "_tune.done(_clock() - _t0)"]
         if threads.serialize_parallel():
             env["_plock"] = threads.PARALLEL_LOCK
             guarded = ["with _plock:"] + ["    " + g for g in guarded]

@@ -89,3 +89,141 @@ def test_busy_machine_call_runs_on_one_thread_and_restores(monkeypatch, step):
     out = f(*args)                                   # the fast path reads call_threads
     assert seen == [1, numba.config.NUMBA_NUM_THREADS], seen
     np.testing.assert_array_equal(out[0], ref[0])
+
+
+# ------------------------------------------------------------- CallTuner (by measurement)
+
+class _Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def tuner_env(monkeypatch):
+    """A CallTuner on a fake clock, with the load allowing Numba's 2 threads."""
+    clock = _Clock()
+    monkeypatch.setattr(threads, "_now", clock)
+    monkeypatch.setattr(threads, "_adaptive", threads._Adaptive())
+    threads._adaptive.enabled = True
+    monkeypatch.setattr(threads, "call_threads", lambda: 0)
+    monkeypatch.setattr(threads, "_max_threads", lambda: 2)
+    return threads.CallTuner(), clock
+
+
+def _calls(tuner, n, seconds_for):
+    """n calls; seconds_for(count) is how long a call on that count takes (0: Numba's 2)."""
+    used = []
+    for _ in range(n):
+        k = tuner.pick()
+        used.append(k)
+        tuner.done(seconds_for(k or 2))
+    return used
+
+
+def test_tuner_keeps_all_threads_while_they_are_faster(tuner_env):
+    tuner, clock = tuner_env
+    speed = {2: 2.5e-3, 1: 4.7e-3}.get
+    used = _calls(tuner, 20, speed)
+    assert set(used) == {0}                       # no probe before PROBE_MIN_S
+    intervals = []
+    for _ in range(6):
+        clock.t += threads.PROBE_MAX_S
+        used = _calls(tuner, 10, speed)
+        assert used.count(1) == threads.PROBE_CALLS   # one probe of half the threads
+        intervals.append(tuner.interval)
+    assert not tuner.use_fewer and tuner.switches == 0
+    assert intervals == sorted(intervals) and intervals[-1] == threads.PROBE_MAX_S  # backs off
+
+
+def test_tuner_moves_to_fewer_threads_when_they_measure_faster_and_back(tuner_env):
+    tuner, clock = tuner_env
+    slow_two = {2: 6.9e-3, 1: 4.7e-3}.get         # two threads in their slow state
+    _calls(tuner, 10, slow_two)
+    clock.t += threads.PROBE_MIN_S
+    _calls(tuner, 10, slow_two)
+    assert tuner.use_fewer and tuner.switches == 1
+    assert set(_calls(tuner, 10, slow_two)) == {1}       # runs on one thread now
+    fast_two = {2: 2.5e-3, 1: 4.7e-3}.get         # two threads fast again: a probe sees it
+    clock.t += threads.PROBE_MAX_S
+    _calls(tuner, 10, fast_two)
+    assert not tuner.use_fewer and tuner.switches == 2
+    assert set(_calls(tuner, 10, fast_two)) == {0}
+
+
+def test_tuner_noise_below_the_margin_does_not_switch(tuner_env):
+    tuner, clock = tuner_env
+    close = {2: 2.5e-3, 1: 2.3e-3}.get            # 8% faster: within MARGIN, no switch
+    for _ in range(5):
+        _calls(tuner, 10, close)
+        clock.t += threads.PROBE_MAX_S
+    assert tuner.probes >= 4 and tuner.switches == 0
+
+
+def test_tuner_leaves_a_busy_machine_to_the_load_count(tuner_env, monkeypatch):
+    tuner, clock = tuner_env
+    monkeypatch.setattr(threads, "call_threads", lambda: 1)   # busy: one thread allowed
+    for _ in range(3):
+        assert set(_calls(tuner, 10, lambda k: 1e-3)) == {1}
+        clock.t += threads.PROBE_MAX_S
+    assert tuner.probes == 0
+    monkeypatch.setattr(threads, "call_threads", lambda: 0)   # quiet again: starts over
+    assert set(_calls(tuner, 5, lambda k: 1e-3)) == {0}
+
+
+def test_tuner_opt_out(tuner_env):
+    tuner, clock = tuner_env
+    threads._adaptive.enabled = False
+    for _ in range(3):
+        assert set(_calls(tuner, 10, {2: 9e-3, 1: 1e-3}.get)) == {0}
+        clock.t += threads.PROBE_MAX_S
+    assert tuner.probes == 0
+
+
+@needs_two
+def test_tuned_function_runs_on_fewer_threads_with_identical_results(monkeypatch, step):
+    """The executable's calls follow its tuner (fast path and generic path), bit for bit."""
+    f, args = step
+    ref = f(*args)
+    tuner = f.executable.thread_tuner
+    monkeypatch.setattr(threads, "call_threads", lambda: 0)     # a quiet machine
+    monkeypatch.setattr(threads._adaptive, "enabled", True)
+    tuner.pick()
+    tuner.choice, tuner.next_probe = 1, float("inf")     # one thread measured faster
+    seen = []
+    real = numba.set_num_threads
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: (seen.append(n), real(n)))
+    out = f(*args)
+    out2 = f.executable.call(*args)      # the generic path (run)
+    assert seen == [1, numba.config.NUMBA_NUM_THREADS] * 2, seen
+    for a, b, c in zip(ref, out, out2):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, np.asarray(c))
+
+
+@needs_two
+def test_conv_pool_step_is_bit_identical_on_one_thread():
+    """The conv, pool and gemm kernels of a network3-like step, 3 updates each way."""
+    from symgraph.tensor.nnet import conv
+    from symgraph.tensor.signal import pool
+
+    def run(n):
+        rng = np.random.default_rng(1)
+        x = T.ftensor4("x")
+        w = symgraph.shared(rng.normal(0, 0.1, (4, 1, 5, 5)).astype("float32"), name="w")
+        v = symgraph.shared(rng.normal(0, 0.1, (4 * 4 * 4, 10)).astype("float32"), name="v")
+        c = conv.conv2d(x, w, image_shape=(8, 1, 12, 12), filter_shape=(4, 1, 5, 5))
+        h = pool.pool_2d(T.nnet.sigmoid(c), (2, 2), ignore_border=True).flatten(2)
+        cost = T.mean(T.nnet.softmax(T.dot(h, v)))
+        gw, gv = T.grad(cost, [w, v])
+        f = symgraph.function([x], cost, updates=[(w, w - 0.1 * gw), (v, v - 0.1 * gv)])
+        data = rng.random((8, 1, 12, 12), dtype=np.float32)
+        with threads.fewer_threads(n):
+            costs = [f(data) for _ in range(3)]
+        return costs, w.get_value(), v.get_value()
+
+    two, one = run(0), run(1)
+    for a, b in zip(two[0] + [two[1], two[2]], one[0] + [one[1], one[2]]):
+        np.testing.assert_array_equal(a, b)
