@@ -4,13 +4,16 @@ Why a separate driver: the suite's ``--contention N`` runs everything under cont
 comparing that with another (quiet) run of the suite mixes two moments of a shared
 machine. Here each round measures every system quiet and then busy (the order alternates
 between rounds), each measurement in a fresh process of its own
-(``bench/workloads/_child.py measure``, workload (a) at batch 10 and 100), and the table
-gives the median over rounds of each process's median step time.
+(``bench/workloads/_child.py throughput``, network3's step at batch 10 and 100, timed for
+``--seconds`` each), and the table gives the median over rounds of each process's mean
+time per step. The mean over seconds, not a median of a few steps: with the cores shared,
+the scheduler moves a thread between a core of its own and half of one several times a
+second, so a short window catches one of those moments, not the throughput.
 
-Systems: ``symgraph`` (default settings: fewer threads while other processes are
-runnable, ``kernels/cpu/threads.py``), ``symgraph-fixed`` (``SYMGRAPH_ADAPTIVE_THREADS=0``:
-Numba's full thread count on every call, the behaviour before), ``torch`` and ``jax``
-(each with its defaults, torch on 2 threads as in the suite).
+Systems: ``symgraph`` (default settings: the thread count by load and by measurement,
+``kernels/cpu/threads.py``), ``symgraph-fixed``
+(``SYMGRAPH_ADAPTIVE_THREADS=0``: Numba's full thread count, spinning, on every call),
+``torch`` and ``jax`` (each with its defaults, torch on 2 threads as in the suite).
 
 Usage::
 
@@ -43,15 +46,23 @@ SYSTEMS = {"symgraph": ("symgraph", {}),
            "torch": ("torch", {}), "jax": ("jax", {})}
 
 
-def measure(system: str, busy: int, level: str) -> dict:
-    """{batch: median seconds per step} of one fresh process, with ``busy`` busy processes."""
+def measure(system: str, busy: int, seconds: float) -> dict:
+    """{batch: mean seconds per step over ``seconds``} of one fresh process, with ``busy``
+    busy processes (``_child.py throughput``; also the median step and the CPU time)."""
     real, env = SYSTEMS[system]
     with common.BusyProcesses(busy):
         load = os.getloadavg()[0]
-        r = common.run_child("measure", {"workload": "convpool", "level": level,
-                                         "systems": [real]}, env_extra=env)
-    return {"load1": load, "steps": {str(c["batch"]): c["median_s"] for c in r["cases"]},
-            "cpu": {str(c["batch"]): c.get("cpu_median_s") for c in r["cases"]}}
+        r = common.run_child("throughput", {"workload": "convpool", "system": real,
+                                            "batches": BATCHES, "seconds": seconds,
+                                            "warm": WARM_S}, env_extra=env)
+    return {"load1": load, "steps": {str(c["batch"]): c["mean_s"] for c in r["cases"]},
+            "median": {str(c["batch"]): c["median_s"] for c in r["cases"]},
+            "cpu": {str(c["batch"]): c.get("cpu_mean_s") for c in r["cases"]}}
+
+
+#: the network3 batch sizes timed, and the seconds each steps before it is timed
+BATCHES = [10, 100]
+WARM_S = 0.5
 
 
 def _ms(s):
@@ -60,8 +71,9 @@ def _ms(s):
 
 def table(out: dict) -> str:
     rows = ["| batch | system | quiet ms/step | busy ms/step | busy / quiet | busy vs "
-            "symgraph busy | CPU ms/step quiet | CPU ms/step busy | rounds |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "symgraph busy | CPU ms/step quiet | CPU ms/step busy | rounds | each round, "
+            "quiet / busy ms |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     med = out["medians"]
     for bs in out["batches"]:
         base = med.get("symgraph", {}).get(bs, {}).get("busy")
@@ -72,21 +84,33 @@ def table(out: dict) -> str:
             q, b = m.get("quiet"), m.get("busy")
             ratio = f"{b / q:.2f}x" if q and b else ""
             vs = f"{b / base:.2f}x" if b and base else ""
+            each = []
+            for r in sorted({x["round"] for x in out["runs"] if x["system"] == s}):
+                got = {x["cond"]: x["steps"].get(bs) for x in out["runs"]
+                       if x["system"] == s and x["round"] == r}
+                each.append(f"{_ms(got.get('quiet'))} / {_ms(got.get('busy'))}")
             rows.append(f"| {bs} | {s} | {_ms(q)} | {_ms(b)} | {ratio} | {vs} | "
-                        f"{_ms(m.get('cpu_quiet'))} | {_ms(m.get('cpu_busy'))} | {m['n']} |")
+                        f"{_ms(m.get('cpu_quiet'))} | {_ms(m.get('cpu_busy'))} | {m['n']} | "
+                        f"{'; '.join(each)} |")
     return "\n".join(rows)
 
 
-def markdown(out: dict) -> str:
+#: the hand-written part of docs/contention.md starts with this heading; the generator
+#: keeps it (and what follows) when it writes the tables again
+NOTES_HEADING = "## Reading the numbers"
+
+
+def markdown(out: dict, notes: str = "") -> str:
     return "\n".join([
         "# Busy machine: network3 step, quiet and with busy processes",
         "",
         "Generated by `python bench/contention.py` (raw numbers: "
         "`bench/results/contention.json`). Each round measures every system quiet, then "
         f"with **{out['busy']} CPU-bound processes** running (order alternating between "
-        "rounds), each in a fresh process; median over "
-        f"{out['rounds']} rounds of each process's median step (suite level "
-        f"`{out['level']}`).",
+        "rounds), each in a fresh process that steps for "
+        f"{WARM_S} s and is then timed for {out['seconds_per_case']} s per batch size: "
+        "its mean time per step (the throughput: what an epoch takes). The tables give "
+        f"the median over {out['rounds']} rounds of those means.",
         "",
         f"- date (UTC) {out['date_utc']}, commit `{(out.get('commit') or '?')[:12]}`, "
         f"{os.cpu_count()} cores; 1-min load average before each measurement: quiet "
@@ -104,7 +128,7 @@ def markdown(out: dict) -> str:
         "",
         table(out),
         "",
-    ])
+    ]) + (("\n" + notes.rstrip() + "\n") if notes else "")
 
 
 def main(argv=None) -> int:
@@ -112,7 +136,8 @@ def main(argv=None) -> int:
     p.add_argument("--busy", type=int, default=2, help="busy processes (default 2)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--systems", default=",".join(SYSTEMS))
-    p.add_argument("--level", default="full", choices=["quick", "full"])
+    p.add_argument("--seconds", type=float, default=4.0,
+                   help="seconds of steps timed per batch size and process (default 4)")
     p.add_argument("--json", default=str(REPO / "bench" / "results" / "contention.json"))
     p.add_argument("--md", default=str(REPO / "docs" / "contention.md"))
     a = p.parse_args(argv)
@@ -133,7 +158,7 @@ def main(argv=None) -> int:
             conds = ("quiet", "busy") if (r % 2 == 0) else ("busy", "quiet")
             for cond in conds:
                 try:
-                    m = measure(s, a.busy if cond == "busy" else 0, a.level)
+                    m = measure(s, a.busy if cond == "busy" else 0, a.seconds)
                 except common.ChildError as e:
                     print(f"[contention] {s} {cond}: {e.reason}", flush=True)
                     continue
@@ -162,11 +187,17 @@ def main(argv=None) -> int:
                                 capture_output=True, text=True, timeout=30).stdout.strip()
     except Exception:  # noqa: BLE001
         commit = None
-    out = {"busy": a.busy, "rounds": a.rounds, "level": a.level, "systems": systems,
+    out = {"busy": a.busy, "rounds": a.rounds, "seconds_per_case": a.seconds,
+           "systems": systems,
            "batches": batches, "runs": runs, "medians": medians, "load_quiet": loads["quiet"],
            "load_busy": loads["busy"], "seconds": time.perf_counter() - t0, "commit": commit,
            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    md = markdown(out)
+    notes = ""
+    if a.md and Path(a.md).exists():
+        old = Path(a.md).read_text()
+        if NOTES_HEADING in old:
+            notes = old[old.index(NOTES_HEADING):]
+    md = markdown(out, notes)
     print(md)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

@@ -140,12 +140,55 @@ def measure_task(a):
         Config(a["level"]), a["systems"])
 
 
+def throughput_task(a):
+    """Steps of ``a["workload"]`` (network3 or the MLP) for each batch in ``a["batches"]``,
+    one system, run back to back for ``a["seconds"]`` after ``a["warm"]`` seconds: the
+    mean time per step (what an epoch takes) and the median. On a busy machine the
+    scheduler moves a process between cores shared with others within a second, so a
+    short median catches one of those moments; the mean over seconds is the throughput
+    (``bench/contention.py``)."""
+    import statistics
+
+    from bench.workloads import nets
+    system = a["system"]
+    if system == "torch":
+        import torch
+        torch.set_num_threads(2)
+    cases = []
+    for bs in a["batches"]:
+        if system == "symgraph":
+            step = nets.symgraph_step(a["workload"], bs)[0]
+        else:
+            step = nets.BUILDERS[system](a["workload"], bs)
+        i, t_end = 0, time.perf_counter() + a["warm"]
+        while time.perf_counter() < t_end:
+            step(i)
+            i += 1
+        times = []
+        c0, t0 = time.process_time(), time.perf_counter()
+        t_end = t0 + a["seconds"]
+        while True:
+            t = time.perf_counter()
+            step(i)
+            i += 1
+            now = time.perf_counter()
+            times.append(now - t)
+            if now >= t_end:
+                break
+        wall = time.perf_counter() - t0
+        cases.append({"batch": bs, "steps": len(times), "mean_s": wall / len(times),
+                      "median_s": statistics.median(times),
+                      "cpu_mean_s": (time.process_time() - c0) / len(times)})
+    return {"cases": cases}
+
+
 if __name__ == "__main__":
     task, args = sys.argv[1], json.loads(sys.argv[2])
-    if task == "measure" and "symgraph" in args["systems"]:
+    if task in ("measure", "throughput") and "symgraph" in args.get("systems",
+                                                                  [args.get("system")]):
         # before torch: symgraph's first function gives libgomp its OpenMP spin when
         # numba loads it (runtime.py); a libgomp loaded by torch first keeps its own
         import symgraph  # noqa: F401
     out = {"compile": compile_task, "compile_ref": compile_ref_task, "memory": memory_task,
-           "measure": measure_task}[task](args)
+           "measure": measure_task, "throughput": throughput_task}[task](args)
     print(json.dumps(out))

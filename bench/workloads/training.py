@@ -15,6 +15,8 @@ from .common import add_ratios, measure_in_children, one_per_system, time_interl
 
 SMOKE_CONV = {"img": 12, "filters": 2, "k": 5, "hidden": 8, "classes": 10}
 SMOKE_MLP = {"n_in": 16, "hidden": 8, "classes": 10}
+#: seconds each step runs before it is timed (levels quick and full)
+WARM_S = 0.5
 
 
 def _measure(kind, cfg, systems):
@@ -47,6 +49,13 @@ def _measure(kind, cfg, systems):
             return f
         number = cfg.pick(1, max(1, 100 // bs), max(2, 400 // bs))
         repeat = cfg.pick(1, 3, 7)
+        # steady state, as in a training run: every system steps for a while before it is
+        # timed (symgraph's per-function thread count settles by measurement meanwhile:
+        # kernels/cpu/threads.py, CallTuner)
+        for k, s in steps.items():
+            f, t_end = call(k, s), time.perf_counter() + cfg.pick(0.0, WARM_S, WARM_S)
+            while time.perf_counter() < t_end:
+                f()
         res = time_interleaved({k: call(k, s) for k, s in steps.items()}, number, repeat)
         for k, st in res.items():
             cases.append({"case": case, "system": k, "batch": bs, **st, **extra[k],

@@ -207,7 +207,7 @@ def call_threads() -> int:
 
 #: seconds between two probes of the other thread count: doubling from the minimum while
 #: probes lose, back to the minimum after a switch
-PROBE_MIN_S = 0.25
+PROBE_MIN_S = 0.05
 PROBE_MAX_S = 4.0
 #: calls per probe, and timings kept of the chosen count (their medians are compared)
 PROBE_CALLS = 3
@@ -222,9 +222,12 @@ class CallTuner:
     ``n = tuner.pick()`` before a call (0: as Numba is set; else the count for
     :class:`fewer_threads`), ``tuner.done(seconds)`` after it. The candidates, on a
     machine the load leaves to us (:func:`call_threads` returns 0): Numba's count and
-    half of it. On a busy machine the load's count is used as it is: two threads
-    waiting passively beside two busy processes measured 5.0 to 16 ms a network3 step
-    at batch 100 against one thread's 4.7 to 8.7 ms, no better (docs/contention.md).
+    half of it. On a busy machine the load's count is used as it is. (Tried and left
+    out: where other processes fill every core, all threads waiting passively -- libgomp
+    spins only 100 times while it manages more threads than there are CPUs, which an
+    idle extra team arranges -- against the load's one thread. Timed for 3 s per
+    process, two busy processes beside a network3 step, one thread averaged 6.4 ms at
+    batch 100 and the choice between the two 6.9 ms: docs/contention.md.)
     A change of the load's count, or :meth:`reset` (the executable switched to other
     code), starts the measurement over. Calls from several threads at once only mix the
     timings; nothing here can fail a call.

@@ -9,10 +9,10 @@ thread summed different partials than two.
 import numba
 import numpy as np
 import pytest
+from symgraph.kernels.cpu import threads
 
 import symgraph
 import symgraph.tensor as T
-from symgraph.kernels.cpu import threads
 
 needs_two = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
                                reason="needs at least 2 Numba threads (one core here)")
@@ -129,7 +129,7 @@ def test_tuner_keeps_all_threads_while_they_are_faster(tuner_env):
     used = _calls(tuner, 20, speed)
     assert set(used) == {0}                       # no probe before PROBE_MIN_S
     intervals = []
-    for _ in range(6):
+    for _ in range(12):
         clock.t += threads.PROBE_MAX_S
         used = _calls(tuner, 10, speed)
         assert used.count(1) == threads.PROBE_CALLS   # one probe of half the threads
