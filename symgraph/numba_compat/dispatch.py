@@ -5,7 +5,8 @@ Private uses here (each named, each with its public path):
 * :func:`compiler_lock` -- Numba's global compiler lock;
 * :func:`load_cached_overload` -- a ``CompileResult`` from the disk cache without the
   target context's refresh (``Cache._load_overload``, ``rtsys.initialize``,
-  ``insert_user_function``, ``add_overload``);
+  ``insert_user_function``, ``add_overload``), its library's bitcode parsed only when
+  something links against it (``lazylib.py``);
 * :func:`native_entry` -- the address of a compiled overload's native function
   (``cres.library``, ``cres.fndesc``);
 * :func:`disable_disk_cache` -- replace a dispatcher's disk cache by ``NullCache``.
@@ -71,9 +72,11 @@ def load_cached_overload(dispatcher, args: tuple) -> bool:
     from numba.core.runtime import rtsys
 
     ctx = dispatcher.targetctx
+    from symgraph.numba_compat.lazylib import lazy_bitcode
+
     rtsys.initialize(ctx)  # idempotent: registers the NRT symbols cached code calls
     try:
-        with guard():
+        with guard(), lazy_bitcode(ctx):   # bitcode parsed only if linked against
             cres = load(args, ctx)
     except Exception:  # noqa: BLE001 - e.g. a changed cache format: let Numba handle it
         return False
