@@ -74,9 +74,8 @@ def register_task_symbol() -> None:
     global _registered
     if _registered:
         return
-    from llvmlite import binding as llvm
-
     import numba
+    from llvmlite import binding as llvm
 
     _task_threads.value = max(1, int(numba.config.NUMBA_NUM_THREADS))
     llvm.add_symbol(TASK_SYMBOL, ctypes.addressof(_task_threads))
