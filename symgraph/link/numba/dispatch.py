@@ -35,6 +35,11 @@ class NumbaCode:
     #: (alias, "module:function") of cached ``@njit`` callees reached by symbol instead of
     #: being linked in and compiled again (``link/numba/extern.py``)
     externs: tuple = ()
+    #: integers passed as trailing arguments after the node's inputs (the main def has a
+    #: parameter for each): read from the graph's constant arguments instead of written
+    #: into the source, so the node's code, and so its machine code, is the same whatever
+    #: the values (a conv's ``image_shape`` hint holds the batch size)
+    const_args: tuple = ()
 
 
 numba_impl = Registry("numba")

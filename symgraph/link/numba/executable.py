@@ -72,6 +72,8 @@ class NumbaExecutable(Executable):
         self.thread_tuner = _threads().CallTuner() if self.parallel else None
         self._entry = None
         self._entry_env = None
+        #: node index -> the constants its code takes after its inputs (set by the linker)
+        self.node_consts: dict = {}
 
     @property
     def tiered(self) -> bool:
@@ -117,7 +119,11 @@ class NumbaExecutable(Executable):
         record_signatures(self.module)
 
     def node_function(self, k):
-        return getattr(self.module, f"node{k}", None)
+        fn = getattr(self.module, f"node{k}", None)
+        extra = self.node_consts.get(k)
+        if fn is None or not extra:
+            return fn
+        return lambda *args: fn(*args, *extra)   # the constants it takes as arguments
 
     def entry(self):
         if self._entry is None:
@@ -133,7 +139,7 @@ class NumbaLinker:
     def link(self, fgraph, inputs, shared, updates, **opts) -> NumbaExecutable:
         NumbaExecutable.prepare()
         _register_impls()
-        src, const_args, _ = generate_module(fgraph, fgraph.inputs, shared)
+        src, const_args, meta = generate_module(fgraph, fgraph.inputs, shared)
         module = cache.load_module(src)
         progress.start(module)   # a counter while new kernels compile (progress.py)
         preload_signatures(module)
@@ -145,8 +151,10 @@ class NumbaLinker:
             from symgraph.link.numba import glue_worker
 
             glue_worker.prestart()
-        return NumbaExecutable(module, const_args, src, fgraph, inputs, shared, updates,
-                               tiered=tiered, **opts)
+        exe = NumbaExecutable(module, const_args, src, fgraph, inputs, shared, updates,
+                              tiered=tiered, **opts)
+        exe.node_consts = meta[-1]
+        return exe
 
 
 def make_fast_call(exe: NumbaExecutable):

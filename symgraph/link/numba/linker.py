@@ -203,12 +203,20 @@ def record_signatures(module) -> None:
         pass  # a read-only cache: later processes take Numba's slower path
 
 
+def _int64_scalar():
+    from symgraph.tensor.type import TensorType
+
+    return TensorType("int64", ())
+
+
 def _is_scalar(v) -> bool:
     return v.type.ndim == 0
 
 
 def generate_module(fgraph, input_vars, shared_vars):
-    """Source text of the module for ``fgraph``; returns (src, array constants, meta)."""
+    """Source text of the module for ``fgraph``; returns (src, array constants, meta);
+    meta's last entry maps a node's index to the constants it takes as trailing arguments
+    (``NumbaCode.const_args``), which ``node<k>`` (defined without them) needs too."""
     names: dict = {}
     params = []
     for k, v in enumerate(input_vars):
@@ -225,6 +233,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     order = fgraph.toposort()
 
     scalars: dict = {}  # dtype -> values of the graph's scalar constants
+    node_consts: dict = {}  # node index -> its ``NumbaCode.const_args``
 
     def const_name(c):
         if c in names:
@@ -248,10 +257,27 @@ def generate_module(fgraph, input_vars, shared_vars):
         names[c] = nm
         return nm
 
+    # each node's code first: the integer constants a node passes as arguments
+    # (``NumbaCode.const_args``) join the graph's constant arguments before those are laid
+    # out below
+    codes = []
     for n, node in enumerate(order):
         for v in node.inputs:
             if isinstance(v, Constant):
                 const_name(v)
+        gen = numba_impl.find(type(node.op))
+        if gen is None:
+            raise NotImplementedError(
+                f"the numba backend has no implementation of {node.op} "
+                f"({type(node.op).__module__}.{type(node.op).__qualname__}); use mode='py' "
+                f"or register one with symgraph.link.numba.dispatch.numba_impl")
+        kctx = CodegenContext()  # names start afresh: equal nodes give equal kernels
+        kctx.name = KERNEL
+        code = gen(node.op, node, kctx)
+        extra = [const_name(Constant(_int64_scalar(), np.int64(v))) for v in code.const_args]
+        if extra:
+            node_consts[n] = tuple(int(v) for v in code.const_args)
+        codes.append((code, extra))
     for v in fgraph.outputs:
         if isinstance(v, Constant):
             const_name(v)
@@ -264,20 +290,16 @@ def generate_module(fgraph, input_vars, shared_vars):
     # straight-line ones too (as kernels of their own: ``inline``)
     tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {}}
     for n, node in enumerate(order):
-        gen = numba_impl.find(type(node.op))
-        if gen is None:
-            raise NotImplementedError(
-                f"the numba backend has no implementation of {node.op} "
-                f"({type(node.op).__module__}.{type(node.op).__qualname__}); use mode='py' "
-                f"or register one with symgraph.link.numba.dispatch.numba_impl")
+        code, extra = codes[n]
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
         for o, nm in zip(node.outputs, outs):
             names[o] = nm
-        arg_names = [names[v] for v in node.inputs]
+        arg_names = [names[v] for v in node.inputs] + extra
         lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
-        kctx = CodegenContext()  # names start afresh: equal nodes give equal kernels
-        kctx.name = KERNEL
-        code = gen(node.op, node, kctx)
+        # the op as a comment; not its parameters where some are passed as arguments (the
+        # module would differ with their values again)
+        label = f"{type(node.op).__name__} (and {len(extra)} constant arguments)" if extra \
+            else str(node.op)
         opts = dict(_JIT_DEFAULTS)
         opts.update(code.jit_options)
         deco = _decorator(opts)
@@ -285,8 +307,8 @@ def generate_module(fgraph, input_vars, shared_vars):
         if inlined is None:
             ksrc = kernel_source(code, deco)
             k = kernels.setdefault(ksrc, len(kernels))
-            defs.append(f"# {node.op}\nnode{n} = _sgk{k}")
-            body.append(f"# {node.op}")
+            defs.append(f"# {label}\nnode{n} = _sgk{k}")
+            body.append(f"# {label}")
             body.append(f"{lhs} = _sgx{k}({', '.join(arg_names)})")
             tier["nodes"].append((f"_sgk{k}", arg_names, outs))
             continue
@@ -295,8 +317,8 @@ def generate_module(fgraph, input_vars, shared_vars):
         imports.update(code.imports)
         # the node function stays defined (compiled lazily, only if called: f.profile())
         src_n = code.src.replace(f"def {KERNEL}(", f"def node{n}(")
-        defs.append(f"# {node.op}\n{_mark_main(src_n, f'node{n}', deco)}")
-        body.append(f"# {node.op}")
+        defs.append(f"# {label}\n{_mark_main(src_n, f'node{n}', deco)}")
+        body.append(f"# {label}")
         body.extend(inlined.splitlines())
     ret = [names[o] for o in fgraph.outputs]
     body.append("return (" + "".join(r + ", " for r in ret) + ")")
@@ -313,7 +335,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     sh_scalar = [_is_scalar(v) for v in shared_vars]
     out_dtypes = [o.type.dtype for o in fgraph.outputs]
     out_scalar = [_is_scalar(o) for o in fgraph.outputs]
-    return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar)
+    return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar, node_consts)
 
 
 def _kernel_lines(kernels: dict) -> list:

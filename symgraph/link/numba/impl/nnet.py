@@ -188,10 +188,18 @@ def _pads_src(op, kh, kw):
     return f"ph = {bm[0]}\npw = {bm[1]}\n"
 
 
-def _hint_src(op, hint, var, what):
+def _hint_src(op, hint, var, what, params):
+    """The check of a shape hint. Its values are parameters (appended to ``params`` as
+    ``(name, value)``, passed as ``NumbaCode.const_args``), not literals: the code for
+    one batch size serves every other."""
     if hint is None:
         return ""
-    conds = [f"{var}.shape[{d}] != {h}" for d, h in enumerate(hint) if h is not None]
+    conds = []
+    for d, h in enumerate(hint):
+        if h is not None:
+            name = f"hint{len(params)}"
+            params.append((name, int(h)))
+            conds.append(f"{var}.shape[{d}] != {name}")
     if not conds:
         return ""
     return (f"if {' or '.join(conds)}:\n    raise ValueError('{_n(op)}: the {what} hint "
@@ -202,8 +210,9 @@ def _hint_src(op, hint, var, what):
 def numba_conv2d(op, node, ctx):
     sh, sw = op.subsample
     k = _Kernels(ctx)
-    body = (_hint_src(op, op.imshp, "x", "input_shape")
-            + _hint_src(op, op.kshp, "w", "filter_shape")
+    hints: list = []
+    body = (_hint_src(op, op.imshp, "x", "input_shape", hints)
+            + _hint_src(op, op.kshp, "w", "filter_shape", hints)
             + "if x.shape[1] != w.shape[1]:\n"
               f"    raise ValueError('{_n(op)}: input channels do not match the filters')\n"
             + _pads_src(op, "w.shape[2]", "w.shape[3]")
@@ -212,7 +221,10 @@ def numba_conv2d(op, node, ctx):
             + k.call(["x", "w", "ph", "pw"], [_out(node)],
                      f"_k_conv_fwd(x, w, ph, pw, {sh}, {sw}, {op.filter_flip})")
             + "return out")
-    return k.code(_fn(ctx.name, ["x", "w"], body), _imp(_CONV, "conv2d_forward", "_k_conv_fwd"))
+    code = k.code(_fn(ctx.name, ["x", "w"] + [n for n, _ in hints], body),
+                  _imp(_CONV, "conv2d_forward", "_k_conv_fwd"))
+    code.const_args = tuple(v for _, v in hints)
+    return code
 
 
 def _grad_check_src(op, xs, ws, gs):
