@@ -136,8 +136,8 @@ def main(argv=None) -> int:
     p.add_argument("--busy", type=int, default=2, help="busy processes (default 2)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--systems", default=",".join(SYSTEMS))
-    p.add_argument("--seconds", type=float, default=4.0,
-                   help="seconds of steps timed per batch size and process (default 4)")
+    p.add_argument("--seconds", type=float, default=3.0,
+                   help="seconds of steps timed per batch size and process (default 3)")
     p.add_argument("--json", default=str(REPO / "bench" / "results" / "contention.json"))
     p.add_argument("--md", default=str(REPO / "docs" / "contention.md"))
     a = p.parse_args(argv)

@@ -39,9 +39,10 @@ are clearly faster it keeps the smaller count, and it probes the larger one agai
 Why: the machine's load is not the only thing that makes threads slow. On this project's
 2-vCPU virtual machine a network3 step on 2 threads switches, for seconds at a time and
 with no other process running, between 2.55 ms and 6.9 ms (both threads busy, twice the
-CPU time), while one thread takes 4.7 ms throughout (docs/benchmarks.md). Probes are
-rare (at most every ``PROBE_MIN_S``, backing off to ``PROBE_MAX_S`` while they lose), so a
-machine where all threads help pays about a tenth of a percent. Like the load-based count
+CPU time), while one thread takes 4.7 ms throughout (docs/contention.md). Probes are
+rare (at most every ``PROBE_MIN_S``, backing off to ``PROBE_MAX_S`` while they lose); with
+the timing of each call, a machine where all threads help paid 0.4% on the 72 us MLP step
+(docs/contention.md). Like the load-based count
 it only changes how many threads share the same tasks: the results are bit-identical.
 Same opt-out.
 """
@@ -246,14 +247,6 @@ class CallTuner:
         self.interval = PROBE_MIN_S
         self.probes = 0            # counters, for tests and benchmarks
         self.switches = 0
-
-    @property
-    def use_fewer(self) -> bool:
-        """Whether calls now run on the smaller of the two counts."""
-        if not self.counts:
-            return False
-        a, b = (c or _max_threads() for c in self.counts)
-        return (b if self.choice else a) < max(a, b)
 
     def reset(self) -> None:
         self.key = None

@@ -56,7 +56,7 @@ class NumbaExecutable(Executable):
     """A graph linked by the Numba backend (see the module docstring)."""
 
     def __init__(self, module, const_args, source, fgraph, inputs, shared, updates,
-                 tiered=False, **opts):
+                 tiered=False, node_consts=None, **opts):
         super().__init__(fgraph, inputs, shared, updates, **opts)
         #: the generated module: ``graph_fn``, the node functions ``node<k>``, ``thunk``
         self.module = module
@@ -72,8 +72,8 @@ class NumbaExecutable(Executable):
         self.thread_tuner = _threads().CallTuner() if self.parallel else None
         self._entry = None
         self._entry_env = None
-        #: node index -> the constants its code takes after its inputs (set by the linker)
-        self.node_consts: dict = {}
+        #: node index -> the constants its code takes after its inputs (``node_function``)
+        self.node_consts: dict = node_consts or {}
 
     @property
     def tiered(self) -> bool:
@@ -151,10 +151,8 @@ class NumbaLinker:
             from symgraph.link.numba import glue_worker
 
             glue_worker.prestart()
-        exe = NumbaExecutable(module, const_args, src, fgraph, inputs, shared, updates,
-                              tiered=tiered, **opts)
-        exe.node_consts = meta[-1]
-        return exe
+        return NumbaExecutable(module, const_args, src, fgraph, inputs, shared, updates,
+                               tiered=tiered, node_consts=meta[-1], **opts)
 
 
 def make_fast_call(exe: NumbaExecutable):

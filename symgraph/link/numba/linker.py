@@ -32,7 +32,7 @@ from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
 from symgraph.numba_compat import numba_internals
 from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES, DTYPES
+from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES, DTYPES, TensorType
 
 #: float32 functions written as vectorizable arithmetic (``vmath.py``)
 VECTOR_MATH = ("exp", "tanh", "log1p", "sin", "cos")
@@ -203,12 +203,6 @@ def record_signatures(module) -> None:
         pass  # a read-only cache: later processes take Numba's slower path
 
 
-def _int64_scalar():
-    from symgraph.tensor.type import TensorType
-
-    return TensorType("int64", ())
-
-
 def _is_scalar(v) -> bool:
     return v.type.ndim == 0
 
@@ -274,7 +268,8 @@ def generate_module(fgraph, input_vars, shared_vars):
         kctx = CodegenContext()  # names start afresh: equal nodes give equal kernels
         kctx.name = KERNEL
         code = gen(node.op, node, kctx)
-        extra = [const_name(Constant(_int64_scalar(), np.int64(v))) for v in code.const_args]
+        extra = [const_name(Constant(TensorType("int64", ()), np.int64(v)))
+                 for v in code.const_args]
         if extra:
             node_consts[n] = tuple(int(v) for v in code.const_args)
         codes.append((code, extra))

@@ -134,7 +134,7 @@ def test_tuner_keeps_all_threads_while_they_are_faster(tuner_env):
         used = _calls(tuner, 10, speed)
         assert used.count(1) == threads.PROBE_CALLS   # one probe of half the threads
         intervals.append(tuner.interval)
-    assert not tuner.use_fewer and tuner.switches == 0
+    assert tuner.choice == 0 and tuner.switches == 0
     assert intervals == sorted(intervals) and intervals[-1] == threads.PROBE_MAX_S  # backs off
 
 
@@ -144,12 +144,12 @@ def test_tuner_moves_to_fewer_threads_when_they_measure_faster_and_back(tuner_en
     _calls(tuner, 10, slow_two)
     clock.t += threads.PROBE_MIN_S
     _calls(tuner, 10, slow_two)
-    assert tuner.use_fewer and tuner.switches == 1
+    assert tuner.choice == 1 and tuner.switches == 1      # on half the threads
     assert set(_calls(tuner, 10, slow_two)) == {1}       # runs on one thread now
     fast_two = {2: 2.5e-3, 1: 4.7e-3}.get         # two threads fast again: a probe sees it
     clock.t += threads.PROBE_MAX_S
     _calls(tuner, 10, fast_two)
-    assert not tuner.use_fewer and tuner.switches == 2
+    assert tuner.choice == 0 and tuner.switches == 2
     assert set(_calls(tuner, 10, fast_two)) == {0}
 
 
