@@ -49,6 +49,8 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
+from symgraph.numba_compat.bysymbol import by_symbol
+
 from .blas import gemm_into
 
 __all__ = [
@@ -402,14 +404,14 @@ def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
     if C == 0:
         return np.zeros((N, F, OH, OW), x.dtype)
     if stride_h == 1 and C * KH * KW <= DIRECT_MAX_TAPS:
-        xs = _shifted(x, pad_h, pad_w, KW, OW, stride_w)
+        xs = _shifted_by_symbol(x, pad_h, pad_w, KW, OW, stride_w)
         offs, tapb = _tap_table(C, KH, KW, Hp, OW)
         wt = _tap_weights(w, x, flip, False)
         out = np.empty((N, F, OH, OW), x.dtype)
-        _direct_corr(xs, wt, offs, tapb, C * KH * KW, out.reshape(N, F, OH * OW))
+        _direct_corr_by_symbol(xs, wt, offs, tapb, C * KH * KW, out.reshape(N, F, OH * OW))
         return out
     xf = _pad_flat(x, pad_h, pad_w)
-    return _forward_gemm(xf, w, C, Hp, Wp, OH, OW, stride_h, stride_w, flip)
+    return _forward_gemm_by_symbol(xf, w, C, Hp, Wp, OH, OW, stride_h, stride_w, flip)
 
 
 # ----------------------------------------------------------------------------------
@@ -450,11 +452,11 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
         # full correlation of gout with the rotated, transposed filters
         qh = KH - 1 - pad_h
         qw = KW - 1 - pad_w
-        gs = _shifted(gout, qh, qw, KW, W, 1)
+        gs = _shifted_by_symbol(gout, qh, qw, KW, W, 1)
         offs, tapb = _tap_table(F, KH, KW, OH + 2 * qh, W)
         wt = _tap_weights(w, gout, not flip, True)
         gx = np.empty((N, C, H, W), gout.dtype)
-        _direct_corr(gs, wt, offs, tapb, F * KH * KW, gx.reshape(N, C, H * W))
+        _direct_corr_by_symbol(gs, wt, offs, tapb, F * KH * KW, gx.reshape(N, C, H * W))
         return gx
     # gemm + col2im
     T = C * KH * KW
@@ -582,12 +584,12 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
         return gw
     T = C * KH * KW
     if stride_h == 1 and T <= DIRECT_MAX_TAPS:
-        xs = _shifted(x, pad_h, pad_w, KW, OW, stride_w)
+        xs = _shifted_by_symbol(x, pad_h, pad_w, KW, OW, stride_w)
         offs, tapb = _tap_table(C, KH, KW, Hp, OW)
         g3 = np.ascontiguousarray(_cast(gout, x)).reshape(N, F, OH * OW)
         nchunks = min(N, 4)
         part = np.zeros((nchunks, F, offs.shape[0]), x.dtype)
-        _direct_gw(xs, g3, offs, tapb, nchunks, part)
+        _direct_gw_by_symbol(xs, g3, offs, tapb, nchunks, part)
         gm = part[0]
         for k in range(1, nchunks):
             gm += part[k]
@@ -611,3 +613,12 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
                     kb = KW - 1 - b if flip else b
                     gw[f, c, ka, kb] = gm[f, (c * KH + a) * KW + b]
     return gw
+
+
+#: the parallel loops and the im2col product, called by symbol from the public entry
+#: points (``numba_compat.bysymbol``): compiled once each, not again inside every entry
+#: point and signature that calls them (the entry points are reached by symbol too)
+_shifted_by_symbol = by_symbol(_shifted)
+_direct_corr_by_symbol = by_symbol(_direct_corr)
+_direct_gw_by_symbol = by_symbol(_direct_gw)
+_forward_gemm_by_symbol = by_symbol(_forward_gemm)

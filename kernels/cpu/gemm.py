@@ -39,6 +39,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from symgraph.numba_compat.bysymbol import by_symbol
 from symgraph.numba_compat.llvm import counted_loop, declare_function, stack_slot
 
 from .blas import gemm_into, overlaps
@@ -207,7 +208,7 @@ def _tiles(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c,
     i = 0
     for blk in range(nblocks):
         mr = (nrows - i + (nblocks - blk) - 1) // (nblocks - blk)
-        _row_block(mr, a, a_off + i * sar, sar, sak, b, b_off, ldb, kc, alpha, beta,
+        _row_block_by_symbol(mr, a, a_off + i * sar, sar, sak, b, b_off, ldb, kc, alpha, beta,
                    z, z_off + i * ldz, ldz, c, c_off + i * ldc, ldc, ncols)
         i += mr
 
@@ -290,11 +291,11 @@ def _product(mode, alpha, x, y, beta, z, out):
         s0 = min(split, t * step)
         s1 = min(split, s0 + step)
         if mode == NN:
-            _tiles(x, s0, _elem(x, 0), u, y, s0 * _elem(y, 0), _elem(y, 0), s1 - s0, one,
-                   zero, buf, o, n, buf, t * m * n, n, m, n)
+            _tiles_by_symbol(x, s0, _elem(x, 0), u, y, s0 * _elem(y, 0), _elem(y, 0), s1 - s0,
+                             one, zero, buf, o, n, buf, t * m * n, n, m, n)
         elif mode == NT:
-            _tiles(y, s0 * _elem(y, 1), _elem(y, 1), _elem(y, 0), xt, o, width, k, one, zero,
-                   buf, o, width, buf, s0 * width, width, s1 - s0, width)
+            _tiles_by_symbol(y, s0 * _elem(y, 1), _elem(y, 1), _elem(y, 0), xt, o, width, k, one,
+                             zero, buf, o, width, buf, s0 * width, width, s1 - s0, width)
             for i in range(m):
                 if beta != 0:
                     for j in range(s0, s1):
@@ -304,14 +305,17 @@ def _product(mode, alpha, x, y, beta, z, out):
                         out[i, j] = alpha * buf[j, i]
         elif mode == NT_BLAS:
             # BLAS reads the strided column block of y and writes out's in place
-            part = out[:, s0:s1]
+            # (a loop, not ``part[...] = z[...]``: that one's shape-error path
+            # compiles Numba's string formatting, seconds of a first run)
             if beta != 0 and z.ctypes.data != out.ctypes.data:
-                part[...] = z[:, s0:s1]
-            gemm_into(alpha, x, y[:, s0:s1], beta, part)
+                for i in range(m):
+                    for j in range(s0, s1):
+                        out[i, j] = z[i, j]
+            gemm_into(alpha, x, y[:, s0:s1], beta, out[:, s0:s1])
         else:
-            _tiles(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
-                   alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out, s0 * _elem(out, 0),
-                   _elem(out, 0), s1 - s0, n)
+            _tiles_by_symbol(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
+                             alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out,
+                             s0 * _elem(out, 0), _elem(out, 0), s1 - s0, n)
     if mode == NN:
         total = buf[:m]
         for p in range(1, tasks):
@@ -362,7 +366,7 @@ def small_gemm(alpha, x, y, beta, z, out):
         return False
     if beta != 0 and z.ctypes.data != out.ctypes.data and overlaps(out, z):
         return False
-    return _dispatch(alpha, _any(x), _any(y), beta, _any(z), _any(out))
+    return _dispatch_by_symbol(alpha, _any(x), _any(y), beta, _any(z), _any(out))
 
 
 @njit(nogil=True, cache=True)
@@ -379,5 +383,20 @@ def _dispatch(alpha, x, y, beta, z, out):
         mode = TN
     else:
         return False
-    _product(mode, alpha, x, y, beta, z, out)
+    _product_by_symbol(mode, alpha, x, y, beta, z, out)
     return True
+
+
+#: ``_row_block`` (24 micro-kernel shapes) called by symbol from ``_tiles``: compiled once
+#: per dtype instead of once more inside each caller
+_row_block_by_symbol = by_symbol(_row_block)
+#: ``_tiles`` called by symbol from ``_product``'s parallel loop: Numba compiles the loop's
+#: body as a function of its own and links it into ``_product``, which would compile
+#: ``_tiles`` (and its register-blocked micro-kernels) two more times
+_tiles_by_symbol = by_symbol(_tiles)
+#: ``_dispatch`` called by symbol (``numba_compat.bysymbol``): each layout signature of
+#: ``small_gemm`` would otherwise link, optimize and compile the whole parallel product
+#: again (about 1.8 s each on a first run); ``_product`` too, as it calls by symbol
+#: itself (a function that does must only be reached by symbol: see ``bysymbol``)
+_dispatch_by_symbol = by_symbol(_dispatch)
+_product_by_symbol = by_symbol(_product)

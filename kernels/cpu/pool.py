@@ -48,6 +48,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from symgraph.numba_compat.bysymbol import by_symbol
+
 __all__ = [
     "pool2d_forward",
     "pool2d_backward",
@@ -219,8 +221,8 @@ def pool2d_forward(x, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_borde
              and OH * ws_h <= H and OW * ws_w <= W)
     rlo, rhi, rext = _bounds(OH, H, ws_h, stride_h, pad_h)
     clo, chi, cext = _bounds(OW, W, ws_w, stride_w, pad_w)
-    _pool_planes(np.ascontiguousarray(x), out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext,
-                 mode, tiled)
+    _pool_planes_by_symbol(np.ascontiguousarray(x), out, ws_h, ws_w, rlo, rhi, rext, clo,
+                           chi, cext, mode, tiled)
     return out
 
 
@@ -346,7 +348,14 @@ def pool2d_backward(x, out, gout, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w,
     clo, chi, cext = _bounds(OW, W, ws_w, stride_w, pad_w)
     if mode != 0:
         out = gout  # not read
-    _unpool_planes(np.ascontiguousarray(x), np.ascontiguousarray(out),
-                   np.ascontiguousarray(gout), gx, ws_h, ws_w, rlo, rhi, rext, clo, chi,
-                   cext, mode, tiled)
+    _unpool_planes_by_symbol(np.ascontiguousarray(x), np.ascontiguousarray(out),
+                             np.ascontiguousarray(gout), gx, ws_h, ws_w, rlo, rhi, rext, clo,
+                             chi, cext, mode, tiled)
     return gx
+
+
+#: the parallel loops over the planes, called by symbol from the public entry points
+#: (``numba_compat.bysymbol``): compiled once each, not again inside every entry point
+#: and signature that calls them (the entry points are reached by symbol too)
+_pool_planes_by_symbol = by_symbol(_pool_planes)
+_unpool_planes_by_symbol = by_symbol(_unpool_planes)

@@ -21,6 +21,8 @@ Modules (imported by their users; this gate imports none of them, nor Numba):
 
 * ``dispatch``  -- loading cached machine code, native entry points, disk caches;
 * ``lazylib``   -- cached libraries whose bitcode is parsed only when linked against;
+* ``bysymbol``  -- compiled functions calling each other through registered symbols
+  instead of linking each other's code;
 * ``cachefile`` -- the checksummed, self-healing cache files (``link/numba/healing.py``);
 * ``llvm``      -- LLVM IR helpers for ``@intrinsic`` code generators (llvmlite's public
   IR API, replacing ``numba.core.cgutils``) and the native call of an external symbol;

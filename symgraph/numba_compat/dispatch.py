@@ -75,9 +75,14 @@ def load_cached_overload(dispatcher, args: tuple) -> bool:
     from symgraph.numba_compat.lazylib import lazy_bitcode
 
     rtsys.initialize(ctx)  # idempotent: registers the NRT symbols cached code calls
+    from symgraph.numba_compat.bysymbol import StaleCallee
+
     try:
         with guard(), lazy_bitcode(ctx):   # bitcode parsed only if linked against
             cres = load(args, ctx)
+    except StaleCallee:   # its machine code calls a callee that changed: compile anew
+        drop_disk_cache(dispatcher)
+        return False
     except Exception:  # noqa: BLE001 - e.g. a changed cache format: let Numba handle it
         return False
     if cres is None or cres.objectmode:

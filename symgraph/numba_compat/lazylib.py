@@ -8,6 +8,10 @@ training graph those two steps were most of the time spent per library loaded (a
 40 libraries for network3: docs/benchmarks.md), and most loads never link anything.
 Here the bitcode is parsed when something first links against the library, and the
 defined symbols are read from the object file's ELF symbol table (a few table reads).
+The same table lists the symbols the object calls: one of symgraph's by-symbol callees
+(``bysymbol.py``) that nothing registered would make LLVM abort the process, so such a
+library is refused (:class:`~symgraph.numba_compat.bysymbol.StaleCallee`: the caller
+compiles it afresh) instead of loaded.
 
 Private uses: the CPU codegen's ``_library_class`` (swapped for the duration of one
 load, under Numba's compiler lock, by :func:`lazy_bitcode`), and in the subclass
@@ -21,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import struct
 
-__all__ = ["lazy_bitcode", "elf_defined_symbols"]
+from symgraph.numba_compat.bysymbol import StaleCallee, unregistered
+
+__all__ = ["lazy_bitcode", "elf_defined_symbols", "elf_symbols"]
 
 _SHT_SYMTAB = 2
 _STT_OBJECT, _STT_FUNC = 1, 2
@@ -30,6 +36,14 @@ _STT_OBJECT, _STT_FUNC = 1, 2
 def elf_defined_symbols(obj: bytes) -> set | None:
     """The names an ELF64 little-endian relocatable object defines (functions and data,
     any binding), or None if ``obj`` is not such a file."""
+    found = elf_symbols(obj)
+    return None if found is None else found[0]
+
+
+def elf_symbols(obj: bytes) -> tuple | None:
+    """``(defined, undefined)``: the names an ELF64 little-endian relocatable object
+    defines (functions and data, any binding) and those it references without defining;
+    None if ``obj`` is not such a file."""
     if len(obj) < 64 or obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
         return None
     shoff, = struct.unpack_from("<Q", obj, 0x28)
@@ -38,6 +52,7 @@ def elf_defined_symbols(obj: bytes) -> set | None:
         return None
     sections = [struct.unpack_from("<IIQQQQIIQQ", obj, shoff + 64 * i) for i in range(shnum)]
     names: set = set()
+    undefined: set = set()
     for sec in sections:
         if sec[1] != _SHT_SYMTAB:
             continue
@@ -48,12 +63,14 @@ def elf_defined_symbols(obj: bytes) -> set | None:
         strtab = obj[stroff:stroff + strsize]
         for k in range(off, off + size - entsize + 1, entsize):
             st_name, st_info, _other, st_shndx = struct.unpack_from("<IBBH", obj, k)
-            if st_shndx == 0 or (st_info & 0xF) not in (_STT_OBJECT, _STT_FUNC):
-                continue
             end = strtab.find(b"\0", st_name)
-            if end > st_name:
+            if end <= st_name:
+                continue
+            if st_shndx == 0:
+                undefined.add(strtab[st_name:end].decode("utf-8", "replace"))
+            elif (st_info & 0xF) in (_STT_OBJECT, _STT_FUNC):
                 names.add(strtab[st_name:end].decode("utf-8", "replace"))
-    return names
+    return names, undefined
 
 
 _subclass: dict = {}
@@ -73,9 +90,15 @@ def _lazy_class(base):
         @classmethod
         def _unserialize(cls, codegen, state):
             name, kind, data = state
-            names = elf_defined_symbols(data[0]) if kind == "object" else None
-            if names is None:
+            found = elf_symbols(data[0]) if kind == "object" else None
+            if found is None:
                 return base._unserialize.__func__(cls, codegen, state)
+            names, undefined = found
+            missing = unregistered(undefined)
+            if missing:
+                # LLVM would abort the process on the first of them: compile instead
+                raise StaleCallee(f"cached machine code of {name} calls {missing[0]}, "
+                                  f"which nothing registered; it is compiled afresh")
             object_code, shared_bitcode = data
             self = codegen.create_library(name)
             self.enable_object_caching()
@@ -103,7 +126,8 @@ def lazy_bitcode(target_context):
     base = getattr(codegen, "_library_class", None)
     engine = getattr(codegen, "_engine", None)
     if base is None or not hasattr(engine, "_defined_symbols") or \
-            not hasattr(base, "_get_module_for_linking"):
+            not hasattr(base, "_get_module_for_linking") or base in _subclass.values():
+        # (already inside such a block: a load that loads its callees first)
         yield
         return
     codegen._library_class = _lazy_class(base)

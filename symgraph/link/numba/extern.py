@@ -9,7 +9,8 @@ their ``prange`` bodies), and it paid LLVM's optimizer and code generator on eve
 How: an :class:`LinkTable` belongs to one generated module. ``table.extern(dispatcher)``
 returns an intrinsic that, at typing time, compiles (or loads from Numba's cache) the
 callee for the actual argument types, registers the callee's native entry point with LLVM
-under a stable symbol name (``sgk.`` + a hash of its path and argument types) and records
+under a stable symbol name (``sgk.`` + a hash of its path, argument and return types:
+``numba_compat.bysymbol``) and records
 the signature in a side file next to the module (``<module>.links``). The code generator
 only *declares* that symbol and calls it with Numba's own calling convention (status,
 exception info and reference counts behave exactly as for a linked call). When a later
@@ -33,13 +34,11 @@ dropped (``damaged = "public"``), so no cached code calls a symbol nothing regis
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import os
 import threading
 
-from llvmlite import binding as llvm
 from numba import types
 from numba.extending import intrinsic
 
@@ -53,10 +52,10 @@ from symgraph.link.numba.cachefiles import (
 )
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.numba_compat import numba_internals
-from symgraph.numba_compat.dispatch import cache_folder, drop_disk_cache, native_entry
+from symgraph.numba_compat.bysymbol import register_native, set_prepare
+from symgraph.numba_compat.dispatch import cache_folder, drop_disk_cache
 from symgraph.numba_compat.llvm import call_native
 
-_registered: set = set()
 _checked: set = set()
 _lock = threading.RLock()
 
@@ -130,13 +129,10 @@ def _legacy_marker(path: str) -> bool:
     return len(raw) == 16 and all(c in b"0123456789abcdef" for c in raw)
 
 
-def _native_symbol(dispatcher, argtys, recorded: bool = False) -> tuple:
-    """Compile (or load) ``dispatcher`` for ``argtys``; register its symbol and return
-    ``(symbol, return type)``. ``recorded``: listed by a table read from disk.
-
-    The symbol is named after the function's path and argument types, not Numba's
-    mangled name: that one carries a per-process counter, so a callee compiled afresh
-    (its cache dropped) would get a name the cached graphs calling it never heard of."""
+def _prepare_callee(dispatcher, argtys, recorded: bool = False) -> None:
+    """Compile (or load) ``dispatcher`` for ``argtys`` after checking its cache against
+    symgraph's sources. ``recorded``: listed by a table read from disk. This is also the
+    prepare hook of ``numba_compat.bysymbol``, whose kernels call each other by symbol."""
     if _generated(dispatcher):
         # a kernel module: its name hashes the sources, never stale. Listed by a table
         # read from disk, its machine code should be in Numba's cache: say so if not
@@ -162,15 +158,17 @@ def _native_symbol(dispatcher, argtys, recorded: bool = False) -> tuple:
         from symgraph.link.numba import progress
 
         progress.tick()
-    func = dispatcher.py_func
-    key = f"{func.__module__}:{func.__qualname__}{tuple(argtys)}"
-    name = "sgk." + hashlib.sha256(key.encode()).hexdigest()[:32]
-    addr, return_type = native_entry(dispatcher, tuple(argtys))
-    with _lock:
-        if name not in _registered:
-            llvm.add_symbol(name, addr)
-            _registered.add(name)
-    return name, return_type
+
+
+def _native_symbol(dispatcher, argtys, recorded: bool = False) -> tuple:
+    """Compile (or load) ``dispatcher`` for ``argtys``; register its symbol and return
+    ``(symbol, return type)`` (``numba_compat.bysymbol.register_native``: the symbol is
+    named after the function's path, argument and return types)."""
+    _prepare_callee(dispatcher, argtys, recorded)
+    return register_native(dispatcher, tuple(argtys), prepared=True)
+
+
+set_prepare(_prepare_callee)
 
 
 def _check_raw(value):

@@ -21,6 +21,7 @@ from numba.extending import overload
 from symgraph.kernels.cpu.blas import gemm_into, gemv_into
 from symgraph.kernels.cpu.gemm import small_gemm
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
+from symgraph.numba_compat.bysymbol import by_symbol
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, TensorDot
 from symgraph.tensor.elemwise import DimShuffle
@@ -73,8 +74,14 @@ def try_small_gemm(alpha, x, y, beta, z, out):
 def _try_small_gemm_ov(alpha, x, y, beta, z, out):
     if out.dtype in _REAL and x.dtype == y.dtype == z.dtype == out.dtype:
         npt = np.dtype(str(out.dtype)).type
-        return lambda alpha, x, y, beta, z, out: small_gemm(npt(alpha), x, y, npt(beta), z, out)
+        return lambda alpha, x, y, beta, z, out: _small_gemm_by_symbol(
+            npt(alpha), x, y, npt(beta), z, out)
     return lambda alpha, x, y, beta, z, out: False
+
+
+#: compiled once per signature and called by symbol (``numba_compat.bysymbol``), not
+#: linked into each of the functions below and compiled again there
+_small_gemm_by_symbol = by_symbol(small_gemm)
 
 
 def _dot_any(a, b):
@@ -149,7 +156,11 @@ def gemm_to(alpha, x, y, beta, z, out):
     if try_small_gemm(alpha, x, y, beta, z, out):
         return
     if beta != 0:
-        out[...] = z
+        # (a loop, not ``out[...] = z``: that one's shape-error path compiles Numba's
+        # string formatting, seconds of a first run)
+        for i in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[i, j] = z[i, j]
     gemm_into(alpha, x, y, beta, out)
 
 
