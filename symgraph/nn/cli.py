@@ -315,8 +315,8 @@ def _train(parser, args) -> int:
               f"({len(st['history']['cost'])} epochs done, training up to {args.epochs})")
     # the compile is silent and, on a machine's first run, long: say so before it starts
     print("compiling the training and accuracy functions (the first run on a machine also "
-          "compiles symgraph's kernels, about a minute; later runs load them from the "
-          "cache)", flush=True)
+          "compiles symgraph's kernels, under a minute on 2 cores; later runs load them from "
+          "the cache)", flush=True)
 
     def checkpoint_every(epoch, history):
         if args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
