@@ -49,9 +49,12 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from symgraph.numba_compat.bysymbol import by_symbol
+from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 
 from .blas import gemm_into
+
+#: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
+_CALLER_CACHE = caller_cache()
 
 __all__ = [
     "conv2d_forward",
@@ -375,7 +378,7 @@ def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
     return out.reshape(N, F, OH, OW)
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
     """2-D convolution of x (N, C, H, W) with w (F, C, KH, KW) -> (N, F, OH, OW).
 
@@ -419,7 +422,7 @@ def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
 # ----------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
     """Gradient of ``conv2d_forward`` wrt x: gout (N, F, OH, OW) -> gx (N, C, H, W).
 
@@ -558,7 +561,7 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
                     pk[f, tb + 2] += s02; pk[f, tb + 3] += s03  # noqa: E702
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip):
     """Gradient of ``conv2d_forward`` wrt w: x (N, C, H, W), gout (N, F, OH, OW)
     -> gw (F, C, KH, KW).

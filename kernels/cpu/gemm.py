@@ -39,13 +39,16 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from symgraph.numba_compat.bysymbol import by_symbol
+from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.numba_compat.llvm import counted_loop, declare_function, stack_slot
 
 from .blas import gemm_into, overlaps
 from .threads import TASK_SYMBOL, register_task_symbol
 
 register_task_symbol()  # before cached code that reads it loads (no process change)
+
+#: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
+_CALLER_CACHE = caller_cache()
 
 __all__ = ["small_gemm", "overlaps", "SMALL_DIM", "MIN_WORK", "PANEL_BYTES"]
 
@@ -199,7 +202,7 @@ def _make_row_block():
 _row_block = _make_row_block()
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=_CALLER_CACHE)
 def _tiles(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c, c_off, ldc,
            nrows, ncols):
     """``_block_mac`` over ``nrows`` x ``ncols`` (rows in blocks of at most MAX_ROWS,
@@ -257,7 +260,7 @@ def _tasks(rows):
 NN, NT, TN, NT_BLAS = 0, 1, 2, 3
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(parallel=True, nogil=True, cache=_CALLER_CACHE)
 def _product(mode, alpha, x, y, beta, z, out):
     """``out = alpha x @ y + beta z`` in one of the three layouts (one parallel function
     for all three: each would be a long Numba compilation of its own).
@@ -345,7 +348,7 @@ def _any(a):
     return a[:, :]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=_CALLER_CACHE)
 def small_gemm(alpha, x, y, beta, z, out):
     """``out[...] = alpha * x @ y + beta * z`` (``z`` not read when ``beta == 0``; ``z`` may
     be ``out``) when one of the batch-shaped products applies; returns whether it did.
@@ -369,7 +372,7 @@ def small_gemm(alpha, x, y, beta, z, out):
     return _dispatch_by_symbol(alpha, _any(x), _any(y), beta, _any(z), _any(out))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=_CALLER_CACHE)
 def _dispatch(alpha, x, y, beta, z, out):
     m, k = x.shape
     n = y.shape[1]

@@ -48,7 +48,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from symgraph.numba_compat.bysymbol import by_symbol
+from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
+
+#: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
+_CALLER_CACHE = caller_cache()
 
 __all__ = [
     "pool2d_forward",
@@ -196,7 +199,7 @@ def _pool_planes(x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled
             _plane_generic(x[n, c], out[n, c], rlo, rhi, rext, clo, chi, cext, mode)
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def pool2d_forward(x, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_border, mode):
     """Pool x (N, C, H, W) over its last two axes -> (N, C, OH, OW).
 
@@ -313,7 +316,7 @@ def _unpool_planes(x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext,
                              clo, chi, cext, mode)
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def pool2d_backward(x, out, gout, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w,
                     ignore_border, mode):
     """Gradient of ``pool2d_forward`` wrt x -> gx, same shape and dtype as x.

@@ -51,8 +51,8 @@ import importlib
 import inspect
 import threading
 
-__all__ = ["by_symbol", "register_native", "set_prepare", "Reload", "StaleCallee",
-           "unregistered", "PREFIX"]
+__all__ = ["by_symbol", "caller_cache", "register_native", "set_prepare", "Reload", "StaleCallee",
+           "unregistered", "symbol_intrinsic", "PREFIX"]
 
 #: the prefix of every symbol registered here
 PREFIX = "sgk."
@@ -64,6 +64,18 @@ _prepare = None
 
 class StaleCallee(RuntimeError):
     """Cached machine code calls a callee whose return type changed since it was cached."""
+
+
+def caller_cache() -> bool:
+    """The ``cache=`` flag for a function that calls by symbol: its machine code calls
+    registered symbols, so it is disk-cached only on the private path. On the public path
+    (``by_symbol`` returns the dispatcher) it compiles in every process, as it must never
+    load an entry cached by the private path and then be linked into a graph (its
+    ``Reload`` list would be lost and the graph's cached code would call an unregistered
+    symbol)."""
+    from symgraph.numba_compat import numba_internals
+
+    return numba_internals()
 
 
 def set_prepare(hook) -> None:
@@ -149,27 +161,26 @@ class Reload:
                 f"changed since it was compiled; that code is compiled afresh")
 
 
-def by_symbol(dispatcher):
-    """An intrinsic with ``dispatcher``'s parameters that calls it through its registered
-    symbol (see the module docstring); ``dispatcher`` itself on the public path."""
-    from symgraph.numba_compat import numba_internals
-
-    if not numba_internals():
-        return dispatcher
+def symbol_intrinsic(dispatcher, register, prefix: str, record=None):
+    """An intrinsic with ``dispatcher``'s parameters whose call is a native call of the
+    symbol ``register(argtys)`` returns as ``(name, return type)`` (``argtys``: the
+    argument types without literals), with Numba's calling convention
+    (``llvm.call_native``). ``record(context, argtys, name)``, if given, runs at each
+    lowering of a call (``by_symbol`` records its ``Reload``). ``prefix`` names the
+    intrinsic. Shared by :func:`by_symbol` and the link tables of generated graphs."""
     from numba import types
     from numba.extending import intrinsic
 
     from symgraph.numba_compat.llvm import call_native
 
-    path = _path(dispatcher)
-
     def typer(typingctx, args):
         argtys = tuple(types.unliteral(a) for a in args)
-        name, return_type = register_native(dispatcher, argtys)
+        name, return_type = register(argtys)
         sig = return_type(*args)
 
         def codegen(context, builder, signature, llargs):
-            context.active_code_library._reload_init.add(Reload(path, argtys, name))
+            if record is not None:
+                record(context, argtys, name)
             vals = [context.cast(builder, v, t, u)
                     for v, t, u in zip(llargs, signature.args, argtys)]
             return call_native(context, builder, name, signature.return_type, argtys, vals)
@@ -178,7 +189,24 @@ def by_symbol(dispatcher):
 
     # an intrinsic needs a fixed arity (Numba's lowering rejects ``*args`` here)
     params = ", ".join(inspect.signature(dispatcher.py_func).parameters)
-    fname = f"by_symbol_{dispatcher.py_func.__name__}"
+    fname = f"{prefix}_{dispatcher.py_func.__name__}"
     ns = {"typer": typer}
     exec(f"def {fname}(typingctx, {params}):\n    return typer(typingctx, ({params},))\n", ns)
     return intrinsic(ns[fname])
+
+
+def by_symbol(dispatcher):
+    """An intrinsic with ``dispatcher``'s parameters that calls it through its registered
+    symbol (see the module docstring); ``dispatcher`` itself on the public path."""
+    from symgraph.numba_compat import numba_internals
+
+    if not numba_internals():
+        return dispatcher
+    path = _path(dispatcher)
+
+    def record(context, argtys, name):
+        # private: the active code library's reload list (see the module docstring)
+        context.active_code_library._reload_init.add(Reload(path, argtys, name))
+
+    return symbol_intrinsic(dispatcher, lambda argtys: register_native(dispatcher, argtys),
+                            "by_symbol", record)

@@ -3,10 +3,7 @@
 An Elemwise node that feeds another Elemwise node is a missed fusion unless something
 structural keeps them apart: a different loop shape (broadcast pattern), or another path
 from the producer to the consumer through a non-elementwise node (fusing would make a
-cycle: e.g. a ReLU output read by the forward ``Dot`` and by the backward mask). 0-d
-nodes (the cost's scalar arithmetic) are fused by the optimizer and split again by the
-Numba backend's own phase (``symgraph/link/numba/scalar_steps.py``,
-``tests/link/numba/test_scalar_steps.py``), whose graph ``f.maker.fgraph`` is.
+cycle: e.g. a ReLU output read by the forward ``Dot`` and by the backward mask).
 """
 import numpy as np
 import pytest
@@ -45,8 +42,6 @@ def unfused_chains(fgraph):
                 continue
             if x.type.broadcastable != consumer.outputs[0].type.broadcastable:
                 continue  # a different loop: a broadcast operand, computed once
-            if consumer.outputs[0].type.ndim == 0:
-                continue  # scalars: split by the Numba backend on purpose
             if consumer in _descendants_avoiding_edge(fgraph, producer, consumer):
                 continue  # merging the two would create a cycle
             chains.append(f"{producer.op} -> {consumer.op}")

@@ -39,9 +39,7 @@ from symgraph.link.numba.linker import (
     preload_signatures,
     record_signatures,
 )
-from symgraph.link.numba.scalar_steps import split_scalar_composites  # noqa: F401 (registers)
 from symgraph.link.numba.tiered import TieredCall
-from symgraph.rewriting.engine import run_backend_phase
 
 __all__ = ["NumbaExecutable", "NumbaLinker"]
 
@@ -141,7 +139,6 @@ class NumbaLinker:
     def link(self, fgraph, inputs, shared, updates, **opts) -> NumbaExecutable:
         NumbaExecutable.prepare()
         _register_impls()
-        run_backend_phase(fgraph, "numba")   # 0-d composites as single ops (scalar_steps.py)
         src, const_args, meta = generate_module(fgraph, fgraph.inputs, shared)
         module = cache.load_module(src)
         progress.start(module)   # a counter while new kernels compile (progress.py)

@@ -39,9 +39,6 @@ import json
 import os
 import threading
 
-from numba import types
-from numba.extending import intrinsic
-
 from symgraph.link.numba.cachefiles import (
     UnsupportedType,
     decode_type,
@@ -52,9 +49,8 @@ from symgraph.link.numba.cachefiles import (
 )
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.numba_compat import numba_internals
-from symgraph.numba_compat.bysymbol import register_native, set_prepare
+from symgraph.numba_compat.bysymbol import register_native, set_prepare, symbol_intrinsic
 from symgraph.numba_compat.dispatch import cache_folder, drop_disk_cache
-from symgraph.numba_compat.llvm import call_native
 
 _checked: set = set()
 _lock = threading.RLock()
@@ -318,24 +314,4 @@ class LinkTable:
         if self.damaged == "public":
             return dispatcher
         path = f"{dispatcher.py_func.__module__}:{dispatcher.py_func.__qualname__}"
-        table = self
-
-        def typer(typingctx, args):
-            argtys = tuple(types.unliteral(a) for a in args)
-            name, return_type = table._add(path, argtys)
-            sig = return_type(*args)
-
-            def codegen(context, builder, signature, llargs):
-                vals = [context.cast(builder, v, t, u)
-                        for v, t, u in zip(llargs, signature.args, argtys)]
-                return call_native(context, builder, name, signature.return_type, argtys,
-                                   vals)
-
-            return sig, codegen
-
-        # an intrinsic needs a fixed arity (Numba's lowering rejects ``*args`` here)
-        params = ", ".join(inspect.signature(dispatcher.py_func).parameters)
-        fname = f"extern_{dispatcher.py_func.__name__}"
-        ns = {"typer": typer}
-        exec(f"def {fname}(typingctx, {params}):\n    return typer(typingctx, ({params},))\n", ns)
-        return intrinsic(ns[fname])
+        return symbol_intrinsic(dispatcher, lambda argtys: self._add(path, argtys), "extern")

@@ -21,7 +21,7 @@ from numba.extending import overload
 from symgraph.kernels.cpu.blas import gemm_into, gemv_into
 from symgraph.kernels.cpu.gemm import small_gemm
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
-from symgraph.numba_compat.bysymbol import by_symbol
+from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, TensorDot
 from symgraph.tensor.elemwise import DimShuffle
@@ -29,6 +29,9 @@ from symgraph.tensor.elemwise import DimShuffle
 _BLAS = ("float32", "float64", "complex64", "complex128")
 #: the dtypes ``kernels.cpu.gemm`` handles
 _REAL = (types.float32, types.float64)
+
+#: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
+_CALLER_CACHE = caller_cache()
 #: compiled once and reached by symbol from every graph (``link/numba/extern.py``)
 _EXTERNS = {"dot": ("_sg_dot", "symgraph.link.numba.impl.dot:dot"),
             "gemm_to": ("_sg_gemm_to", "symgraph.link.numba.impl.dot:gemm_to"),
@@ -123,7 +126,7 @@ def _dot_any_ov(a, b):
     return impl
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CALLER_CACHE)
 def dot(a, b):
     """``np.dot`` for BLAS dtypes (1-d and 2-d operands), compiled once per installation
     (disk cache) rather than inside every new graph. Float matrix products of a training
@@ -147,7 +150,7 @@ def _blas_ready_f_ov(a):
     return lambda a: np.ascontiguousarray(a)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CALLER_CACHE, nogil=True)
 def gemm_to(alpha, x, y, beta, z, out):
     """``out[...] = alpha * x @ y + beta * z`` (z not read when beta == 0): in one pass over
     z and out for the batch-shaped products, else z copied into out and ``gemm_into``.
@@ -164,7 +167,7 @@ def gemm_to(alpha, x, y, beta, z, out):
     gemm_into(alpha, x, y, beta, out)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CALLER_CACHE, nogil=True)
 def gemm_inplace(alpha, x, y, beta, z):
     """``z[...] = alpha * x @ y + beta * z``; as ``gemm_to``."""
     if not try_small_gemm(alpha, x, y, beta, z, z):
