@@ -27,17 +27,10 @@ import struct
 
 from symgraph.numba_compat.bysymbol import StaleCallee, unregistered
 
-__all__ = ["lazy_bitcode", "elf_defined_symbols", "elf_symbols"]
+__all__ = ["lazy_bitcode", "elf_symbols"]
 
 _SHT_SYMTAB = 2
 _STT_OBJECT, _STT_FUNC = 1, 2
-
-
-def elf_defined_symbols(obj: bytes) -> set | None:
-    """The names an ELF64 little-endian relocatable object defines (functions and data,
-    any binding), or None if ``obj`` is not such a file."""
-    found = elf_symbols(obj)
-    return None if found is None else found[0]
 
 
 def elf_symbols(obj: bytes) -> tuple | None:

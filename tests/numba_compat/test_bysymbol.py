@@ -60,6 +60,12 @@ def test_the_symbol_depends_on_argument_types():
     _caller(np.ones(3), 2.5)
     assert len(_callee.signatures) >= 2
     assert _caller(np.ones(3, np.float32), 2) == 7.0
+    called = set()
+    for sig in _caller.signatures:
+        ir = _caller.inspect_llvm(sig)
+        called |= {ln.split("@")[1].split("(")[0].strip('"') for ln in ir.splitlines()
+                   if ln.startswith("declare") and PREFIX in ln}
+    assert len(called) == len(_caller.signatures)   # one symbol per callee signature
     assert unregistered([PREFIX + "0" * 32, "memcpy"]) == [PREFIX + "0" * 32]
 
 

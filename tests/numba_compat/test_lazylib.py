@@ -14,7 +14,7 @@ import pytest
 from llvmlite import binding as ll
 
 from symgraph.numba_compat import numba_internals
-from symgraph.numba_compat.lazylib import elf_defined_symbols
+from symgraph.numba_compat.lazylib import elf_symbols
 
 pytestmark = pytest.mark.skipif(not numba_internals(),
                                 reason="Numba internals off (SYMGRAPH_NUMBA_FALLBACK=1 or "
@@ -35,7 +35,7 @@ def test_object_symbols_cover_what_the_bitcode_defines():
     lib = _compiled_library()
     name, kind, (obj, bitcode) = lib.serialize_using_object_code()
     assert kind == "object"
-    from_obj = elf_defined_symbols(obj)
+    from_obj = elf_symbols(obj)[0]
     mod = ll.parse_bitcode(bitcode)
     from_bitcode = {g.name for gs in (mod.functions, mod.global_variables) for g in gs
                     if not g.is_declaration}
@@ -46,8 +46,8 @@ def test_object_symbols_cover_what_the_bitcode_defines():
 
 
 def test_not_an_elf_object_is_left_to_numba():
-    assert elf_defined_symbols(b"not an object file at all" * 4) is None
-    assert elf_defined_symbols(b"") is None
+    assert elf_symbols(b"not an object file at all" * 4) is None
+    assert elf_symbols(b"") is None
 
 
 PROGRAM = textwrap.dedent("""
