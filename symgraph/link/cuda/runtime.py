@@ -190,10 +190,15 @@ def contiguous(a, out=None):
 
 
 @functools.lru_cache(maxsize=None)
-def _copy_kernel(ndim: int, add: bool = False):
+def _copy_kernel(ndim: int, add: bool = False, flips: tuple = ()):
     """o[idx] = x[idx with length-1 axes of x at 0] (``+=`` when ``add``): a strided gather
-    with broadcasting."""
+    with broadcasting; an axis ``d`` with ``flips[d]`` is read from its far end.
+
+    Why flips and not views with negative strides: Numba's device arrays do not take
+    negative strides (their extent and ``copy_to_host`` assume ascending memory), so a
+    reversed slice is the ascending view of the same elements, read backwards here."""
     op = "+=" if add else "="
+    flips = flips or (False,) * ndim
     if ndim == 0:
         src = ("def copy_kernel(x, o):\n"
                "    if cuda.grid(1) == 0:\n"
@@ -210,32 +215,47 @@ def _copy_kernel(ndim: int, add: bool = False):
             lines.append(f"        r = r // n{d}")
         lines.append("        i0 = r")
         idx_o = ", ".join(f"i{d}" for d in range(ndim))
-        idx_x = ", ".join(f"i{d} * b{d}" for d in range(ndim))
+        idx_x = ", ".join(f"(n{d} - 1 - i{d}) * b{d}" if flips[d] else f"i{d} * b{d}"
+                          for d in range(ndim))
         lines.append(f"        o[{idx_o}] {op} x[{idx_x}]")
         src = "\n".join(lines) + "\n"
     ns = {"cuda": cuda}
-    exec(compile(src, f"<symgraph cuda copy {ndim}d{' add' if add else ''}>", "exec"), ns)
+    tag = f"{ndim}d{' add' if add else ''}{' flip' + str(flips) if any(flips) else ''}"
+    exec(compile(src, f"<symgraph cuda copy {tag}>", "exec"), ns)
     return cuda.jit(ns["copy_kernel"])
 
 
-def copy_into(x, out):
-    """Copy (and broadcast length-1 axes of) device array ``x`` into ``out``."""
+def copy_into(x, out, flips=()):
+    """Copy (and broadcast length-1 axes of) device array ``x`` into ``out``; the axes
+    ``d`` with ``flips[d]`` true are read in reverse (``o[i] = x[n - 1 - i]``)."""
     if out.size == 0:
         return out
     if x.ndim != out.ndim:
         raise ValueError(f"copy_into: {x.ndim}-d source for a {out.ndim}-d destination")
     blocks, t = grid(out.size)
-    _copy_kernel(out.ndim)[blocks, t](x, out)
+    _copy_kernel(out.ndim, False, _flip_key(flips, out.ndim))[blocks, t](x, out)
     return out
 
 
-def add_into(x, out):
-    """``out += x`` (length-1 axes of ``x`` broadcast); ``out`` may be any strided view."""
+def add_into(x, out, flips=()):
+    """``out += x`` (length-1 axes of ``x`` broadcast, ``flips`` as in ``copy_into``);
+    ``out`` may be any strided view."""
     if out.size == 0:
         return out
     blocks, t = grid(out.size)
-    _copy_kernel(out.ndim, True)[blocks, t](x, out)
+    _copy_kernel(out.ndim, True, _flip_key(flips, out.ndim))[blocks, t](x, out)
     return out
+
+
+def _flip_key(flips, ndim) -> tuple:
+    """``flips`` as a hashable tuple of ``ndim`` bools (empty when nothing is flipped, so
+    the plain copy keeps its one kernel)."""
+    flips = tuple(bool(f) for f in flips)
+    if not any(flips):
+        return ()
+    if len(flips) != ndim:
+        raise ValueError(f"copy_into: {len(flips)} flip flags for a {ndim}-d array")
+    return flips
 
 
 @functools.lru_cache(maxsize=None)

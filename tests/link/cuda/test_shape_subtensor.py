@@ -51,13 +51,38 @@ def test_subtensor_symbolic_bounds_and_errors(helpers):
         f(xv, 4)
 
 
-def test_subtensor_negative_step_falls_back(helpers):
-    from symgraph.link.cuda import linker
+@pytest.mark.parametrize("index", [
+    (slice(None, None, -1),), (slice(None, None, -2),), (slice(3, 0, -1),),
+    (slice(-2, None, -3), slice(None, None, -1)), (1, slice(4, None, -2)),
+    (slice(None, None, -1), None, 2), (slice(0, 3, -1),), (slice(None, 1, -1), -1)])
+def test_subtensor_negative_steps_run_on_the_device(helpers, index):
+    """Reversed slices (``go_backwards``, a scan's backward loop) stay on the device: a
+    reversed copy of the ascending view, since device arrays take no negative strides."""
+    x = T.matrix("x")
+    xv = np.arange(20.0).reshape(4, 5)
+    f = helpers.compare(lambda x: T.exp(x / 20.0)[index] * 2.0, [xv], syms=[x])
+    assert f.executable.fallbacks == []
 
-    linker._warned.clear()
-    x = T.vector("x")
-    with pytest.warns(linker.CudaFallbackWarning, match="Subtensor"):
-        helpers.compare(lambda x: T.exp(x)[::-1] * 2.0, [np.arange(5.0)], syms=[x])
+
+def test_subtensor_symbolic_and_negative_steps_inc_and_set(helpers):
+    x = T.matrix("x")
+    y = T.vector("y")
+    s = T.lscalar("s")
+    xv = np.arange(20.0).reshape(4, 5)
+    yv = np.arange(4.0) + 100
+
+    def fn(x, y, s):
+        e = T.exp(x / 20.0)
+        return [e[::s] + 0.0, e[:, 4:0:s] * 1.0, T.set_subtensor(e[::-1, 2], y),
+                T.inc_subtensor(e[::-2, ::-1], 1.5), T.inc_subtensor(e[3::-1, 1], T.exp(y)),
+                T.grad((e[::-1, 3:0:-2] ** 2).sum(), x)]
+
+    for step in (-1, 2, -3):
+        f = helpers.compare(fn, [xv, yv, step], syms=[x, y, s])
+        assert f.executable.fallbacks == []
+    f = symgraph.function([x, s], x[::s] * 2.0, mode="cuda")
+    with pytest.raises(ValueError, match="step cannot be zero"):
+        f(xv, 0)
 
 
 def test_shape_ops_are_host_metadata(helpers):
