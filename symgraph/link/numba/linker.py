@@ -307,8 +307,7 @@ def generate_module(fgraph, input_vars, shared_vars):
             body.append(f"{lhs} = _sgx{k}({', '.join(arg_names)})")
             tier["nodes"].append((f"_sgk{k}", arg_names, outs))
             continue
-        tier["inline"][n] = kernel_source(code, deco)
-        tier["nodes"].append((n, arg_names, outs))
+        _tier_inline(tier, n, node, code, deco, arg_names, outs)
         imports.update(code.imports)
         # the node function stays defined (compiled lazily, only if called: f.profile())
         src_n = code.src.replace(f"def {KERNEL}(", f"def node{n}(")
@@ -331,6 +330,29 @@ def generate_module(fgraph, input_vars, shared_vars):
     out_dtypes = [o.type.dtype for o in fgraph.outputs]
     out_scalar = [_is_scalar(o) for o in fgraph.outputs]
     return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar, node_consts)
+
+
+def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
+    """The Python tier's entries for straight-line node ``n``: a kernel of its own made
+    from its code, or, for a fused 0-d expression, one kernel per scalar operation
+    (``tier_steps.py``: the same bits, and kernels shared by graphs of any depth)."""
+    from symgraph.link.numba.tier_steps import scalar_steps
+
+    steps = scalar_steps(node)
+    if steps is None:
+        tier["inline"][n] = kernel_source(code, deco)
+        tier["nodes"].append((n, arg_names, outs))
+        return
+    gen = numba_impl.find(type(node.op))
+    names = []
+    for j, (snode, operands, result) in enumerate(steps):
+        kctx = CodegenContext()
+        kctx.name = KERNEL
+        scode = gen(snode.op, snode, kctx)
+        names.append(outs[result] if result is not None else f"v{n}_t{j}")
+        ins = [arg_names[i] if kind == "in" else names[i] for kind, i in operands]
+        tier["inline"][(n, j)] = kernel_source(scode, _decorator(_JIT_DEFAULTS))
+        tier["nodes"].append(((n, j), ins, [names[j]]))
 
 
 def _kernel_lines(kernels: dict) -> list:

@@ -13,6 +13,7 @@ import pytest
 import symgraph
 import symgraph.tensor as T
 from symgraph.link.numba import glue_worker
+from symgraph.tensor.elemwise import Composite, Elemwise
 from symgraph.tensor.nnet import conv, sigmoid, softmax
 from symgraph.tensor.signal import pool
 
@@ -79,7 +80,51 @@ def _rnn(rng, dtype):
     return f, [Wx, Wh], lambda k: (data * (1 + 0.1 * k),)
 
 
-GRAPHS = {"mlp": _mlp, "convnet": _convnet, "rnn": _rnn}
+def _scalars(rng, dtype):
+    """Fused 0-d expressions, which the Python tier runs one operation at a time
+    (``tier_steps.py``): an n-ary sum of reductions (split into a chain), products,
+    transcendental functions, a constant, mixed dtypes and wrapping int8 arithmetic."""
+    v = T.vector("v", dtype=dtype)
+    a = T.scalar("a", dtype=dtype)
+    k = T.bscalar("k")
+    W = symgraph.shared(rng.standard_normal(4).astype(dtype), name="W")
+    terms = [T.sum(v ** 2), T.sum(T.exp(v)), T.max(v), T.sum(W ** 2), T.sum(v * W)]
+    loss = (sum(terms) * a + T.tanh(a) * terms[1] * terms[2] * 1.5 - T.log1p(abs(a))
+            + sigmoid(terms[0] / (terms[3] + 2.0)) + T.cast(k, dtype))
+    g = T.grad(loss, W)
+    f = symgraph.function([v, a, k], [loss, k * k + k * 3 + k, (a * 2.5 + 1) / terms[4]],
+                          updates=[(W, W - a * 0.01 * g)])
+    data = rng.standard_normal(4).astype(dtype)
+    return f, [W], lambda j: (data + j, np.dtype(dtype).type(0.3 + j), np.int8(100 + j))
+
+
+GRAPHS = {"mlp": _mlp, "convnet": _convnet, "rnn": _rnn, "scalars": _scalars}
+
+
+def _tier_kernels(f):
+    """The Python tier's own kernels of ``f``: {ref: source} of its straight-line nodes
+    (a fused 0-d expression's operations under ``(node, step)`` refs)."""
+    return dict(f.executable.module._sg_tier["inline"])
+
+
+def test_fused_scalar_expressions_run_one_operation_at_a_time(glue):
+    """A fused 0-d composite is not one kernel on the Python tier but one per operation
+    (the compiled glue and the graph keep the fused node), and the n-ary sum is a chain of
+    binary additions: an MLP one layer deeper needs no kernel the shallower one lacked."""
+    glue("tiered")
+    f, _, _ = _scalars(np.random.default_rng(1), "float64")
+    assert any(isinstance(n.op, Elemwise) and isinstance(n.op.scalar_op, Composite)
+               and n.outputs[0].ndim == 0 for n in f.maker.fgraph.apply_nodes)
+    steps = {k: v for k, v in _tier_kernels(f).items() if isinstance(k, tuple)}
+    assert steps and all("def kernel(x0, x1):" in src or "def kernel(x0):" in src
+                         for src in steps.values() if "_sg_dt_int8" not in src)
+    kernels = {}
+    for depth in (2, 5):
+        f, _, _ = _mlp(np.random.default_rng(0), "float32", depth=depth)
+        kernels[depth] = set(_tier_kernels(f).values())
+    assert kernels[5] <= kernels[2]
+
+
 
 
 def _run(builder, dtype, steps, glue, mode):

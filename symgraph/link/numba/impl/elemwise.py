@@ -59,7 +59,7 @@ def hugepage(a):
 _HUGEPAGE_EXTERN = ("_sg_hugepage", "symgraph.link.numba.impl.elemwise:hugepage")
 
 
-def _literal(v):
+def literal_input(v):
     """``inline_literal`` for the other dtypes only. Constants of the usual dtypes are
     arguments (hoisted out of the loop like any broadcast input), so nodes differing only
     in a constant's value (a learning rate, a batch size) share one kernel and its
@@ -147,7 +147,7 @@ def numba_elemwise(op, node, ctx):
         return "return " + (names[0] if len(names) == 1 else "(" + ", ".join(names) + ",)")
 
     const_lit = {k: lit for k, v in enumerate(node.inputs)
-                 if (lit := _literal(v)) is not None}
+                 if (lit := literal_input(v)) is not None}
     if ndim == 0:
         # 0-d: inputs and outputs are Numba scalars
         names = [const_lit.get(k, f"x{k}") for k in range(n_in)]

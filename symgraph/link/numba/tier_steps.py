@@ -1,0 +1,108 @@
+"""The Python tier's view of a fused 0-d expression: one kernel per scalar operation.
+
+Why: fusion (``rewriting/fusion.py``) turns a cost's scalar arithmetic into one 0-d
+``Composite``, whose shape follows the model: an L2 penalty's sum over the layers has one
+term per layer. The compiled glue writes such a node inline, but the Python tier
+(``tiered.py``) runs every node as a kernel, so each new depth of an MLP compiled a new
+kernel before its first step (about 1 s with Numba's first-compile set-up:
+docs/benchmarks.md). Here the tier runs the composite's steps instead, each as a
+one-step composite of its own: a handful of kernels per dtype, compiled once per
+installation and shared by every graph, whatever its depth. The graph users see
+(``debugprint``) and the compiled glue keep the fused node.
+
+The same bits as the inline code, by construction: each step is rendered by the very
+code that renders it inside the composite (``scalar_render._composite_code``: operands
+cast to the step's compute dtypes, the op's template, the result cast to the step's
+dtype), with the same literals in place. An n-ary sum or product is split into a
+left-to-right chain of binary ones, the order in which ``(a + b + c)`` evaluates, and
+only where every operand already has the step's float dtype, so that each partial
+result is what the n-ary expression holds at that point.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symgraph.tensor import scalar_ops as ts
+from symgraph.tensor.elemwise import Composite, Elemwise
+from symgraph.tensor.type import TensorType
+
+__all__ = ["scalar_steps"]
+
+_CHAIN_DTYPES = ("float32", "float64")
+
+
+def _splittable(node) -> bool:
+    op = node.op
+    return (isinstance(op, Elemwise) and isinstance(op.scalar_op, Composite)
+            and not op.inplace_pattern
+            and all(v.type.ndim == 0 for v in node.inputs + node.outputs))
+
+
+def _one_step(op, refs, dt, operand_dtypes):
+    """A 0-d node computing ``op`` on ``refs`` (``('o', j)``: operand ``j`` of the step's
+    node; ``('c', value, dtype)``: a literal, kept in the code as inside the composite)."""
+    ins = [TensorType(d, ())() for d in operand_dtypes]
+    comp = Composite([(op, tuple(("i", r[1]) if r[0] == "o" else r for r in refs), dt)],
+                     [0], list(operand_dtypes))
+    return Elemwise(comp).make_node(*ins)
+
+
+def scalar_steps(node):
+    """``[(step_node, operands, result)]`` running ``node``'s 0-d composite one operation
+    at a time, or None when ``node`` is not such a composite. ``operands`` name each
+    input of ``step_node`` as ``('in', k)`` (input ``k`` of ``node``) or ``('t', j)``
+    (the result of step ``j`` of this list); ``result`` is the output index of ``node``
+    the step computes, or None for an intermediate value."""
+    if not _splittable(node):
+        return None
+    # (imported here: the generators' modules load with the backend's registries)
+    from symgraph.link.numba.impl.elemwise import literal_input
+
+    comp = node.op.scalar_op
+    if len(set(comp.outputs)) != len(comp.outputs):
+        return None
+    out_of = {s: j for j, s in enumerate(comp.outputs)}
+    steps: list = []
+    where: list = []   # per composite step: ('t', index in steps)
+    in_dts = [v.type.dtype for v in node.inputs]
+    # inputs the composite's kernel has as literals in its code (``literal_input``) stay
+    # literals in the steps' code
+    literal = {k: ("c", np.asarray(v.data).reshape(-1)[0].item(), v.type.dtype)
+               for k, v in enumerate(node.inputs) if literal_input(v) is not None}
+
+    def operand(r):
+        if r[0] == "i" and r[1] in literal:
+            return None, in_dts[r[1]]
+        if r[0] == "i":
+            return ("in", r[1]), in_dts[r[1]]
+        if r[0] == "s":
+            return where[r[1]], comp.steps[r[1]][2]
+        return None, r[2]
+
+    for k, (op, refs, dt) in enumerate(comp.steps):
+        resolved = [operand(r) for r in refs]
+        if all(src is None for src, _ in resolved):
+            return None   # a step of literals only (constant folding leaves none)
+        chain = (isinstance(op, (ts.Add, ts.Mul)) and len(refs) > 2 and dt in _CHAIN_DTYPES
+                 and all(d == dt for _, d in resolved))
+        groups = ([refs[:2]] + [[None, r] for r in refs[2:]]) if chain else [list(refs)]
+        for g, group in enumerate(groups):
+            operands, dts, step_refs = [], [], []
+            for r in group:
+                if r is None:   # the chain's running value
+                    src, d = ("t", len(steps) - 1), dt
+                else:
+                    src, d = operand(r)
+                if src is None:
+                    step_refs.append(literal[r[1]] if r[0] == "i" else r)
+                else:
+                    step_refs.append(("o", len(operands)))
+                    operands.append(src)
+                    dts.append(d)
+            if not operands:
+                return None
+            last = g == len(groups) - 1
+            steps.append((_one_step(op, step_refs, dt, dts), operands,
+                          out_of.get(k) if last else None))
+        where.append(("t", len(steps) - 1))
+    return steps
