@@ -426,6 +426,42 @@ def test_step_output_changes_shape():
     assert f"test_scan.py:{_line_of('MARK-SHAPE')}" in str(ei.value)
 
 
+def test_strided_states_and_initial_values_on_numba():
+    """The Numba loop copies each step's values into its buffers (``copy_into``): a state
+    the step returns transposed (strided), a non-recurrent output that is a strided
+    slice, and an initial value with two taps given as a transposed view of the input."""
+    m = T.dmatrix("m")
+    seq = T.dtensor3("seq")
+
+    def step(x, h2, h1):
+        nxt = (T.dot(h1, x) + h2).T
+        return nxt, T.exp(x)[:, ::2]
+
+    outs, _ = theano.scan(step, sequences=seq, outputs_info=[
+        dict(initial=m.T.reshape((2, 3, 3)).dimshuffle(0, 2, 1), taps=[-2, -1]), None],
+        name="strided")
+    mv = np.arange(18.0).reshape(6, 3) / 10
+    sv = np.random.default_rng(3).standard_normal((4, 3, 3)) / 3
+    fs = [theano.function([m, seq], outs, mode=mode) for mode in ("py", "numba")]
+    want, got = fs[0](mv, sv), fs[1](mv, sv)
+    for w, g in zip(want, got):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+def test_copy_into_strided_and_mismatched():
+    from symgraph.link.numba.impl.scan import copy_into
+
+    src = np.arange(24.0).reshape(2, 3, 4)
+    dst = np.zeros((4, 3, 2))
+    copy_into(dst.transpose(2, 1, 0), src)     # strided destination
+    np.testing.assert_array_equal(dst.transpose(2, 1, 0), src)
+    out = np.zeros((2, 3, 4))
+    copy_into(out, src[:, :, ::-1].copy()[:, :, ::-1])   # contiguous on both sides
+    np.testing.assert_array_equal(out, src)
+    with pytest.raises(ValueError, match="shape"):
+        copy_into(np.zeros((3, 4)), np.zeros((4, 3)))
+
+
 def test_strict_needs_every_variable_in_non_sequences():
     x = T.dvector("x")
     w = T.dscalar("w")

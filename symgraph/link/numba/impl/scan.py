@@ -74,20 +74,28 @@ def inner_module(op, optimize_inner=True):
 
 @numba.njit(cache=True, nogil=True)
 def copy_into(dst, src):
-    """``dst[...] = src``, as one flat loop when both are C-contiguous at run time.
+    """``dst[...] = src`` for arrays of one shape: one flat loop when both are C-contiguous
+    at run time, else an element loop over the index space.
 
     Why: the loop copies each step's values into its output buffers, and Numba's
     assignment between 2-D slices runs a general strided loop, about three times slower
     than the flat one (which LLVM vectorizes). A step's value typed with layout 'A' but
     contiguous at run time takes the flat loop too (``ascontiguousarray`` is then a view).
+    Numba's own assignment is not used even for the strided case: its broadcasting error
+    path formats the shapes into a message, and compiling that took 2.6 s of the first
+    LSTM's compile (per process, for every new array rank). The callers check the shapes
+    (a step's output against its buffer) before they copy.
     """
-    if src.shape == dst.shape and src.flags.c_contiguous and dst.flags.c_contiguous:
+    if src.shape != dst.shape:
+        raise ValueError("scan: a step's value does not have its buffer's shape")
+    if src.flags.c_contiguous and dst.flags.c_contiguous:
         d = np.ascontiguousarray(dst).reshape(dst.size)
         s = np.ascontiguousarray(src).reshape(src.size)
         for k in range(d.size):
             d[k] = s[k]
     else:
-        dst[...] = src
+        for idx in np.ndindex(dst.shape):
+            dst[idx] = src[idx]
 
 
 def _err(op, msg) -> str:
@@ -116,7 +124,7 @@ def numba_scan(op, node, ctx):
         rows = L[i] if ring[i] else f"{L[i]} + n"
         shape = f"({rows},) + {x}.shape[1:]" if st_t[i].ndim else f"{rows}"
         lines.append(f"b{i} = np.empty({shape}, dtype={np_dtype(st_t[i].dtype)})")
-        lines.append(f"b{i}[:{L[i]}] = {x}[:{L[i]}]")
+        lines.append(f"_sg_copy_into(b{i}[:{L[i]}], {x}[:{L[i]}])")
     lines.append("ran = n")
 
     def read(i, k, t):
