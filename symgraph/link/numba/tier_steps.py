@@ -14,7 +14,8 @@ The same bits as the inline code, by construction: each step is rendered by the 
 code that renders it inside the composite (``scalar_render._composite_code``: operands
 cast to the step's compute dtypes, the op's template, the result cast to the step's
 dtype), with the same literals in place. An n-ary sum or product is split into a
-left-to-right chain of binary ones, the order in which ``(a + b + c)`` evaluates, and
+left-to-right chain of binary ones, the order in which ``(a + b + c)`` evaluates (only
+``Add`` and ``Mul`` themselves, whose templates are those n-ary expressions), and
 only where every operand already has the step's float dtype, so that each partial
 result is what the n-ary expression holds at that point.
 """
@@ -83,7 +84,7 @@ def scalar_steps(node):
         resolved = [operand(r) for r in refs]
         if all(src is None for src, _ in resolved):
             return None   # a step of literals only (constant folding leaves none)
-        chain = (isinstance(op, (ts.Add, ts.Mul)) and len(refs) > 2 and dt in _CHAIN_DTYPES
+        chain = (type(op) in (ts.Add, ts.Mul) and len(refs) > 2 and dt in _CHAIN_DTYPES
                  and all(d == dt for _, d in resolved))
         groups = ([refs[:2]] + [[None, r] for r in refs[2:]]) if chain else [list(refs)]
         for g, group in enumerate(groups):
