@@ -64,22 +64,30 @@ def test_subtensor_negative_steps_run_on_the_device(helpers, index):
     assert f.executable.fallbacks == []
 
 
-def test_subtensor_symbolic_and_negative_steps_inc_and_set(helpers):
+def _matrix_vector_cases(helpers, fn, y_len, scalars):
+    """Compare ``fn(e, y, i)`` (``e = exp(x / 20)`` of a 4x5 matrix ``x``, a vector ``y``
+    of ``y_len``, an int64 scalar ``i``) on cuda and py for each value of ``i``, with no
+    fallback to the CPU; returns the last cuda Function and the symbols."""
     x = T.matrix("x")
     y = T.vector("y")
-    s = T.lscalar("s")
+    i = T.lscalar("i")
     xv = np.arange(20.0).reshape(4, 5)
-    yv = np.arange(4.0) + 100
+    yv = np.arange(float(y_len)) + 100
+    for value in scalars:
+        f = helpers.compare(lambda x, y, i: fn(T.exp(x / 20.0), y, i, x), [xv, yv, value],
+                            syms=[x, y, i])
+        assert f.executable.fallbacks == []
+    return f, x, y, xv
 
-    def fn(x, y, s):
-        e = T.exp(x / 20.0)
+
+def test_subtensor_symbolic_and_negative_steps_inc_and_set(helpers):
+    def fn(e, y, s, x):
         return [e[::s] + 0.0, e[:, 4:0:s] * 1.0, T.set_subtensor(e[::-1, 2], y),
                 T.inc_subtensor(e[::-2, ::-1], 1.5), T.inc_subtensor(e[3::-1, 1], T.exp(y)),
                 T.grad((e[::-1, 3:0:-2] ** 2).sum(), x)]
 
-    for step in (-1, 2, -3):
-        f = helpers.compare(fn, [xv, yv, step], syms=[x, y, s])
-        assert f.executable.fallbacks == []
+    _, x, _, xv = _matrix_vector_cases(helpers, fn, 4, (-1, 2, -3))
+    s = T.lscalar("s")
     f = symgraph.function([x, s], x[::s] * 2.0, mode="cuda")
     with pytest.raises(ValueError, match="step cannot be zero"):
         f(xv, 0)
@@ -129,21 +137,13 @@ def test_transfers_are_marked_in_debugprint():
 
 
 def test_inc_and_set_subtensor(helpers):
-    x = T.matrix("x")
-    y = T.vector("y")
-    i = T.lscalar("i")
-    xv = np.arange(20.0).reshape(4, 5)
-    yv = np.arange(5.0) + 100
-
-    def fn(x, y, i):
-        e = T.exp(x / 20.0)
+    def fn(e, y, i, x):
         return [T.set_subtensor(e[1], y), T.inc_subtensor(e[i:, 1:3], 2.0),
                 T.inc_subtensor(e[::2], T.exp(y)), T.set_subtensor(e[:, i], T.exp(y[:4])),
                 T.grad((e[1:3, ::2] ** 2).sum(), x)]
 
-    f = helpers.compare(fn, [xv, yv, 1], syms=[x, y, i])
+    f, x, y, xv = _matrix_vector_cases(helpers, fn, 5, (1,))
     assert "IncSubtensor" in {type(n.op).__name__ for n in f.maker.fgraph.apply_nodes}
-    assert f.executable.fallbacks == []
     g = symgraph.function([x, y], T.set_subtensor(T.exp(x)[1], y), mode="cuda")
     with pytest.raises(ValueError, match="shape"):
         g(xv, np.ones(3))
