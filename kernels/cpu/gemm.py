@@ -14,7 +14,13 @@ applies, and returns False otherwise (the caller then uses BLAS):
   with ``beta * w`` added: each thread takes a range of rows of the result.
 
 The kernels take batches up to ``SMALL_DIM`` (128) rows and weights whose per-thread
-share stays cache-sized (``PANEL_BYTES``); larger products are left to BLAS.
+share stays cache-sized (``PANEL_BYTES``). A larger product of at least ``SPLIT_WORK``
+multiply-adds whose operands BLAS reads in place is split by columns (or, when taller than
+wide, rows) of the result, one single-threaded BLAS call per thread (``COLS_BLAS``,
+``ROWS_BLAS``): the BLAS compiled code calls runs on
+one thread (``link/numba/blas_threads.py``), and the products a scan's gradient leaves
+after its loop (``h.T @ dz`` over every step) ran on one core. Smaller or other products
+are left to the caller's BLAS call.
 
 Why not BLAS: at batch 10 OpenBLAS repacks the whole weight matrix on every call and
 runs one product well below the machine's peak (docs/benchmarks.md); these kernels read
@@ -50,7 +56,7 @@ register_task_symbol()  # before cached code that reads it loads (no process cha
 #: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
 _CALLER_CACHE = caller_cache()
 
-__all__ = ["small_gemm", "overlaps", "SMALL_DIM", "MIN_WORK", "PANEL_BYTES"]
+__all__ = ["small_gemm", "overlaps", "SMALL_DIM", "MIN_WORK", "PANEL_BYTES", "SPLIT_WORK"]
 
 #: the batch dimension at or below which the kernels are used instead of BLAS (at batch
 #: 100 with network3's 2880 x 100 weights they still beat one-thread BLAS, forward and
@@ -62,6 +68,10 @@ PANEL_BYTES = 4 << 20
 #: multiply-adds below which a product is left to BLAS (faster on tiny matrices such as
 #: 10x100 @ 100x10: docs/benchmarks.md)
 MIN_WORK = 1 << 15
+#: multiply-adds from which a product no kernel here takes is still split over the
+#: threads, as column blocks each computed by one single-threaded BLAS call (2M: about
+#: 40 us on one core, against a fork and join of Numba's pool of about 10 us)
+SPLIT_WORK = 1 << 21
 #: rows of the micro-kernel (accumulators: MAX_ROWS x 2 vectors of 64 bytes)
 MAX_ROWS = 6
 #: fewest rows of the weights worth a thread of their own
@@ -257,7 +267,7 @@ def _tasks(rows):
     return max(1, min(_task_threads(), rows // ROWS_PER_TASK))
 
 
-NN, NT, TN, NT_BLAS = 0, 1, 2, 3
+NN, NT, TN, COLS_BLAS, ROWS_BLAS = 0, 1, 2, 3, 4
 
 
 @njit(parallel=True, nogil=True, cache=_CALLER_CACHE)
@@ -270,7 +280,10 @@ def _product(mode, alpha, x, y, beta, z, out):
     NT: x rows contiguous, y a transposed row-major matrix, x has at most two registers'
         worth of rows. Computed as ``y.T @ x.T`` (rows of ``y.T`` by the lanes of a
         zero-padded ``x.T``) into ``ct``, which each task transposes into its columns.
-    NT_BLAS: as NT with more rows in x: each task makes one BLAS call for its columns.
+    COLS_BLAS: NT with more rows in x, or a large product in any layout BLAS reads in
+        place: each task makes one single-threaded BLAS call for its columns.
+    ROWS_BLAS: a large product with more rows than columns: the same for its rows (each
+        task writes whole rows of out: no two threads share a cache line of it)
     TN: x a transposed row-major matrix, k small. Each task writes a range of rows."""
     m, k = x.shape
     n = y.shape[1]
@@ -285,7 +298,7 @@ def _product(mode, alpha, x, y, beta, z, out):
         for i in range(m):
             for r in range(k):
                 xt[r, i] = x[i, r]
-    split = k if mode == NN else (n if mode in (NT, NT_BLAS) else m)
+    split = k if mode == NN else (n if mode in (NT, COLS_BLAS) else m)   # TN, ROWS_BLAS: m
     tasks = _tasks(split)
     rows_ct = n if mode == NT else (tasks * m if mode == NN else 1)
     buf = _any(np.empty((rows_ct, n if mode == NN else width), dtype=out.dtype))
@@ -306,7 +319,7 @@ def _product(mode, alpha, x, y, beta, z, out):
                 else:
                     for j in range(s0, s1):
                         out[i, j] = alpha * buf[j, i]
-        elif mode == NT_BLAS:
+        elif mode == COLS_BLAS:
             # BLAS reads the strided column block of y and writes out's in place
             # (a loop, not ``part[...] = z[...]``: that one's shape-error path
             # compiles Numba's string formatting, seconds of a first run)
@@ -315,6 +328,12 @@ def _product(mode, alpha, x, y, beta, z, out):
                     for j in range(s0, s1):
                         out[i, j] = z[i, j]
             gemm_into(alpha, x, y[:, s0:s1], beta, out[:, s0:s1])
+        elif mode == ROWS_BLAS:
+            if beta != 0 and z.ctypes.data != out.ctypes.data:
+                for i in range(s0, s1):
+                    for j in range(n):
+                        out[i, j] = z[i, j]
+            gemm_into(alpha, x[s0:s1], y, beta, out[s0:s1])
         else:
             _tiles_by_symbol(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
                              alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out,
@@ -351,7 +370,8 @@ def _any(a):
 @njit(nogil=True, cache=_CALLER_CACHE)
 def small_gemm(alpha, x, y, beta, z, out):
     """``out[...] = alpha * x @ y + beta * z`` (``z`` not read when ``beta == 0``; ``z`` may
-    be ``out``) when one of the batch-shaped products applies; returns whether it did.
+    be ``out``) when one of the batch-shaped products applies, or a large product that
+    BLAS computes column block by column block on every thread; returns whether it did.
 
     All four arrays 2-D of one float dtype, ``x (m, k)``, ``y (k, n)``, ``z`` and ``out``
     ``(m, n)``, positive strides. Nothing is written when it returns False."""
@@ -381,9 +401,12 @@ def _dispatch(alpha, x, y, beta, z, out):
     if m <= SMALL_DIM and x_rows and y_rows and panel <= PANEL_BYTES:
         mode = NN
     elif x_rows and _unit(y, 0):
-        mode = NT if m <= 2 * (64 // out.itemsize) else NT_BLAS
+        mode = NT if m <= 2 * (64 // out.itemsize) else COLS_BLAS
     elif k <= SMALL_DIM and _unit(x, 0) and y_rows and panel <= PANEL_BYTES // 4:
         mode = TN
+    elif (m * n * k >= SPLIT_WORK and _tasks(max(m, n)) > 1 and (x_rows or _unit(x, 0))
+          and (y_rows or _unit(y, 0))):
+        mode = COLS_BLAS if n >= m else ROWS_BLAS
     else:
         return False
     _product_by_symbol(mode, alpha, x, y, beta, z, out)

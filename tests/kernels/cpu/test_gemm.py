@@ -88,15 +88,49 @@ def test_network3_dense_shapes(kind, dtype, batch):
                                atol=_tol(dtype, k) * scale)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout,m,k,n", [
+    ("x.T @ y", 160, 700, 173), ("x @ y", 160, 700, 173), ("x @ y.T, x.T", 160, 700, 173),
+    ("x @ y", 900, 40, 130), ("x.T @ y", 700, 300, 150)])
+def test_large_products_are_split_over_the_threads(layout, m, k, n, dtype):
+    """A product too large for the batch kernels (more than SMALL_DIM rows, a long
+    reduction) but worth SPLIT_WORK: one single-threaded BLAS call per thread, each for its
+    columns (``COLS_BLAS``) or, taller than wide, its rows (``ROWS_BLAS``), in any layout
+    BLAS reads in place; z added with beta."""
+    from symgraph.kernels.cpu import threads
+
+    rng = np.random.default_rng(5)
+    assert m * n * k >= G.SPLIT_WORK
+    x = rng.standard_normal((k, m)).T if layout.startswith("x.T") else \
+        rng.standard_normal((m, k))
+    y = rng.standard_normal((n, k)).T if "y.T" in layout else rng.standard_normal((k, n))
+    if layout.endswith("x.T"):
+        x = np.asfortranarray(x)
+    x, y = x.astype(dtype), y.astype(dtype)
+    z = rng.standard_normal((m, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype)
+    ref = R.gemm_ref(0.5, x, y, -2.0, z)
+    done = G.small_gemm(dtype(0.5), x, y, dtype(-2.0), z, out)
+    assert done == (min(threads.task_threads(), max(m, n) // G.ROWS_PER_TASK) > 1)
+    if done:
+        np.testing.assert_allclose(out, ref, rtol=_tol(dtype, k), atol=_tol(dtype, k))
+    else:
+        assert np.isnan(out).all()
+    # an operand BLAS cannot read in place (no unit stride) is left to the caller
+    xs = np.zeros((m, 2 * k), dtype)[:, ::2]
+    assert not G.small_gemm(dtype(1), xs, y, dtype(0), out, out)
+
+
 def test_declines_what_it_does_not_handle():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((10, 2880)).astype(np.float32)
     w = rng.standard_normal((2880, 100)).astype(np.float32)
     out = np.zeros((10, 100), np.float32)
-    # batch above SMALL_DIM: BLAS's job
-    big = rng.standard_normal((G.SMALL_DIM + 1, 2880)).astype(np.float32)
+    # batch above SMALL_DIM, too small to split over the threads: the caller's BLAS call
+    big = rng.standard_normal((G.SMALL_DIM + 1, 100)).astype(np.float32)
     out33 = np.zeros((G.SMALL_DIM + 1, 100), np.float32)
-    assert not G.small_gemm(np.float32(1), big, w, np.float32(0), out33, out33)
+    assert (G.SMALL_DIM + 1) * 100 * 100 < G.SPLIT_WORK
+    assert not G.small_gemm(np.float32(1), big, w[:100], np.float32(0), out33, out33)
     # output with strided columns
     wide = np.zeros((10, 200), np.float32)
     assert not G.small_gemm(np.float32(1), x, w, np.float32(0), wide[:, ::2], wide[:, ::2])
