@@ -72,6 +72,13 @@ MIN_WORK = 1 << 15
 #: threads, as column blocks each computed by one single-threaded BLAS call (2M: about
 #: 40 us on one core, against a fork and join of Numba's pool of about 10 us)
 SPLIT_WORK = 1 << 21
+#: NN with at least this many times more columns than reduction rows (an LSTM's
+#: ``h @ U``, 128 x 512), or NT with this many times more reduction rows than columns
+#: (its ``dz @ U.T``), goes to BLAS split by columns instead: BLAS packs the small panel
+#: cheaply and measured about twice as fast there at batch 10 (10.2 against 20.4 us,
+#: 11.0 against 26.9 us), while the kernels keep a dense layer's tall, narrow weights
+#: (network3's 2880 x 100: 41 against 108 us; docs/benchmarks.md)
+LOPSIDED = 4
 #: rows of the micro-kernel (accumulators: MAX_ROWS x 2 vectors of 64 bytes)
 MAX_ROWS = 6
 #: fewest rows of the weights worth a thread of their own
@@ -398,10 +405,11 @@ def _dispatch(alpha, x, y, beta, z, out):
     n = y.shape[1]
     x_rows, y_rows = _unit(x, 1), _unit(y, 1)
     panel = k * n * out.itemsize
+    lopsided = _tasks(n) > 1 and (n >= LOPSIDED * k if y_rows else k >= LOPSIDED * n)
     if m <= SMALL_DIM and x_rows and y_rows and panel <= PANEL_BYTES:
-        mode = NN
+        mode = COLS_BLAS if lopsided else NN
     elif x_rows and _unit(y, 0):
-        mode = NT if m <= 2 * (64 // out.itemsize) else COLS_BLAS
+        mode = NT if m <= 2 * (64 // out.itemsize) and not lopsided else COLS_BLAS
     elif k <= SMALL_DIM and _unit(x, 0) and y_rows and panel <= PANEL_BYTES // 4:
         mode = TN
     elif (m * n * k >= SPLIT_WORK and _tasks(max(m, n)) > 1 and (x_rows or _unit(x, 0))

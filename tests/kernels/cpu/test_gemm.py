@@ -121,6 +121,21 @@ def test_large_products_are_split_over_the_threads(layout, m, k, n, dtype):
     assert not G.small_gemm(dtype(1), xs, y, dtype(0), out, out)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind,m,k,n", [("nn", 10, 128, 512), ("nt", 10, 512, 128),
+                                        ("nn", 100, 128, 512), ("nt", 100, 512, 128)])
+def test_lopsided_batch_products_match_the_reference(kind, m, k, n, dtype):
+    """An LSTM's per-step products (``h @ U`` with 4x more columns than reduction rows,
+    ``dz @ U.T`` with 4x more reduction rows than columns: ``LOPSIDED``) go to the
+    column-split BLAS path; results as the reference, z added with beta, in place too."""
+    rng = np.random.default_rng(11)
+    x, y = _operands(rng, dtype, m, k, n, kind)
+    z = rng.standard_normal((m, n)).astype(dtype)
+    ref = R.gemm_ref(1.5, x, y, 0.75, z)
+    assert G.small_gemm(dtype(1.5), x, y, dtype(0.75), z, z)
+    np.testing.assert_allclose(z, ref, rtol=_tol(dtype, k), atol=_tol(dtype, k))
+
+
 def test_declines_what_it_does_not_handle():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((10, 2880)).astype(np.float32)
