@@ -69,15 +69,14 @@ PANEL_BYTES = 4 << 20
 #: 10x100 @ 100x10: docs/benchmarks.md)
 MIN_WORK = 1 << 15
 #: multiply-adds from which a product no kernel here takes is still split over the
-#: threads, as column blocks each computed by one single-threaded BLAS call (2M: about
-#: 40 us on one core, against a fork and join of Numba's pool of about 10 us)
+#: threads, as column (or row) blocks each computed by one single-threaded BLAS call: a
+#: product that keeps one core busy far longer than a fork and join of Numba's pool
 SPLIT_WORK = 1 << 21
 #: NN with at least this many times more columns than reduction rows (an LSTM's
 #: ``h @ U``, 128 x 512), or NT with this many times more reduction rows than columns
 #: (its ``dz @ U.T``), goes to BLAS split by columns instead: BLAS packs the small panel
-#: cheaply and measured about twice as fast there at batch 10 (10.2 against 20.4 us,
-#: 11.0 against 26.9 us), while the kernels keep a dense layer's tall, narrow weights
-#: (network3's 2880 x 100: 41 against 108 us; docs/benchmarks.md)
+#: cheaply and measured faster there, while the kernels stay faster on a dense layer's
+#: tall, narrow weights such as network3's 2880 x 100 (figures: docs/benchmarks.md)
 LOPSIDED = 4
 #: rows of the micro-kernel (accumulators: MAX_ROWS x 2 vectors of 64 bytes)
 MAX_ROWS = 6

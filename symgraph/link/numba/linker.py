@@ -351,7 +351,7 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
         scode = gen(snode.op, snode, kctx)
         names.append(outs[result] if result is not None else f"v{n}_t{j}")
         ins = [arg_names[i] if kind == "in" else names[i] for kind, i in operands]
-        tier["inline"][(n, j)] = kernel_source(scode, _decorator(_JIT_DEFAULTS))
+        tier["inline"][(n, j)] = kernel_source(scode, deco)
         tier["nodes"].append(((n, j), ins, [names[j]]))
 
 

@@ -120,12 +120,12 @@ def test_givens_slice_of_a_shared_dataset_is_a_view(helpers, count_transfers):
 
 
 def test_subtensor_view_shares_device_memory():
-    from symgraph.link.cuda.impl.subtensor import subtensor_view
+    from symgraph.link.cuda.impl.subtensor import subtensor
     from symgraph.tensor.subtensor import Subtensor
 
     d = runtime.upload(np.arange(20.0).reshape(5, 4))
     op = Subtensor((("slice", "?", "?", None),))
-    v = subtensor_view(op, d, [1, 3])
+    v = subtensor(op, d, [1, 3])
     np.testing.assert_array_equal(runtime.download(v), np.arange(20.0).reshape(5, 4)[1:3])
     if runtime.using_simulator():
         assert np.shares_memory(v._ary, d._ary)

@@ -159,6 +159,26 @@ def test_both_tiers_give_the_same_bits(name, dtype, monkeypatch, glue):
     _same_bits(tier, compiled)
 
 
+def test_a_chain_adds_left_to_right_as_the_nary_sum_does(glue):
+    """float32 values where the order of the additions shows in the result: the Python
+    tier's chain of binary additions (``tier_steps.py``), the compiled glue's fused n-ary
+    sum and the py backend all add left to right."""
+    vals = np.array([1e8, 1.0, -1e8, 3.0, 0.5], "float32")
+    xs = [T.fscalar(f"x{k}") for k in range(len(vals))]
+    total = T.exp(xs[0] * 0) * (xs[0] + xs[1] + xs[2] + xs[3] + xs[4])
+    expect = vals[0]
+    for v in vals[1:]:
+        expect = np.float32(expect + v)
+    assert expect != np.float32(vals.sum(dtype="float64"))   # the order shows
+    for mode in ("tiered", "compiled", "py"):
+        glue("compiled" if mode == "py" else mode)
+        f = symgraph.function(xs, total, mode="py" if mode == "py" else None)
+        if mode == "tiered":
+            f.executable.hold_python_tier()
+            assert any(isinstance(k, tuple) for k in _tier_kernels(f))   # split into steps
+        assert f(*vals) == expect and f(*vals).dtype == np.float32
+
+
 def _new_graph(scale, rows):
     """A small graph with views, a product, a reduction and an update (``scale``, like
     any scalar constant, is an argument of the glue, not part of its source)."""

@@ -43,16 +43,6 @@ def _ascending(op, ax, n, s):
     return start + (count - 1) * step, start + 1, -step, True
 
 
-def subtensor_view(op, x, vals):
-    """The device view ``x[index]`` for ``op.idx_list`` and host index values ``vals``;
-    a ``ValueError`` for a negative step, which has no view (``subtensor_parts``)."""
-    v, flips = subtensor_parts(op, x, vals)
-    if any(flips):
-        raise ValueError(f"{op}: a negative step has no device view (Numba's device "
-                         "arrays take no negative strides)")
-    return v
-
-
 def subtensor(op, x, vals):
     """``x[index]``: the device view, or for a negative step a reversed copy of it."""
     v, flips = subtensor_parts(op, x, vals)
