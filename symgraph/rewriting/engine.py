@@ -186,6 +186,7 @@ def _load_rewrites():
         nnet,
         specialize,
         stabilize,
+        subtensor,
     )
 
 
