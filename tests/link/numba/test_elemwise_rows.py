@@ -116,3 +116,52 @@ def test_inc_subtensor_of_column_block(set_instead, layout):
     assert "_sg_helpers.unit_row(sub[j0]" in f.executable.source
     np.testing.assert_array_equal(got0, want0)
     np.testing.assert_array_equal(got1, want1)
+
+
+@pytest.mark.parametrize("shape", [(7, 33), (3, 5, 17), (1, 1), (0, 4), (4, 0)])
+def test_one_loop_body_for_flat_and_rows_gives_the_same_bits_on_every_layout(shape):
+    """Full-shape operands share one loop body: a C-contiguous operand is one row of every
+    element, a row slice is a row at a time, anything else takes the element loop. The
+    three give numpy's values and, element by element the same code, the same bits."""
+    xs = [T.TensorType("float32", (False,) * len(shape))() for _ in range(3)]
+    out = [T.nnet.sigmoid(xs[0]) * T.tanh(xs[1]) + xs[2] * 0.5, T.exp(xs[0]) - xs[2]]
+    f = symgraph.function(xs, out)
+    base = [(RNG.standard_normal(shape) * 3).astype(np.float32) for _ in range(3)]
+
+    def wider(v):   # the same values as a view whose rows have a unit stride
+        w = np.zeros(v.shape[:-1] + (v.shape[-1] + 3,), np.float32)
+        w[..., 1:1 + v.shape[-1]] = v
+        return w[..., 1:1 + v.shape[-1]]
+
+    layouts = {"C": base, "rows": [wider(v) for v in base],
+               "F": [np.asfortranarray(v) for v in base],
+               "mixed": [base[0], wider(base[1]), np.asfortranarray(base[2])]}
+    results = {name: f(*vals) for name, vals in layouts.items()}
+    a, b, c = (v.astype(np.float64) for v in base)
+    want = [1 / (1 + np.exp(-a)) * np.tanh(b) + c * 0.5, np.exp(a) - c]
+    for name, got in results.items():
+        for g, w in zip(got, want):
+            assert g.shape == shape
+            np.testing.assert_allclose(g, w, rtol=2e-6, atol=2e-6, err_msg=name)
+        for g, ref in zip(got, results["C"]):
+            np.testing.assert_array_equal(g, ref, err_msg=name)
+
+
+@pytest.mark.parametrize("layout", ["F", "stepped", "C", "rows"])
+def test_in_place_output_into_an_operand_of_any_layout(layout):
+    """An in-place output whose operand lacks a unit last stride is computed in a
+    C-contiguous copy and written back: the operand's own memory holds the result."""
+    from symgraph.tensor import scalar_ops as ts
+    from symgraph.tensor.elemwise import Elemwise
+
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f = symgraph.function([x, y], Elemwise(ts.Add(), {0: 0})(x, T.tanh(y)),
+                          mode=Mode("numba", optimizer=None), accept_inplace=True)
+    base = RNG.standard_normal((5, 7))
+    a = {"F": np.asfortranarray(base), "stepped": np.repeat(base, 2, axis=1)[:, ::2],
+         "C": base.copy(), "rows": np.hstack([base, base])[:, 3:10]}[layout]
+    keep = a.copy()
+    b = RNG.standard_normal((5, 7))
+    got = f(a, b)
+    np.testing.assert_allclose(got, keep + np.tanh(b), rtol=1e-13)
+    np.testing.assert_array_equal(a, got)

@@ -91,12 +91,17 @@ def test_cheap_arithmetic_stays_serial(small_threshold, runs):
     assert runs == []
 
 
-def test_non_contiguous_operands_take_the_serial_loop(small_threshold, runs):
+def test_strided_operands_are_copied_then_run_like_contiguous_ones(small_threshold, runs):
+    """An operand without a unit last stride is copied to a C-contiguous array first
+    (``impl/elemwise.py``: one loop body per kernel), so it takes the parallel branch
+    too, with the same bits as its contiguous copy."""
     x = T.dmatrix("x")
     f = symgraph.function([x], T.exp(x) + 1)
     v = np.random.RandomState(1).randn(200, 60)[:, ::3]  # strided: not C-contiguous
-    np.testing.assert_allclose(f(v), np.exp(v) + 1, rtol=1e-13)
-    assert runs == []
+    got = f(v)
+    np.testing.assert_allclose(got, np.exp(v) + 1, rtol=1e-13)
+    assert runs == [v.size]
+    np.testing.assert_array_equal(got, f(np.ascontiguousarray(v)))
 
 
 def test_a_failing_chunk_kernel_raises_and_leaves_shared_values(small_threshold, monkeypatch):

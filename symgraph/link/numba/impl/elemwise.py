@@ -207,24 +207,63 @@ def numba_elemwise(op, node, ctx):
         loop.append(indent("\n".join(inner), 4 * ndim))
         return "\n".join(loop)
 
-    def by_rows():
-        """nested() over unit-stride rows (``helpers.unit_row``), when every operand
-        that varies along the last dimension has a one-element stride there at run time
-        (a column slice of a C matrix): then the inner loop vectorizes without gathers."""
+    def one_body():
+        """The loop nest over unit-stride rows, or None when no operand varies along the
+        last dimension (then ``nested()`` is the only loop).
+
+        One loop body per kernel: each copy of a body is compiled on its own (its
+        transcendentals inlined as SIMD code), and the flat, row and element loops were
+        three copies of the same body, most of an elementwise kernel's compile time (an
+        LSTM's gate kernel, docs/benchmarks.md). So:
+
+        - an operand that varies along the last dimension without a one-element stride
+          there (a transpose, a stepped slice) is first copied to a C-contiguous array
+          (an in-place output is then written there and copied back at the end);
+        - when every operand has the full shape and is C-contiguous, the whole array is
+          one row (the flat loop, which also takes the parallel chunk kernel when
+          worthwhile); else each row of the last dimension is one (a column block of a C
+          matrix: an LSTM's gates ``z[:, :H]``), read through ``helpers.unit_row`` so the
+          loop vectorizes without gathers.
+
+        Every element runs the same statements whatever the layout, so the results are the
+        same bits for C-contiguous, row-sliced and strided operands."""
         last = ndim - 1
         rowed = [k for k in arrays if not node.inputs[k].type.broadcastable[last]]
-        if ndim < 2 or not rowed or size_of[last] == "1":
+        if not rowed or size_of[last] == "1":
             return None
-        conds = " and ".join([f"x{k}.strides[{last}] == x{k}.itemsize" for k in rowed]
-                             + [f"o{j}.strides[{last}] == o{j}.itemsize" for j in inplace])
+        flat_ok = all(not any(node.inputs[k].type.broadcastable) for k in arrays)
+        src = {k: (f"y{k}" if k in rowed else f"x{k}") for k in arrays}
+        out = [f"nt = {' * '.join(size_of)}"]
+        for k in rowed:
+            out.append(f"y{k} = x{k} if x{k}.strides[{last}] == x{k}.itemsize "
+                       f"else _sg_helpers.ascontiguousarray(x{k})")
+        target = {j: (src[inplace[j]] if j in inplace else f"o{j}")
+                  for j in range(len(out_dtypes))}
+        if flat_ok:
+            out.append("flat = " + " and ".join(f"y{k}.flags.c_contiguous" for k in rowed))
+        else:
+            out.append("flat = False")
+        if flat_ok and worth_parallel(op):
+            flat_inner = [f"a{k} = f{k}[j]" for k in arrays]
+            flat_inner += stmts + [f"g{j}[j] = {e}" for j, e in enumerate(outs)]
+            par = _parallel_dispatch(op, node, arrays, scalar_inputs, flat_inner,
+                                     in_dtypes, out_dtypes).split("\n")
+            views = ([f"    f{k} = _sg_flat(y{k}, nt)" for k in arrays]
+                     + [f"    g{j} = _sg_flat({t}, nt)" for j, t in target.items()])
+            out += [f"if flat and nt >= {parallel.PARALLEL_MIN}:"] + views + par[1:]
+            out.append("else:")
+        outer = ", ".join(f"j{d}" for d in range(last))
         body = []
         for k in rowed:
-            idx = ", ".join("0" if b else f"j{d}" for d, b in
+            row = ", ".join("0" if b else f"j{d}" for d, b in
                             enumerate(node.inputs[k].type.broadcastable[:last]))
-            body.append(f"r{k} = _sg_helpers.unit_row(x{k}[{idx}], {size_of[last]})")
-        outer = ", ".join(f"j{d}" for d in range(last))
-        body += [f"q{j} = _sg_helpers.unit_row(o{j}[{outer}], {size_of[last]})"
-                 for j in range(len(out_dtypes))]
+            body.append(f"r{k} = _sg_helpers.unit_row(_sg_flat(y{k}, nt) if flat else "
+                        f"y{k}[{row}], width)" if last else
+                        f"r{k} = _sg_helpers.unit_row(y{k}, width)")
+        for j, t in target.items():
+            body.append(f"q{j} = _sg_helpers.unit_row(_sg_flat({t}, nt) if flat else "
+                        f"{t}[{outer}], width)" if last else
+                        f"q{j} = _sg_helpers.unit_row({t}, width)")
         inner = []
         for k in arrays:
             if k in rowed:
@@ -234,44 +273,24 @@ def numba_elemwise(op, node, ctx):
                                 for d, b in enumerate(node.inputs[k].type.broadcastable))
                 inner.append(f"a{k} = x{k}[{idx}]")
         inner += stmts + [f"q{j}[j{last}] = {e}" for j, e in enumerate(outs)]
-        body.append(f"for j{last} in range({size_of[last]}):")
+        body.append(f"for j{last} in range(width):")
         body.append(indent("\n".join(inner), 4))
-        loop = ["    " * d + f"for j{d} in range({size_of[d]}):" for d in range(last)]
+        loop = ["    " * d + f"for j{d} in range(1 if flat else {size_of[d]}):"
+                for d in range(last)]
         loop.append(indent("\n".join(body), 4 * last))
-        return "\n".join([f"if {conds}:", indent("\n".join(loop), 4), "else:",
-                          indent(nested(), 4)])
+        nest = "\n".join([f"width = nt if flat else {size_of[last]}"] + loop)
+        out.append(indent(nest, 4) if flat_ok and worth_parallel(op) else nest)
+        # an in-place output whose operand was copied: write the results back
+        idx_all = ", ".join(f"j{d}" for d in range(ndim))
+        for j, k in inplace.items():
+            back = ["    " * d + f"for j{d} in range({size_of[d]}):" for d in range(ndim)]
+            back.append("    " * ndim + f"o{j}[{idx_all}] = y{k}[{idx_all}]")
+            out += [f"if x{k}.strides[{last}] != x{k}.itemsize:"] + \
+                   ["    " + ln for ln in back]
+        return "\n".join(out)
 
-    def general():
-        rows = by_rows()
-        return nested() if rows is None else rows
-
-    # flat fast path: every per-element operand has the full shape (no broadcastable dim)
-    # and is C-contiguous at run time -> one loop over 1-d views
-    flat_ok = ndim >= 1 and arrays and all(not any(node.inputs[k].type.broadcastable)
-                                           for k in arrays)
-    if flat_ok:
-        conds = " and ".join([f"x{k}.flags.c_contiguous" for k in arrays]
-                             + [f"o{j}.flags.c_contiguous" for j in inplace])
-        total = " * ".join(size_of)
-        flat = [f"if {conds}:", f"    nt = {total}"]
-        flat += [f"    f{k} = _sg_flat(x{k}, nt)" for k in arrays]
-        flat += [f"    g{j} = _sg_flat(o{j}, nt)" for j in range(len(out_dtypes))]
-        flat_inner = [f"a{k} = f{k}[j]" for k in arrays]
-        flat_inner += stmts + [f"g{j}[j] = {e}" for j, e in enumerate(outs)]
-        if worth_parallel(op):
-            flat.append(indent(_parallel_dispatch(op, node, arrays, scalar_inputs,
-                                                  flat_inner, in_dtypes, out_dtypes), 4))
-            flat.append("    else:")
-            flat.append("        for j in range(nt):")
-            flat.append(indent("\n".join(flat_inner), 12))
-        else:
-            flat.append("    for j in range(nt):")
-            flat.append(indent("\n".join(flat_inner), 8))
-        flat.append("else:")
-        flat.append(indent(general(), 4))
-        lines.extend(flat)
-    else:
-        lines.append(general())
+    body = one_body()
+    lines.append(nested() if body is None else body)
     lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
     externs = (_HUGEPAGE_EXTERN,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
     return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),
