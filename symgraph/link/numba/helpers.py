@@ -87,6 +87,13 @@ def ascontiguousarray(a):
 
 
 @numba.njit(cache=True, nogil=True)
+def reshape_contiguous(a, shape):
+    """``a`` (copied when not C-contiguous) viewed with ``shape``. Called by symbol from
+    ``Reshape`` kernels: compiled once per installation and type, not in every kernel."""
+    return np.ascontiguousarray(a).reshape(shape)
+
+
+@numba.njit(cache=True, nogil=True)
 def astype(a, dtype):
     """``a.astype(dtype)`` (a copy), compiled once per installation like the allocators."""
     return a.astype(dtype)
@@ -124,3 +131,29 @@ def sum_lmr(x, acc_zero):
                     acc += x[l_, m, r]
                 out[m] += acc
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def copy_into(dst, src):
+    """``dst[...] = src`` for arrays of one shape: one flat loop when both are C-contiguous
+    at run time, else an element loop over the index space.
+
+    Called by symbol (compiled once per installation and type) from scan's loop, which
+    copies each step's values into its output buffers, and from elementwise kernels, which
+    write back an in-place result computed in a contiguous copy. Why not Numba's array
+    assignment: between 2-D slices it runs a general strided loop, about three times
+    slower than the flat one (which LLVM vectorizes); and its broadcasting error path
+    formats the shapes into a message, whose compile took 2.6 s of the first LSTM's
+    compile (per process, for every new array rank). A value typed with layout 'A' but
+    contiguous at run time takes the flat loop too (``ascontiguousarray`` is then a view).
+    """
+    if src.shape != dst.shape:
+        raise ValueError("copy_into: the value does not have the destination's shape")
+    if src.flags.c_contiguous and dst.flags.c_contiguous:
+        d = np.ascontiguousarray(dst).reshape(dst.size)
+        s = np.ascontiguousarray(src).reshape(src.size)
+        for k in range(d.size):
+            d[k] = s[k]
+    else:
+        for idx in np.ndindex(dst.shape):
+            dst[idx] = src[idx]

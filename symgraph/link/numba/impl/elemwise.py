@@ -57,6 +57,9 @@ def hugepage(a):
 
 #: reached by symbol (``link/numba/extern.py``): compiled once, not again in every graph
 _HUGEPAGE_EXTERN = ("_sg_hugepage", "symgraph.link.numba.impl.elemwise:hugepage")
+#: the copy of an operand without a unit last stride, by symbol for the same reason
+#: (Numba's n-d copy loop is most of a small kernel's code otherwise)
+_CONTIG_EXTERN = ("_sg_contig", "symgraph.link.numba.helpers:ascontiguousarray")
 
 
 def literal_input(v):
@@ -236,7 +239,7 @@ def numba_elemwise(op, node, ctx):
         out = [f"nt = {' * '.join(size_of)}"]
         for k in rowed:
             out.append(f"y{k} = x{k} if x{k}.strides[{last}] == x{k}.itemsize "
-                       f"else _sg_helpers.ascontiguousarray(x{k})")
+                       f"else _sg_contig(x{k})")
         target = {j: (src[inplace[j]] if j in inplace else f"o{j}")
                   for j in range(len(out_dtypes))}
         if flat_ok:
@@ -281,18 +284,20 @@ def numba_elemwise(op, node, ctx):
         nest = "\n".join([f"width = nt if flat else {size_of[last]}"] + loop)
         out.append(indent(nest, 4) if flat_ok and worth_parallel(op) else nest)
         # an in-place output whose operand was copied: write the results back
-        idx_all = ", ".join(f"j{d}" for d in range(ndim))
         for j, k in inplace.items():
-            back = ["    " * d + f"for j{d} in range({size_of[d]}):" for d in range(ndim)]
-            back.append("    " * ndim + f"o{j}[{idx_all}] = y{k}[{idx_all}]")
-            out += [f"if x{k}.strides[{last}] != x{k}.itemsize:"] + \
-                   ["    " + ln for ln in back]
+            out += [f"if x{k}.strides[{last}] != x{k}.itemsize:",
+                    f"    _sg_copy_into(o{j}, y{k})"]
         return "\n".join(out)
 
     body = one_body()
-    lines.append(nested() if body is None else body)
+    body_src = nested() if body is None else body
+    lines.append(body_src)
     lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
     externs = (_HUGEPAGE_EXTERN,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
+    if "_sg_contig(" in body_src:
+        externs += (_CONTIG_EXTERN,)
+    if "_sg_copy_into(" in body_src:
+        externs += (("_sg_copy_into", "symgraph.link.numba.helpers:copy_into"),)
     return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),
                      externs=externs)
 

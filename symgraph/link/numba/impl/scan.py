@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import weakref
 
-import numba
 import numpy as np
 
 from symgraph.graph.fg import FunctionGraph
 from symgraph.link.mode import Mode
 from symgraph.link.numba import cache
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
+from symgraph.link.numba.helpers import copy_into  # noqa: F401 - its home before
 from symgraph.scan_module.op import Scan
 
 
@@ -70,32 +70,6 @@ def inner_module(op, optimize_inner=True):
     src = inner_source(op, "step", lambda: step_module(
         op.inner_inputs, op.inner_outputs, optimize_inner and not op.optimized))
     return cache.load_module(src)
-
-
-@numba.njit(cache=True, nogil=True)
-def copy_into(dst, src):
-    """``dst[...] = src`` for arrays of one shape: one flat loop when both are C-contiguous
-    at run time, else an element loop over the index space.
-
-    Why: the loop copies each step's values into its output buffers, and Numba's
-    assignment between 2-D slices runs a general strided loop, about three times slower
-    than the flat one (which LLVM vectorizes). A step's value typed with layout 'A' but
-    contiguous at run time takes the flat loop too (``ascontiguousarray`` is then a view).
-    Numba's own assignment is not used even for the strided case: its broadcasting error
-    path formats the shapes into a message, and compiling that took 2.6 s of the first
-    LSTM's compile (per process, for every new array rank). The callers check the shapes
-    (a step's output against its buffer) before they copy.
-    """
-    if src.shape != dst.shape:
-        raise ValueError("scan: a step's value does not have its buffer's shape")
-    if src.flags.c_contiguous and dst.flags.c_contiguous:
-        d = np.ascontiguousarray(dst).reshape(dst.size)
-        s = np.ascontiguousarray(src).reshape(src.size)
-        for k in range(d.size):
-            d[k] = s[k]
-    else:
-        for idx in np.ndindex(dst.shape):
-            dst[idx] = src[idx]
 
 
 def _err(op, msg) -> str:
@@ -181,6 +155,7 @@ def numba_scan(op, node, ctx):
     lines.append(f"return {ret}")
     params = ["n"] + seqs + inits + nonseqs
     src = f"def {ctx.name}({', '.join(params)}):\n" + indent("\n".join(lines))
-    return NumbaCode(src, imports=(
-        f"from {mod.__name__} import step_fn as {step}",
-        "from symgraph.link.numba.impl.scan import copy_into as _sg_copy_into"))
+    # copy_into by symbol: compiled once per installation and type, not linked into and
+    # optimized again in every scan's node function (docs/benchmarks.md)
+    return NumbaCode(src, imports=(f"from {mod.__name__} import step_fn as {step}",),
+                     externs=(("_sg_copy_into", "symgraph.link.numba.helpers:copy_into"),))

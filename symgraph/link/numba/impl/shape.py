@@ -70,11 +70,11 @@ def numba_reshape(op, node, ctx):
         lines.append("a[0] = x")
     else:
         lines.append("size = x.size")
-        lines.append("a = np.ascontiguousarray(x)")
     bad = _msg(op, "cannot reshape: the input size does not match the new shape")
     if nd == 0:
         lines.append(f"if shp.shape[0] != 0 or size != 1: raise ValueError({bad})")
-        lines.append("return x" if x.type.ndim == 0 else "return a.ravel()[0]")
+        lines.append("return x" if x.type.ndim == 0
+                     else "return np.ascontiguousarray(x).ravel()[0]")
         return _fn(ctx, ["x", "shp"], lines)
     # a constant target shape is read from its argument like any other, not written
     # into the source: the same graph at another batch size is then the same code
@@ -96,8 +96,14 @@ def numba_reshape(op, node, ctx):
     for d in range(nd):
         lines.append(f"    if neg == {d}: s{d} = m")
     lines.append(f"elif known != size: raise ValueError({bad})")
-    lines.append(f"return a.reshape({_tuple(f's{d}' for d in range(nd))})")
-    return _fn(ctx, ["x", "shp"], lines)
+    if x.type.ndim == 0:
+        lines.append(f"return a.reshape({_tuple(f's{d}' for d in range(nd))})")
+        return _fn(ctx, ["x", "shp"], lines)
+    # the copy and the view by symbol: Numba's n-d copy and reshape were most of the
+    # kernel's compile time (0.15-0.3 s for each Reshape node of a new graph)
+    lines.append(f"return _sg_reshape(x, {_tuple(f's{d}' for d in range(nd))})")
+    return NumbaCode(f"def {ctx.name}(x, shp):\n" + indent("\n".join(lines)),
+                     externs=(("_sg_reshape", "symgraph.link.numba.helpers:reshape_contiguous"),))
 
 
 @numba_impl.register(Rebroadcast)
