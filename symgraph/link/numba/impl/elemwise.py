@@ -127,7 +127,8 @@ def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dty
 
 @numba_impl.register(Elemwise)
 def numba_elemwise(op, node, ctx):
-    """One loop nest per node; a flat loop when every full-size operand is C-contiguous.
+    """One loop nest per node, with one copy of the loop body (``one_body``): run as a
+    flat loop when every full-size operand is C-contiguous, else row by row.
 
     Broadcasting is static: a broadcastable input dimension is indexed at 0 (inputs that
     broadcast along every dimension are loaded once, before the loops), and each
