@@ -86,34 +86,33 @@ def test_short_axis_clips_blocks_like_numpy():
         np.testing.assert_array_equal(out, [[1, 1, 2], [1, 1, 2]])
 
 
-@pytest.mark.parametrize("build", [
+@pytest.mark.parametrize("build, sa, sb", [
     # a gap: the middle block is never written, the zeros show through
-    lambda z, a, b: T.inc_subtensor(T.inc_subtensor(T.zeros_like(z)[:, :2], a)[:, 3:], b),
+    (lambda z, a, b: T.inc_subtensor(T.inc_subtensor(T.zeros_like(z)[:, :2], a)[:, 3:], b),
+     (3, 2), (3, 2)),
     # overlapping blocks add up
-    lambda z, a, b: T.inc_subtensor(T.inc_subtensor(T.zeros_like(z)[:, :3], a)[:, 2:], b),
+    (lambda z, a, b: T.inc_subtensor(T.inc_subtensor(T.zeros_like(z)[:, :3], a)[:, 2:], b),
+     (3, 3), (3, 3)),
     # not zeros underneath
-    lambda z, a, b: T.inc_subtensor(T.inc_subtensor(z[:, :2], a)[:, 2:], b),
+    (lambda z, a, b: T.inc_subtensor(T.inc_subtensor(z[:, :2], a)[:, 2:], b),
+     (3, 2), (3, 3)),
     # a value that stretches (broadcastable rows)
-    lambda z, a, b: T.inc_subtensor(
+    (lambda z, a, b: T.inc_subtensor(
         T.inc_subtensor(T.zeros_like(z)[:, :2], T.addbroadcast(a[:1], 0))[:, 2:],
-        T.addbroadcast(b[:1], 0)),
+        T.addbroadcast(b[:1], 0)), (3, 2), (3, 3)),
     # slices of two different axes
-    lambda z, a, b: T.inc_subtensor(T.inc_subtensor(T.zeros_like(z)[:, :2], a)[1:], b),
+    (lambda z, a, b: T.inc_subtensor(T.inc_subtensor(T.zeros_like(z)[:, :2], a)[1:], b),
+     (3, 2), (2, 5)),
 ])
-def test_chains_that_are_not_a_tiling_stay(build):
+def test_chains_that_are_not_a_tiling_stay(build, sa, sb):
     z, a, b = T.dmatrix("z"), T.dmatrix("a"), T.dmatrix("b")
     out = build(z, a, b)
     f = theano.function([z, a, b], out, mode="numba")
     assert Join not in op_types(f)
     ref = theano.function([z, a, b], out, mode=REFERENCE)
     vz = rng.standard_normal((3, 5))
-    sa, sb = {0: ((3, 2), (3, 2)), 1: ((3, 3), (3, 3)), 2: ((3, 2), (3, 3)),
-              3: ((3, 2), (3, 3)), 4: ((3, 2), (2, 5))}[BUILDS.index(build)]
     va, vb = rng.standard_normal(sa), rng.standard_normal(sb)
     np.testing.assert_allclose(f(vz, va, vb), ref(vz, va, vb), rtol=1e-13)
-
-
-BUILDS = test_chains_that_are_not_a_tiling_stay.pytestmark[0].args[1]
 
 
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])

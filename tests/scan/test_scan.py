@@ -427,7 +427,7 @@ def test_step_output_changes_shape():
 
 
 def test_strided_states_and_initial_values_on_numba():
-    """The Numba loop copies each step's values into its buffers (``copy_into``): a state
+    """The Numba loop copies each step's values into its buffers (``helpers.copy_into``): a state
     the step returns transposed (strided), a non-recurrent output that is a strided
     slice, and an initial value with two taps given as a transposed view of the input."""
     m = T.dmatrix("m")
@@ -449,7 +449,7 @@ def test_strided_states_and_initial_values_on_numba():
 
 
 def test_copy_into_strided_and_mismatched():
-    from symgraph.link.numba.impl.scan import copy_into
+    from symgraph.link.numba.helpers import copy_into
 
     src = np.arange(24.0).reshape(2, 3, 4)
     dst = np.zeros((4, 3, 2))

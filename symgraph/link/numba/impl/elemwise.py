@@ -60,6 +60,8 @@ _HUGEPAGE_EXTERN = ("_sg_hugepage", "symgraph.link.numba.impl.elemwise:hugepage"
 #: the copy of an operand without a unit last stride, by symbol for the same reason
 #: (Numba's n-d copy loop is most of a small kernel's code otherwise)
 _CONTIG_EXTERN = ("_sg_contig", "symgraph.link.numba.helpers:ascontiguousarray")
+#: and the write-back of an in-place result computed in such a copy
+_COPY_EXTERN = ("_sg_copy_into", "symgraph.link.numba.helpers:copy_into")
 
 
 def literal_input(v):
@@ -80,7 +82,8 @@ def worth_parallel(op) -> bool:
 
 
 def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dtypes):
-    """``if nt >= PARALLEL_MIN:`` branch handing the flat loop to a parallel chunk kernel.
+    """The lines handing the flat loop to a parallel chunk kernel (the caller puts them
+    under its ``nt >= PARALLEL_MIN`` condition).
 
     The chunk kernel (see ``link/numba/parallel.py``) takes the flat operands, the
     one-element broadcast inputs and the flat outputs, then ``lo, hi``; it is registered
@@ -109,19 +112,18 @@ def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dty
                "its traceback was printed above")
     stop = repr(f"{op}: interrupted (Ctrl-C) in a parallel elementwise kernel")
     k = len(sources)
-    lines = [f"if nt >= {parallel.PARALLEL_MIN}:",
-             f"    _pa = np.empty({k + 1}, dtype=np.uint64)"]
-    lines += [f"    _pa[{i}] = {name}.ctypes.data" for i, name in enumerate(sources)]
+    lines = [f"_pa = np.empty({k + 1}, dtype=np.uint64)"]
+    lines += [f"_pa[{i}] = {name}.ctypes.data" for i, name in enumerate(sources)]
     # the last slot is the callback's status (parallel.py: OK, FAILED, NOT_RUN, INTERRUPTED);
     # the last argument keeps the operands alive through the call: Numba frees a
     # temporary right after its last use, which would otherwise be the address read
     keep = "(_pa, " + ", ".join(sources) + ",)"
-    lines += [f"    _pa[{k}] = {parallel.NOT_RUN}",
-              f"    _sg_par_elemwise({kid}, _pa.ctypes.data, nt, {keep})",
-              f"    if _pa[{k}] >= {parallel.NOT_RUN}:",
-              f"        raise _sg_KernelInterrupted({stop})",
-              f"    if _pa[{k}] != {parallel.OK}:",
-              f"        raise RuntimeError({msg})"]
+    lines += [f"_pa[{k}] = {parallel.NOT_RUN}",
+              f"_sg_par_elemwise({kid}, _pa.ctypes.data, nt, {keep})",
+              f"if _pa[{k}] >= {parallel.NOT_RUN}:",
+              f"    raise _sg_KernelInterrupted({stop})",
+              f"if _pa[{k}] != {parallel.OK}:",
+              f"    raise RuntimeError({msg})"]
     return "\n".join(lines)
 
 
@@ -234,40 +236,43 @@ def numba_elemwise(op, node, ctx):
         last = ndim - 1
         rowed = [k for k in arrays if not node.inputs[k].type.broadcastable[last]]
         if not rowed or size_of[last] == "1":
-            return None
+            return None, ()
+        # flat is possible only when every operand has the full shape; else the kernel
+        # has no flat branch at all (no dead typing of flat views)
         flat_ok = all(not any(node.inputs[k].type.broadcastable) for k in arrays)
         src = {k: (f"y{k}" if k in rowed else f"x{k}") for k in arrays}
-        out = [f"nt = {' * '.join(size_of)}"]
-        for k in rowed:
-            out.append(f"y{k} = x{k} if x{k}.strides[{last}] == x{k}.itemsize "
-                       f"else _sg_contig(x{k})")
+        out = [f"y{k} = x{k} if x{k}.strides[{last}] == x{k}.itemsize else _sg_contig(x{k})"
+               for k in rowed]
         target = {j: (src[inplace[j]] if j in inplace else f"o{j}")
                   for j in range(len(out_dtypes))}
+        parallel_branch = flat_ok and worth_parallel(op)
         if flat_ok:
-            out.append("flat = " + " and ".join(f"y{k}.flags.c_contiguous" for k in rowed))
-        else:
-            out.append("flat = False")
-        if flat_ok and worth_parallel(op):
+            out += [f"nt = {' * '.join(size_of)}",
+                    "flat = " + " and ".join(f"y{k}.flags.c_contiguous" for k in rowed)]
+        if parallel_branch:
             flat_inner = [f"a{k} = f{k}[j]" for k in arrays]
             flat_inner += stmts + [f"g{j}[j] = {e}" for j, e in enumerate(outs)]
+            views = ([f"f{k} = _sg_flat(y{k}, nt)" for k in arrays]
+                     + [f"g{j} = _sg_flat({t}, nt)" for j, t in target.items()])
             par = _parallel_dispatch(op, node, arrays, scalar_inputs, flat_inner,
-                                     in_dtypes, out_dtypes).split("\n")
-            views = ([f"    f{k} = _sg_flat(y{k}, nt)" for k in arrays]
-                     + [f"    g{j} = _sg_flat({t}, nt)" for j, t in target.items()])
-            out += [f"if flat and nt >= {parallel.PARALLEL_MIN}:"] + views + par[1:]
-            out.append("else:")
+                                     in_dtypes, out_dtypes)
+            out += [f"if flat and nt >= {parallel.PARALLEL_MIN}:",
+                    indent("\n".join(views + [par]), 4), "else:"]
+
+        def row_of(name, idx):
+            if not last:
+                return name
+            return f"_sg_flat({name}, nt) if flat else {name}[{idx}]" if flat_ok \
+                else f"{name}[{idx}]"
+
         outer = ", ".join(f"j{d}" for d in range(last))
         body = []
         for k in rowed:
             row = ", ".join("0" if b else f"j{d}" for d, b in
                             enumerate(node.inputs[k].type.broadcastable[:last]))
-            body.append(f"r{k} = _sg_helpers.unit_row(_sg_flat(y{k}, nt) if flat else "
-                        f"y{k}[{row}], width)" if last else
-                        f"r{k} = _sg_helpers.unit_row(y{k}, width)")
+            body.append(f"r{k} = _sg_helpers.unit_row({row_of(f'y{k}', row)}, width)")
         for j, t in target.items():
-            body.append(f"q{j} = _sg_helpers.unit_row(_sg_flat({t}, nt) if flat else "
-                        f"{t}[{outer}], width)" if last else
-                        f"q{j} = _sg_helpers.unit_row({t}, width)")
+            body.append(f"q{j} = _sg_helpers.unit_row({row_of(t, outer)}, width)")
         inner = []
         for k in arrays:
             if k in rowed:
@@ -279,26 +284,26 @@ def numba_elemwise(op, node, ctx):
         inner += stmts + [f"q{j}[j{last}] = {e}" for j, e in enumerate(outs)]
         body.append(f"for j{last} in range(width):")
         body.append(indent("\n".join(inner), 4))
-        loop = ["    " * d + f"for j{d} in range(1 if flat else {size_of[d]}):"
+        bound = "1 if flat else {}" if flat_ok else "{}"
+        loop = ["    " * d + f"for j{d} in range({bound.format(size_of[d])}):"
                 for d in range(last)]
         loop.append(indent("\n".join(body), 4 * last))
-        nest = "\n".join([f"width = nt if flat else {size_of[last]}"] + loop)
-        out.append(indent(nest, 4) if flat_ok and worth_parallel(op) else nest)
+        width = f"nt if flat else {size_of[last]}" if flat_ok else size_of[last]
+        nest = "\n".join([f"width = {width}"] + loop)
+        out.append(indent(nest, 4) if parallel_branch else nest)
+        externs = (_CONTIG_EXTERN,)
         # an in-place output whose operand was copied: write the results back
         for j, k in inplace.items():
             out += [f"if x{k}.strides[{last}] != x{k}.itemsize:",
                     f"    _sg_copy_into(o{j}, y{k})"]
-        return "\n".join(out)
+            externs = (_CONTIG_EXTERN, _COPY_EXTERN)
+        return "\n".join(out), externs
 
-    body = one_body()
-    body_src = nested() if body is None else body
-    lines.append(body_src)
+    body, body_externs = one_body()
+    lines.append(nested() if body is None else body)
     lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
     externs = (_HUGEPAGE_EXTERN,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
-    if "_sg_contig(" in body_src:
-        externs += (_CONTIG_EXTERN,)
-    if "_sg_copy_into(" in body_src:
-        externs += (("_sg_copy_into", "symgraph.link.numba.helpers:copy_into"),)
+    externs += body_externs
     return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),
                      externs=externs)
 

@@ -18,7 +18,6 @@ from symgraph.graph.fg import FunctionGraph
 from symgraph.link.mode import Mode
 from symgraph.link.numba import cache
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
-from symgraph.link.numba.helpers import copy_into  # noqa: F401 - its home before
 from symgraph.scan_module.op import Scan
 
 

@@ -96,12 +96,10 @@ def numba_reshape(op, node, ctx):
     for d in range(nd):
         lines.append(f"    if neg == {d}: s{d} = m")
     lines.append(f"elif known != size: raise ValueError({bad})")
-    if x.type.ndim == 0:
-        lines.append(f"return a.reshape({_tuple(f's{d}' for d in range(nd))})")
-        return _fn(ctx, ["x", "shp"], lines)
     # the copy and the view by symbol: Numba's n-d copy and reshape were most of the
     # kernel's compile time (0.15-0.3 s for each Reshape node of a new graph)
-    lines.append(f"return _sg_reshape(x, {_tuple(f's{d}' for d in range(nd))})")
+    src = "a" if x.type.ndim == 0 else "x"
+    lines.append(f"return _sg_reshape({src}, {_tuple(f's{d}' for d in range(nd))})")
     return NumbaCode(f"def {ctx.name}(x, shp):\n" + indent("\n".join(lines)),
                      externs=(("_sg_reshape", "symgraph.link.numba.helpers:reshape_contiguous"),))
 
