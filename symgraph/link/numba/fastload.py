@@ -21,7 +21,7 @@ from symgraph.link.numba.healing import protect
 from symgraph.numba_compat import numba_internals
 from symgraph.numba_compat.dispatch import compile_public, compiler_lock, load_cached_overload
 
-__all__ = ["load_or_compile"]
+__all__ = ["load_cached", "load_or_compile"]
 
 
 def load_or_compile(dispatcher, argtys) -> bool:
@@ -40,3 +40,19 @@ def load_or_compile(dispatcher, argtys) -> bool:
             return True
         dispatcher.compile(args)
         return False
+
+
+def load_cached(dispatcher, argtys) -> bool:
+    """Make ``dispatcher`` hold an overload for ``argtys`` if it is in memory or in the
+    disk cache; never compiles. Returns False on a miss (and always on the public path,
+    where loading and compiling are one call: ``compile_public``)."""
+    args = tuple(argtys)
+    if args in dispatcher.overloads:
+        return True
+    if not numba_internals():
+        return False
+    with compiler_lock():
+        if args in dispatcher.overloads:
+            return True
+        protect(dispatcher)
+        return load_cached_overload(dispatcher, args)

@@ -7,6 +7,12 @@ and shares only the cache: it writes ``graph_fn``'s machine code and
 its ``.sigs``/``.links`` files through the same code as a compile here (``cache.py``),
 and the requesting process loads them from there.
 
+The same worker compiles kernels while a new graph's plan is built (``plan_compile.py``):
+a kernel job names a kernel module instead of a graph module. Kernel jobs for known
+argument types are served first, then those for guessed types, then glue jobs; a plan
+takes back a kernel job the worker has not started when it has nothing else to compile
+itself, or when its guess turned out wrong (``withdraw``).
+
 Protocol: one JSON object per line each way. A job carries the module's source (the
 worker imports it through ``cache.load_module``, which checks its name is the content
 hash of exactly that source under this installation), the cache directory and the
@@ -28,14 +34,14 @@ import threading
 import weakref
 from collections import deque
 
-__all__ = ["GlueJob", "prestart", "submit"]
+__all__ = ["GlueJob", "prestart", "submit", "submit_kernel", "withdraw"]
 
 
 class GlueJob:
     """One background compile of ``graph_fn`` for one signature; ``done`` is set when
     the reply came (``ok``: its machine code is in the cache) or the worker is gone."""
 
-    __slots__ = ("payload", "owner", "done", "ok", "error", "__weakref__")
+    __slots__ = ("payload", "owner", "done", "ok", "error", "event", "__weakref__")
 
     def __init__(self, payload: dict, owner):
         self.payload = payload
@@ -43,9 +49,11 @@ class GlueJob:
         self.done = False
         self.ok = False
         self.error = None
+        self.event = threading.Event()   # set with ``done`` (a plan waits on it)
 
     def finish(self, ok: bool, error=None) -> None:
         self.ok, self.error, self.done = ok, error, True
+        self.event.set()
 
 
 class GlueCompiler:
@@ -56,18 +64,33 @@ class GlueCompiler:
         self.proc = None
         self.replies = -1   # the read end of the worker's reply pipe
         self.queue: deque = deque()
+        self.kernels: deque = deque()   # kernel jobs: sent before anything else
+        self.guesses: deque = deque()   # kernel jobs for guessed types: then these
         self.busy = None
         self.dead = False
         self.lock = threading.Lock()
 
-    def submit(self, job: GlueJob) -> None:
+    def submit(self, job: GlueJob, queue: str = "queue") -> None:
+        """Queue ``job`` on ``queue``: ``"kernels"``, ``"guesses"`` or ``"queue"`` (glue),
+        served in that order."""
         with self.lock:
             if self.dead:
                 job.finish(False, "the background compile process is not running")
                 return
-            self.queue.append(job)
+            getattr(self, queue).append(job)
             if self.busy is None:
                 self._send_next()
+
+    def withdraw(self, job: GlueJob) -> bool:
+        """Take ``job`` back if the worker has not been sent it yet (True: it will not
+        run there, and is finished as ``"withdrawn"``)."""
+        with self.lock:
+            for q in (self.kernels, self.guesses, self.queue):
+                if job in q:
+                    q.remove(job)
+                    job.finish(False, "withdrawn")
+                    return True
+            return False
 
     def _start(self) -> bool:
         env = dict(os.environ)
@@ -98,8 +121,8 @@ class GlueCompiler:
 
     def _send_next(self) -> None:
         """Send the next live job (holding ``lock``)."""
-        while self.queue:
-            job = self.queue.popleft()
+        while self.kernels or self.guesses or self.queue:
+            job = (self.kernels or self.guesses or self.queue).popleft()
             if job.owner() is None:
                 job.finish(False, "dropped")
                 continue
@@ -119,8 +142,9 @@ class GlueCompiler:
             return
 
     def _fail_all(self, why: str) -> None:
-        while self.queue:
-            self.queue.popleft().finish(False, why)
+        for q in (self.kernels, self.guesses, self.queue):
+            while q:
+                q.popleft().finish(False, why)
 
     def _read(self) -> None:
         pending = b""
@@ -201,6 +225,39 @@ def submit(module, sig: tuple, owner) -> GlueJob:
     return job
 
 
+def submit_kernel(src: str, sig: tuple, owner, guess: bool = False) -> GlueJob:
+    """Queue the compile of the kernel module with source ``src`` (its ``kernel``) for
+    ``sig`` into the shared cache, ahead of any glue job (and, unless ``guess``: types
+    guessed before they are known, ahead of every guess); ``owner``'s collection
+    cancels it. Finished at once, not ok, when the worker cannot take it."""
+    from symgraph.config import config
+    from symgraph.link.numba.cache import module_key
+    from symgraph.link.numba.cachefiles import UnsupportedType, encode_type
+
+    try:
+        types = [encode_type(t) for t in sig]
+    except UnsupportedType as e:
+        job = GlueJob({}, owner)
+        job.finish(False, str(e))
+        return job
+    name = f"sg_{module_key(src)}"
+    job = GlueJob({"kind": "kernel", "name": name, "src": src,
+                   "deps": _generated_deps(src, name), "cache_dir": config.cache_dir,
+                   "sig": types}, owner)
+    _get().submit(job, "guesses" if guess else "kernels")
+    return job
+
+
+def withdraw(job: GlueJob) -> bool:
+    """Take back a job the worker has not started (see ``GlueCompiler.withdraw``)."""
+    return _get().withdraw(job)
+
+
+def available() -> bool:
+    """Whether jobs sent now can run in the worker (started, or not tried yet)."""
+    return not _get().dead
+
+
 def _generated_deps(src: str, own: str) -> list:
     """Sources of the generated modules ``src`` imports by name (a scan's step module,
     imported by its kernel), each after those it imports itself. The worker loads them
@@ -242,6 +299,9 @@ def _compile(job: dict) -> None:
         raise RuntimeError(f"this installation names the module {module.__name__}, the "
                            f"requester {job['name']} (a different symgraph or Numba)")
     sig = tuple(decode_type(t) for t in job["sig"])
+    if job.get("kind") == "kernel":
+        load_or_compile(module.kernel, sig)
+        return
     load_or_compile(module.graph_fn, sig)
     record_signatures(module)
 

@@ -32,6 +32,7 @@ from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
 from symgraph.numba_compat import numba_internals
 from symgraph.tensor import scalar_ops as ts
+from symgraph.tensor.elemwise import DimShuffle
 from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES, DTYPES, TensorType
 
 #: float32 functions written as vectorizable arithmetic (``vmath.py``)
@@ -283,12 +284,14 @@ def generate_module(fgraph, input_vars, shared_vars):
     kernels: dict = {}  # kernel module source -> alias in the graph module
     # what the Python tier runs (``tiered.py``): every node as a kernel call, the
     # straight-line ones too (as kernels of their own: ``inline``)
-    tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {}}
+    tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {},
+            "guess": {}}
     for n, node in enumerate(order):
         code, extra = codes[n]
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
         for o, nm in zip(node.outputs, outs):
             names[o] = nm
+            tier["guess"][nm] = (o.type.dtype, o.type.ndim, _layout_guess(node))
         arg_names = [names[v] for v in node.inputs] + extra
         lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
         # the op as a comment; not its parameters where some are passed as arguments (the
@@ -330,6 +333,18 @@ def generate_module(fgraph, input_vars, shared_vars):
     out_dtypes = [o.type.dtype for o in fgraph.outputs]
     out_scalar = [_is_scalar(o) for o in fgraph.outputs]
     return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar, node_consts)
+
+
+def _layout_guess(node) -> str:
+    """The layout Numba most likely gives ``node``'s outputs: a full transpose of a
+    contiguous array is Fortran-ordered, everything else is taken as freshly allocated.
+    Only a guess for the background compile of kernels not ready yet
+    (``plan_compile.py``): a wrong one costs the worker time, never a result."""
+    op = node.op
+    if (isinstance(op, DimShuffle) and len(op.new_order) > 1
+            and list(op.new_order) == list(range(len(op.new_order)))[::-1]):
+        return "F"
+    return "C"
 
 
 def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:

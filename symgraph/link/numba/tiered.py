@@ -52,6 +52,8 @@ class PythonTier:
         self._sigs: dict = {}
         self._inline: dict = {}
         self._lock = threading.Lock()
+        #: kernels of this graph the background worker compiled (``plan_compile.py``)
+        self.by_worker = 0
 
     def _kernel(self, ref):
         """The dispatcher of node ``ref``: a kernel module of the glue (``_sgk<k>``), or
@@ -106,8 +108,6 @@ class PythonTier:
     def _build(self, sig, args):
         from numba import types
 
-        from symgraph.link.numba import progress
-
         spec = self.spec
         params = spec["params"]
         env = dict(vars(self.module))
@@ -119,20 +119,12 @@ class PythonTier:
             name = line.split("=", 1)[0].strip()
             tys[name] = types.unliteral(_typeof(scope[name]))
             lines.append("    " + line)
-        for j, (ref, ins, outs) in enumerate(spec["nodes"]):
-            disp = self._kernel(ref)
-            argtys = tuple(tys[a] for a in ins)
-            if not load_or_compile(disp, argtys):
-                progress.tick()
-            cres = disp.overloads[argtys]
-            ret = cres.signature.return_type
-            if len(outs) == 1:
-                tys[outs[0]] = ret
-            else:
-                elems = ret.types if isinstance(ret, types.BaseTuple) else None
-                if elems is None or len(elems) != len(outs):
-                    raise TypeError(f"kernel {ref} returns {ret}, expected {len(outs)} values")
-                tys.update(zip(outs, elems))
+        from symgraph.link.numba.plan_compile import compile_nodes
+
+        nodes = [(self._kernel(ref), ins, outs, ref) for ref, ins, outs in spec["nodes"]]
+        compiled, by_worker = compile_nodes(nodes, tys, self, spec.get("guess"))
+        self.by_worker += by_worker
+        for j, ((ref, ins, outs), cres) in enumerate(zip(spec["nodes"], compiled)):
             env[f"_sge{j}"] = cres.entry_point
             lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
             lines.append(f"    {lhs} = _sge{j}({', '.join(ins)})")

@@ -1,0 +1,246 @@
+"""A new graph's kernels compile on two processes while its Python-tier plan is built.
+
+Why: the first call of a new graph (``tiered.py``) compiles every kernel it is the first
+to need, and it compiled them one after another in this process while the background
+worker (``glue_worker.py``) waited for the glue job that only comes after the plan: on a
+2-core machine one core idled through most of a first run (docs/benchmarks.md).
+
+How. A node's kernel is compiled for its argument types, which are known once the
+kernels producing its arguments are compiled or loaded (their return types). The heavy
+kernels of a network (convolution, pooling, products, and their gradients) form one
+chain, so waiting for exact types leaves little to share. So, once this process meets
+its first kernel to compile:
+
+* every node whose types are not known yet is queued to the worker with *guessed*
+  types (``linker._layout_guess``: the graph's dtype and rank, C order but for a full
+  transpose), last node first, while this process goes through the graph from the
+  first node: the two meet in the middle;
+* a node whose types are known is loaded from the cache (memory or disk) when it is
+  there; that includes a guess the worker compiled, when the guess was right;
+* of the ready nodes left, this process compiles the first in graph order and queues
+  the others to the worker with their exact types, ahead of the guesses;
+* a guess that turned out wrong is taken back if the worker has not started it (a
+  wrong one it compiled only cost it time); a job the worker could not do is compiled
+  here, which raises its error where it belongs;
+* with nothing ready to compile here, this process takes back the first exact job the
+  worker has not started (``glue_worker.withdraw``), or else waits for the running one.
+
+The results do not depend on the split: each kernel is Numba's machine code for the same
+source and argument types whichever process compiled it, and the plan runs the very
+overloads this process loaded (their return types come from what was loaded, never from
+the worker's word). Without Numba's internals (``symgraph.numba_compat``) loading and
+compiling are one call, and every kernel compiles here as before.
+"""
+from __future__ import annotations
+
+import bisect
+import heapq
+import sys
+
+__all__ = ["compile_nodes"]
+
+#: send kernels to the background worker (tests switch it off to compare)
+USE_WORKER = True
+
+
+def _bind(tys: dict, ref, outs, ret) -> None:
+    """Record the types of a node's outputs from its kernel's return type."""
+    from numba import types
+
+    if len(outs) == 1:
+        tys[outs[0]] = ret
+        return
+    elems = ret.types if isinstance(ret, types.BaseTuple) else None
+    if elems is None or len(elems) != len(outs):
+        raise TypeError(f"kernel {ref} returns {ret}, expected {len(outs)} values")
+    tys.update(zip(outs, elems))
+
+
+def _source(dispatcher) -> str | None:
+    """The source of the generated module defining ``dispatcher`` (what the worker is
+    sent), or None for anything else."""
+    return getattr(sys.modules.get(dispatcher.py_func.__module__), "_sg_source", None)
+
+
+def guessed_type(dtype: str, ndim: int, layout: str):
+    """The Numba type of a value of ``dtype`` and rank ``ndim`` in ``layout``: a scalar
+    for rank 0 (kernels return 0-d values as scalars)."""
+    import numpy as np
+    from numba import from_dtype, types
+
+    scalar = from_dtype(np.dtype(dtype))
+    return scalar if ndim == 0 else types.Array(scalar, ndim, layout)
+
+
+class _Plan:
+    """The state of one plan's compile (see the module docstring)."""
+
+    def __init__(self, nodes, tys: dict, guess: dict, owner, worker):
+        self.nodes = nodes
+        self.tys = tys
+        self.guess = guess
+        self.owner = owner
+        self.worker = worker
+        self.cres: list = [None] * len(nodes)
+        self.left = len(nodes)
+        self.ready: list = []     # heap of nodes whose argument types are all known
+        self.misses: list = []    # sorted: ready, not in the cache, not sent anywhere
+        self.jobs: dict = {}      # ready node -> its job in the worker
+        self.guesses: dict = {}   # node not ready -> (its guessed job, the types guessed)
+        self.guessed = False
+        self.waiting = [0] * len(nodes)
+        self.users: dict = {}
+        for j, (_, ins, _, _) in enumerate(nodes):
+            missing = {a for a in ins if a not in tys}
+            self.waiting[j] = len(missing)
+            for a in missing:
+                self.users.setdefault(a, []).append(j)
+            if not missing:
+                self.ready.append(j)
+        heapq.heapify(self.ready)
+        #: kernels this plan loaded after the worker compiled them
+        self.by_worker = 0
+
+    def argtys(self, j) -> tuple:
+        return tuple(self.tys[a] for a in self.nodes[j][1])
+
+    def resolve(self, j) -> None:
+        disp, _, outs, ref = self.nodes[j]
+        cres = self.cres[j] = disp.overloads[self.argtys(j)]
+        _bind(self.tys, ref, outs, cres.signature.return_type)
+        self.left -= 1
+        for o in outs:
+            for u in self.users.pop(o, ()):
+                self.waiting[u] -= 1
+                if not self.waiting[u]:
+                    heapq.heappush(self.ready, u)
+
+    def compile_here(self, j) -> None:
+        from symgraph.link.numba import progress
+        from symgraph.link.numba.fastload import load_or_compile
+
+        if not load_or_compile(self.nodes[j][0], self.argtys(j)):
+            progress.tick()
+        self.resolve(j)
+
+    def _from_worker(self) -> None:
+        from symgraph.link.numba import progress
+
+        self.by_worker += 1
+        progress.tick()
+
+    def collect(self) -> bool:
+        """Load what the worker finished (or compile here what it could not do)."""
+        done = [j for j, job in self.jobs.items() if job.done]
+        for j in done:
+            if self.jobs.pop(j).ok:
+                self._from_worker()
+            self.compile_here(j)   # a load from the cache when the worker compiled it
+        return bool(done)
+
+    def load_ready(self) -> bool:
+        from symgraph.link.numba.fastload import load_cached
+
+        loaded = False
+        while self.ready:
+            j = heapq.heappop(self.ready)
+            argtys = self.argtys(j)
+            job, guessed = self.guesses.pop(j, (None, None))
+            if job is not None:
+                if guessed == argtys and not job.done:
+                    self.jobs[j] = job   # the guess was right: as good as an exact job
+                    continue
+                if guessed != argtys:
+                    self.worker.withdraw(job)
+            if load_cached(self.nodes[j][0], argtys):
+                if job is not None and job.ok and guessed == argtys:
+                    self._from_worker()
+                self.resolve(j)
+                loaded = True
+            else:
+                bisect.insort(self.misses, j)
+        return loaded
+
+    def _submit(self, j, argtys, guess: bool):
+        src = _source(self.nodes[j][0])
+        if src is None:
+            return None
+        return self.worker.submit_kernel(src, argtys, self.owner, guess=guess)
+
+    def send(self) -> None:
+        """Queue every ready miss but the first to the worker."""
+        keep = []
+        for j in self.misses[1:]:
+            job = self._submit(j, self.argtys(j), False)
+            if job is None:
+                keep.append(j)
+            else:
+                self.jobs[j] = job
+        self.misses[1:] = keep
+
+    def send_guesses(self) -> None:
+        """Queue every node not ready yet to the worker with guessed types, last first."""
+        self.guessed = True
+        for j in range(len(self.nodes) - 1, -1, -1):
+            if not self.waiting[j]:
+                continue
+            try:
+                argtys = tuple(self.tys[a] if a in self.tys else guessed_type(*self.guess[a])
+                               for a in self.nodes[j][1])
+            except (KeyError, TypeError, ValueError, NotImplementedError):
+                continue   # no guess for a value (an older spec, an unusual dtype)
+            job = self._submit(j, argtys, True)
+            if job is not None:
+                self.guesses[j] = (job, argtys)
+
+    def take_back(self) -> bool:
+        for j in sorted(self.jobs):
+            if self.worker.withdraw(self.jobs[j]):
+                return True   # finished as withdrawn: ``collect`` compiles it here
+        return False
+
+    def abandon(self) -> None:
+        for job in list(self.jobs.values()) + [g[0] for g in self.guesses.values()]:
+            self.worker.withdraw(job)
+
+
+def compile_nodes(nodes, tys: dict, owner, guess: dict | None = None) -> tuple:
+    """Compile or load each node's kernel; ``nodes``: ``[(dispatcher, argument names,
+    output names, ref)]`` in graph order; ``tys``: the types of the names known before
+    any node (parameters, constants), completed here with every node's outputs;
+    ``guess``: ``name -> (dtype, ndim, layout)`` for the nodes' outputs.
+    Returns each node's ``CompileResult`` and how many of them the worker compiled.
+    ``owner``: the worker skips the jobs of a plan whose owner was collected."""
+    from symgraph.numba_compat import numba_internals
+
+    worker = None
+    if USE_WORKER and numba_internals():
+        from symgraph.link.numba import glue_worker
+
+        worker = glue_worker
+    plan = _Plan(nodes, tys, guess or {}, owner, worker)
+    try:
+        while plan.left:
+            if plan.collect() | plan.load_ready():
+                continue   # newly ready nodes may be in the cache
+            if plan.misses and worker is not None and worker.available():
+                if not plan.guessed:
+                    plan.send_guesses()
+                if len(plan.misses) > 1:
+                    plan.send()
+            if plan.misses:
+                plan.compile_here(plan.misses.pop(0))
+            elif plan.jobs:
+                if not (worker is not None and plan.take_back()):
+                    running = next((job for job in plan.jobs.values() if not job.done),
+                                   None)
+                    if running is not None:
+                        running.event.wait(0.2)
+            else:
+                stuck = [nodes[j][3] for j, w in enumerate(plan.waiting) if w]
+                raise RuntimeError(f"the plan's nodes {stuck[:5]} wait for values no node "
+                                   "computes")
+    finally:
+        if worker is not None:
+            plan.abandon()
+    return plan.cres, plan.by_worker

@@ -1,0 +1,212 @@
+"""A new graph's kernels compile on two processes (``link/numba/plan_compile.py``): the
+background worker takes kernels with exact or guessed argument types while this process
+goes through the graph; which process compiled a kernel never changes a result."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgraph
+import symgraph.tensor as T
+from symgraph.link.numba import glue_worker, linker, plan_compile
+from symgraph.tensor.nnet import sigmoid, softmax
+
+
+@pytest.fixture
+def tiered():
+    old = symgraph.config.numba_glue
+    symgraph.config.numba_glue = "tiered"
+    yield
+    symgraph.config.numba_glue = old
+
+
+@pytest.fixture
+def new_cache(tmp_path, monkeypatch):
+    """``new_cache(k)``: the k-th empty cache directory of this test (no module loaded
+    from any other): every kernel of a graph is new there."""
+    from symgraph.link.numba import cache
+
+    def use(k):
+        monkeypatch.setattr(symgraph.config, "cache_dir", str(tmp_path / f"cache{k}"))
+        monkeypatch.setattr(cache, "_loaded", {})
+    return use
+
+
+def _training_step(seed=3):
+    """Two layers with a transposed weight, a softmax cost and SGD updates: a dozen
+    kernels, several of them independent of each other."""
+    rng = np.random.default_rng(seed)
+    x = T.matrix("x")
+    y = T.ivector("y")
+    W1 = symgraph.shared(rng.standard_normal((6, 5)) * 0.4, name="W1")
+    W2 = symgraph.shared(rng.standard_normal((3, 5)) * 0.4, name="W2")
+    b = symgraph.shared(np.zeros(3), name="b")
+    h = sigmoid(T.dot(x, W1))
+    p = softmax(T.dot(h, W2.T) + b)
+    cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y]) + 1e-3 * T.sum(W1 ** 2)
+    grads = T.grad(cost, [W1, W2, b])
+    f = symgraph.function([x, y], [cost, p], updates=[
+        (v, v - 0.1 * g) for v, g in zip([W1, W2, b], grads)])
+    f.executable.hold_python_tier()
+    data = (rng.standard_normal((4, 6)), np.array([0, 2, 1, 2], "int32"))
+    outs = [f(*data) for _ in range(3)]
+    return f, outs + [v.get_value() for v in (W1, W2, b)]
+
+
+def _tier(f):
+    return f.executable.graph_fn.tier
+
+
+def _same_bits(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        if isinstance(x, list):
+            _same_bits(x, y)
+            continue
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+
+
+def test_the_worker_compiles_kernels_and_the_bits_are_the_same(tiered, new_cache,
+                                                               monkeypatch):
+    """With the real worker some kernels are compiled there and loaded here from the
+    cache; the results are those of a plan compiled in this process alone. (This process
+    waits for the worker's first kernel before compiling its own, so the test does not
+    depend on which process is faster.)"""
+    new_cache(0)
+    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
+    _, alone = _training_step()
+    monkeypatch.setattr(plan_compile, "USE_WORKER", True)
+    new_cache(1)
+    compile_here = plan_compile._Plan.compile_here
+
+    def after_the_worker(self, j):
+        pending = list(self.jobs.values()) + [g[0] for g in self.guesses.values()]
+        if pending and not any(job.done for job in pending):
+            for _ in range(600):
+                if any(job.event.wait(0.2) for job in pending):
+                    break
+        compile_here(self, j)
+
+    monkeypatch.setattr(plan_compile._Plan, "compile_here", after_the_worker)
+    f, shared = _training_step()
+    assert _tier(f).by_worker > 0
+    _same_bits(alone, shared)
+
+
+class FakeWorker:
+    """Stands in for ``glue_worker`` (its ``submit_kernel``, ``withdraw``, ``available``):
+    ``mode`` "idle" never starts a job, "fail" fails each at once, "here" compiles each
+    at once in this process."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.jobs: list = []
+        self.withdrawn: list = []
+
+    def submit_kernel(self, src, sig, owner, guess=False):
+        job = glue_worker.GlueJob({"src": src, "sig": sig, "guess": guess}, owner)
+        self.jobs.append(job)
+        if self.mode == "fail":
+            job.finish(False, "RuntimeError: boom")
+        elif self.mode == "here":
+            from symgraph.link.numba import cache
+            from symgraph.link.numba.fastload import load_or_compile
+
+            try:
+                load_or_compile(cache.load_kernel(src), sig)
+            except Exception as e:  # noqa: BLE001 - a wrong guess may not compile
+                job.finish(False, repr(e))
+            else:
+                job.finish(True)
+        return job
+
+    def withdraw(self, job):
+        if job.done:
+            return False
+        job.finish(False, "withdrawn")
+        self.withdrawn.append(job)
+        return True
+
+    def available(self):
+        return True
+
+
+def _with_fake(monkeypatch, mode):
+    fake = FakeWorker(mode)
+    for name in ("submit_kernel", "withdraw", "available"):
+        monkeypatch.setattr(glue_worker, name, getattr(fake, name))
+    return fake
+
+
+@pytest.mark.parametrize("mode", ["idle", "fail", "here"])
+def test_any_worker_gives_the_same_bits(mode, tiered, new_cache, monkeypatch):
+    """A worker that never gets to a job (this process takes each back), one whose jobs
+    all fail (compiled here) and one that does them all: the same results as without a
+    worker, and no job is left behind."""
+    new_cache(0)
+    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
+    _, alone = _training_step()
+    monkeypatch.setattr(plan_compile, "USE_WORKER", True)
+    new_cache(1)
+    fake = _with_fake(monkeypatch, mode)
+    f, shared = _training_step()
+    _same_bits(alone, shared)
+    assert fake.jobs and all(job.done for job in fake.jobs)
+    assert any(job.payload["guess"] for job in fake.jobs)
+    if mode == "here":
+        assert _tier(f).by_worker > 0 and not fake.withdrawn
+    else:
+        assert _tier(f).by_worker == 0
+
+
+def test_guesses_match_the_types_found(tiered, new_cache, monkeypatch):
+    """The guessed argument types (dtype, rank, C order but for a transpose) are the
+    types the kernels get here: every guess the worker compiled is loaded, none wasted."""
+    new_cache(0)
+    fake = _with_fake(monkeypatch, "here")
+    f, _ = _training_step()
+    guesses = [job for job in fake.jobs if job.payload["guess"]]
+    assert guesses
+    assert _tier(f).by_worker == len(fake.jobs)
+
+
+def test_wrong_guesses_are_taken_back(tiered, new_cache, monkeypatch):
+    """Guesses that turn out wrong (every array guessed with layout 'A') are withdrawn
+    while queued; the results do not change."""
+    new_cache(0)
+    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
+    _, alone = _training_step()
+    monkeypatch.setattr(plan_compile, "USE_WORKER", True)
+    monkeypatch.setattr(linker, "_layout_guess", lambda node: "A")
+    new_cache(1)
+    fake = _with_fake(monkeypatch, "idle")
+    f, shared = _training_step()
+    _same_bits(alone, shared)
+    wrong = [job for job in fake.jobs if job.payload["guess"]
+             and any(getattr(t, "layout", "C") == "A" for t in job.payload["sig"])]
+    assert wrong and all(job in fake.withdrawn for job in wrong)
+    assert _tier(f).by_worker == 0
+
+
+def test_queue_order_and_withdraw():
+    """Kernel jobs go to the worker before guesses, guesses before glue; a job not sent
+    yet can be taken back (finished as withdrawn), a sent one cannot."""
+    class Owner:
+        pass
+
+    o = Owner()
+    c = glue_worker.GlueCompiler()
+    c.busy = object()   # the worker is busy: jobs wait in their queues
+    glue, guess, kernel = (glue_worker.GlueJob({"n": k}, o) for k in range(3))
+    c.submit(glue)
+    c.submit(guess, "guesses")
+    c.submit(kernel, "kernels")
+    order = []
+    while c.kernels or c.guesses or c.queue:
+        order.append((c.kernels or c.guesses or c.queue)[0])
+        assert c.withdraw(order[-1])
+    assert order == [kernel, guess, glue]
+    assert all(j.done and not j.ok and j.error == "withdrawn" for j in order)
+    sent = glue_worker.GlueJob({}, o)
+    assert not c.withdraw(sent) and not sent.done
