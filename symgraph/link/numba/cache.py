@@ -242,6 +242,25 @@ def load_module(src: str):
         return mod
 
 
+def generated_imports(src: str, own: str | None = None) -> list:
+    """The loaded generated modules that source ``src`` imports by name (a scan's step
+    module, imported by its kernel), each after those it imports itself; ``own``, the
+    name of ``src``'s module, is left out."""
+    out, seen = [], {own}
+
+    def visit(text):
+        for name in sorted(set(_GENERATED.findall(text))):
+            mod = sys.modules.get(name)
+            if name in seen or getattr(mod, "_sg_source", None) is None:
+                continue
+            seen.add(name)
+            visit(mod._sg_source)
+            out.append(mod)
+
+    visit(src)
+    return out
+
+
 def is_generated(module_name: str) -> bool:
     """Whether ``module_name`` names a module generated here (``sg_<key>``)."""
     return _GENERATED.fullmatch(module_name) is not None

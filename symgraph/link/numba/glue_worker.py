@@ -262,21 +262,9 @@ def _generated_deps(src: str, own: str) -> list:
     """Sources of the generated modules ``src`` imports by name (a scan's step module,
     imported by its kernel), each after those it imports itself. The worker loads them
     first: it runs no code generator, so it would not have them otherwise."""
-    from symgraph.link.numba.cache import _GENERATED
+    from symgraph.link.numba.cache import generated_imports
 
-    out, seen = [], {own}
-
-    def visit(text):
-        for name in sorted(set(_GENERATED.findall(text))):
-            mod = sys.modules.get(name)
-            if name in seen or getattr(mod, "_sg_source", None) is None:
-                continue
-            seen.add(name)
-            visit(mod._sg_source)
-            out.append(mod._sg_source)
-
-    visit(src)
-    return out
+    return [mod._sg_source for mod in generated_imports(src, own)]
 
 
 # -- the worker -----------------------------------------------------------------------

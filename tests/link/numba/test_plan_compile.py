@@ -210,3 +210,49 @@ def test_queue_order_and_withdraw():
     assert all(j.done and not j.ok and j.error == "withdrawn" for j in order)
     sent = glue_worker.GlueJob({}, o)
     assert not c.withdraw(sent) and not sent.done
+
+
+_RNN = """
+import numpy as np
+import symgraph
+import symgraph.tensor as T
+
+xs = T.tensor3("xs")
+Wx = symgraph.shared(np.linspace(-1, 1, 12).reshape(3, 4), name="Wx")
+Wh = symgraph.shared(np.linspace(-0.5, 0.5, 16).reshape(4, 4), name="Wh")
+h0 = T.zeros((xs.shape[1], 4))
+hs, _ = symgraph.scan(lambda x_t, h: T.tanh(T.dot(x_t, Wx) + T.dot(h, Wh)),
+                      sequences=xs, outputs_info=h0)
+g = T.grad(T.sum(hs[-1] ** 2), Wx)
+f = symgraph.function([xs], [hs, g])
+data = np.linspace(-1, 1, 30).reshape(5, 2, 3)
+"""
+
+
+def test_a_scan_kernel_another_process_compiled_loads_here(tiered, new_cache, tmp_path,
+                                                           monkeypatch):
+    """A scan kernel links its step's code, which calls the step's kernels by symbol.
+    When another process (the worker) compiled the kernel after this one imported the
+    step module, the step module's link table is re-read before the kernel loads: the
+    machine code loads as it is (no "unusable entry", no compile here) and agrees."""
+    import os
+    import subprocess
+    import sys
+    import warnings
+
+    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
+    new_cache(0)
+    scope: dict = {}
+    exec(_RNN, scope)   # noqa: S102 - the test's own graph: modules imported, nothing compiled
+    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={symgraph.config.cache_dir},"
+               "numba_glue=compiled", PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    subprocess.run([sys.executable, "-c", _RNN + "f(data)\n"], env=env, check=True,
+                   timeout=600)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hs, g = scope["f"](scope["data"])
+    assert not [w for w in caught if "unusable" in str(w.message)]
+    monkeypatch.setattr(symgraph.config, "numba_glue", "compiled")
+    new_cache(1)
+    exec(_RNN, scope)   # noqa: S102
+    _same_bits([hs, g], scope["f"](scope["data"]))
