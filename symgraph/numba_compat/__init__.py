@@ -26,6 +26,7 @@ Modules (imported by their users; this gate imports none of them, nor Numba):
 * ``cachefile`` -- the checksummed, self-healing cache files (``link/numba/healing.py``);
 * ``llvm``      -- LLVM IR helpers for ``@intrinsic`` code generators (llvmlite's public
   IR API, replacing ``numba.core.cgutils``) and the native call of an external symbol;
+* ``typing``    -- Numba's typing of basic indexing (guessed argument types);
 * ``scipy_blas`` -- scipy's OpenBLAS: the wheel's library, the ``cython_blas`` capsules,
   and the public fallback (Numba ``cfunc``s over ``np.dot``).
 

@@ -40,6 +40,14 @@ class NumbaCode:
     #: into the source, so the node's code, and so its machine code, is the same whatever
     #: the values (a conv's ``image_shape`` hint holds the batch size)
     const_args: tuple = ()
+    #: per output: None (a new array: C order, or a scalar), or ``(k, steps)`` when it is
+    #: input ``k`` itself or a view of it, its Numba type following from input ``k``'s by
+    #: ``steps``: ``("index", kinds)`` basic indexing (``kinds``: ``i`` integer, ``s`` slice
+    #: without step, ``S`` slice with step, ``n`` None), ``("T",)`` a full transpose,
+    #: ``("A",)`` any other axis order; no steps: the array itself. Only used to guess
+    #: argument types before they are known (``plan_compile.py``): a wrong one costs the
+    #: background worker time, never a result
+    views: tuple = ()
 
 
 numba_impl = Registry("numba")

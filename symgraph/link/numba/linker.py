@@ -32,7 +32,6 @@ from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
 from symgraph.numba_compat import numba_internals
 from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.elemwise import DimShuffle
 from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES, DTYPES, TensorType
 
 #: float32 functions written as vectorizable arithmetic (``vmath.py``)
@@ -291,8 +290,11 @@ def generate_module(fgraph, input_vars, shared_vars):
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
         for o, nm in zip(node.outputs, outs):
             names[o] = nm
-            tier["guess"][nm] = (o.type.dtype, o.type.ndim, _layout_guess(node))
         arg_names = [names[v] for v in node.inputs] + extra
+        for j, (o, nm) in enumerate(zip(node.outputs, outs)):
+            view = code.views[j] if j < len(code.views) else None
+            tier["guess"][nm] = (o.type.dtype, o.type.ndim) + (
+                () if view is None else (arg_names[view[0]], view[1]))
         lhs = outs[0] if len(outs) == 1 else ", ".join(outs)
         # the op as a comment; not its parameters where some are passed as arguments (the
         # module would differ with their values again)
@@ -335,18 +337,6 @@ def generate_module(fgraph, input_vars, shared_vars):
     return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar, node_consts)
 
 
-def _layout_guess(node) -> str:
-    """The layout Numba most likely gives ``node``'s outputs: a full transpose of a
-    contiguous array is Fortran-ordered, everything else is taken as freshly allocated.
-    Only a guess for the background compile of kernels not ready yet
-    (``plan_compile.py``): a wrong one costs the worker time, never a result."""
-    op = node.op
-    if (isinstance(op, DimShuffle) and len(op.new_order) > 1
-            and list(op.new_order) == list(range(len(op.new_order)))[::-1]):
-        return "F"
-    return "C"
-
-
 def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
     """The Python tier's entries for straight-line node ``n``: a kernel of its own made
     from its code, or, for a fused 0-d expression, one kernel per scalar operation
@@ -365,6 +355,7 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
         kctx.name = KERNEL
         scode = gen(snode.op, snode, kctx)
         names.append(outs[result] if result is not None else f"v{n}_t{j}")
+        tier["guess"][names[-1]] = (snode.outputs[0].type.dtype, 0)
         ins = [arg_names[i] if kind == "in" else names[i] for kind, i in operands]
         tier["inline"][(n, j)] = kernel_source(scode, deco)
         tier["nodes"].append(((n, j), ins, [names[j]]))

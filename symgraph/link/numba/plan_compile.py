@@ -12,9 +12,10 @@ chain, so waiting for exact types leaves little to share. So, once this process 
 its first kernel to compile:
 
 * every node whose types are not known yet is queued to the worker with *guessed*
-  types (``linker._layout_guess``: the graph's dtype and rank, C order but for a full
-  transpose), last node first, while this process goes through the graph from the
-  first node: the two meet in the middle;
+  types (the graph's dtype and rank; a new array is C-ordered, and a view's layout
+  follows from the value it views by Numba's own typing rules: ``NumbaCode.views``),
+  last node first, while this process goes through the graph from the first node: the
+  two meet in the middle;
 * a node whose types are known is loaded from the cache (memory or disk) when it is
   there; that includes a guess the worker compiled, when the guess was right;
 * of the ready nodes left, this process compiles the first in graph order and queues
@@ -62,14 +63,60 @@ def _source(dispatcher) -> str | None:
     return getattr(sys.modules.get(dispatcher.py_func.__module__), "_sg_source", None)
 
 
-def guessed_type(dtype: str, ndim: int, layout: str):
-    """The Numba type of a value of ``dtype`` and rank ``ndim`` in ``layout``: a scalar
-    for rank 0 (kernels return 0-d values as scalars)."""
+def _plain(dtype: str, ndim: int):
+    """A new value of ``dtype`` and rank ``ndim``: a scalar for rank 0 (kernels return
+    0-d values as scalars), else a C-ordered array."""
     import numpy as np
     from numba import from_dtype, types
 
     scalar = from_dtype(np.dtype(dtype))
-    return scalar if ndim == 0 else types.Array(scalar, ndim, layout)
+    return scalar if ndim == 0 else types.Array(scalar, ndim, "C")
+
+
+def _view(base, steps):
+    """``base``'s type after the view ``steps`` (``NumbaCode.views``), or None."""
+    from numba import types
+
+    from symgraph.numba_compat.typing import index_result
+
+    for step in steps:
+        if not isinstance(base, types.Array):
+            return None
+        if step[0] == "index":
+            base = index_result(base, step[1]) if step[1] else base
+        elif step[0] == "T":
+            base = base.copy(layout={"C": "F", "F": "C"}.get(base.layout, "A"))
+        else:
+            base = base.copy(layout="A")
+        if base is None:
+            return None
+    return base
+
+
+def guessed_type(name: str, tys: dict, guess: dict, memo: dict):
+    """The type ``name`` is most likely given: its type when known, else from the
+    guess table (``linker``: dtype, rank, and for a view the value it views and how).
+    Raises KeyError for a name the table lacks."""
+    if name in tys:
+        return tys[name]
+    if name in memo:
+        return memo[name]
+    g = guess[name]
+    plain = _plain(g[0], g[1])
+    t = _view(guessed_type(g[2], tys, guess, memo), g[3]) if len(g) == 4 else None
+    if t is None or not _agrees(t, plain):
+        t = plain
+    memo[name] = t
+    return t
+
+
+def _agrees(t, plain) -> bool:
+    """Whether ``t`` has ``plain``'s dtype and rank (a scalar for rank 0)."""
+    from numba import types
+
+    if not isinstance(plain, types.Array):
+        return t == plain
+    return isinstance(t, types.Array) and (t.ndim, t.dtype) == (plain.ndim, plain.dtype)
 
 
 class _Plan:
@@ -181,14 +228,15 @@ class _Plan:
     def send_guesses(self) -> None:
         """Queue every node not ready yet to the worker with guessed types, last first."""
         self.guessed = True
+        memo: dict = {}
         for j in range(len(self.nodes) - 1, -1, -1):
             if not self.waiting[j]:
                 continue
             try:
-                argtys = tuple(self.tys[a] if a in self.tys else guessed_type(*self.guess[a])
+                argtys = tuple(guessed_type(a, self.tys, self.guess, memo)
                                for a in self.nodes[j][1])
             except (KeyError, TypeError, ValueError, NotImplementedError):
-                continue   # no guess for a value (an older spec, an unusual dtype)
+                continue   # no guess for a value (an unusual dtype)
             job = self._submit(j, argtys, True)
             if job is not None:
                 self.guesses[j] = (job, argtys)
@@ -208,7 +256,8 @@ def compile_nodes(nodes, tys: dict, owner, guess: dict | None = None) -> tuple:
     """Compile or load each node's kernel; ``nodes``: ``[(dispatcher, argument names,
     output names, ref)]`` in graph order; ``tys``: the types of the names known before
     any node (parameters, constants), completed here with every node's outputs;
-    ``guess``: ``name -> (dtype, ndim, layout)`` for the nodes' outputs.
+    ``guess``: ``name -> (dtype, ndim[, viewed name, view steps])`` for the nodes'
+    outputs (``linker.generate_module``).
     Returns each node's ``CompileResult`` and how many of them the worker compiled.
     ``owner``: the worker skips the jobs of a plan whose owner was collected."""
     from symgraph.numba_compat import numba_internals

@@ -8,7 +8,7 @@ import pytest
 
 import symgraph
 import symgraph.tensor as T
-from symgraph.link.numba import glue_worker, linker, plan_compile
+from symgraph.link.numba import glue_worker, plan_compile
 from symgraph.tensor.nnet import sigmoid, softmax
 
 
@@ -160,25 +160,55 @@ def test_any_worker_gives_the_same_bits(mode, tiered, new_cache, monkeypatch):
         assert _tier(f).by_worker == 0
 
 
-def test_guesses_match_the_types_found(tiered, new_cache, monkeypatch):
-    """The guessed argument types (dtype, rank, C order but for a transpose) are the
-    types the kernels get here: every guess the worker compiled is loaded, none wasted."""
+def _convnet():
+    from symgraph.tensor.nnet import conv
+    from symgraph.tensor.signal import pool
+
+    rng = np.random.default_rng(5)
+    x = T.tensor4("x")
+    W = symgraph.shared(rng.standard_normal((3, 1, 3, 3)) * 0.3, name="Wc")
+    V = symgraph.shared(rng.standard_normal((12, 2)) * 0.3, name="V")
+    h = pool.pool_2d(T.maximum(conv.conv2d(x, W), 0), (2, 2), ignore_border=True)
+    cost = -T.mean(T.log(softmax(T.dot(h.flatten(2), V))[:, 0]))
+    gW, gV = T.grad(cost, [W, V])
+    f = symgraph.function([x], cost, updates=[(W, W - 0.1 * gW), (V, V - 0.1 * gV)])
+    f.executable.hold_python_tier()
+    f(rng.standard_normal((2, 1, 6, 6)))
+    return f
+
+
+def _rnn():
+    scope: dict = {}
+    exec(_RNN, scope)   # noqa: S102 - the test's own graph
+    scope["f"].executable.hold_python_tier()
+    scope["f"](scope["data"])
+    return scope["f"]
+
+
+@pytest.mark.parametrize("graph", ["mlp", "convnet", "rnn"])
+def test_guesses_match_the_types_found(graph, tiered, new_cache, monkeypatch):
+    """The guessed argument types (dtype and rank; C order for a new array, a view's
+    layout by Numba's typing of the view) are the types the kernels get here: every
+    kernel the worker compiled, guessed or exact, is loaded, none is wasted. Covers
+    transposes, slices of a scan's results, broadcasting views and in-place updates."""
     new_cache(0)
     fake = _with_fake(monkeypatch, "here")
-    f, _ = _training_step()
-    guesses = [job for job in fake.jobs if job.payload["guess"]]
-    assert guesses
+    f = {"mlp": lambda: _training_step()[0], "convnet": _convnet, "rnn": _rnn}[graph]()
+    assert any(job.payload["guess"] for job in fake.jobs)
     assert _tier(f).by_worker == len(fake.jobs)
 
 
 def test_wrong_guesses_are_taken_back(tiered, new_cache, monkeypatch):
-    """Guesses that turn out wrong (every array guessed with layout 'A') are withdrawn
-    while queued; the results do not change."""
+    """Guesses that turn out wrong (every array guessed with layout 'A', views too) are
+    withdrawn while queued; the results do not change."""
     new_cache(0)
     monkeypatch.setattr(plan_compile, "USE_WORKER", False)
     _, alone = _training_step()
     monkeypatch.setattr(plan_compile, "USE_WORKER", True)
-    monkeypatch.setattr(linker, "_layout_guess", lambda node: "A")
+    plain = plan_compile._plain
+    monkeypatch.setattr(plan_compile, "_plain", lambda dtype, ndim: (
+        plain(dtype, ndim).copy(layout="A") if ndim else plain(dtype, ndim)))
+    monkeypatch.setattr(plan_compile, "_view", lambda base, steps: None)
     new_cache(1)
     fake = _with_fake(monkeypatch, "idle")
     f, shared = _training_step()

@@ -305,7 +305,8 @@ def numba_elemwise(op, node, ctx):
     externs = (_HUGEPAGE_EXTERN,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
     externs += body_externs
     return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),
-                     externs=externs)
+                     externs=externs, views=tuple((inplace[j], ()) if j in inplace else None
+                                                  for j in range(len(out_dtypes))))
 
 
 @numba_impl.register(DimShuffle)
@@ -320,7 +321,8 @@ def numba_dimshuffle(op, node, ctx):
         shape = "(" + "1, " * out_nd + ")"
         return NumbaCode(f"def {name}(x):\n    return np.full({shape}, x, dtype={np_dtype(dt)})\n")
     if out_nd == 0:
-        return NumbaCode(f"def {name}(x):\n    return x[{', '.join('0' for _ in range(in_nd))}]\n")
+        return NumbaCode(f"def {name}(x):\n    return x[{', '.join('0' for _ in range(in_nd))}]\n",
+                         views=((0, (("index", "i" * in_nd),)),))
     if not op.shuffle:
         # every input dim dropped, only new ones: x[0, ...] is a numba scalar, not an array
         shape = "(" + "1, " * out_nd + ")"
@@ -328,22 +330,28 @@ def numba_dimshuffle(op, node, ctx):
         return NumbaCode(f"def {name}(x):\n    return np.full({shape}, x[{first}], "
                          f"dtype={np_dtype(dt)})\n")
     lines = ["v = x"]
+    steps = []   # how the result's Numba type follows from x's (NumbaCode.views)
     if op.drop:
         idx = ", ".join("0" if i in op.drop else ":" for i in range(in_nd))
         lines.append(f"v = v[{idx}]")
+        steps.append(("index", "".join("i" if i in op.drop else "s" for i in range(in_nd))))
     kept_sorted = sorted(op.shuffle)
     perm = [kept_sorted.index(i) for i in op.shuffle]
     externs = ()
     if perm == sorted(perm, reverse=True) and len(perm) > 1:
         lines.append("v = v.T")  # lowered inline: no per-process compile of Numba's transpose
+        steps.append(("T",))
     elif perm != sorted(perm):
         # Numba's array.transpose(axes) compiles its error-message machinery (a long
         # compile) in every new process; the helper is compiled once per installation
         # (disk cache)
         lines.append(f"v = _sg_transpose(v, ({''.join(str(p) + ', ' for p in perm)}))")
         externs = (("_sg_transpose", "symgraph.link.numba.helpers:transpose"),)
+        steps.append(("A",))
     if op.augment:
         idx = ", ".join("None" if i == "x" else ":" for i in op.new_order)
         lines.append(f"v = v[{idx}]")
+        steps.append(("index", "".join("n" if i == "x" else "s" for i in op.new_order)))
     lines.append("return v")
-    return NumbaCode(f"def {name}(x):\n" + indent("\n".join(lines)), externs=externs)
+    return NumbaCode(f"def {name}(x):\n" + indent("\n".join(lines)), externs=externs,
+                     views=((0, tuple(steps)),))

@@ -151,7 +151,21 @@ def numba_subtensor(op, node, ctx):
         idx = _basic_index(src, op, node, "x", iter(params))
         src.add(f"return x[{idx}]" if idx else "return x")
     sig = ", ".join(["x"] + params)
-    return NumbaCode(f"def {ctx.name}({sig}):\n" + indent(src.text()) + "\n")
+    view = None if x.type.ndim == 0 else (0, (("index", _index_kinds(op)),))
+    return NumbaCode(f"def {ctx.name}({sig}):\n" + indent(src.text()) + "\n", views=(view,))
+
+
+def _index_kinds(op) -> str:
+    """The kinds of ``_basic_index``'s entries (see ``NumbaCode.views``)."""
+    kinds = ""
+    for e in op.idx_list:
+        if e[0] == "int":
+            kinds += "i"
+        elif e[0] == "slice":
+            kinds += "s" if e[3] is None else "S"
+        else:
+            kinds += "n"
+    return kinds
 
 
 def _y_check(src, op, ynode, sub_shape):
