@@ -24,7 +24,8 @@ its first kernel to compile:
   wrong one it compiled only cost it time); a job the worker could not do is compiled
   here, which raises its error where it belongs;
 * with nothing ready to compile here, this process takes back the first exact job the
-  worker has not started (``glue_worker.withdraw``), or else waits for the running one.
+  worker has not started (``glue_worker.withdraw``), or else waits for the running one
+  (``WAIT_LIMIT`` seconds at most: then it compiles that kernel too).
 
 The results do not depend on the split: each kernel is Numba's machine code for the same
 source and argument types whichever process compiled it, and the plan runs the very
@@ -42,6 +43,9 @@ __all__ = ["compile_nodes"]
 
 #: send kernels to the background worker (tests switch it off to compare)
 USE_WORKER = True
+#: seconds this process waits for one kernel the worker is compiling before it compiles
+#: that kernel itself too
+WAIT_LIMIT = 120.0
 
 
 def _bind(tys: dict, ref, outs, ret) -> None:
@@ -135,6 +139,7 @@ class _Plan:
         self.jobs: dict = {}      # ready node -> its job in the worker
         self.guesses: dict = {}   # node not ready -> (its guessed job, the types guessed)
         self.guessed = False
+        self.waited = None        # (node, since when) this process waits for the worker
         self.waiting = [0] * len(nodes)
         self.users: dict = {}
         for j, (_, ins, _, _) in enumerate(nodes):
@@ -247,6 +252,23 @@ class _Plan:
                 return True   # finished as withdrawn: ``collect`` compiles it here
         return False
 
+    def wait_for_worker(self) -> None:
+        """Wait for the worker's running job; after ``WAIT_LIMIT`` seconds of waiting,
+        compile it here as well (a stuck worker never blocks a plan; a compile twice
+        only costs time)."""
+        import time
+
+        j, job = next(((j, job) for j, job in self.jobs.items() if not job.done),
+                      (None, None))
+        if job is None:
+            return
+        if self.waited is None or self.waited[0] != j:
+            self.waited = (j, time.monotonic())
+        job.event.wait(0.2)
+        if not job.done and time.monotonic() - self.waited[1] > WAIT_LIMIT:
+            del self.jobs[j]
+            bisect.insort(self.misses, j)
+
     def abandon(self) -> None:
         for job in list(self.jobs.values()) + [g[0] for g in self.guesses.values()]:
             self.worker.withdraw(job)
@@ -281,10 +303,7 @@ def compile_nodes(nodes, tys: dict, owner, guess: dict | None = None) -> tuple:
                 plan.compile_here(plan.misses.pop(0))
             elif plan.jobs:
                 if not (worker is not None and plan.take_back()):
-                    running = next((job for job in plan.jobs.values() if not job.done),
-                                   None)
-                    if running is not None:
-                        running.event.wait(0.2)
+                    plan.wait_for_worker()
             else:
                 stuck = [nodes[j][3] for j, w in enumerate(plan.waiting) if w]
                 raise RuntimeError(f"the plan's nodes {stuck[:5]} wait for values no node "

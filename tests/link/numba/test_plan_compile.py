@@ -97,7 +97,7 @@ def test_the_worker_compiles_kernels_and_the_bits_are_the_same(tiered, new_cache
 class FakeWorker:
     """Stands in for ``glue_worker`` (its ``submit_kernel``, ``withdraw``, ``available``):
     ``mode`` "idle" never starts a job, "fail" fails each at once, "here" compiles each
-    at once in this process."""
+    at once in this process, "stuck" starts each and never finishes it."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -122,7 +122,7 @@ class FakeWorker:
         return job
 
     def withdraw(self, job):
-        if job.done:
+        if job.done or self.mode == "stuck":   # "stuck": every job is running, forever
             return False
         job.finish(False, "withdrawn")
         self.withdrawn.append(job)
@@ -183,6 +183,22 @@ def _rnn():
     scope["f"].executable.hold_python_tier()
     scope["f"](scope["data"])
     return scope["f"]
+
+
+def test_a_stuck_worker_does_not_block_the_plan(tiered, new_cache, monkeypatch):
+    """Jobs the worker started and never finishes: after ``WAIT_LIMIT`` this process
+    compiles those kernels itself, with the same results."""
+    new_cache(0)
+    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
+    _, alone = _training_step()
+    monkeypatch.setattr(plan_compile, "USE_WORKER", True)
+    monkeypatch.setattr(plan_compile, "WAIT_LIMIT", 0.3)
+    new_cache(1)
+    fake = _with_fake(monkeypatch, "stuck")
+    f, shared = _training_step()
+    _same_bits(alone, shared)
+    assert any(not job.payload["guess"] for job in fake.jobs)   # waited for, then here
+    assert _tier(f).by_worker == 0
 
 
 @pytest.mark.parametrize("graph", ["mlp", "convnet", "rnn"])
