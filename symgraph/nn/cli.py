@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import time
 
 PROG = "symgraph-mnist"
 ACTIVATION_NAMES = ("linear", "relu", "sigmoid", "tanh")  # symgraph.nn.ACTIVATIONS
@@ -315,8 +314,8 @@ def _train(parser, args) -> int:
               f"({len(st['history']['cost'])} epochs done, training up to {args.epochs})")
     # the compile is silent and, on a machine's first run, long: say so before it starts
     print("compiling the training and accuracy functions (the first run on a machine also "
-          "compiles symgraph's kernels, under a minute on 2 cores; later runs load them from "
-          "the cache)", flush=True)
+          "compiles symgraph's kernels, about half a minute on 2 cores; later runs load them "
+          "from the cache)", flush=True)
 
     def checkpoint_every(epoch, history):
         if args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
@@ -425,7 +424,6 @@ def evaluate(argv) -> int:
     args = parser.parse_args(argv)
     if args.batch_size is not None and args.batch_size < 1:
         parser.error(f"--batch-size must be positive, got {args.batch_size}")
-    import numpy as np
 
     import symgraph
     from symgraph.nn import checkpoint
