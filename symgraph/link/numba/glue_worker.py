@@ -34,12 +34,13 @@ import threading
 import weakref
 from collections import deque
 
-__all__ = ["GlueJob", "prestart", "submit", "submit_kernel", "withdraw"]
+__all__ = ["GlueJob", "available", "prestart", "submit", "submit_kernel", "withdraw"]
 
 
 class GlueJob:
-    """One background compile of ``graph_fn`` for one signature; ``done`` is set when
-    the reply came (``ok``: its machine code is in the cache) or the worker is gone."""
+    """One background compile of ``graph_fn`` (or of a kernel: ``submit_kernel``) for
+    one signature; ``done`` is set when the reply came (``ok``: its machine code is in the
+    cache), the worker is gone, or the job was taken back (``withdraw``)."""
 
     __slots__ = ("payload", "owner", "done", "ok", "error", "event", "__weakref__")
 

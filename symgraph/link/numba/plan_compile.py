@@ -264,7 +264,7 @@ class _Plan:
             return
         if self.waited is None or self.waited[0] != j:
             self.waited = (j, time.monotonic())
-        job.event.wait(0.2)
+        job.event.wait(min(0.2, WAIT_LIMIT))
         if not job.done and time.monotonic() - self.waited[1] > WAIT_LIMIT:
             del self.jobs[j]
             bisect.insort(self.misses, j)

@@ -21,6 +21,10 @@ not; symgraph compiles without fast-math, so LLVM reorders no arithmetic). Tests
 both tiers bit for bit (``tests/link/numba/test_tiered.py``). So when the switch happens
 (it depends on how long the compile takes) never changes a result.
 
+Building a plan compiles (or loads) every kernel of the graph for its argument types;
+the worker shares that work (``plan_compile.py``), so a new graph's first call waits for
+about half of its kernels' compile time on two cores.
+
 ``config.numba_glue``: ``"tiered"`` (the default) or ``"compiled"`` (compile ``graph_fn``
 in this process before the first call, as before).
 """
@@ -31,6 +35,7 @@ import threading
 import numpy as np
 
 from symgraph.link.numba.fastload import load_or_compile
+from symgraph.link.numba.plan_compile import compile_nodes
 
 __all__ = ["PythonTier", "TieredCall"]
 
@@ -119,8 +124,6 @@ class PythonTier:
             name = line.split("=", 1)[0].strip()
             tys[name] = types.unliteral(_typeof(scope[name]))
             lines.append("    " + line)
-        from symgraph.link.numba.plan_compile import compile_nodes
-
         nodes = [(self._kernel(ref), ins, outs, ref) for ref, ins, outs in spec["nodes"]]
         compiled, by_worker = compile_nodes(nodes, tys, self, spec.get("guess"))
         self.by_worker += by_worker

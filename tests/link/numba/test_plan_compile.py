@@ -32,6 +32,20 @@ def new_cache(tmp_path, monkeypatch):
     return use
 
 
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """The training step's results from a plan compiled in this process alone, on an
+    empty cache (computed once for the tests comparing against it)."""
+    from symgraph.link.numba import cache
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(symgraph.config, "numba_glue", "tiered")
+        mp.setattr(symgraph.config, "cache_dir", str(tmp_path_factory.mktemp("alone")))
+        mp.setattr(cache, "_loaded", {})
+        mp.setattr(plan_compile, "USE_WORKER", False)
+        return _training_step()[1]
+
+
 def _training_step(seed=3):
     """Two layers with a transposed weight, a softmax cost and SGD updates: a dozen
     kernels, several of them independent of each other."""
@@ -67,17 +81,13 @@ def _same_bits(a, b):
         assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
 
 
-def test_the_worker_compiles_kernels_and_the_bits_are_the_same(tiered, new_cache,
+def test_the_worker_compiles_kernels_and_the_bits_are_the_same(alone, tiered, new_cache,
                                                                monkeypatch):
     """With the real worker some kernels are compiled there and loaded here from the
     cache; the results are those of a plan compiled in this process alone. (This process
     waits for the worker's first kernel before compiling its own, so the test does not
     depend on which process is faster.)"""
     new_cache(0)
-    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
-    _, alone = _training_step()
-    monkeypatch.setattr(plan_compile, "USE_WORKER", True)
-    new_cache(1)
     compile_here = plan_compile._Plan.compile_here
 
     def after_the_worker(self, j):
@@ -140,15 +150,11 @@ def _with_fake(monkeypatch, mode):
 
 
 @pytest.mark.parametrize("mode", ["idle", "fail", "here"])
-def test_any_worker_gives_the_same_bits(mode, tiered, new_cache, monkeypatch):
+def test_any_worker_gives_the_same_bits(mode, alone, tiered, new_cache, monkeypatch):
     """A worker that never gets to a job (this process takes each back), one whose jobs
     all fail (compiled here) and one that does them all: the same results as without a
     worker, and no job is left behind."""
     new_cache(0)
-    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
-    _, alone = _training_step()
-    monkeypatch.setattr(plan_compile, "USE_WORKER", True)
-    new_cache(1)
     fake = _with_fake(monkeypatch, mode)
     f, shared = _training_step()
     _same_bits(alone, shared)
@@ -185,15 +191,11 @@ def _rnn():
     return scope["f"]
 
 
-def test_a_stuck_worker_does_not_block_the_plan(tiered, new_cache, monkeypatch):
+def test_a_stuck_worker_does_not_block_the_plan(alone, tiered, new_cache, monkeypatch):
     """Jobs the worker started and never finishes: after ``WAIT_LIMIT`` this process
     compiles those kernels itself, with the same results."""
+    monkeypatch.setattr(plan_compile, "WAIT_LIMIT", 0.02)
     new_cache(0)
-    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
-    _, alone = _training_step()
-    monkeypatch.setattr(plan_compile, "USE_WORKER", True)
-    monkeypatch.setattr(plan_compile, "WAIT_LIMIT", 0.3)
-    new_cache(1)
     fake = _with_fake(monkeypatch, "stuck")
     f, shared = _training_step()
     _same_bits(alone, shared)
@@ -214,18 +216,14 @@ def test_guesses_match_the_types_found(graph, tiered, new_cache, monkeypatch):
     assert _tier(f).by_worker == len(fake.jobs)
 
 
-def test_wrong_guesses_are_taken_back(tiered, new_cache, monkeypatch):
+def test_wrong_guesses_are_taken_back(alone, tiered, new_cache, monkeypatch):
     """Guesses that turn out wrong (every array guessed with layout 'A', views too) are
     withdrawn while queued; the results do not change."""
-    new_cache(0)
-    monkeypatch.setattr(plan_compile, "USE_WORKER", False)
-    _, alone = _training_step()
-    monkeypatch.setattr(plan_compile, "USE_WORKER", True)
     plain = plan_compile._plain
     monkeypatch.setattr(plan_compile, "_plain", lambda dtype, ndim: (
         plain(dtype, ndim).copy(layout="A") if ndim else plain(dtype, ndim)))
     monkeypatch.setattr(plan_compile, "_view", lambda base, steps: None)
-    new_cache(1)
+    new_cache(0)
     fake = _with_fake(monkeypatch, "idle")
     f, shared = _training_step()
     _same_bits(alone, shared)
