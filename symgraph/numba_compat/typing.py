@@ -7,8 +7,8 @@ for basic indexing, which only Numba's typing states exactly; a guess that diffe
 them only costs the background process a useless compile, never a result.
 
 Private use: ``numba.core.typing.arraydecl.get_array_index_type``, the function Numba's
-typing of ``array[index]`` calls. Public path: None (the caller guesses an array of any
-layout).
+typing of ``array[index]`` calls. Public path: None (the caller then guesses the view
+like a new array, C-ordered).
 """
 from __future__ import annotations
 

@@ -28,15 +28,10 @@ def load_or_compile(dispatcher, argtys) -> bool:
     """Make ``dispatcher`` hold an overload for ``argtys`` (a tuple of Numba types).
     Returns False when it had to be compiled (not in memory, nor in the disk cache)."""
     args = tuple(argtys)
-    if args in dispatcher.overloads:
-        return True
     if not numba_internals():
-        return compile_public(dispatcher, args)
-    with compiler_lock():
-        if args in dispatcher.overloads:
-            return True
-        protect(dispatcher)
-        if load_cached_overload(dispatcher, args):
+        return args in dispatcher.overloads or compile_public(dispatcher, args)
+    with compiler_lock():   # re-entrant: held from the cache lookup through the compile
+        if load_cached(dispatcher, args):
             return True
         dispatcher.compile(args)
         return False

@@ -207,9 +207,9 @@ def _get() -> GlueCompiler:
         return _compiler
 
 
-def submit(module, sig: tuple, owner) -> GlueJob:
-    """Queue the compile of ``module.graph_fn`` for ``sig``; ``owner``'s collection
-    cancels it. A signature that cannot be written as JSON finishes at once, not ok."""
+def _job(payload: dict, sig: tuple, owner) -> GlueJob:
+    """A job compiling ``payload``'s module for ``sig`` (written as JSON: no pickle), or
+    one finished at once, not ok, when ``sig`` cannot be written so."""
     from symgraph.config import config
     from symgraph.link.numba.cachefiles import UnsupportedType, encode_type
 
@@ -219,10 +219,16 @@ def submit(module, sig: tuple, owner) -> GlueJob:
         job = GlueJob({}, owner)
         job.finish(False, str(e))
         return job
-    job = GlueJob({"name": module.__name__, "src": module._sg_source,
-                   "deps": _generated_deps(module._sg_source, module.__name__),
-                   "cache_dir": config.cache_dir, "sig": types}, owner)
-    _get().submit(job)
+    return GlueJob({**payload, "deps": _generated_deps(payload["src"], payload["name"]),
+                    "cache_dir": config.cache_dir, "sig": types}, owner)
+
+
+def submit(module, sig: tuple, owner) -> GlueJob:
+    """Queue the compile of ``module.graph_fn`` for ``sig``; ``owner``'s collection
+    cancels it. A signature that cannot be written as JSON finishes at once, not ok."""
+    job = _job({"name": module.__name__, "src": module._sg_source}, sig, owner)
+    if not job.done:
+        _get().submit(job)
     return job
 
 
@@ -231,21 +237,11 @@ def submit_kernel(src: str, sig: tuple, owner, guess: bool = False) -> GlueJob:
     ``sig`` into the shared cache, ahead of any glue job (and, unless ``guess``: types
     guessed before they are known, ahead of every guess); ``owner``'s collection
     cancels it. Finished at once, not ok, when the worker cannot take it."""
-    from symgraph.config import config
     from symgraph.link.numba.cache import module_key
-    from symgraph.link.numba.cachefiles import UnsupportedType, encode_type
 
-    try:
-        types = [encode_type(t) for t in sig]
-    except UnsupportedType as e:
-        job = GlueJob({}, owner)
-        job.finish(False, str(e))
-        return job
-    name = f"sg_{module_key(src)}"
-    job = GlueJob({"kind": "kernel", "name": name, "src": src,
-                   "deps": _generated_deps(src, name), "cache_dir": config.cache_dir,
-                   "sig": types}, owner)
-    _get().submit(job, "guesses" if guess else "kernels")
+    job = _job({"kind": "kernel", "name": f"sg_{module_key(src)}", "src": src}, sig, owner)
+    if not job.done:
+        _get().submit(job, "guesses" if guess else "kernels")
     return job
 
 

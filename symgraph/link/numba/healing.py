@@ -56,17 +56,17 @@ def protect_module(module) -> None:
     after this one read the table, and it calls the symbols of entries added since. So do
     the tables of the generated modules it imports (a scan kernel's step module): Numba
     links the step's code into the kernel, and with it calls of the step's callees."""
-    tables: list = []   # found at the first load: the imports are loaded by then
+    tables = None   # found at the first load: the imports are loaded by then
 
     def before():
-        if not tables:
+        nonlocal tables
+        if tables is None:
             from symgraph.link.numba.cache import generated_imports
 
             deps = generated_imports(getattr(module, "_sg_source", ""), module.__name__)
-            tables.extend(t for t in (getattr(m, "_sg_links", None) for m in [module] + deps)
-                          if t is not None)
-            tables.append(None)   # found (possibly none)
-        for t in tables[:-1]:
+            tables = [t for t in (getattr(m, "_sg_links", None) for m in [module] + deps)
+                      if t is not None]
+        for t in tables:
             t.refresh()
     for v in list(vars(module).values()):
         if is_dispatcher(v) and getattr(v, "py_func", None) is not None \

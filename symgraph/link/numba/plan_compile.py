@@ -39,6 +39,9 @@ import bisect
 import heapq
 import sys
 
+from symgraph.link.numba import progress
+from symgraph.link.numba.fastload import load_cached, load_or_compile
+
 __all__ = ["compile_nodes"]
 
 #: send kernels to the background worker (tests switch it off to compare)
@@ -168,16 +171,11 @@ class _Plan:
                     heapq.heappush(self.ready, u)
 
     def compile_here(self, j) -> None:
-        from symgraph.link.numba import progress
-        from symgraph.link.numba.fastload import load_or_compile
-
         if not load_or_compile(self.nodes[j][0], self.argtys(j)):
             progress.tick()
         self.resolve(j)
 
     def _from_worker(self) -> None:
-        from symgraph.link.numba import progress
-
         self.by_worker += 1
         progress.tick()
 
@@ -191,8 +189,6 @@ class _Plan:
         return bool(done)
 
     def load_ready(self) -> bool:
-        from symgraph.link.numba.fastload import load_cached
-
         loaded = False
         while self.ready:
             j = heapq.heappop(self.ready)

@@ -13,11 +13,8 @@ from symgraph.tensor.nnet import sigmoid, softmax
 
 
 @pytest.fixture
-def tiered():
-    old = symgraph.config.numba_glue
-    symgraph.config.numba_glue = "tiered"
-    yield
-    symgraph.config.numba_glue = old
+def tiered(monkeypatch):
+    monkeypatch.setattr(symgraph.config, "numba_glue", "tiered")
 
 
 @pytest.fixture
