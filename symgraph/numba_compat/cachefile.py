@@ -5,10 +5,11 @@ Private uses here:
 
 * :func:`install_checked_cache` -- changes the class of one dispatcher's cache objects
   (``numba.core.caching.FunctionCache`` and ``IndexDataCacheFile``) to subclasses that
-  override their private methods (``_load_overload``, ``_save_overload``,
-  ``_save_index``, ``_load_index``, ``_save_data``, ``_load_data``) and read their
-  private attributes (``_cache_file``, ``_index_path``, ``_version``,
-  ``_source_stamp``, ``_open_for_write``, ``_dump``, ``_data_path``);
+  override their methods (``save``, ``flush``, and the private ``_load_overload``,
+  ``_save_overload``, ``_save_index``, ``_load_index``, ``_save_data``,
+  ``_load_data``) and read their private attributes (``_cache_file``, ``_index_path``,
+  ``_version``, ``_source_stamp``, ``_open_for_write``, ``_dump``, ``_data_path``,
+  ``_data_name``);
 * :func:`cache_index_path`, :func:`cache_has_entries` -- read the index of one
   dispatcher's cache;
 * :func:`numba_cache_subdir` -- the folder name Numba uses under ``NUMBA_CACHE_DIR``
@@ -19,8 +20,10 @@ garbled file makes Numba fail instead of healing), and no look into its index.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import itertools
 import os
 import pickle
 
@@ -69,6 +72,32 @@ def _checked_classes():
             with self._open_for_write(path) as f:
                 f.write(body + TRAILER + hashlib.sha256(body).digest())
 
+        def save(self, key, data):
+            """Numba's ``save``, locked across processes from the index read to its
+            write (two processes saving signatures of one function at once each took
+            the first free data file name and kept only their own index entry), and
+            writing the data file before the index entry that names it (a process
+            loading meanwhile finds the entry only once its data is there)."""
+            with self._sg_locked():
+                overloads = self._load_index()
+                name = overloads.get(key)
+                if name is None:
+                    used = set(overloads.values())
+                    name = next(n for n in map(self._data_name, itertools.count(1))
+                                if n not in used)
+                self._save_data(name, data)
+                if overloads.get(key) != name:
+                    overloads[key] = name
+                    self._save_index(overloads)
+
+        def flush(self):
+            with self._sg_locked():
+                self._save_index({})
+
+        def _sg_locked(self):
+            lock = getattr(self, "_sg_lock", None)
+            return lock(self._index_path) if lock is not None else contextlib.nullcontext()
+
         def _save_index(self, overloads):
             body = (pickle.dumps(self._version, protocol=-1)
                     + self._dump((self._source_stamp, overloads)))
@@ -114,7 +143,12 @@ def _checked_classes():
             if before is not None:
                 before()
             try:
-                return super()._load_overload(sig, target_context)
+                cres = super()._load_overload(sig, target_context)
+                found = getattr(getattr(cres, "signature", None), "args", None)
+                if cres is not None and found is not None and tuple(found) != tuple(sig):
+                    raise CorruptCacheFile(self._cache_file._index_path,
+                                           "lists another signature's machine code")
+                return cres
             except CorruptCacheFile as e:
                 self._heal(e)
             except Exception as e:  # noqa: BLE001 - unpickled, but not a valid entry
@@ -143,7 +177,7 @@ def _checked_classes():
     return _HealingCache, _CheckedFile
 
 
-def install_checked_cache(dispatcher, report, before_load=None) -> bool:
+def install_checked_cache(dispatcher, report, before_load=None, lock=None) -> bool:
     """Give ``dispatcher``'s disk cache (if it has one) checksummed files that heal: a
     damaged file is reported (``report(path, why)``), emptied, and counted as a miss,
     so Numba compiles afresh and its atomic save replaces the file. Only this
@@ -156,6 +190,8 @@ def install_checked_cache(dispatcher, report, before_load=None) -> bool:
 
     ``before_load()``, when given, runs before each load of machine code from the disk
     (a generated module registers the symbols that code calls: ``LinkTable.refresh``).
+    ``lock(path)``, when given, is a context manager locking ``path`` across processes:
+    each save holds it on the index from reading it to writing it back.
 
     Private (see the module docstring). Public path: Numba's cache as it is (returns
     False)."""
@@ -173,6 +209,8 @@ def install_checked_cache(dispatcher, report, before_load=None) -> bool:
             impl_file.__class__ = checked
     if type(cache) is healing:
         cache._sg_report = report
+        if lock is not None:
+            cache._cache_file._sg_lock = lock
         if before_load is not None:
             cache._sg_before_load = before_load
         return True

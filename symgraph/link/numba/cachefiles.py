@@ -1,9 +1,17 @@
-"""symgraph's own cache index files: atomic writes, JSON reads, one warning per bad file.
+"""symgraph's own cache index files: atomic writes, JSON reads, one warning per bad file,
+and a lock for the read-modify-write of a file two processes share.
 
 Why JSON: an index file is read before anything else of a cached graph; unpickling one
 would run whatever code a pickle names (see ``trust.py``). JSON holds only data, so the
 only Numba objects recorded there (argument types) go through :func:`encode_type` /
 :func:`decode_type`, which know a fixed set of types.
+
+Why a lock (:func:`file_lock`): an atomic write keeps a file whole, not its entries.
+Two processes that each read an index, add their entry and write it back lose one of
+the two entries; a ``.links`` table that lost a callee left cached machine code calling
+an unregistered symbol (a jump to address 0: the process crashed), and Numba's own index
+gave two signatures one data file. The kernels of a new graph compile on two processes
+at once (``plan_compile.py``), so both happen.
 
 Why one warning per file and process: a bad cache file is replaced by a fresh compile
 (the caller does that); the user should learn once which file it was, not once per
@@ -11,17 +19,19 @@ function that happened to read it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import threading
+import time
 import warnings
 
 from numba import types
 
 __all__ = ["CacheFileWarning", "warn_rebuilt", "write_atomic", "read_json", "write_json",
-           "encode_type", "decode_type", "UnsupportedType"]
+           "encode_type", "decode_type", "UnsupportedType", "file_lock"]
 
 
 class CacheFileWarning(UserWarning):
@@ -65,6 +75,47 @@ def write_atomic(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+#: seconds :func:`file_lock` waits for another holder before going on without the lock
+LOCK_WAIT = 60.0
+
+
+@contextlib.contextmanager
+def file_lock(path: str):
+    """Hold an exclusive lock shared with other processes on ``path`` (through the file
+    ``path + ".lock"``, which stays: deleting a lock file lets two holders in) for the
+    read-modify-write of ``path``.
+
+    The operating system releases the lock of a process that dies, so a crash never
+    leaves it held. Where it cannot be taken (a read-only cache, a platform without
+    ``fcntl``), or after :data:`LOCK_WAIT` seconds of another holder, the block runs
+    without it: no worse than before the lock existed, and never stuck."""
+    try:
+        import fcntl
+    except ImportError:   # not POSIX
+        yield
+        return
+    try:
+        fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.002)
+            except OSError:
+                break
+        yield
+    finally:
+        os.close(fd)   # releases the lock
 
 
 def _digest(text: str) -> str:

@@ -43,6 +43,7 @@ from symgraph.link.numba.cachefiles import (
     UnsupportedType,
     decode_type,
     encode_type,
+    file_lock,
     read_json,
     warn_rebuilt,
     write_json,
@@ -297,16 +298,20 @@ class LinkTable:
             except UnsupportedType:
                 rows.append([path, ["unrecordable"]])
         seen = {(r[0], str(r[1])) for r in rows}
-        try:
-            for r in read_json(self.path, _check_raw, missing=[]) or []:
-                if (r[0], str(r[1])) not in seen:
-                    rows.append(r)
-        except Exception:  # noqa: BLE001 - unreadable: ours replaces it
-            pass
-        try:
-            write_json(self.path, rows)
-        except OSError:
-            pass  # a read-only cache: the module compiles in every process
+        # locked from the read to the write: another process adding its entries
+        # meanwhile would otherwise lose them, and its cached code would call symbols
+        # that no later process registers
+        with file_lock(self.path):
+            try:
+                for r in read_json(self.path, _check_raw, missing=[]) or []:
+                    if (r[0], str(r[1])) not in seen:
+                        rows.append(r)
+            except Exception:  # noqa: BLE001 - unreadable: ours replaces it
+                pass
+            try:
+                write_json(self.path, rows)
+            except OSError:
+                pass  # a read-only cache: the module compiles in every process
 
     def extern(self, dispatcher):
         """An intrinsic calling ``dispatcher`` through its registered native symbol (the

@@ -14,6 +14,10 @@ methods, are in ``symgraph.numba_compat.cachefile``) to subclasses that
   still reads the files: ``pickle.loads`` stops at the pickle's end;
 * verify the trailer on read (files without it, written by plain Numba, are only
   parsed), treat an index entry whose data file is missing as damage too, and
+* save under a lock shared with other processes (``cachefiles.file_lock``), the data
+  file before the index entry naming it: two processes compiling signatures of one
+  function at once (``plan_compile.py``) no longer give both one data file, and an
+  entry that names another signature's machine code is damage too;
 * on damage, warn once naming the file (``cachefiles.warn_rebuilt``), empty the index
   (atomically, as Numba writes) and report a cache miss, so Numba compiles afresh and
   its save replaces the damaged file (atomically: Numba writes a temporary file and
@@ -29,7 +33,7 @@ Numba's (``symgraph/numba_compat``).
 """
 from __future__ import annotations
 
-from symgraph.link.numba.cachefiles import warn_rebuilt
+from symgraph.link.numba.cachefiles import file_lock, warn_rebuilt
 from symgraph.numba_compat.cachefile import (
     TRAILER,
     CorruptCacheFile,
@@ -45,7 +49,7 @@ __all__ = ["protect", "protect_module", "CorruptCacheFile", "index_path", "has_e
 
 def protect(dispatcher) -> None:
     """Give ``dispatcher``'s disk cache (if it has one) the behaviour above."""
-    install_checked_cache(dispatcher, warn_rebuilt)
+    install_checked_cache(dispatcher, warn_rebuilt, lock=file_lock)
 
 
 def protect_module(module) -> None:
@@ -71,7 +75,7 @@ def protect_module(module) -> None:
     for v in list(vars(module).values()):
         if is_dispatcher(v) and getattr(v, "py_func", None) is not None \
                 and v.py_func.__module__ == module.__name__:
-            install_checked_cache(v, warn_rebuilt, before)
+            install_checked_cache(v, warn_rebuilt, before, file_lock)
         elif is_dispatcher(v):
             protect(v)
 
