@@ -15,7 +15,7 @@ from numba.extending import intrinsic
 
 from symgraph.link.numba import parallel
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
-from symgraph.link.scalar_render import inline_literal, scalar_body, src_line
+from symgraph.link.scalar_render import inline_literal, scalar_body
 from symgraph.numba_compat.llvm import declare_function
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
 from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES
@@ -108,8 +108,8 @@ def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dty
     kid = parallel.register(src, dtypes, full)
     sources = ([f"f{k}" for k in arrays] + [f"x{k}" for k in scalar_inputs]
                + [f"g{j}" for j in range(len(out_dtypes))])
-    msg = repr(f"{op}: the parallel elementwise kernel failed (created at {src_line(node)}); "
-               "its traceback was printed above")
+    msg = repr(f"{op}: the parallel elementwise kernel failed; its traceback was printed "
+               "above")
     stop = repr(f"{op}: interrupted (Ctrl-C) in a parallel elementwise kernel")
     k = len(sources)
     lines = [f"_pa = np.empty({k + 1}, dtype=np.uint64)"]
@@ -162,7 +162,12 @@ def numba_elemwise(op, node, ctx):
         lines.append(ret(outs))
         return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)))
     # sizes: first non-broadcast input per dimension; the others must agree
-    msg = repr(f"{op}: input dimension mismatch (created at {src_line(node)})")
+    # the message names the op, not the node's source line: a kernel module is shared by
+    # every graph with this op (its name is its source's hash), and a line in its source
+    # would give each call site a kernel of its own to compile. The user sees the line
+    # anyway: a failed call re-runs the user's graph on the numpy reference, whose error
+    # names the node, its inputs' shapes and the line (``Executable.explain``).
+    msg = repr(f"{op}: input dimension mismatch")
     size_of = []
     for d in range(ndim):
         owners = [k for k, v in enumerate(node.inputs)
