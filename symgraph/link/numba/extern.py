@@ -196,6 +196,15 @@ def _check_entries(value):
     return out
 
 
+def _stamp(path: str):
+    """``(inode, modification time ns, size)`` of ``path``, None when it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 class LinkTable:
     """The externally linked callees of one generated module (see the module docstring).
 
@@ -211,10 +220,12 @@ class LinkTable:
         self._seen: set = set()
         self.damaged = None
         self.stuck = False
+        self._stamp = None
         if not numba_internals():
             self.damaged = "public"
             self._drop_unlinked_code(module_file)
             return
+        self._stamp = _stamp(self.path)   # before the read: a change after it is seen
         entries = read_json(self.path, _check_entries, missing=False)
         if entries is False:
             self.damaged = "missing" if not os.path.exists(self.path) else "unreadable"
@@ -262,7 +273,13 @@ class LinkTable:
         """Register the entries another process added to the file since this table read
         it (called before machine code of the module is loaded from Numba's cache: that
         code, cached by the other process, calls their symbols; an unregistered one is a
-        jump to address 0)."""
+        jump to address 0). The file is read again only when its identity, size or
+        modification time changed since the last read: another process replaces it
+        atomically (a new file), and a cached load runs this before every kernel."""
+        stamp = _stamp(self.path)
+        if stamp is not None and stamp == self._stamp:
+            return
+        self._stamp = stamp
         try:
             with open(self.path, encoding="utf-8") as f:
                 entries = _check_entries(json.load(f)["data"])
