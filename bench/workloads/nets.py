@@ -44,8 +44,12 @@ def symgraph_net(kind, bs, spec=None, depth=1, mode=None, n_batches=20):
         layers = [ConvPoolLayer(image_shape=(bs, 1, s["img"], s["img"]),
                                 filter_shape=(s["filters"], 1, s["k"], s["k"]), poolsize=(2, 2),
                                 activation_fn=ReLU, rng=rng),
-                  FullyConnectedLayer(_conv_flat(s), s["hidden"], activation_fn=ReLU, rng=rng),
-                  SoftmaxLayer(s["hidden"], s["classes"])]
+                  FullyConnectedLayer(_conv_flat(s), s["hidden"], activation_fn=ReLU, rng=rng)]
+        # ``depth`` > 1: more FC(100->100) layers (symgraph's compile rows only: a new
+        # graph made of ops network3 already has)
+        layers += [FullyConnectedLayer(s["hidden"], s["hidden"], activation_fn=ReLU, rng=rng)
+                   for _ in range(depth - 1)]
+        layers.append(SoftmaxLayer(s["hidden"], s["classes"]))
         n_in = s["img"] * s["img"]
     else:
         s = dict(MLP, **(spec or {}))
