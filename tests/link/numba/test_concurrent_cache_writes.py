@@ -119,3 +119,55 @@ def test_two_processes_saving_one_kernel_lose_no_entry(tmp_path):
     assert {w: float(lines[w]) for w in "fi"} == compiled == {"f": 66.0 + 0.0, "i": 66.0 + 3.0}
     assert lines["misses"] == "0"                # both signatures came from the cache
     assert "symgraph: the cache file" not in r.stderr, r.stderr[-2000:]
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from symgraph.link.numba.cachefiles import file_lock
+    with file_lock(sys.argv[1]):
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+""")
+
+
+def _holder(path, seconds):
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def test_file_lock_waits_for_another_process(tmp_path):
+    import time
+
+    from symgraph.link.numba.cachefiles import file_lock
+
+    p = _holder(tmp_path / "index", 1.0)
+    t0 = time.monotonic()
+    with file_lock(str(tmp_path / "index")):
+        waited = time.monotonic() - t0
+    p.wait(timeout=60)
+    assert 0.5 < waited < 30, waited
+
+
+def test_file_lock_goes_on_without_it_rather_than_stick(tmp_path, monkeypatch):
+    """A holder that never lets go costs LOCK_WAIT, and a lock that cannot be made (a
+    folder that is not there, a read-only cache) costs nothing: the block still runs."""
+    import time
+
+    from symgraph.link.numba import cachefiles
+
+    monkeypatch.setattr(cachefiles, "LOCK_WAIT", 0.3)
+    p = _holder(tmp_path / "index", 30)
+    try:
+        t0 = time.monotonic()
+        with cachefiles.file_lock(str(tmp_path / "index")):
+            waited = time.monotonic() - t0
+        assert 0.25 < waited < 10, waited
+    finally:
+        p.kill()
+        p.wait()
+    ran = []
+    with cachefiles.file_lock(str(tmp_path / "missing" / "index")):
+        ran.append(True)
+    assert ran == [True]
