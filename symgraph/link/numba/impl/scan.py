@@ -72,7 +72,11 @@ def inner_module(op, optimize_inner=True):
 
 
 def _err(op, msg) -> str:
-    return f"raise ValueError({(op.where('') + ': ' + msg)!r})"
+    """A ``raise`` naming the scan but not the line that built it: the kernel module is
+    named after its source, and a line (a path) in it would give the same loop built
+    from another script, line or folder a kernel of its own to compile. A failed call
+    re-runs the user's graph on the numpy reference, whose error names the line."""
+    return f"raise ValueError({(f'scan {op.name!r}: ' + msg)!r})"
 
 
 @numba_impl.register(Scan)
