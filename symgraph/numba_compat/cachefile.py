@@ -145,7 +145,8 @@ def _checked_classes():
             try:
                 cres = super()._load_overload(sig, target_context)
                 found = getattr(getattr(cres, "signature", None), "args", None)
-                if cres is not None and found is not None and tuple(found) != tuple(sig):
+                if (cres is not None and found is not None and isinstance(sig, tuple)
+                        and tuple(found) != sig):
                     raise CorruptCacheFile(self._cache_file._index_path,
                                            "lists another signature's machine code")
                 return cres

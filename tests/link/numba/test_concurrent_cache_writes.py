@@ -171,3 +171,40 @@ def test_file_lock_goes_on_without_it_rather_than_stick(tmp_path, monkeypatch):
     with cachefiles.file_lock(str(tmp_path / "missing" / "index")):
         ran.append(True)
     assert ran == [True]
+
+
+SWAP = INPUTS + textwrap.dedent("""
+    import sys
+    src = open(sys.argv[1]).read()
+    from symgraph.link.numba import cache
+    mod = cache.load_module(src)
+    if sys.argv[2] == "swap":   # the index entries of the two signatures trade data files
+        for which in "fi":
+            mod.kernel(INPUTS[which])
+        f = mod.kernel._cache._cache_file
+        index = f._load_index()
+        (k1, n1), (k2, n2) = index.items()
+        index[k1], index[k2] = n2, n1
+        f._save_index(index)
+    else:
+        import warnings
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            print(" ".join(repr(float(mod.kernel(INPUTS[c]))) for c in "fi"))
+        print("|".join(str(x.message) for x in w))
+""")
+
+
+def test_an_index_entry_naming_another_signatures_code_is_damage(tmp_path):
+    """What the race left behind (two signatures, one data file) is reported and
+    compiled afresh, never run with the other signature's machine code."""
+    src = tmp_path / "kernel_src.py"
+    src.write_text(KERNEL)
+    env = _env(tmp_path)
+    for step in ("swap", "load"):
+        r = subprocess.run([sys.executable, "-c", SWAP, str(src), step], capture_output=True,
+                           text=True, timeout=300, env=env)
+        assert r.returncode == 0, (r.returncode, r.stderr[-3000:])
+    values, warned = r.stdout.split("\n")[:2]
+    assert values == "66.0 69.0"
+    assert "lists another signature's machine code" in warned
