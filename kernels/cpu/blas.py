@@ -35,6 +35,7 @@ from llvmlite import binding as llvm
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
+from symgraph.numba_compat.bysymbol import by_symbol
 from symgraph.numba_compat.llvm import stack_slot
 from symgraph.numba_compat.scipy_blas import bind_blas
 
@@ -292,7 +293,7 @@ def gemm_into(alpha, x, y, beta, c):
     raise NotImplementedError("gemm_into is only callable from jitted code")
 
 
-@overload(gemm_into, jit_options=_CACHE)
+@overload(gemm_into)
 def _gemm_into_ov(alpha, x, y, beta, c):
     if c.dtype not in _KIND_OF:
         return None
@@ -300,7 +301,7 @@ def _gemm_into_ov(alpha, x, y, beta, c):
     zero, one = npt(0), npt(1)
 
     def impl(alpha, x, y, beta, c):
-        _gemm_core(npt(alpha), any2(x), any2(y), npt(beta), any2(c), zero, one)
+        _gemm_core_by_symbol(npt(alpha), any2(x), any2(y), npt(beta), any2(c), zero, one)
 
     return impl
 
@@ -311,7 +312,7 @@ def gemv_into(alpha, a, x, beta, y):
     raise NotImplementedError("gemv_into is only callable from jitted code")
 
 
-@overload(gemv_into, jit_options=_CACHE)
+@overload(gemv_into)
 def _gemv_into_ov(alpha, a, x, beta, y):
     if y.dtype not in _KIND_OF:
         return None
@@ -319,6 +320,17 @@ def _gemv_into_ov(alpha, a, x, beta, y):
     zero, one = npt(0), npt(1)
 
     def impl(alpha, a, x, beta, y):
-        _gemv_core(npt(alpha), any2(a), any1(x), npt(beta), any1(y), zero, one)
+        _gemv_core_by_symbol(npt(alpha), any2(a), any1(x), npt(beta), any1(y), zero, one)
 
     return impl
+
+
+#: the BLAS cores, called by symbol (``numba_compat.bysymbol``) from ``gemm_into`` and
+#: ``gemv_into``: compiled once per dtype, instead of being linked, optimized and compiled
+#: again inside every kernel that multiplies (each conv entry point, the parallel GEMM's
+#: loop body, ``dot``). So every caller of ``gemm_into``/``gemv_into`` calls by symbol
+#: itself: it must be reached only by symbol, and is disk-cached with ``caller_cache()``.
+#: The overloads are not disk-cached: they are compiled afresh inside each caller and keep
+#: its list of callees to register (see ``bysymbol``).
+_gemm_core_by_symbol = by_symbol(_gemm_core)
+_gemv_core_by_symbol = by_symbol(_gemv_core)

@@ -360,7 +360,7 @@ def _chunk(N, T, P):
 # ----------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
     N = xf.shape[0]
     F, _, KH, KW = w.shape
@@ -372,7 +372,7 @@ def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
     cols = np.empty((nb, T, P), xf.dtype)
     for n0 in range(0, N, nb):
         k = min(nb, N - n0)
-        _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols[:k])
+        _im2col_by_symbol(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols[:k])
         for kk in range(k):
             gemm_into(1, wm, cols[kk], 0, out[n0 + kk])
     return out.reshape(N, F, OH, OW)
@@ -473,7 +473,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
         k = min(nb, N - n0)
         for kk in range(k):
             gemm_into(1, wmT, gc[n0 + kk], 0, cols[kk])
-        _col2im(cols[:k], C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, gxp)
+        _col2im_by_symbol(cols[:k], C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, gxp)
     gx4 = gxp.reshape(N, C, Hp, Wp)
     if pad_h == 0 and pad_w == 0:
         return gx4
@@ -605,7 +605,7 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
         cols = np.empty((nb, T, P), x.dtype)
         for n0 in range(0, N, nb):
             k = min(nb, N - n0)
-            _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, cols[:k])
+            _im2col_by_symbol(xf, C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, cols[:k])
             for kk in range(k):
                 gemm_into(1, gc[n0 + kk], cols[kk].T, 1, gm)
     for f in range(F):
@@ -620,8 +620,11 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
 
 #: the parallel loops and the im2col product, called by symbol from the public entry
 #: points (``numba_compat.bysymbol``): compiled once each, not again inside every entry
-#: point and signature that calls them (the entry points are reached by symbol too)
+#: point and signature that calls them (the entry points are reached by symbol too, and
+#: so is ``_forward_gemm``: ``gemm_into`` calls BLAS's core by symbol)
 _shifted_by_symbol = by_symbol(_shifted)
 _direct_corr_by_symbol = by_symbol(_direct_corr)
 _direct_gw_by_symbol = by_symbol(_direct_gw)
 _forward_gemm_by_symbol = by_symbol(_forward_gemm)
+_im2col_by_symbol = by_symbol(_im2col)
+_col2im_by_symbol = by_symbol(_col2im)

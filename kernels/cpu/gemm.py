@@ -49,9 +49,7 @@ from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.numba_compat.llvm import counted_loop, declare_function, stack_slot
 
 from .blas import gemm_into, overlaps
-from .threads import TASK_SYMBOL, register_task_symbol
-
-register_task_symbol()  # before cached code that reads it loads (no process change)
+from .tasks import task_count
 
 #: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
 _CALLER_CACHE = caller_cache()
@@ -234,31 +232,6 @@ def _tiles(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c,
 
 # ----------------------------------------------------------------- the three products
 
-@intrinsic
-def _task_threads(typingctx):
-    """The thread count the work is split for (``threads.TASK_THREADS``: Numba's maximum,
-    not the calling thread's current count), read from the C symbol ``threads.TASK_SYMBOL``.
-    The NN product sums one partial per task, so the tasks must not depend on how many
-    threads run them: a call on fewer threads (``threads.call_threads`` on a busy
-    machine, or ``numba.set_num_threads``) gives bit-identical results."""
-    register_task_symbol()
-
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        return builder.load(_extern_global(builder.module, i64, TASK_SYMBOL))
-
-    return types.int64(), codegen
-
-
-def _extern_global(module, ty, name):
-    """``name`` declared in ``module`` as an external global of type ``ty``."""
-    gv = module.globals.get(name)
-    if gv is None:
-        gv = ir.GlobalVariable(module, ty, name)
-        gv.linkage = "external"
-    return gv
-
-
 @njit(nogil=True, cache=True)
 def _elem(a, axis):
     return a.strides[axis] // a.itemsize
@@ -269,8 +242,8 @@ def _tasks(rows):
     """One task per thread of Numba's pool (Numba runs task t on thread t, so each core
     keeps touching the same rows of the weights from one call to the next), fewer when
     there are less than ``ROWS_PER_TASK`` rows each; never depends on the calling thread's
-    current count (see ``_task_threads``)."""
-    return max(1, min(_task_threads(), rows // ROWS_PER_TASK))
+    current count (see ``tasks.task_count``)."""
+    return max(1, min(task_count(), rows // ROWS_PER_TASK))
 
 
 NN, NT, TN, COLS_BLAS, ROWS_BLAS = 0, 1, 2, 3, 4

@@ -28,11 +28,12 @@ each tied cell receives the full gradient); sum/average spread ``gout`` (divided
 the same divisor) over the window's real cells. Unlike Theano, average_exc_pad with
 padding has a gradient here (the exact one).
 
-Algorithm: one ``prange`` over the ``N*C`` image planes. Windows that tile the image
-(``stride == ws``, no padding, every window full: the common 2x2 case) take a
-specialised loop (for 2x2 max: ``max(max(r0[2j], r0[2j+1]), max(r1[2j], r1[2j+1]))``
-over a row pair, and its mirror for the gradient, writing every cell once, no zeroing
-pass); everything else uses window bounds precomputed per output row/column.
+Algorithm: one ``prange`` task per thread, each a contiguous block of the ``N*C`` image
+planes. Windows that tile the image (``stride == ws``, no padding, every window full:
+the common 2x2 case) take a specialised loop (for 2x2 max:
+``max(max(r0[2j], r0[2j+1]), max(r1[2j], r1[2j+1]))`` over a row pair, and its mirror
+for the gradient, writing every cell once, no zeroing pass); everything else uses window
+bounds precomputed per output row/column.
 
 Example::
 
@@ -49,6 +50,8 @@ import numpy as np
 from numba import njit, prange
 
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
+
+from .tasks import task_count
 
 #: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
 _CALLER_CACHE = caller_cache()
@@ -187,16 +190,36 @@ def _plane_tiled(xp, op, ws_h, ws_w, mode):
                 o[j] *= inv
 
 
-@njit(parallel=True, cache=True)
-def _pool_planes(x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
-    N, C, H, W = x.shape
-    for task in prange(N * C):
+@njit(cache=True)
+def _split(planes):
+    """``(tasks, planes per task)``: one contiguous block of planes per thread (Numba's
+    thread count, ``tasks.task_count``), the partition ``prange(planes)`` makes on all
+    threads; each plane is computed alone, so the split never changes a result."""
+    tasks = max(1, min(planes, task_count()))
+    return tasks, (planes + tasks - 1) // tasks
+
+
+@njit(cache=True)
+def _pool_block(x, out, lo, hi, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
+    """Planes ``lo`` to ``hi - 1`` (flat index ``n * C + c``): one task of _pool_planes."""
+    C = x.shape[1]
+    for task in range(lo, hi):
         n = task // C
         c = task - n * C
         if tiled:
             _plane_tiled(x[n, c], out[n, c], ws_h, ws_w, mode)
         else:
             _plane_generic(x[n, c], out[n, c], rlo, rhi, rext, clo, chi, cext, mode)
+
+
+@njit(parallel=True, cache=_CALLER_CACHE)
+def _pool_planes(x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
+    planes = x.shape[0] * x.shape[1]
+    tasks, step = _split(planes)
+    for t in prange(tasks):
+        lo = min(planes, t * step)
+        _pool_block_by_symbol(x, out, lo, min(planes, lo + step), ws_h, ws_w, rlo, rhi, rext,
+                              clo, chi, cext, mode, tiled)
 
 
 @njit(cache=_CALLER_CACHE)
@@ -302,11 +325,12 @@ def _unplane_tiled(xp, op, gop, gp, ws_h, ws_w, mode):
             gr[q] = z
 
 
-@njit(parallel=True, cache=True)
-def _unpool_planes(x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode,
-                   tiled):
-    N, C, H, W = x.shape
-    for task in prange(N * C):
+@njit(cache=True)
+def _unpool_block(x, out, gout, gx, lo, hi, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode,
+                  tiled):
+    """Planes ``lo`` to ``hi - 1`` of the gradient: one task of _unpool_planes."""
+    C = x.shape[1]
+    for task in range(lo, hi):
         n = task // C
         c = task - n * C
         if tiled:
@@ -314,6 +338,17 @@ def _unpool_planes(x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext,
         else:
             _unplane_generic(x[n, c], out[n, c], gout[n, c], gx[n, c], rlo, rhi, rext,
                              clo, chi, cext, mode)
+
+
+@njit(parallel=True, cache=_CALLER_CACHE)
+def _unpool_planes(x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode,
+                   tiled):
+    planes = x.shape[0] * x.shape[1]
+    tasks, step = _split(planes)
+    for t in prange(tasks):
+        lo = min(planes, t * step)
+        _unpool_block_by_symbol(x, out, gout, gx, lo, min(planes, lo + step), ws_h, ws_w, rlo,
+                                rhi, rext, clo, chi, cext, mode, tiled)
 
 
 @njit(cache=_CALLER_CACHE)
@@ -362,3 +397,9 @@ def pool2d_backward(x, out, gout, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w,
 #: and signature that calls them (the entry points are reached by symbol too)
 _pool_planes_by_symbol = by_symbol(_pool_planes)
 _unpool_planes_by_symbol = by_symbol(_unpool_planes)
+#: each parallel loop's task, a block of planes, called by symbol: Numba compiles a
+#: ``prange`` body as a function of its own and links it into its parent, so plane loops
+#: linked into the body were optimized and compiled again at each level (a first run
+#: compiled the backward's loop for about 6 s, against 2 s now; docs/benchmarks.md)
+_pool_block_by_symbol = by_symbol(_pool_block)
+_unpool_block_by_symbol = by_symbol(_unpool_block)

@@ -1,0 +1,42 @@
+"""``task_count()``: the thread count compiled kernels split their work for.
+
+Why not ``numba.get_num_threads()``: that is the calling thread's current count, and
+reading it makes a function uncacheable (Numba treats the thread-pool pointer it loads as
+a dynamic global). ``task_count()`` reads ``threads.TASK_SYMBOL`` (Numba's maximum,
+``NUMBA_NUM_THREADS``), an int registered with LLVM under a stable name, so cached
+machine code finds it in every process. A kernel that sums one partial result per task
+(``gemm.py``'s NN product) must not depend on how many threads run its tasks: a call on
+fewer threads (``threads.call_threads`` on a busy machine, or ``numba.set_num_threads``)
+gives bit-identical results.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from .threads import TASK_SYMBOL, register_task_symbol
+
+__all__ = ["task_count"]
+
+register_task_symbol()  # before cached code that reads it loads (no process change)
+
+
+@intrinsic
+def task_count(typingctx):
+    """The thread count the work is split for (jitted code only)."""
+    register_task_symbol()
+
+    def codegen(context, builder, signature, args):
+        return builder.load(_extern_global(builder.module, ir.IntType(64), TASK_SYMBOL))
+
+    return types.int64(), codegen
+
+
+def _extern_global(module, ty, name):
+    """``name`` declared in ``module`` as an external global of type ``ty``."""
+    gv = module.globals.get(name)
+    if gv is None:
+        gv = ir.GlobalVariable(module, ty, name)
+        gv.linkage = "external"
+    return gv
