@@ -133,7 +133,30 @@ def _pad_flat(x, pad_h, pad_w):
     return xp
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _shifted_task(task, x, xs, pad_h, pad_w, KW, OW, sw):
+    """Task ``task`` of ``_shifted``'s parallel loop (called by symbol: end of module)."""
+    N, C, H, W = x.shape
+    Hp = H + 2 * pad_h
+    z = x.dtype.type(0)
+    n = task // C
+    c = task - n * C
+    for b in range(KW):
+        dst = xs[n, b]
+        for h in range(Hp):
+            row = dst[(c * Hp + h) * OW: (c * Hp + h + 1) * OW]
+            r = h - pad_h
+            if r < 0 or r >= H:
+                for j in range(OW):
+                    row[j] = z
+                continue
+            src = x[n, c, r]
+            for j in range(OW):
+                q = j * sw + b - pad_w
+                row[j] = src[q] if q >= 0 and q < W else z
+
+
+@njit(parallel=True, cache=_CALLER_CACHE)
 def _shifted(x, pad_h, pad_w, KW, OW, sw):
     """Column-shifted, zero-padded copies of x (N, C, H, W) for the direct kernels.
 
@@ -144,23 +167,8 @@ def _shifted(x, pad_h, pad_w, KW, OW, sw):
     N, C, H, W = x.shape
     Hp = H + 2 * pad_h
     xs = np.empty((N, KW, C * Hp * OW), x.dtype)
-    z = x.dtype.type(0)
     for task in prange(N * C):
-        n = task // C
-        c = task - n * C
-        for b in range(KW):
-            dst = xs[n, b]
-            for h in range(Hp):
-                row = dst[(c * Hp + h) * OW: (c * Hp + h + 1) * OW]
-                r = h - pad_h
-                if r < 0 or r >= H:
-                    for j in range(OW):
-                        row[j] = z
-                    continue
-                src = x[n, c, r]
-                for j in range(OW):
-                    q = j * sw + b - pad_w
-                    row[j] = src[q] if q >= 0 and q < W else z
+        _shifted_task_by_symbol(np.int64(task), x, xs, pad_h, pad_w, KW, OW, sw)
     return xs
 
 
@@ -211,127 +219,145 @@ def _tap_weights(w, dtype_like, flip, transpose):
     return wt
 
 
-@njit(parallel=True, cache=True, fastmath=_FM)
-def _direct_corr(xs, wt, offs, tapb, T, out3):
-    """out3[n, f, p] = sum_{t < T} wt[f, t] * xs[n, tapb[t], offs[t] + p]  (stride_h 1).
-
-    Taps are applied four per pass over the output block; the last ``T % 4`` taps take
-    one shorter pass.
-    """
-    N = xs.shape[0]
+@njit(cache=True, fastmath=_FM)
+def _direct_corr_task(task, xs, wt, offs, tapb, T, out3):
+    """Task ``task`` of ``_direct_corr``'s parallel loop (called by symbol: end of module)."""
     F = wt.shape[0]
     L = out3.shape[2]
     T4 = T - T % 4
     R = T - T4
     FB = 4
     nfb = (F + FB - 1) // FB
-    for task in prange(N * nfb):
-        n = task // nfb
-        f0 = (task - n * nfb) * FB
-        f1 = min(f0 + FB, F)
-        for f in range(f0, f1):
-            wr = wt[f]
-            for p0 in range(0, L, _CHUNK):
-                pl = min(_CHUNK, L - p0)
-                acc = out3[n, f, p0: p0 + pl]
-                for t in range(0, T4, 4):
-                    o0 = offs[t] + p0
-                    o1 = offs[t + 1] + p0
-                    o2 = offs[t + 2] + p0
-                    o3 = offs[t + 3] + p0
-                    x0 = xs[n, tapb[t], o0: o0 + pl]
-                    x1 = xs[n, tapb[t + 1], o1: o1 + pl]
-                    x2 = xs[n, tapb[t + 2], o2: o2 + pl]
-                    x3 = xs[n, tapb[t + 3], o3: o3 + pl]
-                    w0 = wr[t]
-                    w1 = wr[t + 1]
-                    w2 = wr[t + 2]
-                    w3 = wr[t + 3]
-                    if t == 0:
+    n = task // nfb
+    f0 = (task - n * nfb) * FB
+    f1 = min(f0 + FB, F)
+    for f in range(f0, f1):
+        wr = wt[f]
+        for p0 in range(0, L, _CHUNK):
+            pl = min(_CHUNK, L - p0)
+            acc = out3[n, f, p0: p0 + pl]
+            for t in range(0, T4, 4):
+                o0 = offs[t] + p0
+                o1 = offs[t + 1] + p0
+                o2 = offs[t + 2] + p0
+                o3 = offs[t + 3] + p0
+                x0 = xs[n, tapb[t], o0: o0 + pl]
+                x1 = xs[n, tapb[t + 1], o1: o1 + pl]
+                x2 = xs[n, tapb[t + 2], o2: o2 + pl]
+                x3 = xs[n, tapb[t + 3], o3: o3 + pl]
+                w0 = wr[t]
+                w1 = wr[t + 1]
+                w2 = wr[t + 2]
+                w3 = wr[t + 3]
+                if t == 0:
+                    for p in range(pl):
+                        acc[p] = (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+                else:
+                    for p in range(pl):
+                        acc[p] += (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+            if R > 0:
+                # the last 1-3 taps (the padded entries of the table have weight 0)
+                o0 = offs[T4] + p0
+                o1 = offs[T4 + 1] + p0
+                o2 = offs[T4 + 2] + p0
+                x0 = xs[n, tapb[T4], o0: o0 + pl]
+                x1 = xs[n, tapb[T4 + 1], o1: o1 + pl]
+                x2 = xs[n, tapb[T4 + 2], o2: o2 + pl]
+                w0 = wr[T4]
+                w1 = wr[T4 + 1]
+                w2 = wr[T4 + 2]
+                first = T4 == 0
+                if R == 1:
+                    if first:
                         for p in range(pl):
-                            acc[p] = (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
+                            acc[p] = w0 * x0[p]
                     else:
                         for p in range(pl):
-                            acc[p] += (w0 * x0[p] + w1 * x1[p]) + (w2 * x2[p] + w3 * x3[p])
-                if R > 0:
-                    # the last 1-3 taps (the padded entries of the table have weight 0)
-                    o0 = offs[T4] + p0
-                    o1 = offs[T4 + 1] + p0
-                    o2 = offs[T4 + 2] + p0
-                    x0 = xs[n, tapb[T4], o0: o0 + pl]
-                    x1 = xs[n, tapb[T4 + 1], o1: o1 + pl]
-                    x2 = xs[n, tapb[T4 + 2], o2: o2 + pl]
-                    w0 = wr[T4]
-                    w1 = wr[T4 + 1]
-                    w2 = wr[T4 + 2]
-                    first = T4 == 0
-                    if R == 1:
-                        if first:
-                            for p in range(pl):
-                                acc[p] = w0 * x0[p]
-                        else:
-                            for p in range(pl):
-                                acc[p] += w0 * x0[p]
-                    elif R == 2:
-                        if first:
-                            for p in range(pl):
-                                acc[p] = w0 * x0[p] + w1 * x1[p]
-                        else:
-                            for p in range(pl):
-                                acc[p] += w0 * x0[p] + w1 * x1[p]
+                            acc[p] += w0 * x0[p]
+                elif R == 2:
+                    if first:
+                        for p in range(pl):
+                            acc[p] = w0 * x0[p] + w1 * x1[p]
                     else:
-                        if first:
-                            for p in range(pl):
-                                acc[p] = (w0 * x0[p] + w1 * x1[p]) + w2 * x2[p]
-                        else:
-                            for p in range(pl):
-                                acc[p] += (w0 * x0[p] + w1 * x1[p]) + w2 * x2[p]
+                        for p in range(pl):
+                            acc[p] += w0 * x0[p] + w1 * x1[p]
+                else:
+                    if first:
+                        for p in range(pl):
+                            acc[p] = (w0 * x0[p] + w1 * x1[p]) + w2 * x2[p]
+                    else:
+                        for p in range(pl):
+                            acc[p] += (w0 * x0[p] + w1 * x1[p]) + w2 * x2[p]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=_CALLER_CACHE)
+def _direct_corr(xs, wt, offs, tapb, T, out3):
+    """out3[n, f, p] = sum_{t < T} wt[f, t] * xs[n, tapb[t], offs[t] + p]  (stride_h 1).
+
+    Taps are applied four per pass over the output block; the last ``T % 4`` taps take
+    one shorter pass.
+    """
+    nfb = (wt.shape[0] + 3) // 4   # blocks of 4 filters
+    for task in prange(xs.shape[0] * nfb):
+        _direct_corr_task_by_symbol(np.int64(task), xs, wt, offs, tapb, T, out3)
+
+
+@njit(cache=True)
+def _im2col_task(task, xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
+    """Task ``task`` of ``_im2col``'s parallel loop (called by symbol: end of module)."""
+    k = task // C
+    c = task - k * C
+    xs = xf[n0 + k]
+    for a in range(KH):
+        for b in range(KW):
+            row = cols[k, (c * KH + a) * KW + b]
+            for i in range(OH):
+                base = c * Hp * Wp + (i * sh + a) * Wp + b
+                dst = row[i * OW: (i + 1) * OW]
+                if sw == 1:
+                    src = xs[base: base + OW]
+                    for j in range(OW):
+                        dst[j] = src[j]
+                else:
+                    for j in range(OW):
+                        dst[j] = xs[base + j * sw]
+
+
+@njit(parallel=True, cache=_CALLER_CACHE)
 def _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
     """cols[k, (c*KH+a)*KW+b, i*OW+j] = xflat[n0+k, c, i*sh+a, j*sw+b]."""
     nb = cols.shape[0]
     for task in prange(nb * C):
-        k = task // C
-        c = task - k * C
-        xs = xf[n0 + k]
-        for a in range(KH):
-            for b in range(KW):
-                row = cols[k, (c * KH + a) * KW + b]
-                for i in range(OH):
-                    base = c * Hp * Wp + (i * sh + a) * Wp + b
-                    dst = row[i * OW: (i + 1) * OW]
-                    if sw == 1:
-                        src = xs[base: base + OW]
-                        for j in range(OW):
-                            dst[j] = src[j]
-                    else:
-                        for j in range(OW):
-                            dst[j] = xs[base + j * sw]
+        _im2col_task_by_symbol(np.int64(task), xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _col2im_task(task, cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
+    """Task ``task`` of ``_col2im``'s parallel loop (called by symbol: end of module)."""
+    k = task // C
+    c = task - k * C
+    gs = gxp[n0 + k]
+    for a in range(KH):
+        for b in range(KW):
+            row = cols[k, (c * KH + a) * KW + b]
+            for i in range(OH):
+                base = c * Hp * Wp + (i * sh + a) * Wp + b
+                src = row[i * OW: (i + 1) * OW]
+                if sw == 1:
+                    dst = gs[base: base + OW]
+                    for j in range(OW):
+                        dst[j] += src[j]
+                else:
+                    for j in range(OW):
+                        gs[base + j * sw] += src[j]
+
+
+@njit(parallel=True, cache=_CALLER_CACHE)
 def _col2im(cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
     """gxp[n0+k] (C*Hp*Wp flat) += scatter of cols[k] (adjoint of _im2col)."""
     nb = cols.shape[0]
     for task in prange(nb * C):
-        k = task // C
-        c = task - k * C
-        gs = gxp[n0 + k]
-        for a in range(KH):
-            for b in range(KW):
-                row = cols[k, (c * KH + a) * KW + b]
-                for i in range(OH):
-                    base = c * Hp * Wp + (i * sh + a) * Wp + b
-                    src = row[i * OW: (i + 1) * OW]
-                    if sw == 1:
-                        dst = gs[base: base + OW]
-                        for j in range(OW):
-                            dst[j] += src[j]
-                    else:
-                        for j in range(OW):
-                            gs[base + j * sw] += src[j]
+        _col2im_task_by_symbol(np.int64(task), cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp)
 
 
 @njit(cache=True)
@@ -485,14 +511,9 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
 # ----------------------------------------------------------------------------------
 
 
-@njit(parallel=True, cache=True, fastmath=_FM)
-def _direct_gw(xs, g3, offs, tapb, nchunks, part):
-    """part[k, f, t] = sum_{n in chunk k} sum_p g3[n, f, p] * xs[n, tapb[t], offs[t] + p].
-
-    Register-blocked 4 filters x 4 taps (a 1 x 4 loop for a last, partial block of
-    filters); ``offs``/``tapb`` have a multiple of 4 entries. ``prange`` over
-    (sample chunk, block of 4 filters): every task owns disjoint ``part`` entries.
-    """
+@njit(cache=True, fastmath=_FM)
+def _direct_gw_task(task, xs, g3, offs, tapb, nchunks, part):
+    """Task ``task`` of ``_direct_gw``'s parallel loop (called by symbol: end of module)."""
     N = xs.shape[0]
     F = g3.shape[1]
     L = g3.shape[2]
@@ -500,65 +521,77 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
     nfb = (F + 3) // 4
     nq_per = (L + _CHUNK - 1) // _CHUNK
     z = xs.dtype.type(0)
+    k = task // nfb
+    fb0 = (task - k * nfb) * 4
+    F4 = fb0 + 4 if fb0 + 4 <= F else fb0
+    n0 = k * N // nchunks
+    n1 = (k + 1) * N // nchunks
+    pk = part[k]
+    for nq in range(n0 * nq_per, n1 * nq_per):
+        n = nq // nq_per
+        p0 = (nq - n * nq_per) * _CHUNK
+        pl = min(_CHUNK, L - p0)
+        for tb in range(0, Tp, 4):
+            q0 = offs[tb] + p0
+            q1 = offs[tb + 1] + p0
+            q2 = offs[tb + 2] + p0
+            q3 = offs[tb + 3] + p0
+            x0 = xs[n, tapb[tb], q0: q0 + pl]
+            x1 = xs[n, tapb[tb + 1], q1: q1 + pl]
+            x2 = xs[n, tapb[tb + 2], q2: q2 + pl]
+            x3 = xs[n, tapb[tb + 3], q3: q3 + pl]
+            for fb in range(fb0, F4, 4):
+                g0 = g3[n, fb, p0: p0 + pl]
+                g1 = g3[n, fb + 1, p0: p0 + pl]
+                g2 = g3[n, fb + 2, p0: p0 + pl]
+                g3_ = g3[n, fb + 3, p0: p0 + pl]
+                s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
+                s10 = z; s11 = z; s12 = z; s13 = z  # noqa: E702
+                s20 = z; s21 = z; s22 = z; s23 = z  # noqa: E702
+                s30 = z; s31 = z; s32 = z; s33 = z  # noqa: E702
+                for p in range(pl):
+                    a0 = g0[p]
+                    a1 = g1[p]
+                    a2 = g2[p]
+                    a3 = g3_[p]
+                    b0 = x0[p]
+                    b1 = x1[p]
+                    b2 = x2[p]
+                    b3 = x3[p]
+                    s00 += a0 * b0; s01 += a0 * b1; s02 += a0 * b2; s03 += a0 * b3  # noqa: E702
+                    s10 += a1 * b0; s11 += a1 * b1; s12 += a1 * b2; s13 += a1 * b3  # noqa: E702
+                    s20 += a2 * b0; s21 += a2 * b1; s22 += a2 * b2; s23 += a2 * b3  # noqa: E702
+                    s30 += a3 * b0; s31 += a3 * b1; s32 += a3 * b2; s33 += a3 * b3  # noqa: E702
+                pk[fb, tb] += s00; pk[fb, tb + 1] += s01  # noqa: E702
+                pk[fb, tb + 2] += s02; pk[fb, tb + 3] += s03  # noqa: E702
+                pk[fb + 1, tb] += s10; pk[fb + 1, tb + 1] += s11  # noqa: E702
+                pk[fb + 1, tb + 2] += s12; pk[fb + 1, tb + 3] += s13  # noqa: E702
+                pk[fb + 2, tb] += s20; pk[fb + 2, tb + 1] += s21  # noqa: E702
+                pk[fb + 2, tb + 2] += s22; pk[fb + 2, tb + 3] += s23  # noqa: E702
+                pk[fb + 3, tb] += s30; pk[fb + 3, tb + 1] += s31  # noqa: E702
+                pk[fb + 3, tb + 2] += s32; pk[fb + 3, tb + 3] += s33  # noqa: E702
+            for f in range(F4, min(fb0 + 4, F)):
+                g0 = g3[n, f, p0: p0 + pl]
+                s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
+                for p in range(pl):
+                    a0 = g0[p]
+                    s00 += a0 * x0[p]; s01 += a0 * x1[p]  # noqa: E702
+                    s02 += a0 * x2[p]; s03 += a0 * x3[p]  # noqa: E702
+                pk[f, tb] += s00; pk[f, tb + 1] += s01  # noqa: E702
+                pk[f, tb + 2] += s02; pk[f, tb + 3] += s03  # noqa: E702
+
+
+@njit(parallel=True, cache=_CALLER_CACHE)
+def _direct_gw(xs, g3, offs, tapb, nchunks, part):
+    """part[k, f, t] = sum_{n in chunk k} sum_p g3[n, f, p] * xs[n, tapb[t], offs[t] + p].
+
+    Register-blocked 4 filters x 4 taps (a 1 x 4 loop for a last, partial block of
+    filters); ``offs``/``tapb`` have a multiple of 4 entries. ``prange`` over
+    (sample chunk, block of 4 filters): every task owns disjoint ``part`` entries.
+    """
+    nfb = (g3.shape[1] + 3) // 4
     for task in prange(nchunks * nfb):
-        k = task // nfb
-        fb0 = (task - k * nfb) * 4
-        F4 = fb0 + 4 if fb0 + 4 <= F else fb0
-        n0 = k * N // nchunks
-        n1 = (k + 1) * N // nchunks
-        pk = part[k]
-        for nq in range(n0 * nq_per, n1 * nq_per):
-            n = nq // nq_per
-            p0 = (nq - n * nq_per) * _CHUNK
-            pl = min(_CHUNK, L - p0)
-            for tb in range(0, Tp, 4):
-                q0 = offs[tb] + p0
-                q1 = offs[tb + 1] + p0
-                q2 = offs[tb + 2] + p0
-                q3 = offs[tb + 3] + p0
-                x0 = xs[n, tapb[tb], q0: q0 + pl]
-                x1 = xs[n, tapb[tb + 1], q1: q1 + pl]
-                x2 = xs[n, tapb[tb + 2], q2: q2 + pl]
-                x3 = xs[n, tapb[tb + 3], q3: q3 + pl]
-                for fb in range(fb0, F4, 4):
-                    g0 = g3[n, fb, p0: p0 + pl]
-                    g1 = g3[n, fb + 1, p0: p0 + pl]
-                    g2 = g3[n, fb + 2, p0: p0 + pl]
-                    g3_ = g3[n, fb + 3, p0: p0 + pl]
-                    s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
-                    s10 = z; s11 = z; s12 = z; s13 = z  # noqa: E702
-                    s20 = z; s21 = z; s22 = z; s23 = z  # noqa: E702
-                    s30 = z; s31 = z; s32 = z; s33 = z  # noqa: E702
-                    for p in range(pl):
-                        a0 = g0[p]
-                        a1 = g1[p]
-                        a2 = g2[p]
-                        a3 = g3_[p]
-                        b0 = x0[p]
-                        b1 = x1[p]
-                        b2 = x2[p]
-                        b3 = x3[p]
-                        s00 += a0 * b0; s01 += a0 * b1; s02 += a0 * b2; s03 += a0 * b3  # noqa: E702
-                        s10 += a1 * b0; s11 += a1 * b1; s12 += a1 * b2; s13 += a1 * b3  # noqa: E702
-                        s20 += a2 * b0; s21 += a2 * b1; s22 += a2 * b2; s23 += a2 * b3  # noqa: E702
-                        s30 += a3 * b0; s31 += a3 * b1; s32 += a3 * b2; s33 += a3 * b3  # noqa: E702
-                    pk[fb, tb] += s00; pk[fb, tb + 1] += s01  # noqa: E702
-                    pk[fb, tb + 2] += s02; pk[fb, tb + 3] += s03  # noqa: E702
-                    pk[fb + 1, tb] += s10; pk[fb + 1, tb + 1] += s11  # noqa: E702
-                    pk[fb + 1, tb + 2] += s12; pk[fb + 1, tb + 3] += s13  # noqa: E702
-                    pk[fb + 2, tb] += s20; pk[fb + 2, tb + 1] += s21  # noqa: E702
-                    pk[fb + 2, tb + 2] += s22; pk[fb + 2, tb + 3] += s23  # noqa: E702
-                    pk[fb + 3, tb] += s30; pk[fb + 3, tb + 1] += s31  # noqa: E702
-                    pk[fb + 3, tb + 2] += s32; pk[fb + 3, tb + 3] += s33  # noqa: E702
-                for f in range(F4, min(fb0 + 4, F)):
-                    g0 = g3[n, f, p0: p0 + pl]
-                    s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
-                    for p in range(pl):
-                        a0 = g0[p]
-                        s00 += a0 * x0[p]; s01 += a0 * x1[p]  # noqa: E702
-                        s02 += a0 * x2[p]; s03 += a0 * x3[p]  # noqa: E702
-                    pk[f, tb] += s00; pk[f, tb + 1] += s01  # noqa: E702
-                    pk[f, tb + 2] += s02; pk[f, tb + 3] += s03  # noqa: E702
+        _direct_gw_task_by_symbol(np.int64(task), xs, g3, offs, tapb, nchunks, part)
 
 
 @njit(cache=_CALLER_CACHE)
@@ -628,3 +661,14 @@ _direct_gw_by_symbol = by_symbol(_direct_gw)
 _forward_gemm_by_symbol = by_symbol(_forward_gemm)
 _im2col_by_symbol = by_symbol(_im2col)
 _col2im_by_symbol = by_symbol(_col2im)
+#: each parallel loop's body is a function of its own, called by symbol
+#: (once per task: a sample's channel, a block of filters): Numba compiles a ``prange``
+#: body as a function and links it into its parent, so a body written inline was
+#: optimized and compiled twice (docs/benchmarks.md). The loops pass ``np.int64(task)``:
+#: Numba types the body again inside its parallel function, where the index is unsigned,
+#: and a bare index would compile each task a second time for ``uint64``.
+_shifted_task_by_symbol = by_symbol(_shifted_task)
+_direct_corr_task_by_symbol = by_symbol(_direct_corr_task)
+_direct_gw_task_by_symbol = by_symbol(_direct_gw_task)
+_im2col_task_by_symbol = by_symbol(_im2col_task)
+_col2im_task_by_symbol = by_symbol(_col2im_task)

@@ -51,7 +51,7 @@ from numba import njit, prange
 
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 
-from .tasks import task_count
+from .tasks import split_tasks
 
 #: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
 _CALLER_CACHE = caller_cache()
@@ -191,15 +191,6 @@ def _plane_tiled(xp, op, ws_h, ws_w, mode):
 
 
 @njit(cache=True)
-def _split(planes):
-    """``(tasks, planes per task)``: one contiguous block of planes per thread (Numba's
-    thread count, ``tasks.task_count``), the partition ``prange(planes)`` makes on all
-    threads; each plane is computed alone, so the split never changes a result."""
-    tasks = max(1, min(planes, task_count()))
-    return tasks, (planes + tasks - 1) // tasks
-
-
-@njit(cache=True)
 def _pool_block(x, out, lo, hi, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
     """Planes ``lo`` to ``hi - 1`` (flat index ``n * C + c``): one task of _pool_planes."""
     C = x.shape[1]
@@ -215,7 +206,7 @@ def _pool_block(x, out, lo, hi, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode
 @njit(parallel=True, cache=_CALLER_CACHE)
 def _pool_planes(x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
     planes = x.shape[0] * x.shape[1]
-    tasks, step = _split(planes)
+    tasks, step = split_tasks(planes)
     for t in prange(tasks):
         lo = min(planes, t * step)
         _pool_block_by_symbol(x, out, lo, min(planes, lo + step), ws_h, ws_w, rlo, rhi, rext,
@@ -344,7 +335,7 @@ def _unpool_block(x, out, gout, gx, lo, hi, ws_h, ws_w, rlo, rhi, rext, clo, chi
 def _unpool_planes(x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode,
                    tiled):
     planes = x.shape[0] * x.shape[1]
-    tasks, step = _split(planes)
+    tasks, step = split_tasks(planes)
     for t in prange(tasks):
         lo = min(planes, t * step)
         _unpool_block_by_symbol(x, out, gout, gx, lo, min(planes, lo + step), ws_h, ws_w, rlo,

@@ -1,4 +1,5 @@
-"""``task_count()``: the thread count compiled kernels split their work for.
+"""``task_count()``: the thread count compiled kernels split their work for;
+``split_tasks(items)``: one block of items per thread.
 
 Why not ``numba.get_num_threads()``: that is the calling thread's current count, and
 reading it makes a function uncacheable (Numba treats the thread-pool pointer it loads as
@@ -12,12 +13,12 @@ gives bit-identical results.
 from __future__ import annotations
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.extending import intrinsic
 
 from .threads import TASK_SYMBOL, register_task_symbol
 
-__all__ = ["task_count"]
+__all__ = ["task_count", "split_tasks"]
 
 register_task_symbol()  # before cached code that reads it loads (no process change)
 
@@ -31,6 +32,15 @@ def task_count(typingctx):
         return builder.load(_extern_global(builder.module, ir.IntType(64), TASK_SYMBOL))
 
     return types.int64(), codegen
+
+
+@njit(cache=True)
+def split_tasks(items):
+    """``(tasks, items per task)``: one contiguous block of ``items`` per thread
+    (``task_count()``), the partition a ``prange(items)`` makes on all threads. For loops
+    whose items are computed each alone: the split never changes a result."""
+    tasks = max(1, min(items, task_count()))
+    return tasks, (items + tasks - 1) // tasks
 
 
 def _extern_global(module, ty, name):
