@@ -1,13 +1,13 @@
 """Row-wise softmax kernels on 2-D arrays ``(batch, classes)``.
 
-All public functions are ``@njit`` dispatchers (disk-cached) working for float32 and float64
+All functions are ``@njit(cache=True)`` dispatchers working for float32 and float64
 (outputs keep the input dtype; all constants are typed). Everything is computed
 stably: the row max is subtracted before ``exp`` and ``log`` is only ever taken of a
 row sum that is ``>= 1``.
 
 Algorithm: one pass per row for the max, one for ``exp`` and the sum, one to scale.
 Small inputs run serially (a parallel launch costs more than the work); inputs with
-at least ``PARALLEL_MIN_SIZE`` elements split their rows into one block per thread.
+at least ``PARALLEL_MIN_SIZE`` elements use ``prange`` over rows.
 
 Example::
 
@@ -21,10 +21,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
-
-from .tasks import split_tasks
-
 __all__ = [
     "softmax",
     "log_softmax",
@@ -34,9 +30,6 @@ __all__ = [
     "softmax_nll_backward",
     "PARALLEL_MIN_SIZE",
 ]
-
-#: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
-_CALLER_CACHE = caller_cache()
 
 #: number of elements from which the row loop runs in parallel
 PARALLEL_MIN_SIZE = 1 << 15
@@ -77,17 +70,13 @@ def _softmax_rows_s(x, out, log):
         _softmax_row(x[i], out[i], log)
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(parallel=True, cache=True)
 def _softmax_rows_p(x, out, log):
-    rows = x.shape[0]
-    tasks, step = split_tasks(rows)
-    for t in prange(tasks):
-        lo = min(rows, t * step)
-        hi = min(rows, lo + step)
-        _softmax_rows_s_by_symbol(x[lo:hi], out[lo:hi], log)
+    for i in prange(x.shape[0]):
+        _softmax_row(x[i], out[i], log)
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(cache=True)
 def softmax(x):
     """Row-wise softmax of a 2-D array: ``exp(x - max) / sum(exp(x - max))``.
 
@@ -98,13 +87,13 @@ def softmax(x):
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape, x.dtype)
     if x.size >= PARALLEL_MIN_SIZE:
-        _softmax_rows_p_by_symbol(x, out, False)
+        _softmax_rows_p(x, out, False)
     else:
         _softmax_rows_s(x, out, False)
     return out
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(cache=True)
 def log_softmax(x):
     """Row-wise log-softmax: ``x - max - log(sum(exp(x - max)))``.
 
@@ -115,7 +104,7 @@ def log_softmax(x):
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape, x.dtype)
     if x.size >= PARALLEL_MIN_SIZE:
-        _softmax_rows_p_by_symbol(x, out, True)
+        _softmax_rows_p(x, out, True)
     else:
         _softmax_rows_s(x, out, True)
     return out
@@ -149,14 +138,10 @@ def _softmax_grad_rows_s(gy, y, gx, log):
         _softmax_grad_row(gy[i], y[i], gx[i], log)
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(parallel=True, cache=True)
 def _softmax_grad_rows_p(gy, y, gx, log):
-    rows = y.shape[0]
-    tasks, step = split_tasks(rows)
-    for t in prange(tasks):
-        lo = min(rows, t * step)
-        hi = min(rows, lo + step)
-        _softmax_grad_rows_s_by_symbol(gy[lo:hi], y[lo:hi], gx[lo:hi], log)
+    for i in prange(y.shape[0]):
+        _softmax_grad_row(gy[i], y[i], gx[i], log)
 
 
 @njit(cache=True)
@@ -165,7 +150,7 @@ def _check_same(gy, y):
         raise ValueError("softmax grad: gy and y must have the same shape")
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(cache=True)
 def softmax_grad(gy, y):
     """Gradient wrt x of ``y = softmax(x)``: ``y * (gy - sum(gy * y, axis=1))``.
 
@@ -178,13 +163,13 @@ def softmax_grad(gy, y):
     y = np.ascontiguousarray(y)
     gx = np.empty(y.shape, y.dtype)
     if y.size >= PARALLEL_MIN_SIZE:
-        _softmax_grad_rows_p_by_symbol(gy, y, gx, False)
+        _softmax_grad_rows_p(gy, y, gx, False)
     else:
         _softmax_grad_rows_s(gy, y, gx, False)
     return gx
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(cache=True)
 def log_softmax_grad(gy, y):
     """Gradient wrt x of ``y = log_softmax(x)``: ``gy - exp(y) * sum(gy, axis=1)``.
 
@@ -197,7 +182,7 @@ def log_softmax_grad(gy, y):
     y = np.ascontiguousarray(y)
     gx = np.empty(y.shape, y.dtype)
     if y.size >= PARALLEL_MIN_SIZE:
-        _softmax_grad_rows_p_by_symbol(gy, y, gx, True)
+        _softmax_grad_rows_p(gy, y, gx, True)
     else:
         _softmax_grad_rows_s(gy, y, gx, True)
     return gx
@@ -242,17 +227,13 @@ def _nll_rows_s(x, y_idx, nll, sm):
         nll[i] = _nll_row(x[i], y_idx[i], sm[i])
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(parallel=True, cache=True)
 def _nll_rows_p(x, y_idx, nll, sm):
-    rows = x.shape[0]
-    tasks, step = split_tasks(rows)
-    for t in prange(tasks):
-        lo = min(rows, t * step)
-        hi = min(rows, lo + step)
-        _nll_rows_s_by_symbol(x[lo:hi], y_idx[lo:hi], nll[lo:hi], sm[lo:hi])
+    for i in prange(x.shape[0]):
+        nll[i] = _nll_row(x[i], y_idx[i], sm[i])
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(cache=True)
 def softmax_nll_forward(x, y_idx):
     """Softmax + negative log-likelihood of integer labels, fused and stable.
 
@@ -271,7 +252,7 @@ def softmax_nll_forward(x, y_idx):
     nll = np.empty(B, x.dtype)
     sm = np.empty((B, K), x.dtype)
     if x.size >= PARALLEL_MIN_SIZE:
-        _nll_rows_p_by_symbol(x, y_idx, nll, sm)
+        _nll_rows_p(x, y_idx, nll, sm)
     else:
         _nll_rows_s(x, y_idx, nll, sm)
     return nll, sm
@@ -291,17 +272,13 @@ def _nll_grad_rows_s(gnll, sm, y_idx, gx):
         _nll_grad_row(gnll[i], sm[i], y_idx[i], gx[i])
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(parallel=True, cache=True)
 def _nll_grad_rows_p(gnll, sm, y_idx, gx):
-    rows = sm.shape[0]
-    tasks, step = split_tasks(rows)
-    for t in prange(tasks):
-        lo = min(rows, t * step)
-        hi = min(rows, lo + step)
-        _nll_grad_rows_s_by_symbol(gnll[lo:hi], sm[lo:hi], y_idx[lo:hi], gx[lo:hi])
+    for i in prange(sm.shape[0]):
+        _nll_grad_row(gnll[i], sm[i], y_idx[i], gx[i])
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(cache=True)
 def softmax_nll_backward(gnll, sm, y_idx):
     """Gradient wrt x of ``softmax_nll_forward``: ``gnll[:, None] * (sm - onehot(y_idx))``.
 
@@ -316,23 +293,7 @@ def softmax_nll_backward(gnll, sm, y_idx):
     sm = np.ascontiguousarray(sm)
     gx = np.empty((B, K), sm.dtype)
     if sm.size >= PARALLEL_MIN_SIZE:
-        _nll_grad_rows_p_by_symbol(gnll, sm, y_idx, gx)
+        _nll_grad_rows_p(gnll, sm, y_idx, gx)
     else:
         _nll_grad_rows_s(gnll, sm, y_idx, gx)
     return gx
-
-
-#: the parallel row loops, one block of rows per thread, each block the serial loop
-#: called by symbol; and the public functions call the parallel loops by symbol (a
-#: function that calls by symbol is reached only by symbol: ``numba_compat.bysymbol``).
-#: Numba compiles a ``prange`` body as a function of its own and links it into its
-#: parent: a row function linked into the body was optimized and compiled again at each
-#: level (docs/benchmarks.md)
-_softmax_rows_s_by_symbol = by_symbol(_softmax_rows_s)
-_softmax_grad_rows_s_by_symbol = by_symbol(_softmax_grad_rows_s)
-_nll_rows_s_by_symbol = by_symbol(_nll_rows_s)
-_nll_grad_rows_s_by_symbol = by_symbol(_nll_grad_rows_s)
-_softmax_rows_p_by_symbol = by_symbol(_softmax_rows_p)
-_softmax_grad_rows_p_by_symbol = by_symbol(_softmax_grad_rows_p)
-_nll_rows_p_by_symbol = by_symbol(_nll_rows_p)
-_nll_grad_rows_p_by_symbol = by_symbol(_nll_grad_rows_p)
