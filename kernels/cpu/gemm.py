@@ -249,51 +249,6 @@ def _tasks(rows):
 NN, NT, TN, COLS_BLAS, ROWS_BLAS = 0, 1, 2, 3, 4
 
 
-@njit(nogil=True, cache=_CALLER_CACHE)
-def _product_task(mode, t, s0, s1, alpha, x, y, beta, z, out, xt, buf, width):
-    """Task ``t`` of ``_product``'s parallel loop: its range ``s0:s1`` of the split axis.
-    A function of its own, called by symbol: Numba compiles a ``prange`` body as a
-    function and links it into its parent, so a body written inline was optimized and
-    compiled twice (docs/benchmarks.md)."""
-    m, k = x.shape
-    n = y.shape[1]
-    dt = out.dtype.type
-    o, u = np.int64(0), np.int64(1)
-    one, zero = dt(1), dt(0)
-    if mode == NN:
-        _tiles_by_symbol(x, s0, _elem(x, 0), u, y, s0 * _elem(y, 0), _elem(y, 0), s1 - s0,
-                         one, zero, buf, o, n, buf, t * m * n, n, m, n)
-    elif mode == NT:
-        _tiles_by_symbol(y, s0 * _elem(y, 1), _elem(y, 1), _elem(y, 0), xt, o, width, k, one,
-                         zero, buf, o, width, buf, s0 * width, width, s1 - s0, width)
-        for i in range(m):
-            if beta != 0:
-                for j in range(s0, s1):
-                    out[i, j] = alpha * buf[j, i] + beta * z[i, j]
-            else:
-                for j in range(s0, s1):
-                    out[i, j] = alpha * buf[j, i]
-    elif mode == COLS_BLAS:
-        # BLAS reads the strided column block of y and writes out's in place
-        # (a loop, not ``part[...] = z[...]``: that one's shape-error path
-        # compiles Numba's string formatting, seconds of a first run)
-        if beta != 0 and z.ctypes.data != out.ctypes.data:
-            for i in range(m):
-                for j in range(s0, s1):
-                    out[i, j] = z[i, j]
-        gemm_into(alpha, x, y[:, s0:s1], beta, out[:, s0:s1])
-    elif mode == ROWS_BLAS:
-        if beta != 0 and z.ctypes.data != out.ctypes.data:
-            for i in range(s0, s1):
-                for j in range(n):
-                    out[i, j] = z[i, j]
-        gemm_into(alpha, x[s0:s1], y, beta, out[s0:s1])
-    else:
-        _tiles_by_symbol(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
-                         alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out,
-                         s0 * _elem(out, 0), _elem(out, 0), s1 - s0, n)
-
-
 @njit(parallel=True, nogil=True, cache=_CALLER_CACHE)
 def _product(mode, alpha, x, y, beta, z, out):
     """``out = alpha x @ y + beta z`` in one of the three layouts (one parallel function
@@ -311,6 +266,9 @@ def _product(mode, alpha, x, y, beta, z, out):
     TN: x a transposed row-major matrix, k small. Each task writes a range of rows."""
     m, k = x.shape
     n = y.shape[1]
+    dt = out.dtype.type
+    o, u = np.int64(0), np.int64(1)
+    one, zero = dt(1), dt(0)
     full = 64 // out.itemsize
     width = full * ((m + full - 1) // full)
     # NN's partial sums / NT's padded x.T and transposed result (tiny otherwise)
@@ -326,10 +284,39 @@ def _product(mode, alpha, x, y, beta, z, out):
     step = (split + tasks - 1) // tasks
     for t in prange(tasks):
         s0 = min(split, t * step)
-        # np.int64: the loop's body is typed again inside Numba's parallel function, where
-        # the index is unsigned; one signature of the task, not two
-        _product_task_by_symbol(mode, np.int64(t), s0, min(split, s0 + step), alpha, x, y,
-                                beta, z, out, xt, buf, width)
+        s1 = min(split, s0 + step)
+        if mode == NN:
+            _tiles_by_symbol(x, s0, _elem(x, 0), u, y, s0 * _elem(y, 0), _elem(y, 0), s1 - s0,
+                             one, zero, buf, o, n, buf, t * m * n, n, m, n)
+        elif mode == NT:
+            _tiles_by_symbol(y, s0 * _elem(y, 1), _elem(y, 1), _elem(y, 0), xt, o, width, k, one,
+                             zero, buf, o, width, buf, s0 * width, width, s1 - s0, width)
+            for i in range(m):
+                if beta != 0:
+                    for j in range(s0, s1):
+                        out[i, j] = alpha * buf[j, i] + beta * z[i, j]
+                else:
+                    for j in range(s0, s1):
+                        out[i, j] = alpha * buf[j, i]
+        elif mode == COLS_BLAS:
+            # BLAS reads the strided column block of y and writes out's in place
+            # (a loop, not ``part[...] = z[...]``: that one's shape-error path
+            # compiles Numba's string formatting, seconds of a first run)
+            if beta != 0 and z.ctypes.data != out.ctypes.data:
+                for i in range(m):
+                    for j in range(s0, s1):
+                        out[i, j] = z[i, j]
+            gemm_into(alpha, x, y[:, s0:s1], beta, out[:, s0:s1])
+        elif mode == ROWS_BLAS:
+            if beta != 0 and z.ctypes.data != out.ctypes.data:
+                for i in range(s0, s1):
+                    for j in range(n):
+                        out[i, j] = z[i, j]
+            gemm_into(alpha, x[s0:s1], y, beta, out[s0:s1])
+        else:
+            _tiles_by_symbol(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
+                             alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out,
+                             s0 * _elem(out, 0), _elem(out, 0), s1 - s0, n)
     if mode == NN:
         total = buf[:m]
         for p in range(1, tasks):
@@ -419,4 +406,3 @@ _tiles_by_symbol = by_symbol(_tiles)
 #: itself (a function that does must only be reached by symbol: see ``bysymbol``)
 _dispatch_by_symbol = by_symbol(_dispatch)
 _product_by_symbol = by_symbol(_product)
-_product_task_by_symbol = by_symbol(_product_task)
