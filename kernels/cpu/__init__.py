@@ -10,6 +10,8 @@ Plain functions on numpy arrays, callable from Python and from generated ``@njit
 * ``blas``: ``gemm_into``, ``gemv_into`` (BLAS, bound to scipy's OpenBLAS without
   importing scipy.linalg)
 * ``reference``: the plain-numpy specification of all of the above (``*_ref``)
+* ``tasks``: ``task_count``, ``split_tasks`` (how parallel loops split their work, from
+  compiled code, independent of the calling thread's current count)
 
 Threading note (why importing this package starts Numba's threading layer): see
 ``threads.py``. ``threads.start()`` loads the layer with symgraph's OpenMP spin setting for
