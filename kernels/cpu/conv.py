@@ -219,6 +219,17 @@ def _tap_weights(w, dtype_like, flip, transpose):
     return wt
 
 
+#: filters per task of the direct kernels (their register blocking)
+_FB = 4
+
+
+@njit(cache=True)
+def _filter_blocks(F):
+    """Blocks of ``_FB`` filters: the task count per sample of the direct kernels, used by
+    each parallel loop and by its task function alike."""
+    return (F + _FB - 1) // _FB
+
+
 @njit(cache=True, fastmath=_FM)
 def _direct_corr_task(task, xs, wt, offs, tapb, T, out3):
     """Task ``task`` of ``_direct_corr``'s parallel loop (called by symbol: end of module)."""
@@ -226,11 +237,10 @@ def _direct_corr_task(task, xs, wt, offs, tapb, T, out3):
     L = out3.shape[2]
     T4 = T - T % 4
     R = T - T4
-    FB = 4
-    nfb = (F + FB - 1) // FB
+    nfb = _filter_blocks(F)
     n = task // nfb
-    f0 = (task - n * nfb) * FB
-    f1 = min(f0 + FB, F)
+    f0 = (task - n * nfb) * _FB
+    f1 = min(f0 + _FB, F)
     for f in range(f0, f1):
         wr = wt[f]
         for p0 in range(0, L, _CHUNK):
@@ -297,8 +307,7 @@ def _direct_corr(xs, wt, offs, tapb, T, out3):
     Taps are applied four per pass over the output block; the last ``T % 4`` taps take
     one shorter pass.
     """
-    nfb = (wt.shape[0] + 3) // 4   # blocks of 4 filters
-    for task in prange(xs.shape[0] * nfb):
+    for task in prange(xs.shape[0] * _filter_blocks(wt.shape[0])):
         _direct_corr_task_by_symbol(np.int64(task), xs, wt, offs, tapb, T, out3)
 
 
@@ -518,11 +527,11 @@ def _direct_gw_task(task, xs, g3, offs, tapb, nchunks, part):
     F = g3.shape[1]
     L = g3.shape[2]
     Tp = offs.shape[0]
-    nfb = (F + 3) // 4
+    nfb = _filter_blocks(F)
     nq_per = (L + _CHUNK - 1) // _CHUNK
     z = xs.dtype.type(0)
     k = task // nfb
-    fb0 = (task - k * nfb) * 4
+    fb0 = (task - k * nfb) * _FB
     F4 = fb0 + 4 if fb0 + 4 <= F else fb0
     n0 = k * N // nchunks
     n1 = (k + 1) * N // nchunks
@@ -589,8 +598,7 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
     filters); ``offs``/``tapb`` have a multiple of 4 entries. ``prange`` over
     (sample chunk, block of 4 filters): every task owns disjoint ``part`` entries.
     """
-    nfb = (g3.shape[1] + 3) // 4
-    for task in prange(nchunks * nfb):
+    for task in prange(nchunks * _filter_blocks(g3.shape[1])):
         _direct_gw_task_by_symbol(np.int64(task), xs, g3, offs, tapb, nchunks, part)
 
 

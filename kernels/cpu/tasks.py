@@ -16,6 +16,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from symgraph.numba_compat.llvm import declare_global
+
 from .threads import TASK_SYMBOL, register_task_symbol
 
 __all__ = ["task_count", "split_tasks"]
@@ -29,7 +31,7 @@ def task_count(typingctx):
     register_task_symbol()
 
     def codegen(context, builder, signature, args):
-        return builder.load(_extern_global(builder.module, ir.IntType(64), TASK_SYMBOL))
+        return builder.load(declare_global(builder.module, ir.IntType(64), TASK_SYMBOL))
 
     return types.int64(), codegen
 
@@ -42,11 +44,3 @@ def split_tasks(items):
     tasks = max(1, min(items, task_count()))
     return tasks, (items + tasks - 1) // tasks
 
-
-def _extern_global(module, ty, name):
-    """``name`` declared in ``module`` as an external global of type ``ty``."""
-    gv = module.globals.get(name)
-    if gv is None:
-        gv = ir.GlobalVariable(module, ty, name)
-        gv.linkage = "external"
-    return gv

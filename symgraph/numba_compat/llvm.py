@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-__all__ = ["declare_function", "stack_slot", "counted_loop", "call_native"]
+__all__ = ["declare_function", "declare_global", "stack_slot", "counted_loop", "call_native"]
 
 
 def declare_function(module: ir.Module, fnty: ir.FunctionType, name: str) -> ir.Function:
@@ -31,6 +31,16 @@ def declare_function(module: ir.Module, fnty: ir.FunctionType, name: str) -> ir.
     if fn is None:
         fn = ir.Function(module, fnty, name)
     return fn
+
+
+def declare_global(module: ir.Module, ty: ir.Type, name: str) -> ir.GlobalVariable:
+    """The global ``name`` of ``module``, declared external with type ``ty`` if it is not
+    there yet (a C variable registered with ``llvmlite.binding.add_symbol``)."""
+    gv = module.globals.get(name, None)
+    if gv is None:
+        gv = ir.GlobalVariable(module, ty, name)
+        gv.linkage = "external"
+    return gv
 
 
 def stack_slot(builder: ir.IRBuilder, value) -> ir.Instruction:
