@@ -89,8 +89,18 @@ def kernel_source(code, deco: str) -> str:
     equal to one compiled before, by this graph or any other in any process, reuses that
     module and Numba's cached machine code for it: a new graph compiles only the kernels
     it is the first to need, plus the glue (``graph_fn``) that calls them."""
-    head = "\n".join(HEADER + sorted(code.imports) + _extern_lines(dict(code.externs)))
+    head = "\n".join(HEADER + sorted(code.imports) + _extern_lines(_used_externs(code)))
     return head + "\n\n\n" + use_cached_allocators(_mark_main(code.src, KERNEL, deco)) + "\n"
+
+
+def _used_externs(code) -> dict:
+    """The externs ``code``'s source names (a generator may offer one its code does not
+    reach: scan's ``copy_into`` when every output is a scalar). Why it matters: a link
+    table whose callees are never typed records nothing and writes no file, and a module
+    with a table but no table file reads as damaged at its next load, so its cached
+    machine code was dropped and compiled again in every process, with a warning."""
+    return {alias: path for alias, path in code.externs
+            if re.search(rf"\b{re.escape(alias)}\b", code.src)}
 
 
 def _inline_straight(code, opts, args, outs, prefix):

@@ -157,3 +157,54 @@ def test_a_stale_callee_already_loaded_is_compiled_afresh(modules, numba_cache_d
     assert run()[0] == "recompiled"
     assert "an older version" not in marker.read_text()
     assert run()[0] == "kept"            # and the fresh code was cached
+
+
+SCALAR_SCAN = textwrap.dedent("""
+    import sys, warnings
+    warnings.simplefilter("always")
+    import numpy as np
+    import symgraph as theano, symgraph.tensor as T
+    s = T.dvector("s")
+    # scalar outputs only, no state: scan's loop never calls its copy_into extern
+    second, _ = theano.scan(lambda a, b, c: a - 2 * b + c,
+                            sequences=dict(input=s, taps=[-1, 0, 1]))
+    f = theano.function([s], second, mode="numba")
+    print(f(np.array([1., 2., 4., 8., 16.])).tolist())
+""")
+
+
+def test_a_module_whose_externs_go_unused_loads_from_the_cache(tmp_path):
+    """A generator may offer an extern its code never calls; the module is then written
+    without a link table. A table that records nothing writes no file, and a module with
+    a table but no file read as damaged in every later process: its machine code was
+    dropped and compiled again each time, with a warning."""
+    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={tmp_path},numba_glue=compiled")
+    outs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", SCALAR_SCAN], capture_output=True,
+                           text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs.append(r)
+    assert outs[0].stdout.split("\n")[0] == "[1.0, 2.0, 4.0]"
+    assert outs[1].stdout == outs[0].stdout
+    assert "CacheFileWarning" not in outs[1].stderr, outs[1].stderr[-2000:]
+    modules = list(tmp_path.rglob("sg_*.py"))
+    assert modules
+    for m in modules:
+        if "_sg_LinkTable(" in m.read_text():
+            assert m.with_suffix(".links").exists(), m.name
+
+
+def test_kernel_source_declares_only_the_externs_its_code_names():
+    from symgraph.link.numba.dispatch import NumbaCode
+    from symgraph.link.numba.linker import kernel_source
+
+    used = ("_sg_copy_into", "symgraph.link.numba.helpers:copy_into")
+    unused = ("_sg_contig", "symgraph.link.numba.helpers:ascontiguousarray")
+    src = "def kernel(a, b):\n    _sg_copy_into(a, b)\n    return a\n"
+    text = kernel_source(NumbaCode(src, externs=(used, unused)), "@numba.njit(cache=True)")
+    assert "_sg_copy_into = _sg_links.extern(" in text
+    assert "_sg_contig" not in text
+    text = kernel_source(NumbaCode("def kernel(a):\n    return a\n", externs=(unused,)),
+                         "@numba.njit(cache=True)")
+    assert "LinkTable" not in text
