@@ -4,9 +4,11 @@
   outputs its gradient stores (``grad.py``) become one loop;
 - ``scan_merge`` (canonicalize): two scans over the same number of steps and the same
   sequences, neither using the other's outputs, become one loop (one pass over the data);
-- ``scan_remove_unused`` (canonicalize): non-recurrent outputs nobody reads, states that
-  nothing reads and that no other output depends on, and inputs the step no longer uses
-  are dropped;
+- ``scan_remove_unused`` (canonicalize, and again in fuse): non-recurrent outputs nobody
+  reads, states that nothing reads and that no other output depends on, and inputs the
+  step no longer uses are dropped;
+- ``scan_sequence_row_shapes`` (fuse, ``rowshapes.py``): a sequence the optimized step
+  reads only for its shape becomes scalars computed outside the loop;
 - ``scan_save_mem`` (specialize): a state read only as ``result[-1]`` keeps only its last
   ``L`` rows in a ring buffer instead of ``n_steps`` rows;
 - ``scan_push_out_and_optimize`` (fuse): step work that depends only on non-sequences and
@@ -101,6 +103,12 @@ def scan_remove_unused(fgraph, node):
     for j in range(nnit):
         res.append(next(it) if keep_nit[j] else None)
     return res
+
+
+# again after the step graphs are optimized: ``scan_sequence_row_shapes`` (rowshapes.py)
+# leaves sequences nobody reads, and outputs of the scans that produced them
+node_rewriter("fuse", tracks=[Scan], tags=["fast_run", "scan"],
+              name="scan_remove_unused_after_fuse")(scan_remove_unused)
 
 
 # ----------------------------------------------------------------- keep only the last value

@@ -130,3 +130,66 @@ def test_gradient_of_slices_is_built_in_one_buffer():
     want[:, 2:4] += s * (1 - t ** 2)
     want[:, 1:5] += 2 * zv[:, 1:5]
     np.testing.assert_allclose(f(zv), want, rtol=1e-12)
+
+
+def _lstm_grad_graph(nh=3):
+    lx, lW, lU, lb = T.tensor3("lx", dtype="float64"), T.dmatrix("W"), T.dmatrix("U"), \
+        T.dvector("b")
+
+    def step(xt, h, c, W, U, b):
+        z = T.dot(xt, W) + T.dot(h, U) + b
+        i, f = T.nnet.sigmoid(z[:, :nh]), T.nnet.sigmoid(z[:, nh:2 * nh])
+        c = f * c + i * T.tanh(z[:, 3 * nh:])
+        return [T.nnet.sigmoid(z[:, 2 * nh:3 * nh]) * T.tanh(c), c]
+
+    h0 = T.zeros((lx.shape[1], nh), dtype="float64")
+    (hs, _), _ = theano.scan(step, sequences=lx, outputs_info=[h0, h0],
+                             non_sequences=[lW, lU, lb], name="lstm")
+    return [lx, lW, lU, lb], T.grad((hs[-1] ** 2).sum(), [lW, lU, lb])
+
+
+def _lstm_vals(nh=3, steps=4, batch=2):
+    rng = np.random.default_rng(5)
+    return [rng.normal(size=(steps, batch, 3)), rng.normal(size=(3, 4 * nh)) * .5,
+            rng.normal(size=(nh, 4 * nh)) * .5, rng.normal(size=4 * nh) * .1]
+
+
+def test_a_residual_read_only_for_its_shape_is_not_stored():
+    """The gradient of ``z[:, a:b]`` needs ``z.shape``: the backward step read the forward's
+    pre-activation ``z`` as a sequence only for its row shape. Now that shape comes from
+    outside the loop (the forward step's shape inference), so the forward stores one
+    output fewer and the backward reads one sequence fewer; the values are bit-identical
+    on both backends."""
+    ins, grads = _lstm_grad_graph()
+    vals = _lstm_vals()
+    without = Mode("py", excluding=["scan_sequence_row_shapes"])
+    for mode in ("py", "numba"):
+        f = theano.function(ins, grads, mode=mode)
+        g = theano.function(ins, grads, mode=without if mode == "py" else
+                            Mode("numba", excluding=["scan_sequence_row_shapes"]))
+        (fwd, bwd), (fwd0, bwd0) = (sorted(_scans(h), key=lambda op: op.name.startswith("grad"))
+                                    for h in (f, g))
+        assert fwd.n_nitsot == fwd0.n_nitsot - 1, (fwd.n_nitsot, fwd0.n_nitsot)
+        assert bwd.n_seqs == bwd0.n_seqs - 1
+        assert "Shape_i" not in _inner_ops(bwd)
+        for u, v in zip(f(*vals), g(*vals)):
+            assert np.array_equal(u, v), mode
+    ref = theano.function(ins, grads, mode=Mode("py", optimizer=None))
+    for u, v in zip(f(*vals), ref(*vals)):
+        np.testing.assert_allclose(u, v, rtol=1e-10)
+    # other batch sizes and lengths: the row shape is computed per call, not baked in
+    for steps, batch in ((1, 5), (7, 1)):
+        vals = _lstm_vals(steps=steps, batch=batch)
+        for u, v in zip(f(*vals), ref(*vals)):
+            np.testing.assert_allclose(u, v, rtol=1e-10)
+
+
+def test_a_sequence_whose_row_shape_needs_its_values_stays():
+    """A sequence read only for its shape stays a sequence when its rows' shape cannot be
+    known without computing it (here a graph input: nothing to save)."""
+    x = T.dmatrix("x")
+    r, _ = theano.scan(lambda row: T.cast(row.shape[0], "float64") * 2., sequences=x)
+    f = theano.function([x], r, mode="py")
+    (op,) = _scans(f)
+    assert op.n_seqs == 1
+    np.testing.assert_array_equal(f(np.zeros((3, 4))), [8., 8., 8.])
