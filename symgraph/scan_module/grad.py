@@ -55,6 +55,11 @@ def scan_grad(op, inputs, outputs, output_grads):
     g_nits = output_grads[nst:nst + op.n_nitsot]
 
     fl_states = [i for i in range(nst) if _float(y_out[i])]
+    # a state's output gradient that is zero, or non-zero only in its last row (a cost on
+    # ``result[-1]``), is not read back step by step as a sequence: the last row starts
+    # the backward's carry instead (``_gradient_rows``)
+    g_rows = {i: _gradient_rows(g_bufs[i], _row(inits[i])) for i in fl_states}
+    gy_seq = [i for i in fl_states if g_rows[i] is None]
     fl_nits = [j for j in range(op.n_nitsot) if _float(z_out[j])]
     fl_seqs = [k for k in range(ns_) if _float(s_in[k])]
     fl_ps = [k for k in range(len(p_in)) if _float(p_in[k])]
@@ -65,7 +70,7 @@ def scan_grad(op, inputs, outputs, output_grads):
     fl_ps = [k for k in fl_ps if k not in outer_dots]
 
     # -- one backward step, on placeholders -----------------------------------------
-    gy_ph = {i: y_out[i].type.make_variable(f"g_out{i}[t]") for i in fl_states}
+    gy_ph = {i: y_out[i].type.make_variable(f"g_out{i}[t]") for i in gy_seq}
     gz_ph = {j: z_out[j].type.make_variable(f"g_nit{j}[t]") for j in fl_nits}
     carry_ph = {i: [_row(inits[i]).make_variable(f"carry{i}_{q}")
                     for q in range(op.buffer_len(i))] for i in fl_states}
@@ -82,7 +87,7 @@ def scan_grad(op, inputs, outputs, output_grads):
         known[v] = known[v] + g if v in known else g
 
     for i in fl_states:
-        seed(y_out[i], gy_ph[i] + carry_ph[i][0])
+        seed(y_out[i], gy_ph[i] + carry_ph[i][0] if i in gy_ph else carry_ph[i][0])
     for j in fl_nits:
         seed(z_out[j], gz_ph[j])
     wrt = ([s_in[k] for k in fl_seqs] + [v for i in fl_states for v in tap_in[i]]
@@ -149,7 +154,7 @@ def scan_grad(op, inputs, outputs, output_grads):
         for k, v in zip(op.state_taps[i], tap_in[i]):
             b_seqs.append(buf[L + k + start:L + k + n])
             b_seq_ph.append(v)
-    for i in fl_states:
+    for i in gy_seq:
         L = op.buffer_len(i)
         b_seqs.append(g_bufs[i][L + start:L + n])
         b_seq_ph.append(gy_ph[i])
@@ -160,8 +165,17 @@ def scan_grad(op, inputs, outputs, output_grads):
         b_seqs.append(r[start:n])
         b_seq_ph.append(v)
     state_ph = [c for i in fl_states for c in carry_ph[i]] + [acc_ph[k] for k in fl_ps]
-    init_vals = ([T.zeros_like(inits[i][0]) for i in fl_states for _ in carry_ph[i]]
-                 + [T.zeros_like(nonseqs[k]) for k in fl_ps])
+    init_vals = []
+    for i in fl_states:
+        for q in range(len(carry_ph[i])):
+            zero = T.zeros_like(inits[i][0])
+            if q == 0 and g_rows[i] is not None and g_rows[i][0] == "last":
+                # after zero steps the buffer's last row is an initial row, whose
+                # gradient comes from ``g_bufs[i][:L]`` below: the carry stays zero
+                init_vals.append(T.switch(T.gt(n_b, 0), g_rows[i][1], zero))
+            else:
+                init_vals.append(zero)
+    init_vals += [T.zeros_like(nonseqs[k]) for k in fl_ps]
     outputs_info = list(init_vals) + [None] * (len(seq_g) + len(g_dots))
 
     def step(*args):
@@ -290,6 +304,31 @@ def _rows_outer(op, row, seqs, outputs, start, n):
             return outputs[i][L + tap + start:L + tap + n]
         pos += len(taps)
     raise AssertionError(row)
+
+
+def _gradient_rows(g, row_type):
+    """Which rows of ``g``, the gradient of a state's full output buffer, can be non-zero:
+    ``("zero",)`` none, ``("last", v)`` only the last one (``v``, of ``row_type``), None
+    unknown (any). Read from how the gradient was built: a zero fill, and increments or
+    sets of a zero buffer at index -1, through slices ``k:`` of the first axis (the
+    gradient of ``result[-1]`` where ``result`` is the buffer without its initial rows)."""
+    from symgraph.scan_module.rewrites import zeros_key
+    from symgraph.tensor.subtensor import IncSubtensor
+
+    if zeros_key(g) is not None:
+        return ("zero",)
+    node = g.owner
+    if node is None or not isinstance(node.op, IncSubtensor) or len(node.op.idx_list) != 1 \
+            or zeros_key(node.inputs[0]) is None:
+        return None
+    idx, val = node.op.idx_list[0], node.inputs[1]
+    if tuple(idx) == ("int", -1):
+        ok = val.type.dtype == row_type.dtype and \
+            val.type.broadcastable == row_type.broadcastable
+        return ("last", val) if ok else None
+    if idx[0] == "slice" and idx[2] is None and idx[3] is None:
+        return _gradient_rows(val, row_type)   # the slice ends where the buffer ends
+    return None
 
 
 def _row(x) -> TensorType:

@@ -332,7 +332,7 @@ def scan_merge(fgraph):
 
 
 # ----------------------------------------------------------------- gradients of slices
-def _zeros_base(v):
+def zeros_key(v):
     """A key for ``v`` when it is all zeros (a zero fill ``second(x, 0)``, a zero
     ``Alloc`` or a zero constant): zeros with the same key have the same shape."""
     from symgraph.tensor.array_ops import Alloc
@@ -374,7 +374,7 @@ def local_add_of_zero_inc_subtensors(fgraph, node):
         if (o is None or type(o.op) is not IncSubtensor or o.op.inplace or x.type != out_t
                 or len(fgraph.clients.get(x, [])) != 1):
             continue
-        key = _zeros_base(o.inputs[0])
+        key = zeros_key(o.inputs[0])
         if key is not None:
             groups.setdefault(key, []).append(k)
     chains = [ks for ks in groups.values() if len(ks) > 1]

@@ -193,3 +193,46 @@ def test_a_sequence_whose_row_shape_needs_its_values_stays():
     (op,) = _scans(f)
     assert op.n_seqs == 1
     np.testing.assert_array_equal(f(np.zeros((3, 4))), [8., 8., 8.])
+
+
+def test_a_cost_on_the_last_state_starts_the_backward_carry():
+    """BPTT with a cost on ``h[-1]`` only: the gradient of the state's output buffer is
+    zero but for its last row, so the backward loop does not read a zero-filled buffer
+    row by row; that row starts its carry. A state nothing reads outside (``c``) adds no
+    sequence either. Costs on other rows keep the general path; all agree with the
+    unoptimized graph, with truncated gradients too."""
+    from symgraph.tensor.subtensor import IncSubtensor
+
+    x, W, U = T.dtensor3("x"), T.dmatrix("W"), T.dmatrix("U")
+    h0 = T.dmatrix("h0")
+
+    def step(xt, h, c, W, U):
+        c = T.tanh(T.dot(xt, W) + T.dot(h, U)) + 0.5 * c
+        return [T.tanh(c), c]
+
+    rng = np.random.default_rng(2)
+    vals = [rng.normal(size=(5, 2, 3)), rng.normal(size=(3, 4)) * .5,
+            rng.normal(size=(4, 4)) * .5, rng.normal(size=(2, 4))]
+    for trunc in (-1, 2):
+        (hs, _), _ = theano.scan(step, sequences=x, outputs_info=[h0, h0],
+                                 non_sequences=[W, U], truncate_gradient=trunc)
+        for cost, general in (((hs[-1] ** 2).sum(), False), ((hs ** 2).sum(), True),
+                              ((hs[-2] ** 2).sum(), True)):
+            grads = T.grad(cost, [W, U, h0])
+            f = theano.function([x, W, U, h0], grads, mode="py")
+            bwd = [n for n in f.maker.fgraph.toposort()
+                   if isinstance(n.op, Scan) and n.op.name.startswith("grad")]
+            (node,) = bwd
+            seqs = node.inputs[1:1 + node.op.n_seqs]
+            reads_buffers = any(v.owner is not None and isinstance(v.owner.op, IncSubtensor)
+                                for v in ancestors_of(seqs))
+            assert reads_buffers == general, (trunc, str(cost))
+            ref = theano.function([x, W, U, h0], grads, mode=Mode("py", optimizer=None))
+            for u, v in zip(f(*vals), ref(*vals)):
+                np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-14)
+
+
+def ancestors_of(vs):
+    from symgraph.graph.basic import ancestors
+
+    return ancestors(list(vs))
