@@ -236,3 +236,29 @@ def ancestors_of(vs):
     from symgraph.graph.basic import ancestors
 
     return ancestors(list(vs))
+
+
+def test_a_while_loop_cost_on_its_last_state():
+    """``until``: the last row of the output is the last step that ran (1, 2, 3, 4 or all
+    10 here), and that is where the backward's carry starts."""
+    from symgraph.scan_module import until
+
+    x0, W, thr = T.dvector("x0"), T.dmatrix("W"), T.dscalar("thr")
+
+    def step(h, W, thr):
+        h2 = T.tanh(T.dot(h, W)) + 0.3
+        return h2, until(T.sum(h2) > thr)
+
+    hs, _ = theano.scan(step, outputs_info=x0, non_sequences=[W, thr], n_steps=10)
+    grads = T.grad((hs[-1] ** 2).sum(), [x0, W])
+    f = theano.function([x0, W, thr], grads + [hs.shape[0]], mode="py")
+    ref = theano.function([x0, W, thr], grads, mode=Mode("py", optimizer=None))
+    rng = np.random.default_rng(0)
+    vals = [rng.normal(size=3) * .3, rng.normal(size=(3, 3)) * .5]
+    steps = []
+    for t in (-100., 0.7, 0.8, 0.86, 100.):
+        *got, n = f(*vals, t)
+        steps.append(int(n))
+        for u, v in zip(got, ref(*vals, t)):
+            np.testing.assert_allclose(u, v, rtol=1e-12)
+    assert steps == [1, 2, 3, 4, 10]
