@@ -12,10 +12,10 @@ reader in the step is ``Shape_i`` is replaced by non-sequence scalars holding it
 shape, computed in the outer graph *without reading the sequence*: through the slices
 of axis 0 the backward takes of the forward's outputs, and through the producing scan's
 step graph (``shape_tuple`` on its inner output, its inner inputs' shapes taken from its
-outer inputs). Where the row shape cannot be had without the sequence's values the
-sequence stays. The sequence then has no reader; ``scan_remove_unused`` (registered for
-this phase too) drops it, and the output of the producing scan that nothing reads any
-more.
+outer inputs). Other sequences stay (a graph input's values exist anyway), and so does
+one whose row shape cannot be had without its values. A replaced sequence has no reader
+left; ``scan_remove_unused`` (registered for this phase too) drops it, and the output of
+the producing scan that nothing reads any more.
 
 Row shapes are what every step sees: a state's rows keep its initial rows' shape (the
 loop checks it at each step) and a sequence's rows are its rows; a loop of zero steps

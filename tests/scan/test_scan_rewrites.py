@@ -8,7 +8,7 @@ import numpy as np
 import symgraph as theano
 import symgraph.tensor as T
 from symgraph.compile.mode import Mode
-from symgraph.graph.basic import toposort
+from symgraph.graph.basic import ancestors, toposort
 from symgraph.scan_module import Scan
 
 
@@ -72,12 +72,8 @@ def test_push_out_seq_moves_row_products_and_elementwise_out():
     assert not any("exp" in str(n.op) for n in toposort(op.inner_outputs, op.inner_inputs))
 
 
-def test_lstm_backward_step_does_not_recompute_the_forward():
-    """BPTT of an LSTM: the backward step reads the forward's pre-activations and gates as
-    sequences computed before its loop (no x_t @ W, h_{t-1} @ U or sigmoid inside), builds
-    the gate gradient in one buffer (no zero-filled copies: one Join of the four gate
-    blocks, ``rewriting/subtensor.py``) and makes one product per step (dz @ U.T)."""
-    nh = 3
+def _lstm(nh):
+    """An LSTM over ``lx`` (steps x batch x 3), float64: ``([lx, W, U, b], hs)``."""
     lx, lW, lU, lb = T.tensor3("lx", dtype="float64"), T.dmatrix("W"), T.dmatrix("U"), \
         T.dvector("b")
 
@@ -90,6 +86,16 @@ def test_lstm_backward_step_does_not_recompute_the_forward():
     h0 = T.zeros((lx.shape[1], nh), dtype="float64")
     (hs, _), _ = theano.scan(step, sequences=lx, outputs_info=[h0, h0],
                              non_sequences=[lW, lU, lb], name="lstm")
+    return [lx, lW, lU, lb], hs
+
+
+def test_lstm_backward_step_does_not_recompute_the_forward():
+    """BPTT of an LSTM: the backward step reads the forward's pre-activations and gates as
+    sequences computed before its loop (no x_t @ W, h_{t-1} @ U or sigmoid inside), builds
+    the gate gradient in one buffer (no zero-filled copies: one Join of the four gate
+    blocks, ``rewriting/subtensor.py``) and makes one product per step (dz @ U.T)."""
+    nh = 3
+    (lx, lW, lU, lb), hs = _lstm(nh)
     h = hs[-1]
     f = theano.function([lx, lW, lU, lb], T.grad((h ** 2).sum(), [lW, lU]), mode="py")
     fwd, bwd = sorted(_scans(f), key=lambda op: op.name.startswith("grad"))
@@ -133,19 +139,8 @@ def test_gradient_of_slices_is_built_in_one_buffer():
 
 
 def _lstm_grad_graph(nh=3):
-    lx, lW, lU, lb = T.tensor3("lx", dtype="float64"), T.dmatrix("W"), T.dmatrix("U"), \
-        T.dvector("b")
-
-    def step(xt, h, c, W, U, b):
-        z = T.dot(xt, W) + T.dot(h, U) + b
-        i, f = T.nnet.sigmoid(z[:, :nh]), T.nnet.sigmoid(z[:, nh:2 * nh])
-        c = f * c + i * T.tanh(z[:, 3 * nh:])
-        return [T.nnet.sigmoid(z[:, 2 * nh:3 * nh]) * T.tanh(c), c]
-
-    h0 = T.zeros((lx.shape[1], nh), dtype="float64")
-    (hs, _), _ = theano.scan(step, sequences=lx, outputs_info=[h0, h0],
-                             non_sequences=[lW, lU, lb], name="lstm")
-    return [lx, lW, lU, lb], T.grad((hs[-1] ** 2).sum(), [lW, lU, lb])
+    ins, hs = _lstm(nh)
+    return ins, T.grad((hs[-1] ** 2).sum(), ins[1:])
 
 
 def _lstm_vals(nh=3, steps=4, batch=2):
@@ -184,9 +179,10 @@ def test_a_residual_read_only_for_its_shape_is_not_stored():
             np.testing.assert_allclose(u, v, rtol=1e-10)
 
 
-def test_a_sequence_whose_row_shape_needs_its_values_stays():
-    """A sequence read only for its shape stays a sequence when its rows' shape cannot be
-    known without computing it (here a graph input: nothing to save)."""
+def test_a_sequence_not_made_by_a_scan_stays():
+    """Only sequences sliced from a scan's outputs are replaced (their values exist only
+    to be read back); a graph input read only for its shape stays a sequence: its values
+    exist anyway, so there is nothing to save."""
     x = T.dmatrix("x")
     r, _ = theano.scan(lambda row: T.cast(row.shape[0], "float64") * 2., sequences=x)
     f = theano.function([x], r, mode="py")
@@ -225,17 +221,11 @@ def test_a_cost_on_the_last_state_starts_the_backward_carry():
             (node,) = bwd
             seqs = node.inputs[1:1 + node.op.n_seqs]
             reads_buffers = any(v.owner is not None and isinstance(v.owner.op, IncSubtensor)
-                                for v in ancestors_of(seqs))
+                                for v in ancestors(list(seqs)))
             assert reads_buffers == general, (trunc, str(cost))
             ref = theano.function([x, W, U, h0], grads, mode=Mode("py", optimizer=None))
             for u, v in zip(f(*vals), ref(*vals)):
                 np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-14)
-
-
-def ancestors_of(vs):
-    from symgraph.graph.basic import ancestors
-
-    return ancestors(list(vs))
 
 
 def test_a_while_loop_cost_on_its_last_state():

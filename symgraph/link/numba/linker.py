@@ -95,10 +95,11 @@ def kernel_source(code, deco: str) -> str:
 
 def _used_externs(code) -> dict:
     """The externs ``code``'s source names (a generator may offer one its code does not
-    reach: scan's ``copy_into`` when every output is a scalar). Why it matters: a link
-    table whose callees are never typed records nothing and writes no file, and a module
-    with a table but no table file reads as damaged at its next load, so its cached
-    machine code was dropped and compiled again in every process, with a warning."""
+    reach: scan's ``copy_into`` in a loop with no state and only scalar outputs). Why it
+    matters: a link table whose callees are never typed records nothing and writes no
+    file, and a module with a table but no table file reads as damaged at its next load,
+    so its cached machine code was dropped and compiled again in every process, with a
+    warning."""
     return {alias: path for alias, path in code.externs
             if re.search(rf"\b{re.escape(alias)}\b", code.src)}
 
