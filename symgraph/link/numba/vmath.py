@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -50,62 +49,54 @@ __all__ = ["exp", "tanh", "log1p", "sin", "cos"]
 _F32 = types.float32
 
 
-# -- LLVM intrinsics: all speculatable, so the vectorizer widens them ------------------
-def _llvm_intrinsic(name, nargs):
-    """An intrinsic calling LLVM's ``name`` on ``nargs`` arguments of one float type."""
-    params = ", ".join(f"a{i}" for i in range(nargs))
-    src = (f"def call(typingctx, {params}):\n"
-           f"    sig = a0({params})\n"
-           f"    def codegen(context, builder, signature, args):\n"
-           f"        ty = args[0].type\n"
-           f"        fnty = ir.FunctionType(ty, [ty] * {nargs})\n"
-           f"        fn = builder.module.declare_intrinsic({name!r}, [ty], fnty)\n"
-           f"        return builder.call(fn, args)\n"
-           f"    return sig, codegen\n")
-    scope = {"ir": ir}
-    exec(src, scope)  # fixed arity: Numba's intrinsic lowering rejects *args
-    return intrinsic(scope["call"])
+# -- LLVM IR emitters -----------------------------------------------------------------
+# Each function is emitted straight into the caller's LLVM IR by an ``@intrinsic``: the
+# same instructions, in the same order, that Numba lowered from the Python formulas these
+# replace (``fcmp`` ordered comparisons, ``select``, ``llvm.fma``/``llvm.rint``/...,
+# plain ``fdiv`` as under ``error_model="numpy"``), so results are bit for bit the same.
+# Why not Python formulas inlined at Numba's IR level: every call site then typed and
+# lowered the whole body again, about 0.3 s of compile per exp or tanh in a fused loop
+# (an LSTM gate kernel: 1.4 s of its 2.8 s). Emitting IR costs microseconds. All calls
+# below are speculatable LLVM intrinsics, so the loop vectorizer widens them.
+_F = ir.FloatType()
+_D = ir.DoubleType()
+_I32 = ir.IntType(32)
 
 
-_fma = _llvm_intrinsic("llvm.fma", 3)
-_rint = _llvm_intrinsic("llvm.rint", 1)
-_floor = _llvm_intrinsic("llvm.floor", 1)
-_copysign = _llvm_intrinsic("llvm.copysign", 2)
+def _const(ty, value):
+    return ir.Constant(ty, float(value))
 
 
-@intrinsic
-def _select(typingctx, cond, a, b):
-    """``a if cond else b`` as one LLVM ``select``: no branch for the vectorizer to
-    flatten, and no phi in Numba's IR, whose inliner loses track of those (it warns)."""
-    sig = a(types.boolean, a, b)
-
-    def codegen(context, builder, signature, args):
-        return builder.select(args[0], args[1], args[2])
-
-    return sig, codegen
-_fabs = _llvm_intrinsic("llvm.fabs", 1)
+def _call(builder, name, *args):
+    ty = args[0].type
+    fn = builder.module.declare_intrinsic(name, [ty], ir.FunctionType(ty, [ty] * len(args)))
+    return builder.call(fn, list(args))
 
 
-@intrinsic
-def _scale_by_pow2(typingctx, p, t):
+def _fma(builder, a, b, c):
+    return _call(builder, "llvm.fma", a, b, c)
+
+
+def _horner(builder, x, coefficients):
+    """``fma(...fma(fma(c0, x, c1), x, c2)..., x, cn)`` for IR constants ``c0 .. cn``."""
+    acc = coefficients[0]
+    for c in coefficients[1:]:
+        acc = _fma(builder, acc, x, c)
+    return acc
+
+
+def _scale_by_pow2(builder, p, t):
     """``p * 2**n`` for ``t = n + 1.5 * 2**23`` (float32): the exponent bits of ``t``'s
     integer part, applied in two halves so results in the subnormal range round once."""
-    sig = _F32(_F32, _F32)
+    n = builder.sub(builder.bitcast(t, _I32), ir.Constant(_I32, 0x4B400000))
+    n1 = builder.ashr(n, ir.Constant(_I32, 1))
+    n2 = builder.sub(n, n1)
 
-    def codegen(context, builder, signature, args):
-        p, t = args
-        i32, f32 = ir.IntType(32), ir.FloatType()
-        n = builder.sub(builder.bitcast(t, i32), ir.Constant(i32, 0x4B400000))
-        n1 = builder.ashr(n, ir.Constant(i32, 1))
-        n2 = builder.sub(n, n1)
+    def pow2(k):
+        biased = builder.add(k, ir.Constant(_I32, 127))
+        return builder.bitcast(builder.shl(biased, ir.Constant(_I32, 23)), _F)
 
-        def pow2(k):
-            biased = builder.add(k, ir.Constant(i32, 127))
-            return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), f32)
-
-        return builder.fmul(builder.fmul(p, pow2(n1)), pow2(n2))
-
-    return sig, codegen
+    return builder.fmul(builder.fmul(p, pow2(n1)), pow2(n2))
 
 
 # -- exp ----------------------------------------------------------------------------
@@ -116,91 +107,84 @@ _LOG2E = _f(1.44269504088896341)
 _SHIFT = _f(12582912.0)   # 1.5 * 2**23: adding it rounds to an integer in the low bits
 _LN2_HI = _f(0.693359375)  # ln 2 split so that n * _LN2_HI is exact
 _LN2_LO = _f(-2.12194440e-4)
-_E5, _E4, _E3 = _f(1.9875691500e-4), _f(1.3981999507e-3), _f(8.3334519073e-3)
-_E2, _E1, _E0 = _f(4.1665795894e-2), _f(1.6666665459e-1), _f(5.0000001201e-1)
-_ONE = _f(1.0)
-_ZERO_F = _f(0.0)
+_EXP_POLY = tuple(_f(v) for v in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                                  4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
 
 
-def exp_f32(x):
+def _emit_exp(builder, x):
+    """float32 ``exp``: Cody-Waite reduction, Cephes polynomial, exact 2**n scaling."""
+    f = lambda v: _const(_F, v)  # noqa: E731
     # clamps written so that NaN passes through both
-    x = _select(x > _EXP_HI, _EXP_HI, x)
-    x = _select(x < _EXP_LO, _EXP_LO, x)
-    t = _fma(x, _LOG2E, _SHIFT)
-    n = t - _SHIFT
-    r = _fma(n, -_LN2_HI, x)
-    r = _fma(n, -_LN2_LO, r)
-    poly = _fma(_fma(_fma(_fma(_fma(_E5, r, _E4), r, _E3), r, _E2), r, _E1), r, _E0)
-    return _scale_by_pow2(_fma(poly, r * r, r) + _ONE, t)
+    x = builder.select(builder.fcmp_ordered(">", x, f(_EXP_HI)), f(_EXP_HI), x)
+    x = builder.select(builder.fcmp_ordered("<", x, f(_EXP_LO)), f(_EXP_LO), x)
+    t = _fma(builder, x, f(_LOG2E), f(_SHIFT))
+    n = builder.fsub(t, f(_SHIFT))
+    r = _fma(builder, n, f(-_LN2_HI), x)
+    r = _fma(builder, n, f(-_LN2_LO), r)
+    poly = _horner(builder, r, [f(c) for c in _EXP_POLY])
+    e = builder.fadd(_fma(builder, poly, builder.fmul(r, r), r), f(1.0))
+    return _scale_by_pow2(builder, e, t)
 
 
 # -- tanh ---------------------------------------------------------------------------
 _TANH_SMALL = _f(0.625)
 # Cephes tanhf: tanh(x) = x + x z P(z) on |x| < 0.625
-_T4, _T3, _T2 = _f(-5.70498872745e-3), _f(2.06390887954e-2), _f(-5.37397155531e-2)
-_T1, _T0 = _f(1.33314422036e-1), _f(-3.33332819422e-1)
-_TWO_F = _f(2.0)
+_TANH_POLY = tuple(_f(v) for v in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
+                                   1.33314422036e-1, -3.33332819422e-1))
 
 
-def tanh_f32(x):
-    a = _fabs(x)
-    z = x * x
-    small = _fma(x * z, _fma(_fma(_fma(_fma(_T4, z, _T3), z, _T2), z, _T1), z, _T0), x)
-    large = _copysign(_ONE - _TWO_F / (exp(a + a) + _ONE), x)  # the float32 exp below
-    r = _select(a >= _TANH_SMALL, large, small)
-    return _select(x == _ZERO_F, x, r)  # keeps the sign of a zero
+def _emit_tanh(builder, x):
+    """float32 ``tanh``: odd polynomial below 0.625, ``1 - 2 / (exp(2|x|) + 1)`` above."""
+    f = lambda v: _const(_F, v)  # noqa: E731
+    a = _call(builder, "llvm.fabs", x)
+    z = builder.fmul(x, x)
+    small = _fma(builder, builder.fmul(x, z),
+                 _horner(builder, z, [f(c) for c in _TANH_POLY]), x)
+    e = _emit_exp(builder, builder.fadd(a, a))
+    q = builder.fdiv(f(2.0), builder.fadd(e, f(1.0)))
+    large = _call(builder, "llvm.copysign", builder.fsub(f(1.0), q), x)
+    r = builder.select(builder.fcmp_ordered(">=", a, f(_TANH_SMALL)), large, small)
+    return builder.select(builder.fcmp_ordered("==", x, f(0.0)), x, r)  # sign of a zero
 
 
 # -- log1p --------------------------------------------------------------------------
-@intrinsic
-def _frexp_1_2(typingctx, u):
-    """(m, e) with ``u = m * 2**e``, ``1 <= m < 2``, for a positive normal float64
-    ``u``: the exponent field and the mantissa bits with a zero exponent."""
-    sig = types.UniTuple(types.float64, 2)(types.float64)
-
-    def codegen(context, builder, signature, args):
-        i64, f64 = ir.IntType(64), ir.DoubleType()
-        bits = builder.bitcast(args[0], i64)
-        e = builder.sub(builder.and_(builder.lshr(bits, ir.Constant(i64, 52)),
-                                     ir.Constant(i64, 0x7FF)), ir.Constant(i64, 1023))
-        m = builder.or_(builder.and_(bits, ir.Constant(i64, (1 << 52) - 1)),
-                        ir.Constant(i64, 1023 << 52))
-        return context.make_tuple(builder, signature.return_type,
-                                  [builder.bitcast(m, f64), builder.sitofp(e, f64)])
-
-    return sig, codegen
-
-
 _SQRT2 = np.float64(math.sqrt(2.0))
 _LN2_D = np.float64(math.log(2.0))
-_HALF_D = np.float64(0.5)
 # 2 atanh(s) = 2 s (1 + s^2/3 + ... + s^12/13): truncation below 1e-12 relative for
 # |s| <= (sqrt2 - 1) / (sqrt2 + 1)
 _A = tuple(np.float64(1 / (2 * i + 1)) for i in range(7))
-_INF_F = _f(np.inf)
-_NAN_F = _f(np.nan)
 
 
-def log1p_f32(x):
-    xd = np.float64(x)
-    u = _ONE_D + xd
-    m, e = _frexp_1_2(u)
-    big = m > _SQRT2
-    m = _select(big, m * _HALF_D, m)
-    e = _select(big, e + _ONE_D, e)
-    f = m - _ONE_D
-    s = f / (_TWO + f)
-    z = s * s
-    p = _fma(_fma(_fma(_fma(_fma(_fma(_A[6], z, _A[5]), z, _A[4]), z, _A[3]), z, _A[2]),
-                  z, _A[1]), z, _A[0])
+def _emit_log1p(builder, x):
+    """float32 ``log1p`` computed in float64: ``u = 1 + x = m 2**e`` with ``m`` in
+    ``[sqrt(1/2), sqrt 2)``, ``log m = 2 atanh(s)``, plus the rounding of ``1 + x``."""
+    d = lambda v: _const(_D, v)  # noqa: E731
+    f = lambda v: _const(_F, v)  # noqa: E731
+    i64 = ir.IntType(64)
+    xd = builder.fpext(x, _D)
+    u = builder.fadd(d(1.0), xd)
+    bits = builder.bitcast(u, i64)
+    e = builder.sitofp(builder.sub(builder.and_(builder.lshr(bits, ir.Constant(i64, 52)),
+                                                ir.Constant(i64, 0x7FF)),
+                                   ir.Constant(i64, 1023)), _D)
+    m = builder.bitcast(builder.or_(builder.and_(bits, ir.Constant(i64, (1 << 52) - 1)),
+                                    ir.Constant(i64, 1023 << 52)), _D)
+    big = builder.fcmp_ordered(">", m, d(_SQRT2))
+    m = builder.select(big, builder.fmul(m, d(0.5)), m)
+    e = builder.select(big, builder.fadd(e, d(1.0)), e)
+    fm = builder.fsub(m, d(1.0))
+    s = builder.fdiv(fm, builder.fadd(d(2.0), fm))
+    z = builder.fmul(s, s)
+    p = _horner(builder, z, [d(c) for c in reversed(_A)])
     # log(u), plus the rounding error of 1 + x to first order (which is all of the
     # result when |x| is below 2**-53 and u is 1)
-    r = _fma(e, _LN2_D, (s + s) * p) + (xd - (u - _ONE_D)) / u
-    r32 = np.float32(r)
-    r32 = _select(u == _ZERO, -_INF_F, r32)
-    r32 = _select(u < _ZERO, _NAN_F, r32)
-    r32 = _select(x == _INF_F, x, r32)
-    return _select(x == _ZERO_F, x, r32)  # NaN stays NaN through r; zeros keep their sign
+    r = builder.fadd(_fma(builder, e, d(_LN2_D), builder.fmul(builder.fadd(s, s), p)),
+                     builder.fdiv(builder.fsub(xd, builder.fsub(u, d(1.0))), u))
+    r32 = builder.fptrunc(r, _F)
+    r32 = builder.select(builder.fcmp_ordered("==", u, d(0.0)), f(-np.inf), r32)
+    r32 = builder.select(builder.fcmp_ordered("<", u, d(0.0)), f(np.nan), r32)
+    r32 = builder.select(builder.fcmp_ordered("==", x, f(np.inf)), x, r32)
+    return builder.select(builder.fcmp_ordered("==", x, f(0.0)), x, r32)  # NaN stays NaN
 
 
 # -- sin / cos ----------------------------------------------------------------------
@@ -230,51 +214,68 @@ def _two_over_pi_slices(n_slices=7, bits=28):
     return tuple(np.float64(c) for c in out)
 
 
-_C0, _C1, _C2, _C3, _C4, _C5, _C6 = _two_over_pi_slices()
+_TWO_OVER_PI = _two_over_pi_slices()
 _PI_2 = np.float64(math.pi / 2)
-_QUARTER, _FOUR, _ZERO, _ONE_D, _TWO = (np.float64(v) for v in (0.25, 4.0, 0.0, 1.0, 2.0))
 # Taylor coefficients; truncation error below 3e-9 (sin) and 2e-10 (cos) relative on
 # [-pi/4, pi/4]: a small fraction of float32's 6e-8
-_S1, _S2, _S3, _S4 = (np.float64(v) for v in (-1 / 6, 1 / 120, -1 / 5040, 1 / 362880))
-_K1, _K2, _K3, _K4, _K5 = (np.float64(v) for v in (-1 / 2, 1 / 24, -1 / 720, 1 / 40320,
-                                                    -1 / 3628800))
+_SIN_POLY = tuple(np.float64(v) for v in (1 / 362880, -1 / 5040, 1 / 120, -1 / 6))
+_COS_POLY = tuple(np.float64(v) for v in (-1 / 3628800, 1 / 40320, -1 / 720, 1 / 24, -1 / 2,
+                                          1.0))
 
 
-@numba.njit(cache=True)
-def _mod4(p):
-    return p - _FOUR * _rint(p * _QUARTER)
+def _emit_sin_cos(builder, x, quadrant_shift):
+    """sin (shift 0) or cos (shift 1) of float32 ``x``, computed in float64. The reduction
+    ``x * 2/pi mod 4`` takes seven 28-bit slices of 2/pi: each product with a 24-bit float32
+    is exact and is reduced mod 4 exactly, so it holds for every finite float32."""
+    d = lambda v: _const(_D, v)  # noqa: E731
+    xd = builder.fpext(x, _D)
+
+    def mod4(p):
+        return builder.fsub(p, builder.fmul(d(4.0),
+                                            _call(builder, "llvm.rint", builder.fmul(p, d(0.25)))))
+
+    c0, c1, c2, c3, c4, c5, c6 = (d(c) for c in _TWO_OVER_PI)
+    s = builder.fadd(mod4(builder.fmul(xd, c6)), mod4(builder.fmul(xd, c5)))
+    for c in (c4, c3, c2, c1, c0):
+        s = builder.fadd(s, mod4(builder.fmul(xd, c)))   # x * 2/pi, congruent mod 4
+    j = _call(builder, "llvm.rint", s)
+    a = builder.fmul(builder.fsub(s, j), d(_PI_2))       # |a| <= pi/4
+    q = builder.fadd(j, d(quadrant_shift))
+    q = builder.fsub(q, builder.fmul(d(4.0), _call(builder, "llvm.floor",
+                                                   builder.fmul(q, d(0.25)))))  # 0..3
+    a2 = builder.fmul(a, a)
+    sin_a = _fma(builder, _horner(builder, a2, [d(c) for c in _SIN_POLY]),
+                 builder.fmul(a2, a), a)
+    cos_a = _horner(builder, a2, [d(c) for c in _COS_POLY])
+    odd = builder.or_(builder.fcmp_ordered("==", q, d(1.0)),
+                      builder.fcmp_ordered("==", q, d(3.0)))
+    r = builder.select(odd, cos_a, sin_a)
+    r = builder.select(builder.fcmp_ordered(">=", q, d(2.0)), builder.fneg(r), r)
+    return builder.fptrunc(r, _F)
 
 
-@numba.njit(error_model="numpy", cache=True)
-def _sin_cos_f32(x, quadrant_shift):
-    """sin (shift 0) or cos (shift 1) of float32 ``x``, computed in float64."""
-    xd = np.float64(x)
-    s = _mod4(xd * _C6) + _mod4(xd * _C5)
-    s = s + _mod4(xd * _C4)
-    s = s + _mod4(xd * _C3)
-    s = s + _mod4(xd * _C2)
-    s = s + _mod4(xd * _C1)
-    s = s + _mod4(xd * _C0)            # x * 2/pi, congruent mod 4
-    j = _rint(s)
-    a = (s - j) * _PI_2                # |a| <= pi/4
-    q = j + quadrant_shift
-    q = q - _FOUR * _floor(q * _QUARTER)  # quadrant 0..3, NaN for inf/NaN x
-    a2 = a * a
-    sin_a = _fma(_fma(_fma(_fma(_S4, a2, _S3), a2, _S2), a2, _S1), a2 * a, a)
-    cos_a = _fma(_fma(_fma(_fma(_fma(_K5, a2, _K4), a2, _K3), a2, _K2), a2, _K1), a2, _ONE_D)
-    odd = (q == _ONE_D) | (q == _FOUR - _ONE_D)
-    r = cos_a if odd else sin_a
-    r = -r if q >= _TWO else r
-    return np.float32(r)
+def _emit_sin(builder, x):
+    r = _emit_sin_cos(builder, x, 0.0)
+    return builder.select(builder.fcmp_ordered("==", x, _const(_F, 0.0)), x, r)  # zero's sign
 
 
-def sin_f32(x):
-    r = _sin_cos_f32(x, _ZERO)
-    return _select(x == _ZERO_F, x, r)  # keeps the sign of a zero
+def _emit_cos(builder, x):
+    return _emit_sin_cos(builder, x, 1.0)
 
 
-def cos_f32(x):
-    return _sin_cos_f32(x, _ONE_D)
+def _float32_intrinsic(emit):
+    """An intrinsic ``float32 -> float32`` whose body ``emit(builder, x)`` writes."""
+
+    def call(typingctx, x):
+        if x != _F32:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return emit(builder, args[0])
+
+        return _F32(_F32), codegen
+
+    return intrinsic(call)
 
 
 # -- the names generated code binds -------------------------------------------------
@@ -303,23 +304,25 @@ def cos(x):
     return np.cos(x)
 
 
-def _bind(generic, fast):
-    """Overload ``generic``: ``fast`` for float32, numpy's function otherwise.
+def _bind(generic, emit):
+    """Overload ``generic``: the IR ``emit`` writes for float32, numpy's function otherwise.
 
-    Inlined at Numba's IR level (``inline="always"``): a generated graph's loop may reach
-    a separately compiled callee only through a call LLVM does not inline, and a call per
-    element keeps the loop scalar."""
+    The float32 body is one intrinsic call, inlined at Numba's IR level
+    (``inline="always"``): a generated graph's loop may reach a separately compiled callee
+    only through a call LLVM does not inline, and a call per element keeps the loop
+    scalar."""
     numpy_fn = getattr(np, generic.__name__)
+    fast = _float32_intrinsic(emit)
 
     @overload(generic, inline="always", jit_options={"cache": True, "error_model": "numpy"})
     def _impl(x):
         if x == _F32:
-            return fast
+            return lambda x: fast(x)
         if isinstance(x, (types.Number, types.Boolean)):
             return lambda x: numpy_fn(x)
         return None
 
 
-for _generic, _fast in ((exp, exp_f32), (tanh, tanh_f32), (log1p, log1p_f32),
-                       (sin, sin_f32), (cos, cos_f32)):
-    _bind(_generic, _fast)
+for _generic, _emit in ((exp, _emit_exp), (tanh, _emit_tanh), (log1p, _emit_log1p),
+                        (sin, _emit_sin), (cos, _emit_cos)):
+    _bind(_generic, _emit)
