@@ -109,43 +109,36 @@ def numba_scan(op, node, ctx):
             return f"b{i}[({t} + {L[i] + k}) % {L[i]}]"
         return f"b{i}[{t} + {L[i] + k}]"
 
-    def step_code(t, first):
-        args = [f"{s}[{t}]" for s in seqs]
-        for i, taps in enumerate(op.state_taps):
-            args += [read(i, k, t) for k in taps]
-        args += nonseqs
-        out = [f"r = {step}({', '.join(args)})"]
-        for i in range(n_st):
-            dst = f"b{i}[{t} % {L[i]}]" if ring[i] else f"b{i}[{t} + {L[i]}]"
-            if st_t[i].ndim:
-                out += [f"if r[{i}].shape != b{i}.shape[1:]:",
-                        f"    {_err(op, f'output {i} of the step changed shape')}"]
-            out.append(f"_sg_copy_into({dst}, r[{i}])" if st_t[i].ndim else f"{dst} = r[{i}]")
-        for j in range(n_nit):
-            v = f"r[{n_st + j}]"
-            if first:
-                shape = f"(n,) + {v}.shape" if nit_t[j].ndim else "n"
-                out.append(f"z{j} = np.empty({shape}, dtype={np_dtype(nit_t[j].dtype)})")
-            elif nit_t[j].ndim:
-                out += [f"if {v}.shape != z{j}.shape[1:]:",
-                        f"    {_err(op, f'output {n_st + j} of the step changed shape')}"]
-            out.append(f"_sg_copy_into(z{j}[{t}], {v})" if nit_t[j].ndim else f"z{j}[{t}] = {v}")
-        return out
-
-    first = step_code("0", True)
-    rest = step_code("t", False)
+    # one call site of the step: the first step only allocates the per-step outputs'
+    # buffers (their row shape is known once it has run). A peeled first step compiled
+    # the call, its checks and its copies twice.
+    for j in range(n_nit):
+        empty = "(" + "0, " * (nit_t[j].ndim + 1) + ")"
+        lines.append(f"z{j} = np.empty({empty}, dtype={np_dtype(nit_t[j].dtype)})")
+    args = [f"{s}[t]" for s in seqs]
+    for i, taps in enumerate(op.state_taps):
+        args += [read(i, k, "t") for k in taps]
+    args += nonseqs
+    body = [f"r = {step}({', '.join(args)})"]
+    for i in range(n_st):
+        dst = f"b{i}[t % {L[i]}]" if ring[i] else f"b{i}[t + {L[i]}]"
+        if st_t[i].ndim:
+            body += [f"if r[{i}].shape != b{i}.shape[1:]:",
+                     f"    {_err(op, f'output {i} of the step changed shape')}"]
+        body.append(f"_sg_copy_into({dst}, r[{i}])" if st_t[i].ndim else f"{dst} = r[{i}]")
+    for j in range(n_nit):
+        v = f"r[{n_st + j}]"
+        shape = f"(n,) + {v}.shape" if nit_t[j].ndim else "n"
+        body += ["if t == 0:",
+                 f"    z{j} = np.empty({shape}, dtype={np_dtype(nit_t[j].dtype)})"]
+        if nit_t[j].ndim:
+            body += [f"elif {v}.shape != z{j}.shape[1:]:",
+                     f"    {_err(op, f'output {n_st + j} of the step changed shape')}"]
+        body.append(f"_sg_copy_into(z{j}[t], {v})" if nit_t[j].ndim else f"z{j}[t] = {v}")
     if op.until:
-        first += [f"if r[{n_st + n_nit}]:", "    ran = 1"]
-        rest += [f"if r[{n_st + n_nit}]:", "    ran = t + 1", "    break"]
-    lines.append("if n > 0:")
-    lines += ["    " + ln for ln in first]
-    lines.append("    for t in range(1, ran):")
-    lines += ["        " + ln for ln in rest]
-    if n_nit:
-        lines.append("else:")
-        for j in range(n_nit):
-            shape = "(" + "0, " * (nit_t[j].ndim + 1) + ")"
-            lines.append(f"    z{j} = np.empty({shape}, dtype={np_dtype(nit_t[j].dtype)})")
+        body += [f"if r[{n_st + n_nit}]:", "    ran = t + 1", "    break"]
+    lines.append("for t in range(n):")
+    lines += ["    " + ln for ln in body]
     rets = []
     for i in range(n_st):
         if ring[i]:
