@@ -30,8 +30,10 @@ def _const_line(k, arr) -> str:
 def step_module(inputs, outputs, optimize_inner):
     """Source of a module holding ``step_fn``, the graph ``inputs -> outputs`` compiled.
 
-    Array constants of the graph become module globals (Numba freezes them into the
-    machine code) so ``step_fn`` keeps the graph's signature.
+    Array constants of the graph become module globals ``_sg_K<k>`` (Numba freezes them
+    into the machine code of whatever references them; ``_sg_n_consts`` says how many) so
+    ``step_fn`` keeps the graph's signature. Scan's loop calls ``graph_fn`` itself, with
+    the constants, by symbol; ``ifelse`` calls ``step_fn``.
     """
     from symgraph.link.numba.linker import generate_module
     from symgraph.rewriting import optimize
@@ -42,6 +44,7 @@ def step_module(inputs, outputs, optimize_inner):
     src, consts, _ = generate_module(fg, fg.inputs, [])
     params = [f"a{k}" for k in range(len(fg.inputs))]
     lines = [_const_line(k, c) for k, c in enumerate(consts)]
+    lines.append(f"_sg_n_consts = {len(consts)}")
     args = params + [f"_sg_K{k}" for k in range(len(consts))]
     lines.append("@numba.njit(cache=True, error_model='numpy', nogil=True)")
     lines.append(f"def step_fn({', '.join(params)}):")
@@ -83,6 +86,7 @@ def _err(op, msg) -> str:
 def numba_scan(op, node, ctx):
     mod = inner_module(op)
     step = f"_scan_{mod.__name__}"
+    consts = [f"{step}_K{k}" for k in range(mod._sg_n_consts)]
     n_seqs, n_st, n_nit = op.n_seqs, op.n_states, op.n_nitsot
     seqs = [f"s{k}" for k in range(n_seqs)]
     inits = [f"x{i}" for i in range(n_st)]
@@ -118,7 +122,7 @@ def numba_scan(op, node, ctx):
     args = [f"{s}[t]" for s in seqs]
     for i, taps in enumerate(op.state_taps):
         args += [read(i, k, "t") for k in taps]
-    args += nonseqs
+    args += nonseqs + consts
     body = [f"r = {step}({', '.join(args)})"]
     for i in range(n_st):
         dst = f"b{i}[t % {L[i]}]" if ring[i] else f"b{i}[t + {L[i]}]"
@@ -151,7 +155,10 @@ def numba_scan(op, node, ctx):
     lines.append(f"return {ret}")
     params = ["n"] + seqs + inits + nonseqs
     src = f"def {ctx.name}({', '.join(params)}):\n" + indent("\n".join(lines))
-    # copy_into by symbol: compiled once per installation and type, not linked into and
-    # optimized again in every scan's node function (docs/benchmarks.md)
-    return NumbaCode(src, imports=(f"from {mod.__name__} import step_fn as {step}",),
-                     externs=(("_sg_copy_into", "symgraph.link.numba.helpers:copy_into"),))
+    # copy_into and the step by symbol: each compiled once (copy_into per installation
+    # and type), not linked into and optimized again in every scan's node function
+    # (docs/benchmarks.md). The step's constants are this module's globals too.
+    imports = [f"from {mod.__name__} import _sg_K{k} as {c}" for k, c in enumerate(consts)]
+    return NumbaCode(src, imports=tuple(imports),
+                     externs=(("_sg_copy_into", "symgraph.link.numba.helpers:copy_into"),
+                              (step, f"{mod.__name__}:graph_fn")))
