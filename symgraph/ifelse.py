@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.graph.basic import Apply, Constant, clone_replace
+from symgraph.graph.basic import Apply, Constant, clone_replace, typed_by_value
 from symgraph.graph.op import Op
 from symgraph.rewriting.engine import graph_rewriter
 from symgraph.tensor.type import TensorType
@@ -196,13 +196,18 @@ def _exclusive_nodes(fgraph, node, slots):
 
 def _branch_graph(branch_vars, excl):
     """(outer boundary variables, inner inputs, inner outputs) of one branch."""
+    def stays(v):
+        """A scalar constant, or one a node of the branch reads to type its output
+        (``typed_by_value``), stays in the branch."""
+        return isinstance(v, Constant) and (v.type.ndim == 0 or typed_by_value(v, excl))
+
     boundary = []
     for n in excl:
         for v in n.inputs:
-            if v.owner not in excl and not (isinstance(v, Constant) and v.type.ndim == 0):
+            if v.owner not in excl and not stays(v):
                 boundary.append(v)
     for v in branch_vars:
-        if v.owner not in excl and not (isinstance(v, Constant) and v.type.ndim == 0):
+        if v.owner not in excl and not stays(v):
             boundary.append(v)
     boundary = list(dict.fromkeys(boundary))
     inner = [v.type.make_variable(v.name) for v in boundary]

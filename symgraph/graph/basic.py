@@ -245,3 +245,22 @@ def clone_replace(outputs: Sequence[Variable], replace: dict | None = None) -> l
 
 def is_in_ancestors(node_or_var, target) -> bool:
     return target in ancestors([node_or_var])
+
+
+def typed_by_value(constant: Constant, readers: Iterable[Apply]) -> bool:
+    """Whether some node of ``readers`` types its outputs from ``constant``'s value, so
+    that the constant cannot be replaced by a variable of its type (as moving it out of an
+    inner graph into an input does): that node then refuses the variable or makes outputs
+    of other types. ``Reshape`` does with its target shape: ``x.reshape((3, 1))`` is
+    broadcastable along its second axis only because the 1 is a constant."""
+    stand_in = constant.type.make_variable()
+    for node in readers:
+        if constant not in node.inputs:
+            continue
+        try:
+            made = node.op.make_node(*[stand_in if v is constant else v for v in node.inputs])
+        except Exception:  # noqa: BLE001 - the op takes only a constant there
+            return True
+        if [o.type for o in made.outputs] != [o.type for o in node.outputs]:
+            return True
+    return False

@@ -24,7 +24,13 @@
 """
 from __future__ import annotations
 
-from symgraph.graph.basic import Constant, ancestors, clone_replace, graph_inputs
+from symgraph.graph.basic import (
+    Constant,
+    ancestors,
+    clone_replace,
+    graph_inputs,
+    typed_by_value,
+)
 from symgraph.graph.fg import OUTPUT, FunctionGraph
 from symgraph.rewriting.engine import graph_rewriter, node_rewriter
 from symgraph.scan_module.op import Scan
@@ -195,14 +201,16 @@ def scan_push_out_and_optimize(fgraph, node):
     ins = seq_in + tap_in + ns_in + extra_ph
     fg = FunctionGraph(ins, inner_outs, clone=True)
     optimize(fg, Mode("numba"))
-    # array constants left in the step become non-sequences (outer constants)
+    # array constants left in the step become non-sequences (outer constants), except
+    # those a node reads to type its output (``typed_by_value``)
     # (in the order the step reads them: the order of a set of variables follows their
     # addresses, so the scan, its step's source and its cached module would vary from
     # process to process)
     consts = []
     for node in fg.toposort():
         for v in node.inputs:
-            if isinstance(v, Constant) and v.type.ndim > 0 and v not in consts:
+            if (isinstance(v, Constant) and v.type.ndim > 0 and v not in consts
+                    and not typed_by_value(v, [c for c, _ in fg.clients[v] if c != OUTPUT])):
                 consts.append(v)
     const_ph = [c.type.make_variable() for c in consts]
     f_ins = list(fg.inputs)

@@ -68,3 +68,17 @@ def test_type_errors():
         ifelse(T.dvector(), a, a)
     with pytest.raises(ValueError, match="then branch has 2 values, the else branch 1"):
         ifelse(T.gt(a, 0), [a, a], [a])
+
+
+def test_a_constant_that_types_a_node_stays_in_its_branch():
+    """A branch's boundary variables become inputs of its inner graph, but not a constant
+    a node reads to type its output (``reshape((3, 1))``: the 1 makes the second axis
+    broadcastable, which ``sum(axis=1)`` relies on); moving it out failed with a
+    TypeError."""
+    x = T.dvector("x")
+    w = np.array([1., 2., 3.])
+    out = ifelse(T.gt(x.sum(), 0), x.reshape((3, 1)).sum(axis=1) * w, x - 1)
+    for mode in ("py", "numba"):
+        f = theano.function([x], out, mode=mode)
+        np.testing.assert_array_equal(f(np.ones(3)), w)
+        np.testing.assert_array_equal(f(-np.ones(3)), -2 * np.ones(3))

@@ -252,3 +252,29 @@ def test_a_while_loop_cost_on_its_last_state():
         for u, v in zip(got, ref(*vals, t)):
             np.testing.assert_allclose(u, v, rtol=1e-12)
     assert steps == [1, 2, 3, 4, 10]
+
+
+def test_a_constant_that_types_a_node_stays_in_the_step():
+    """The optimized step's array constants become non-sequences, except one a node reads
+    to type its output: ``v.reshape((3, 1))`` is broadcastable along its second axis only
+    because the 1 is a constant, and ``sum(axis=1)`` relies on it. Moving that shape out
+    of the step failed with a TypeError (``DimShuffle{0}: input broadcastable pattern``)."""
+    s, x = T.dmatrix("s"), T.dvector("x")
+    w = np.array([[1.], [2.], [3.]])
+    acc, _ = theano.scan(lambda v, a: T.tanh(a * 2 + (v.reshape((3, 1)) * w).sum(axis=1)),
+                         sequences=s, outputs_info=x)
+    cost = acc[-1].sum()
+    outs = [cost] + T.grad(cost, [s, x])
+    sv, xv = np.arange(12.).reshape(4, 3) / 10, np.ones(3) / 3
+    a = xv
+    for v in sv:
+        a = np.tanh(a * 2 + v * w[:, 0])
+    res = {m: theano.function([s, x], outs, mode=m)(sv, xv) for m in ("py", "numba")}
+    for got in res.values():
+        np.testing.assert_allclose(got[0], a.sum(), rtol=1e-12)
+    for p, n in zip(res["py"], res["numba"]):
+        np.testing.assert_allclose(n, p, rtol=1e-12)
+    f = theano.function([s, x], cost, mode="py")
+    eps = 1e-6
+    num = [(f(sv, xv + eps * e) - f(sv, xv - eps * e)) / (2 * eps) for e in np.eye(3)]
+    np.testing.assert_allclose(res["numba"][2], num, rtol=1e-6, atol=1e-9)

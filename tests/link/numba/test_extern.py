@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from symgraph.link.numba.cachefiles import write_json
@@ -208,3 +209,52 @@ def test_kernel_source_declares_only_the_externs_its_code_names():
     text = kernel_source(NumbaCode("def kernel(a):\n    return a\n", externs=(unused,)),
                          "@numba.njit(cache=True)")
     assert "LinkTable" not in text
+
+
+INNER_GRAPHS = textwrap.dedent("""
+    import sys, warnings
+    warnings.simplefilter("always")
+    import numpy as np
+    import symgraph as theano, symgraph.tensor as T
+    from symgraph.ifelse import ifelse
+    s, x = T.dmatrix("s"), T.dvector("x")
+    # reshape((3, 1)): an array constant (the target shape) that stays in the inner graph
+    acc, _ = theano.scan(lambda v, a: a * 2 + v.reshape((3, 1)).sum(axis=1), sequences=s,
+                         outputs_info=T.zeros_like(x))
+    pick = ifelse(T.gt(x.sum(), 0), x.reshape((3, 1)).sum(axis=1) * 3, x - 1)
+    f = theano.function([s, x], [acc, pick], mode="numba")
+    sv = np.arange(12.).reshape(4, 3)
+    for xv in (np.ones(3), -np.ones(3)):
+        print([o.tolist() for o in f(sv, xv)])
+""")
+
+
+def test_inner_graphs_are_called_by_symbol_with_their_constants(tmp_path):
+    """Scan's loop and a lazy ifelse call their inner graph's ``graph_fn`` by symbol,
+    passing the inner graph's array constants (globals of the inner module): compiled in
+    a first process, loaded from the cache in a second with the same results and no
+    rebuild."""
+    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={tmp_path},numba_glue=compiled")
+    outs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", INNER_GRAPHS], capture_output=True,
+                           text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs.append(r)
+    acc, rows = np.zeros(3), []
+    for v in np.arange(12.).reshape(4, 3):
+        acc = acc * 2 + v
+        rows.append(acc.tolist())
+    assert outs[0].stdout.strip().split("\n") == [str([rows, [3.0, 3.0, 3.0]]),
+                                                  str([rows, [-2.0, -2.0, -2.0]])]
+    assert outs[1].stdout == outs[0].stdout
+    assert "CacheFileWarning" not in outs[1].stderr, outs[1].stderr[-2000:]
+    texts = [m.read_text() for m in tmp_path.rglob("sg_*.py")]
+    # kernel modules (the graph's own module holds their sources as strings)
+    kernels = [t for t in texts if "_sg_load_kernel(" not in t]
+    callers = [t for t in kernels if "import graph_fn as _sgx" in t]
+    assert len(callers) == 2, "the scan loop and the ifelse each call an inner graph_fn"
+    for text in callers:
+        assert "import step_fn" not in text
+        assert "import _sg_K0 as" in text   # the inner graph's constant, passed along
+    assert sum("_sg_n_consts = 1" in t for t in texts) == 2

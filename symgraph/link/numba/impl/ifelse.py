@@ -1,14 +1,15 @@
 """Numba generators for ``IfElse`` (select) and ``LazyIfElse`` (run one branch's graph).
 
 Each branch of a ``LazyIfElse`` is its own cached module (``step_module``, already
-optimized as part of the outer graph); the node function calls only the chosen one.
+optimized as part of the outer graph); the node function calls only the chosen one, by
+symbol (``step_entry``).
 """
 from __future__ import annotations
 
 from symgraph.ifelse import IfElse, LazyIfElse
 from symgraph.link.numba import cache
 from symgraph.link.numba.dispatch import NumbaCode, indent, numba_impl
-from symgraph.link.numba.impl.scan import inner_source, step_module
+from symgraph.link.numba.impl.scan import inner_source, step_entry, step_module
 
 
 @numba_impl.register(IfElse)
@@ -38,13 +39,14 @@ def numba_lazy_ifelse(op, node, ctx):
     a = [f"a{j}" for j in range(nt)]
     b = [f"b{j}" for j in range(ne)]
     ft, fe = f"_then_{mods['then'].__name__}", f"_else_{mods['else'].__name__}"
+    kt, it, xt = step_entry(mods["then"], ft)
+    ke, ie, xe = step_entry(mods["else"], fe)
     n_out = len(node.outputs)
     outs = [f"o{j}" for j in range(n_out)]
-    lines = ["if c:", f"    r = {ft}({', '.join(a)})"]
+    lines = ["if c:", f"    r = {ft}({', '.join(a + kt)})"]
     lines += [f"    o{j} = r[{j}]" for j in range(n_out)]
-    lines += ["else:", f"    r2 = {fe}({', '.join(b)})"]
+    lines += ["else:", f"    r2 = {fe}({', '.join(b + ke)})"]
     lines += [f"    o{j} = r2[{j}]" for j in range(n_out)]
     lines.append("return " + (outs[0] if n_out == 1 else "(" + ", ".join(outs) + ",)"))
     src = f"def {ctx.name}({', '.join(['c'] + a + b)}):\n" + indent("\n".join(lines))
-    return NumbaCode(src, imports=(f"from {mods['then'].__name__} import step_fn as {ft}",
-                                   f"from {mods['else'].__name__} import step_fn as {fe}"))
+    return NumbaCode(src, imports=it + ie, externs=(xt, xe))

@@ -3,8 +3,8 @@
 The inner graph is optimized and generated like any graph (``generate_module``), as its
 own cached module, so its products call the same BLAS kernels (Dot/Gemm generators) as
 the outer graph. The node function generated here allocates the output buffers once,
-copies the initial values in, then calls the inner ``graph_fn`` once per step from
-compiled code (no Python call per step) and copies each step's values into the buffers
+copies the initial values in, then calls the inner ``graph_fn`` (by symbol) once per step
+from compiled code (no Python call per step) and copies each step's values into the buffers
 (``copy_into``).
 A state kept only for its last value (``store_last``) lives in a ring buffer of ``L`` rows.
 """
@@ -28,12 +28,11 @@ def _const_line(k, arr) -> str:
 
 
 def step_module(inputs, outputs, optimize_inner):
-    """Source of a module holding ``step_fn``, the graph ``inputs -> outputs`` compiled.
+    """Source of a module holding ``graph_fn``, the graph ``inputs -> outputs`` compiled.
 
-    Array constants of the graph become module globals ``_sg_K<k>`` (Numba freezes them
-    into the machine code of whatever references them; ``_sg_n_consts`` says how many) so
-    ``step_fn`` keeps the graph's signature. Scan's loop calls ``graph_fn`` itself, with
-    the constants, by symbol; ``ifelse`` calls ``step_fn``.
+    Array constants of the graph become module globals ``_sg_K<k>`` (``_sg_n_consts``
+    says how many): a caller passes them after the graph's inputs (:func:`step_entry`),
+    and Numba freezes them into the caller's machine code.
     """
     from symgraph.link.numba.linker import generate_module
     from symgraph.rewriting import optimize
@@ -42,14 +41,21 @@ def step_module(inputs, outputs, optimize_inner):
     if optimize_inner:
         optimize(fg, Mode("numba"))
     src, consts, _ = generate_module(fg, fg.inputs, [])
-    params = [f"a{k}" for k in range(len(fg.inputs))]
     lines = [_const_line(k, c) for k, c in enumerate(consts)]
     lines.append(f"_sg_n_consts = {len(consts)}")
-    args = params + [f"_sg_K{k}" for k in range(len(consts))]
-    lines.append("@numba.njit(cache=True, error_model='numpy', nogil=True)")
-    lines.append(f"def step_fn({', '.join(params)}):")
-    lines.append(f"    return graph_fn({', '.join(args)})")
     return src + "\n\n" + "\n".join(lines) + "\n"
+
+
+def step_entry(mod, alias):
+    """How a node function calls the inner graph of ``mod`` (:func:`step_module`) as
+    ``alias``: ``(constant names to pass after its inputs, import lines, extern)``.
+
+    By symbol (``extern.py``), like the kernels: linked in, the inner graph's code was
+    optimized and compiled again inside every caller (and once more inside a wrapper
+    that bound its constants)."""
+    consts = [f"{alias}_K{k}" for k in range(mod._sg_n_consts)]
+    imports = tuple(f"from {mod.__name__} import _sg_K{k} as {c}" for k, c in enumerate(consts))
+    return consts, imports, (alias, f"{mod.__name__}:graph_fn")
 
 
 #: op -> {part: generated source} for ops with inner graphs (Scan, LazyIfElse, Map);
@@ -68,7 +74,7 @@ def inner_source(op, part, build):
 
 
 def inner_module(op, optimize_inner=True):
-    """Import (generating once per op) the module of the scan's step (``step_fn``)."""
+    """Import (generating once per op) the module of the scan's step (``graph_fn``)."""
     src = inner_source(op, "step", lambda: step_module(
         op.inner_inputs, op.inner_outputs, optimize_inner and not op.optimized))
     return cache.load_module(src)
@@ -86,7 +92,7 @@ def _err(op, msg) -> str:
 def numba_scan(op, node, ctx):
     mod = inner_module(op)
     step = f"_scan_{mod.__name__}"
-    consts = [f"{step}_K{k}" for k in range(mod._sg_n_consts)]
+    consts, imports, step_extern = step_entry(mod, step)
     n_seqs, n_st, n_nit = op.n_seqs, op.n_states, op.n_nitsot
     seqs = [f"s{k}" for k in range(n_seqs)]
     inits = [f"x{i}" for i in range(n_st)]
@@ -155,10 +161,8 @@ def numba_scan(op, node, ctx):
     lines.append(f"return {ret}")
     params = ["n"] + seqs + inits + nonseqs
     src = f"def {ctx.name}({', '.join(params)}):\n" + indent("\n".join(lines))
-    # copy_into and the step by symbol: each compiled once (copy_into per installation
-    # and type), not linked into and optimized again in every scan's node function
-    # (docs/benchmarks.md). The step's constants are this module's globals too.
-    imports = [f"from {mod.__name__} import _sg_K{k} as {c}" for k, c in enumerate(consts)]
-    return NumbaCode(src, imports=tuple(imports),
+    # copy_into by symbol too: compiled once per installation and type, not linked into
+    # and optimized again in every scan's node function (docs/benchmarks.md)
+    return NumbaCode(src, imports=imports,
                      externs=(("_sg_copy_into", "symgraph.link.numba.helpers:copy_into"),
-                              (step, f"{mod.__name__}:graph_fn")))
+                              step_extern))
