@@ -27,12 +27,13 @@ def _const_line(k, arr) -> str:
             f"dtype=np.{arr.dtype.name}).reshape({tuple(arr.shape)!r}).copy()")
 
 
-def step_module(inputs, outputs, optimize_inner):
+def step_module(inputs, outputs, optimize_inner, check_consts=None):
     """Source of a module holding ``graph_fn``, the graph ``inputs -> outputs`` compiled.
 
     Array constants of the graph become module globals ``_sg_K<k>`` (``_sg_n_consts``
     says how many): a caller passes them after the graph's inputs (:func:`step_entry`),
-    and Numba freezes them into the caller's machine code.
+    and Numba freezes them into the caller's machine code. ``check_consts(arrays)`` may
+    refuse them (raise) before the source is written.
     """
     from symgraph.link.numba.linker import generate_module
     from symgraph.rewriting import optimize
@@ -41,6 +42,8 @@ def step_module(inputs, outputs, optimize_inner):
     if optimize_inner:
         optimize(fg, Mode("numba"))
     src, consts, _ = generate_module(fg, fg.inputs, [])
+    if check_consts is not None:
+        check_consts(consts)
     lines = [_const_line(k, c) for k, c in enumerate(consts)]
     lines.append(f"_sg_n_consts = {len(consts)}")
     return src + "\n\n" + "\n".join(lines) + "\n"
