@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.graph.basic import Apply, Constant, clone_replace, typed_by_value
+from symgraph.graph.basic import Apply, Constant, clone_replace, toposort, typed_by_value
 from symgraph.graph.op import Op
 from symgraph.rewriting.engine import graph_rewriter
 from symgraph.tensor.type import TensorType
@@ -202,7 +202,12 @@ def _branch_graph(branch_vars, excl):
         return isinstance(v, Constant) and (v.type.ndim == 0 or typed_by_value(v, excl))
 
     boundary = []
-    for n in excl:
+    # in graph order, not the set's: a set of nodes iterates in the order of their
+    # addresses, which differ from process to process, and so would the branch module's
+    # inputs, its source and its cache entry (compiled again in every new process)
+    for n in toposort(branch_vars):
+        if n not in excl:
+            continue
         for v in n.inputs:
             if v.owner not in excl and not stays(v):
                 boundary.append(v)

@@ -82,3 +82,18 @@ def test_a_constant_that_types_a_node_stays_in_its_branch():
         f = theano.function([x], out, mode=mode)
         np.testing.assert_array_equal(f(np.ones(3)), w)
         np.testing.assert_array_equal(f(-np.ones(3)), -2 * np.ones(3))
+
+
+def test_a_branch_graph_does_not_depend_on_the_order_of_a_set():
+    """A branch's inner inputs follow the graph, not the iteration order of the set of
+    its nodes (which follows their addresses and so differed between processes: the
+    branch module's source, and its cache entry, changed from one process to the next)."""
+    from symgraph.graph.basic import toposort
+    from symgraph.ifelse import _branch_graph
+
+    x, y = T.dvector("x"), T.dvector("y")
+    branch = [(x * 2 + y.reshape((3, 1)).sum(axis=1)) * np.array([1., 2., 3.])]
+    nodes = toposort(branch, blockers=[x, y])
+    got = [_branch_graph(branch, order)[0] for order in (nodes, nodes[::-1])]
+    assert got[0] == got[1]
+    assert x in got[0] and y in got[0]
