@@ -53,9 +53,8 @@ def step_entry(mod, alias):
     """How a node function calls the inner graph of ``mod`` (:func:`step_module`) as
     ``alias``: ``(constant names to pass after its inputs, import lines, extern)``.
 
-    By symbol (``extern.py``), like the kernels: linked in, the inner graph's code was
-    optimized and compiled again inside every caller (and once more inside a wrapper
-    that bound its constants)."""
+    By symbol (``extern.py``), like the kernels: a linked callee's code is optimized and
+    compiled again inside every caller (docs/benchmarks.md, stop 34)."""
     consts = [f"{alias}_K{k}" for k in range(mod._sg_n_consts)]
     imports = tuple(f"from {mod.__name__} import _sg_K{k} as {c}" for k, c in enumerate(consts))
     return consts, imports, (alias, f"{mod.__name__}:graph_fn")
