@@ -55,16 +55,22 @@ _F32 = types.float32
 # replace (``fcmp`` ordered comparisons, ``select``, ``llvm.fma``/``llvm.rint``/...,
 # plain ``fdiv`` as under ``error_model="numpy"``), so results are bit for bit the same.
 # Why not Python formulas inlined at Numba's IR level: every call site then typed and
-# lowered the whole body again, about 0.3 s of compile per exp or tanh in a fused loop
-# (an LSTM gate kernel: 1.4 s of its 2.8 s). Emitting IR costs microseconds. All calls
-# below are speculatable LLVM intrinsics, so the loop vectorizer widens them.
+# lowered the whole body again, a large part of a fused loop's compile time
+# (docs/benchmarks.md, stop 34). All calls below are speculatable LLVM intrinsics, so the
+# loop vectorizer widens them.
 _F = ir.FloatType()
 _D = ir.DoubleType()
 _I32 = ir.IntType(32)
 
 
-def _const(ty, value):
-    return ir.Constant(ty, float(value))
+def _fc(value):
+    """A float32 IR constant (``value`` is exactly representable)."""
+    return ir.Constant(_F, float(value))
+
+
+def _dc(value):
+    """A float64 IR constant."""
+    return ir.Constant(_D, float(value))
 
 
 def _call(builder, name, *args):
@@ -113,16 +119,15 @@ _EXP_POLY = tuple(_f(v) for v in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073
 
 def _emit_exp(builder, x):
     """float32 ``exp``: Cody-Waite reduction, Cephes polynomial, exact 2**n scaling."""
-    f = lambda v: _const(_F, v)  # noqa: E731
     # clamps written so that NaN passes through both
-    x = builder.select(builder.fcmp_ordered(">", x, f(_EXP_HI)), f(_EXP_HI), x)
-    x = builder.select(builder.fcmp_ordered("<", x, f(_EXP_LO)), f(_EXP_LO), x)
-    t = _fma(builder, x, f(_LOG2E), f(_SHIFT))
-    n = builder.fsub(t, f(_SHIFT))
-    r = _fma(builder, n, f(-_LN2_HI), x)
-    r = _fma(builder, n, f(-_LN2_LO), r)
-    poly = _horner(builder, r, [f(c) for c in _EXP_POLY])
-    e = builder.fadd(_fma(builder, poly, builder.fmul(r, r), r), f(1.0))
+    x = builder.select(builder.fcmp_ordered(">", x, _fc(_EXP_HI)), _fc(_EXP_HI), x)
+    x = builder.select(builder.fcmp_ordered("<", x, _fc(_EXP_LO)), _fc(_EXP_LO), x)
+    t = _fma(builder, x, _fc(_LOG2E), _fc(_SHIFT))
+    n = builder.fsub(t, _fc(_SHIFT))
+    r = _fma(builder, n, _fc(-_LN2_HI), x)
+    r = _fma(builder, n, _fc(-_LN2_LO), r)
+    poly = _horner(builder, r, [_fc(c) for c in _EXP_POLY])
+    e = builder.fadd(_fma(builder, poly, builder.fmul(r, r), r), _fc(1.0))
     return _scale_by_pow2(builder, e, t)
 
 
@@ -135,16 +140,15 @@ _TANH_POLY = tuple(_f(v) for v in (-5.70498872745e-3, 2.06390887954e-2, -5.37397
 
 def _emit_tanh(builder, x):
     """float32 ``tanh``: odd polynomial below 0.625, ``1 - 2 / (exp(2|x|) + 1)`` above."""
-    f = lambda v: _const(_F, v)  # noqa: E731
     a = _call(builder, "llvm.fabs", x)
     z = builder.fmul(x, x)
     small = _fma(builder, builder.fmul(x, z),
-                 _horner(builder, z, [f(c) for c in _TANH_POLY]), x)
+                 _horner(builder, z, [_fc(c) for c in _TANH_POLY]), x)
     e = _emit_exp(builder, builder.fadd(a, a))
-    q = builder.fdiv(f(2.0), builder.fadd(e, f(1.0)))
-    large = _call(builder, "llvm.copysign", builder.fsub(f(1.0), q), x)
-    r = builder.select(builder.fcmp_ordered(">=", a, f(_TANH_SMALL)), large, small)
-    return builder.select(builder.fcmp_ordered("==", x, f(0.0)), x, r)  # sign of a zero
+    q = builder.fdiv(_fc(2.0), builder.fadd(e, _fc(1.0)))
+    large = _call(builder, "llvm.copysign", builder.fsub(_fc(1.0), q), x)
+    r = builder.select(builder.fcmp_ordered(">=", a, _fc(_TANH_SMALL)), large, small)
+    return builder.select(builder.fcmp_ordered("==", x, _fc(0.0)), x, r)  # sign of a zero
 
 
 # -- log1p --------------------------------------------------------------------------
@@ -158,33 +162,31 @@ _A = tuple(np.float64(1 / (2 * i + 1)) for i in range(7))
 def _emit_log1p(builder, x):
     """float32 ``log1p`` computed in float64: ``u = 1 + x = m 2**e`` with ``m`` in
     ``[sqrt(1/2), sqrt 2)``, ``log m = 2 atanh(s)``, plus the rounding of ``1 + x``."""
-    d = lambda v: _const(_D, v)  # noqa: E731
-    f = lambda v: _const(_F, v)  # noqa: E731
     i64 = ir.IntType(64)
     xd = builder.fpext(x, _D)
-    u = builder.fadd(d(1.0), xd)
+    u = builder.fadd(_dc(1.0), xd)
     bits = builder.bitcast(u, i64)
     e = builder.sitofp(builder.sub(builder.and_(builder.lshr(bits, ir.Constant(i64, 52)),
                                                 ir.Constant(i64, 0x7FF)),
                                    ir.Constant(i64, 1023)), _D)
     m = builder.bitcast(builder.or_(builder.and_(bits, ir.Constant(i64, (1 << 52) - 1)),
                                     ir.Constant(i64, 1023 << 52)), _D)
-    big = builder.fcmp_ordered(">", m, d(_SQRT2))
-    m = builder.select(big, builder.fmul(m, d(0.5)), m)
-    e = builder.select(big, builder.fadd(e, d(1.0)), e)
-    fm = builder.fsub(m, d(1.0))
-    s = builder.fdiv(fm, builder.fadd(d(2.0), fm))
+    big = builder.fcmp_ordered(">", m, _dc(_SQRT2))
+    m = builder.select(big, builder.fmul(m, _dc(0.5)), m)
+    e = builder.select(big, builder.fadd(e, _dc(1.0)), e)
+    fm = builder.fsub(m, _dc(1.0))
+    s = builder.fdiv(fm, builder.fadd(_dc(2.0), fm))
     z = builder.fmul(s, s)
-    p = _horner(builder, z, [d(c) for c in reversed(_A)])
+    p = _horner(builder, z, [_dc(c) for c in reversed(_A)])
     # log(u), plus the rounding error of 1 + x to first order (which is all of the
     # result when |x| is below 2**-53 and u is 1)
-    r = builder.fadd(_fma(builder, e, d(_LN2_D), builder.fmul(builder.fadd(s, s), p)),
-                     builder.fdiv(builder.fsub(xd, builder.fsub(u, d(1.0))), u))
+    r = builder.fadd(_fma(builder, e, _dc(_LN2_D), builder.fmul(builder.fadd(s, s), p)),
+                     builder.fdiv(builder.fsub(xd, builder.fsub(u, _dc(1.0))), u))
     r32 = builder.fptrunc(r, _F)
-    r32 = builder.select(builder.fcmp_ordered("==", u, d(0.0)), f(-np.inf), r32)
-    r32 = builder.select(builder.fcmp_ordered("<", u, d(0.0)), f(np.nan), r32)
-    r32 = builder.select(builder.fcmp_ordered("==", x, f(np.inf)), x, r32)
-    return builder.select(builder.fcmp_ordered("==", x, f(0.0)), x, r32)  # NaN stays NaN
+    r32 = builder.select(builder.fcmp_ordered("==", u, _dc(0.0)), _fc(-np.inf), r32)
+    r32 = builder.select(builder.fcmp_ordered("<", u, _dc(0.0)), _fc(np.nan), r32)
+    r32 = builder.select(builder.fcmp_ordered("==", x, _fc(np.inf)), x, r32)
+    return builder.select(builder.fcmp_ordered("==", x, _fc(0.0)), x, r32)  # NaN stays NaN
 
 
 # -- sin / cos ----------------------------------------------------------------------
@@ -227,36 +229,35 @@ def _emit_sin_cos(builder, x, quadrant_shift):
     """sin (shift 0) or cos (shift 1) of float32 ``x``, computed in float64. The reduction
     ``x * 2/pi mod 4`` takes seven 28-bit slices of 2/pi: each product with a 24-bit float32
     is exact and is reduced mod 4 exactly, so it holds for every finite float32."""
-    d = lambda v: _const(_D, v)  # noqa: E731
     xd = builder.fpext(x, _D)
 
     def mod4(p):
-        return builder.fsub(p, builder.fmul(d(4.0),
-                                            _call(builder, "llvm.rint", builder.fmul(p, d(0.25)))))
+        rounded = _call(builder, "llvm.rint", builder.fmul(p, _dc(0.25)))
+        return builder.fsub(p, builder.fmul(_dc(4.0), rounded))
 
-    c0, c1, c2, c3, c4, c5, c6 = (d(c) for c in _TWO_OVER_PI)
+    c0, c1, c2, c3, c4, c5, c6 = (_dc(c) for c in _TWO_OVER_PI)
     s = builder.fadd(mod4(builder.fmul(xd, c6)), mod4(builder.fmul(xd, c5)))
     for c in (c4, c3, c2, c1, c0):
         s = builder.fadd(s, mod4(builder.fmul(xd, c)))   # x * 2/pi, congruent mod 4
     j = _call(builder, "llvm.rint", s)
-    a = builder.fmul(builder.fsub(s, j), d(_PI_2))       # |a| <= pi/4
-    q = builder.fadd(j, d(quadrant_shift))
-    q = builder.fsub(q, builder.fmul(d(4.0), _call(builder, "llvm.floor",
-                                                   builder.fmul(q, d(0.25)))))  # 0..3
+    a = builder.fmul(builder.fsub(s, j), _dc(_PI_2))       # |a| <= pi/4
+    q = builder.fadd(j, _dc(quadrant_shift))
+    q = builder.fsub(q, builder.fmul(_dc(4.0), _call(builder, "llvm.floor",
+                                                   builder.fmul(q, _dc(0.25)))))  # 0..3
     a2 = builder.fmul(a, a)
-    sin_a = _fma(builder, _horner(builder, a2, [d(c) for c in _SIN_POLY]),
+    sin_a = _fma(builder, _horner(builder, a2, [_dc(c) for c in _SIN_POLY]),
                  builder.fmul(a2, a), a)
-    cos_a = _horner(builder, a2, [d(c) for c in _COS_POLY])
-    odd = builder.or_(builder.fcmp_ordered("==", q, d(1.0)),
-                      builder.fcmp_ordered("==", q, d(3.0)))
+    cos_a = _horner(builder, a2, [_dc(c) for c in _COS_POLY])
+    odd = builder.or_(builder.fcmp_ordered("==", q, _dc(1.0)),
+                      builder.fcmp_ordered("==", q, _dc(3.0)))
     r = builder.select(odd, cos_a, sin_a)
-    r = builder.select(builder.fcmp_ordered(">=", q, d(2.0)), builder.fneg(r), r)
+    r = builder.select(builder.fcmp_ordered(">=", q, _dc(2.0)), builder.fneg(r), r)
     return builder.fptrunc(r, _F)
 
 
 def _emit_sin(builder, x):
     r = _emit_sin_cos(builder, x, 0.0)
-    return builder.select(builder.fcmp_ordered("==", x, _const(_F, 0.0)), x, r)  # zero's sign
+    return builder.select(builder.fcmp_ordered("==", x, _fc(0.0)), x, r)  # zero's sign
 
 
 def _emit_cos(builder, x):

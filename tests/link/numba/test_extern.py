@@ -174,18 +174,25 @@ SCALAR_SCAN = textwrap.dedent("""
 """)
 
 
+def _compiled_then_cached(script, cache_dir):
+    """``script`` run in two new processes on one cache directory (compiled glue): the
+    first compiles, the second loads. Their completed processes."""
+    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={cache_dir},numba_glue=compiled")
+    outs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs.append(r)
+    return outs
+
+
 def test_a_module_whose_externs_go_unused_loads_from_the_cache(tmp_path):
     """A generator may offer an extern its code never calls; the module is then written
     without a link table. A table that records nothing writes no file, and a module with
     a table but no file read as damaged in every later process: its machine code was
     dropped and compiled again each time, with a warning."""
-    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={tmp_path},numba_glue=compiled")
-    outs = []
-    for _ in range(2):
-        r = subprocess.run([sys.executable, "-c", SCALAR_SCAN], capture_output=True,
-                           text=True, timeout=300, env=env)
-        assert r.returncode == 0, r.stderr[-3000:]
-        outs.append(r)
+    outs = _compiled_then_cached(SCALAR_SCAN, tmp_path)
     assert outs[0].stdout.split("\n")[0] == "[1.0, 2.0, 4.0]"
     assert outs[1].stdout == outs[0].stdout
     assert "CacheFileWarning" not in outs[1].stderr, outs[1].stderr[-2000:]
@@ -234,13 +241,7 @@ def test_inner_graphs_are_called_by_symbol_with_their_constants(tmp_path):
     passing the inner graph's array constants (globals of the inner module): compiled in
     a first process, loaded from the cache in a second with the same results and no
     rebuild."""
-    env = dict(os.environ, SYMGRAPH_FLAGS=f"cache_dir={tmp_path},numba_glue=compiled")
-    outs = []
-    for _ in range(2):
-        r = subprocess.run([sys.executable, "-c", INNER_GRAPHS], capture_output=True,
-                           text=True, timeout=300, env=env)
-        assert r.returncode == 0, r.stderr[-3000:]
-        outs.append(r)
+    outs = _compiled_then_cached(INNER_GRAPHS, tmp_path)
     acc, rows = np.zeros(3), []
     for v in np.arange(12.).reshape(4, 3):
         acc = acc * 2 + v
