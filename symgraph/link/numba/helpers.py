@@ -1,10 +1,15 @@
 """Small Numba helpers imported by generated modules (resolved at typing time)."""
 from __future__ import annotations
 
+import sys
+
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
+
+from symgraph.numba_compat.llvm import declare_function
 
 
 def flat(a, n):
@@ -42,6 +47,59 @@ def _unit_row_overload(a, n):
 
 
 @intrinsic
+def row(typingctx, a, index, n):
+    """``a[index]``, ``index`` giving every dimension but the last, as a 1-d array of
+    ``n`` elements typed C-contiguous: the same view as ``unit_row(a[index], n)`` (the
+    caller checked that ``a`` has a unit last stride), in one call.
+
+    Why: elementwise kernels take one such row per operand. Through ``unit_row`` each
+    was an indexing expression, an overload call and, where the kernel also has a flat
+    loop, a conditional between two views: Numba typed and lowered all of it at every
+    operand, a large share of a fused kernel's compile (docs/benchmarks.md). Here each is
+    a few instructions of address arithmetic. A flat loop passes zero indices and the
+    element count: the row is then the whole C-contiguous array, as ``flat(a, n)``."""
+    if not (isinstance(a, types.Array) and isinstance(index, types.BaseTuple)
+            and len(index) == a.ndim - 1 and isinstance(n, types.Integer)):
+        return None
+    nidx = len(index)
+    rt = types.Array(a.dtype, 1, "C")
+    sig = rt(a, types.UniTuple(types.intp, nidx) if nidx else index, types.intp)
+
+    def codegen(context, builder, signature, args):
+        aty = signature.args[0]
+        ary = context.make_array(aty)(context, builder, args[0])
+        offset = ir.Constant(ir.IntType(64), 0)
+        for d in range(nidx):
+            stride = builder.extract_value(ary.strides, d)
+            offset = builder.add(offset, builder.mul(builder.extract_value(args[1], d), stride))
+        bytes_ptr = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
+        data = builder.bitcast(builder.gep(bytes_ptr, [offset]), ary.data.type)
+        out = context.make_array(rt)(context, builder)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
+            context.get_data_type(aty.dtype)))
+        context.populate_array(out, data=data, shape=[args[2]], strides=[itemsize],
+                               itemsize=itemsize, meminfo=None)
+        return out._getvalue()
+
+    return sig, codegen
+
+
+@intrinsic
+def address(typingctx, a):
+    """The address of ``a``'s first element (``a.ctypes.data``, without typing and
+    lowering a ctypes object at each use)."""
+    if not isinstance(a, types.Array):
+        return None
+    sig = types.uintp(a)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.ptrtoint(ary.data, ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
 def _data_ptr(typingctx, a):
     sig = types.CPointer(a.dtype)(a)
 
@@ -59,6 +117,41 @@ def transpose(a, axes):
     return a.transpose(axes)
 
 
+# -- large allocations on transparent huge pages --------------------------------------
+# A fresh 40 MB output costs ~10k page faults on 4 KiB pages, as much time as the loop
+# that fills it (docs/benchmarks.md). numpy asks for huge pages (madvise(MADV_HUGEPAGE))
+# on allocations of 4 MiB and more; ``empty`` below, through which generated code
+# allocates its results, does the same.
+_HUGEPAGE = sys.platform.startswith("linux")
+_MADV_HUGEPAGE = 14
+_HUGEPAGE_MIN_BYTES = 1 << 22
+
+
+@intrinsic
+def _madvise(typingctx, addr, nbytes, advice):
+    sig = types.intc(types.uintp, types.uintp, types.intc)
+
+    def codegen(context, builder, signature, args):
+        voidptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.IntType(32), [voidptr, ir.IntType(64), ir.IntType(32)])
+        fn = declare_function(builder.module, fnty, "madvise")
+        return builder.call(fn, [builder.inttoptr(args[0], voidptr), args[1], args[2]])
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def hugepage(a):
+    """Advise the kernel to back ``a``'s buffer with huge pages when it is >= 4 MiB."""
+    nbytes = a.size * a.itemsize
+    if nbytes >= _HUGEPAGE_MIN_BYTES:
+        addr = a.ctypes.data
+        start = (addr + 4095) & ~numba.uintp(4095)
+        end = addr + nbytes
+        if end > start:
+            _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
+
+
 # -- allocation, compiled once per installation -------------------------------------
 # Numba compiles its ``np.empty``/``np.zeros``/``np.full``/``np.ascontiguousarray``
 # implementations anew in every process, for every (shape arity, dtype) they meet: together
@@ -68,7 +161,13 @@ def transpose(a, axes):
 # graph pays nothing.
 @numba.njit(cache=True, nogil=True)
 def empty(shape, dtype):
-    return np.empty(shape, dtype)
+    """``np.empty``, on huge pages from 4 MiB on (``hugepage``) as numpy's own is: the
+    advice is here, once per installation and type, not a call of its own after every
+    allocation in every kernel."""
+    a = np.empty(shape, dtype)
+    if _HUGEPAGE:
+        hugepage(a)
+    return a
 
 
 @numba.njit(cache=True, nogil=True)

@@ -6,57 +6,13 @@ patterns (a broadcastable input dimension is indexed at 0). 0-d inputs are scala
 """
 from __future__ import annotations
 
-import sys
-
-import numba
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
-
 from symgraph.link.numba import parallel
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.link.scalar_render import inline_literal, scalar_body
-from symgraph.numba_compat.llvm import declare_function
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
 from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES
 
-# -- large outputs on transparent huge pages -----------------------------------------
-# A fresh 40 MB output costs ~10k page faults on 4 KiB pages, as much time as the loop
-# that fills it (docs/benchmarks.md). numpy asks for huge pages (madvise(MADV_HUGEPAGE))
-# on allocations of 4 MiB and more; generated code does the same for the arrays it
-# allocates.
-_HUGEPAGE = sys.platform.startswith("linux")
-_MADV_HUGEPAGE = 14
-_HUGEPAGE_MIN_BYTES = 1 << 22
-
-
-@intrinsic
-def _madvise(typingctx, addr, nbytes, advice):
-    sig = types.intc(types.uintp, types.uintp, types.intc)
-
-    def codegen(context, builder, signature, args):
-        voidptr = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.IntType(32), [voidptr, ir.IntType(64), ir.IntType(32)])
-        fn = declare_function(builder.module, fnty, "madvise")
-        return builder.call(fn, [builder.inttoptr(args[0], voidptr), args[1], args[2]])
-
-    return sig, codegen
-
-
-@numba.njit(cache=True, nogil=True)
-def hugepage(a):
-    """Advise the kernel to back ``a``'s buffer with huge pages when it is >= 4 MiB."""
-    nbytes = a.size * a.itemsize
-    if nbytes >= _HUGEPAGE_MIN_BYTES:
-        addr = a.ctypes.data
-        start = (addr + 4095) & ~numba.uintp(4095)
-        end = addr + nbytes
-        if end > start:
-            _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
-
-
-#: reached by symbol (``link/numba/extern.py``): compiled once, not again in every graph
-_HUGEPAGE_EXTERN = ("_sg_hugepage", "symgraph.link.numba.impl.elemwise:hugepage")
+#: reached by symbol (``link/numba/extern.py``), compiled once, not again in every graph:
 #: the copy of an operand without a unit last stride, by symbol for the same reason
 #: (Numba's n-d copy loop is most of a small kernel's code otherwise)
 _CONTIG_EXTERN = ("_sg_contig", "symgraph.link.numba.helpers:ascontiguousarray")
@@ -81,7 +37,8 @@ def worth_parallel(op) -> bool:
     return op.scalar_op.expensive
 
 
-def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dtypes):
+def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dtypes,
+                       operands):
     """The lines handing the flat loop to a parallel chunk kernel (the caller puts them
     under its ``nt >= PARALLEL_MIN`` condition).
 
@@ -106,14 +63,14 @@ def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dty
               + list(out_dtypes))
     full = [True] * len(arrays) + [False] * len(scalar_inputs) + [True] * len(out_dtypes)
     kid = parallel.register(src, dtypes, full)
-    sources = ([f"f{k}" for k in arrays] + [f"x{k}" for k in scalar_inputs]
-               + [f"g{j}" for j in range(len(out_dtypes))])
+    n_arr = len(arrays)
+    sources = operands[:n_arr] + [f"x{k}" for k in scalar_inputs] + operands[n_arr:]
     msg = repr(f"{op}: the parallel elementwise kernel failed; its traceback was printed "
                "above")
     stop = repr(f"{op}: interrupted (Ctrl-C) in a parallel elementwise kernel")
     k = len(sources)
     lines = [f"_pa = np.empty({k + 1}, dtype=np.uint64)"]
-    lines += [f"_pa[{i}] = {name}.ctypes.data" for i, name in enumerate(sources)]
+    lines += [f"_pa[{i}] = _sg_helpers.address({name})" for i, name in enumerate(sources)]
     # the last slot is the callback's status (parallel.py: OK, FAILED, NOT_RUN, INTERRUPTED);
     # the last argument keeps the operands alive through the call: Numba frees a
     # temporary right after its last use, which would otherwise be the address read
@@ -185,9 +142,8 @@ def numba_elemwise(op, node, ctx):
         if j in inplace:
             lines.append(f"o{j} = x{inplace[j]}")
         else:
+            # on huge pages when large (helpers.empty, through use_cached_allocators)
             lines.append(f"o{j} = np.empty({shape}, dtype={np_dtype(dt)})")
-            if _HUGEPAGE:
-                lines.append(f"_sg_hugepage(o{j})")
     # loads: literals inline, fully broadcast inputs hoisted, the rest inside the loop
     loads_outer = []
     arrays = []  # inputs read at every element
@@ -233,7 +189,7 @@ def numba_elemwise(op, node, ctx):
         - when every operand has the full shape and is C-contiguous, the whole array is
           one row (the flat loop, which also takes the parallel chunk kernel when
           worthwhile); else each row of the last dimension is one (a column block of a C
-          matrix: an LSTM's gates ``z[:, :H]``), read through ``helpers.unit_row`` so the
+          matrix: an LSTM's gates ``z[:, :H]``), read through ``helpers.row`` so the
           loop vectorizes without gathers.
 
         Every element runs the same statements whatever the layout, so the results are the
@@ -257,27 +213,23 @@ def numba_elemwise(op, node, ctx):
         if parallel_branch:
             flat_inner = [f"a{k} = f{k}[j]" for k in arrays]
             flat_inner += stmts + [f"g{j}[j] = {e}" for j, e in enumerate(outs)]
-            views = ([f"f{k} = _sg_flat(y{k}, nt)" for k in arrays]
-                     + [f"g{j} = _sg_flat({t}, nt)" for j, t in target.items()])
+            # the chunk kernel views each operand's memory as nt elements: these are
+            # C-contiguous here (flat), so their first elements' addresses are enough
             par = _parallel_dispatch(op, node, arrays, scalar_inputs, flat_inner,
-                                     in_dtypes, out_dtypes)
-            out += [f"if flat and nt >= {parallel.PARALLEL_MIN}:",
-                    indent("\n".join(views + [par]), 4), "else:"]
+                                     in_dtypes, out_dtypes,
+                                     [f"y{k}" for k in arrays] + list(target.values()))
+            out += [f"if flat and nt >= {parallel.PARALLEL_MIN}:", indent(par, 4), "else:"]
 
-        def row_of(name, idx):
-            if not last:
-                return name
-            return f"_sg_flat({name}, nt) if flat else {name}[{idx}]" if flat_ok \
-                else f"{name}[{idx}]"
-
-        outer = ", ".join(f"j{d}" for d in range(last))
+        # rows through helpers.row; in the flat case the outer loops run once (every
+        # index 0) and the row is the whole array of nt elements
+        outer = "".join(f"j{d}, " for d in range(last))
         body = []
         for k in rowed:
-            row = ", ".join("0" if b else f"j{d}" for d, b in
-                            enumerate(node.inputs[k].type.broadcastable[:last]))
-            body.append(f"r{k} = _sg_helpers.unit_row({row_of(f'y{k}', row)}, width)")
+            row = "".join("0, " if b else f"j{d}, " for d, b in
+                          enumerate(node.inputs[k].type.broadcastable[:last]))
+            body.append(f"r{k} = _sg_helpers.row(y{k}, ({row}), width)")
         for j, t in target.items():
-            body.append(f"q{j} = _sg_helpers.unit_row({row_of(t, outer)}, width)")
+            body.append(f"q{j} = _sg_helpers.row({t}, ({outer}), width)")
         inner = []
         for k in arrays:
             if k in rowed:
@@ -307,10 +259,8 @@ def numba_elemwise(op, node, ctx):
     body, body_externs = one_body()
     lines.append(nested() if body is None else body)
     lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
-    externs = (_HUGEPAGE_EXTERN,) if _HUGEPAGE and len(inplace) < len(out_dtypes) else ()
-    externs += body_externs
     return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),
-                     externs=externs, views=tuple((inplace[j], ()) if j in inplace else None
+                     externs=body_externs, views=tuple((inplace[j], ()) if j in inplace else None
                                                   for j in range(len(out_dtypes))))
 
 
