@@ -6,6 +6,8 @@ patterns (a broadcastable input dimension is indexed at 0). 0-d inputs are scala
 """
 from __future__ import annotations
 
+import re
+
 from symgraph.link.numba import parallel
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
 from symgraph.link.scalar_render import inline_literal, scalar_body
@@ -18,6 +20,24 @@ from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES
 _CONTIG_EXTERN = ("_sg_contig", "symgraph.link.numba.helpers:ascontiguousarray")
 #: and the write-back of an in-place result computed in such a copy
 _COPY_EXTERN = ("_sg_copy_into", "symgraph.link.numba.helpers:copy_into")
+
+
+_FLOAT_LITERAL = re.compile(
+    r"_sg_dt_(?:float32|float64)\((?:-?np\.(?:nan|inf)|-?[0-9][0-9.eE+-]*)\)")
+
+
+def hoist_float_literals(src: str):
+    """``(src, lines)``: each typed float literal of ``src`` (``_sg_dt_float32(1.0)``, as
+    ``scalar_ops.literal`` writes them) replaced by a module constant that ``lines``
+    define. Why: Numba types and lowers a literal's conversion call at every use, while a
+    module-level numpy scalar is a constant of its type, read at no cost (a sigmoid has
+    two literals, an LSTM's gate kernel eight). The value is the same: the literal's text
+    is already exact in its dtype. Only for a kernel's own module: a kernel inlined into
+    ``graph_fn`` (straight-line code, no loop) would leave its constants behind."""
+    names: dict = {}
+    src = _FLOAT_LITERAL.sub(lambda m: names.setdefault(m.group(0), f"_sg_lit{len(names)}"),
+                             src)
+    return src, tuple(f"{n} = {lit}" for lit, n in names.items())
 
 
 def literal_input(v):
@@ -125,7 +145,9 @@ def numba_elemwise(op, node, ctx):
     # anyway: a failed call re-runs the user's graph on the numpy reference, whose error
     # names the node, its inputs' shapes and the line (``Executable.explain``).
     msg = repr(f"{op}: input dimension mismatch")
-    size_of = []
+    # one condition and one raise for all the checks: each raise is a branch, an exit and
+    # an exception of its own for Numba to type and lower
+    size_of, mismatches = [], []
     for d in range(ndim):
         owners = [k for k, v in enumerate(node.inputs)
                   if not v.type.broadcastable[d] and k not in const_lit]
@@ -134,8 +156,9 @@ def numba_elemwise(op, node, ctx):
             continue
         lines.append(f"n{d} = x{owners[0]}.shape[{d}]")
         size_of.append(f"n{d}")
-        for k in owners[1:]:
-            lines.append(f"if x{k}.shape[{d}] != n{d}: raise ValueError({msg})")
+        mismatches += [f"(x{k}.shape[{d}] != n{d})" for k in owners[1:]]
+    if mismatches:
+        lines.append(f"if {' | '.join(mismatches)}: raise ValueError({msg})")
     shape = "(" + "".join(s + ", " for s in size_of) + ")"
     inplace = dict(op.inplace_pattern)
     for j, dt in enumerate(out_dtypes):
@@ -259,9 +282,11 @@ def numba_elemwise(op, node, ctx):
     body, body_externs = one_body()
     lines.append(nested() if body is None else body)
     lines.append(ret([f"o{j}" for j in range(len(out_dtypes))]))
-    return NumbaCode(f"def {name}({', '.join(params)}):\n" + indent("\n".join(lines)),
-                     externs=body_externs, views=tuple((inplace[j], ()) if j in inplace else None
-                                                  for j in range(len(out_dtypes))))
+    src, consts = hoist_float_literals(f"def {name}({', '.join(params)}):\n"
+                                       + indent("\n".join(lines)))
+    return NumbaCode(src, imports=consts, externs=body_externs,
+                     views=tuple((inplace[j], ()) if j in inplace else None
+                                 for j in range(len(out_dtypes))))
 
 
 @numba_impl.register(DimShuffle)
