@@ -28,36 +28,23 @@ def _flat_overload(a, n):
     return impl
 
 
-def unit_row(a, n):
-    """A 1-d array whose unit stride the caller checked, typed C-contiguous.
-
-    Why: a row of a sliced matrix (an LSTM's gate ``z[:, :H]``) is typed 'A'; its loop
-    then vectorizes only with gathers, several times slower than on a 'C' view of the
-    same memory (docs/benchmarks.md). Elementwise loops take these rows when every
-    operand's last stride is one element.
-    """
-    return a
-
-
-@overload(unit_row, jit_options={"cache": True})
-def _unit_row_overload(a, n):
-    if isinstance(a, types.Array) and a.ndim == 1:
-        return lambda a, n: numba.carray(_data_ptr(a), n)
-    return None
-
-
 @intrinsic
 def row(typingctx, a, index, n):
     """``a[index]``, ``index`` giving every dimension but the last, as a 1-d array of
-    ``n`` elements typed C-contiguous: the same view as ``unit_row(a[index], n)`` (the
-    caller checked that ``a`` has a unit last stride), in one call.
+    ``n`` elements typed C-contiguous (the caller checked that ``a`` has a unit last
+    stride). A flat loop passes zero indices and the element count: the row is then the
+    whole C-contiguous array, as ``flat(a, n)``.
 
-    Why: elementwise kernels take one such row per operand. Through ``unit_row`` each
-    was an indexing expression, an overload call and, where the kernel also has a flat
-    loop, a conditional between two views: Numba typed and lowered all of it at every
-    operand, a large share of a fused kernel's compile (docs/benchmarks.md). Here each is
-    a few instructions of address arithmetic. A flat loop passes zero indices and the
-    element count: the row is then the whole C-contiguous array, as ``flat(a, n)``."""
+    Why typed 'C': a row of a sliced matrix (an LSTM's gate ``z[:, :H]``) is typed 'A'; its
+    loop then vectorizes only with gathers, several times slower than on a 'C' view of the
+    same memory (docs/benchmarks.md). Elementwise loops take these rows when every
+    operand's last stride is one element.
+
+    Why an intrinsic: elementwise kernels take one row per operand. As an indexing
+    expression, an overload call and, where the kernel also has a flat loop, a conditional
+    between two views, each was typed and lowered by Numba at every operand, a large share
+    of a fused kernel's compile (docs/benchmarks.md); here it is a few instructions of
+    address arithmetic."""
     if not (isinstance(a, types.Array) and isinstance(index, types.BaseTuple)
             and len(index) == a.ndim - 1 and isinstance(n, types.Integer)):
         return None
@@ -99,16 +86,6 @@ def address(typingctx, a):
     return sig, codegen
 
 
-@intrinsic
-def _data_ptr(typingctx, a):
-    sig = types.CPointer(a.dtype)(a)
-
-    def codegen(context, builder, signature, args):
-        return context.make_array(signature.args[0])(context, builder, args[0]).data
-
-    return sig, codegen
-
-
 @numba.njit(cache=True)
 def transpose(a, axes):
     """``a.transpose(axes)``, compiled once per installation instead of once per process:
@@ -141,15 +118,21 @@ def _madvise(typingctx, addr, nbytes, advice):
 
 
 @numba.njit(cache=True, nogil=True)
-def hugepage(a):
-    """Advise the kernel to back ``a``'s buffer with huge pages when it is >= 4 MiB."""
-    nbytes = a.size * a.itemsize
+def advise_hugepages(addr, nbytes):
+    """Advise the kernel to back the ``nbytes`` bytes at ``addr`` with huge pages when
+    they are 4 MiB or more. Takes an address and a size, not an array, so that it is
+    compiled once, not once per array type."""
     if nbytes >= _HUGEPAGE_MIN_BYTES:
-        addr = a.ctypes.data
         start = (addr + 4095) & ~numba.uintp(4095)
         end = addr + nbytes
         if end > start:
             _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
+
+
+@numba.njit(cache=True, nogil=True)
+def hugepage(a):
+    """``advise_hugepages`` for ``a``'s buffer."""
+    advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))
 
 
 # -- allocation, compiled once per installation -------------------------------------
@@ -166,7 +149,7 @@ def empty(shape, dtype):
     allocation in every kernel."""
     a = np.empty(shape, dtype)
     if _HUGEPAGE:
-        hugepage(a)
+        advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))
     return a
 
 

@@ -1,4 +1,4 @@
-"""Elementwise loops over unit-stride rows (``impl/elemwise.py``, ``helpers.unit_row``).
+"""Elementwise loops over unit-stride rows (``impl/elemwise.py``, ``helpers.row``).
 
 Column slices of a C matrix (an LSTM's gates ``z[:, :H]``) are not C-contiguous, so they
 miss the flat loop; their rows still have a one-element stride, and the loop over them
@@ -78,7 +78,7 @@ def test_gate_loop_over_rows_is_simd_without_gathers(functions):
                                       if k.startswith("_sgk")]
     ir = "\n".join(f.inspect_llvm(sig) for f in fns for sig in f.signatures)
     src = fn.executable.source
-    assert "_sg_helpers.unit_row(" in src
+    assert "_sg_helpers.row(" in src
     # the unit-row loop loads each of its six row operands (four gate slices, c, b) as
     # vectors; the general loop can load only the C-typed c and b that way (gathers else)
     vector_loads = re.findall(r"load <\d+ x float>", ir)
@@ -113,7 +113,7 @@ def test_inc_subtensor_of_column_block(set_instead, layout):
         want0[:, H:3 * H] += yv
         want1[:, 2:H + 2] += ybv
     got0, got1 = f(xv, yv, ybv)
-    assert "_sg_helpers.unit_row(sub[j0]" in f.executable.source
+    assert "_sg_helpers.row(sub, (j0,)" in f.executable.source
     np.testing.assert_array_equal(got0, want0)
     np.testing.assert_array_equal(got1, want1)
 

@@ -208,12 +208,12 @@ def numba_incsubtensor(op, node, ctx):
     rows = k == 2 and not y.type.broadcastable[1]
     if rows:
         # a column block (an LSTM's gate gradient): over unit-stride rows typed 'C' the
-        # loop is SIMD (see elemwise.py's one_body and helpers.unit_row)
+        # loop is SIMD (see elemwise.py's one_body and helpers.row)
         y0 = "0" if y.type.broadcastable[0] else "j0"
         src.add("if sub.strides[1] == sub.itemsize and y.strides[1] == y.itemsize:",
                 "    for j0 in range(sub.shape[0]):",
-                "        sr = _sg_helpers.unit_row(sub[j0], sub.shape[1])",
-                f"        yr = _sg_helpers.unit_row(y[{y0}], sub.shape[1])",
+                "        sr = _sg_helpers.row(sub, (j0,), sub.shape[1])",
+                f"        yr = _sg_helpers.row(y, ({y0},), sub.shape[1])",
                 "        for j1 in range(sub.shape[1]):",
                 f"            sr[j1] {assign} yr[j1]",
                 "else:")
