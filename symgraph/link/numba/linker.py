@@ -49,12 +49,12 @@ HEADER = [
       + ", ".join(f"{f} as _sg_{f}" for f in VECTOR_MATH),
       "from symgraph.link.numba.helpers import flat as _sg_flat",
       "from symgraph.link.numba import helpers as _sg_helpers",
-      "from symgraph.link.numba.parallel import parallel_elemwise as _sg_par_elemwise",
+      "from symgraph.link.numba.parallel import run_parallel as _sg_run_parallel",
       "from symgraph.link.numba.parallel import KernelInterrupted as _sg_KernelInterrupted"]
 
 #: source text marking a graph that runs parallel (``prange``) kernels: its calls get the
 #: per-call thread count and, under the workqueue layer, the lock (``executable.py``)
-PARALLEL_MARKERS = ("_sg_par_elemwise(", "symgraph.kernels.cpu.conv", "symgraph.kernels.cpu.pool",
+PARALLEL_MARKERS = ("_sg_run_parallel(", "symgraph.kernels.cpu.conv", "symgraph.kernels.cpu.pool",
                     "symgraph.kernels.cpu.softmax", "symgraph.kernels.cpu.gemm",
                     "symgraph.link.numba.impl.dot import")  # products reach kernels.cpu.gemm
 

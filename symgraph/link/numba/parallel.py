@@ -12,18 +12,19 @@ It runs on Numba's threading layer, like the conv and pool kernels, from the cal
 thread (no second Python thread: Numba's layers must not be entered concurrently).
 
 ``graph_fn`` reaches Python through one C symbol, ``symgraph_parallel_elemwise(kernel_id,
-addresses, n)``: :func:`parallel_elemwise` is a Numba intrinsic that calls it; the symbol
-is a ctypes callback registered with LLVM when this module is imported (generated modules
-import it first, so cached machine code finds it in every process). The callback views
-the operands' memory as numpy arrays and calls the chunk kernel. Its status goes to the
-last slot of the address array, which the generated code sets to ``NOT_RUN`` before the
-call: ``OK``; ``FAILED`` after printing the traceback (the generated code raises
-RuntimeError); ``INTERRUPTED`` when Ctrl-C's ``KeyboardInterrupt`` reached the callback
-(the generated code raises :class:`KernelInterrupted`, which the call path turns back
-into ``KeyboardInterrupt``: an exception cannot unwind through the compiled frames, and
-a callback that just let it escape would only print "Exception ignored"). A slot still
-at ``NOT_RUN`` means the callback raised before its first line could catch anything,
-which only an asynchronous Ctrl-C does, so it counts as interrupted too.
+addresses, n)``: :func:`run_parallel` is a Numba intrinsic that writes the operands'
+addresses to a stack array and calls it; the symbol is a ctypes callback registered with
+LLVM when this module is imported (generated modules import it first, so cached machine
+code finds it in every process). The callback views the operands' memory as numpy arrays
+and calls the chunk kernel. Its status goes to the last slot of the address array, which
+``run_parallel`` sets to ``NOT_RUN`` before the call and returns after it: ``OK``;
+``FAILED`` after printing the traceback (the generated code raises RuntimeError);
+``INTERRUPTED`` when Ctrl-C's ``KeyboardInterrupt`` reached the callback (the generated
+code raises :class:`KernelInterrupted`, which the call path turns back into
+``KeyboardInterrupt``: an exception cannot unwind through the compiled frames, and a
+callback that just let it escape would only print "Exception ignored"). A slot still at
+``NOT_RUN`` means the callback raised before its first line could catch anything, which
+only an asynchronous Ctrl-C does, so it counts as interrupted too.
 """
 from __future__ import annotations
 
@@ -139,20 +140,36 @@ llvm.add_symbol(SYMBOL, ctypes.cast(_callback_c, ctypes.c_void_p).value)
 
 
 @intrinsic
-def parallel_elemwise(typingctx, kid, addresses, n, operands):
-    """``parallel_elemwise(kernel_id, addresses, n, operands) -> status`` from Numba code.
+def run_parallel(typingctx, kid, n, operands):
+    """``run_parallel(kernel_id, n, operands) -> status``: the addresses of the tuple's
+    arrays written to a stack array (its last slot set to ``NOT_RUN``), the callback
+    called on it, the status read back from that slot.
 
-    ``operands`` (a tuple of the arrays whose addresses were taken) is not read: passing
-    it keeps those arrays alive until the call returns.
+    Why one intrinsic: an elementwise kernel's parallel branch filled an address array
+    itself (an allocation, an address and a store per operand, each typed and lowered by
+    Numba); here it is one call. The operands are arguments of the call, so they stay
+    alive until it returns (Numba frees a temporary right after its last use).
     """
-    sig = types.int64(kid, addresses, n, operands)
+    if not (isinstance(operands, types.BaseTuple)
+            and all(isinstance(t, types.Array) for t in operands)):
+        return None
+    sig = types.uint64(types.int64, types.int64, operands)
+    count = len(operands)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
-        fnty = ir.FunctionType(i64, [i64, i64, i64])
-        fn = declare_function(builder.module, fnty, SYMBOL)
-        vals = [context.cast(builder, v, t, types.int64)
-                for v, t in zip(args[:3], signature.args[:3])]
-        return builder.call(fn, vals)
+        slots = ir.ArrayType(i64, count + 1)
+        with builder.goto_entry_block():
+            table = builder.alloca(slots)
+        for k, aty in enumerate(signature.args[2]):
+            ary = context.make_array(aty)(context, builder,
+                                          builder.extract_value(args[2], k))
+            builder.store(builder.ptrtoint(ary.data, i64),
+                          builder.gep(table, [i64(0), i64(k)], inbounds=True))
+        status_slot = builder.gep(table, [i64(0), i64(count)], inbounds=True)
+        builder.store(i64(NOT_RUN), status_slot)
+        fn = declare_function(builder.module, ir.FunctionType(i64, [i64, i64, i64]), SYMBOL)
+        builder.call(fn, [args[0], builder.ptrtoint(table, i64), args[1]])
+        return builder.load(status_slot)
 
     return sig, codegen

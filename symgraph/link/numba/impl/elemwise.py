@@ -88,19 +88,13 @@ def _parallel_dispatch(op, node, arrays, scalar_inputs, body, in_dtypes, out_dty
     msg = repr(f"{op}: the parallel elementwise kernel failed; its traceback was printed "
                "above")
     stop = repr(f"{op}: interrupted (Ctrl-C) in a parallel elementwise kernel")
-    k = len(sources)
-    lines = [f"_pa = np.empty({k + 1}, dtype=np.uint64)"]
-    lines += [f"_pa[{i}] = _sg_helpers.address({name})" for i, name in enumerate(sources)]
-    # the last slot is the callback's status (parallel.py: OK, FAILED, NOT_RUN, INTERRUPTED);
-    # the last argument keeps the operands alive through the call: Numba frees a
-    # temporary right after its last use, which would otherwise be the address read
-    keep = "(_pa, " + ", ".join(sources) + ",)"
-    lines += [f"_pa[{k}] = {parallel.NOT_RUN}",
-              f"_sg_par_elemwise({kid}, _pa.ctypes.data, nt, {keep})",
-              f"if _pa[{k}] >= {parallel.NOT_RUN}:",
-              f"    raise _sg_KernelInterrupted({stop})",
-              f"if _pa[{k}] != {parallel.OK}:",
-              f"    raise RuntimeError({msg})"]
+    # the status: parallel.py's OK, FAILED, NOT_RUN, INTERRUPTED (NOT_RUN left means an
+    # asynchronous Ctrl-C reached the callback before it could catch anything)
+    lines = [f"_st = _sg_run_parallel({kid}, nt, ({''.join(s + ', ' for s in sources)}))",
+             f"if _st >= {parallel.NOT_RUN}:",
+             f"    raise _sg_KernelInterrupted({stop})",
+             f"if _st != {parallel.OK}:",
+             f"    raise RuntimeError({msg})"]
     return "\n".join(lines)
 
 
