@@ -169,6 +169,17 @@ def ascontiguousarray(a):
 
 
 @numba.njit(cache=True, nogil=True)
+def unit_last_stride(a):
+    """``a`` itself when its last stride is one element, else a C-contiguous copy: the
+    operand an elementwise kernel reads by rows. Called by symbol, one call per operand,
+    instead of a test, a call and a join of the two types in every kernel: for a
+    C-contiguous type both are C, so the kernel's code after it is the same."""
+    if a.strides[a.ndim - 1] == a.itemsize:
+        return a
+    return np.ascontiguousarray(a)
+
+
+@numba.njit(cache=True, nogil=True)
 def reshape_contiguous(a, shape):
     """``a`` (copied when not C-contiguous) viewed with ``shape``. Called by symbol from
     ``Reshape`` kernels: compiled once per installation and type, not in every kernel."""

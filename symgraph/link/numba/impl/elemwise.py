@@ -15,9 +15,10 @@ from symgraph.tensor.elemwise import DimShuffle, Elemwise
 from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES
 
 #: reached by symbol (``link/numba/extern.py``), compiled once, not again in every graph:
-#: the copy of an operand without a unit last stride, by symbol for the same reason
-#: (Numba's n-d copy loop is most of a small kernel's code otherwise)
-_CONTIG_EXTERN = ("_sg_contig", "symgraph.link.numba.helpers:ascontiguousarray")
+#: an operand with a unit last stride, copied when it has not one (Numba's n-d copy loop
+#: was most of a small kernel's code; the test and the join of two types, a large share
+#: of every kernel's compile: docs/benchmarks.md)
+_CONTIG_EXTERN = ("_sg_last", "symgraph.link.numba.helpers:unit_last_stride")
 #: and the write-back of an in-place result computed in such a copy
 _COPY_EXTERN = ("_sg_copy_into", "symgraph.link.numba.helpers:copy_into")
 
@@ -219,8 +220,7 @@ def numba_elemwise(op, node, ctx):
         # has no flat branch at all (no dead typing of flat views)
         flat_ok = all(not any(node.inputs[k].type.broadcastable) for k in arrays)
         src = {k: (f"y{k}" if k in rowed else f"x{k}") for k in arrays}
-        out = [f"y{k} = x{k} if x{k}.strides[{last}] == x{k}.itemsize else _sg_contig(x{k})"
-               for k in rowed]
+        out = [f"y{k} = _sg_last(x{k})" for k in rowed]
         target = {j: (src[inplace[j]] if j in inplace else f"o{j}")
                   for j in range(len(out_dtypes))}
         parallel_branch = flat_ok and worth_parallel(op)
