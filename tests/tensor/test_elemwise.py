@@ -722,7 +722,7 @@ def test_large_outputs_on_huge_pages():
 
     x = T.fmatrix("x")
     f = theano.function([x], [x * 2 + 1, T.exp(x.T) * 0.5], mode="numba")
-    assert "_sg_helpers.empty(" in f.executable.source
+    assert "_sg_helpers.empty_hugepage(" in f.executable.source
     v = rng.standard_normal((1100, 1000)).astype("float32")   # 4.4 MB
     a, b = f(v)
     np.testing.assert_array_equal(a, v * np.float32(2) + np.float32(1))

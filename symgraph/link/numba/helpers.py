@@ -144,9 +144,16 @@ def hugepage(a):
 # graph pays nothing.
 @numba.njit(cache=True, nogil=True)
 def empty(shape, dtype):
-    """``np.empty``, on huge pages from 4 MiB on (``hugepage``) as numpy's own is: the
-    advice is here, once per installation and type, not a call of its own after every
-    allocation in every kernel."""
+    return np.empty(shape, dtype)
+
+
+@numba.njit(cache=True, nogil=True)
+def empty_hugepage(shape, dtype):
+    """``np.empty`` advised onto huge pages from 4 MiB on (``advise_hugepages``), for the
+    outputs of elementwise kernels, which write every element at once: the advice is
+    here, once per installation and type, not a call of its own after every allocation
+    in every kernel. Not for every allocation: the outputs of the other kernels (conv,
+    pool) measured slower on huge pages (docs/benchmarks.md)."""
     a = np.empty(shape, dtype)
     if _HUGEPAGE:
         advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))

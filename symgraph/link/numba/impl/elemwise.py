@@ -160,8 +160,8 @@ def numba_elemwise(op, node, ctx):
         if j in inplace:
             lines.append(f"o{j} = x{inplace[j]}")
         else:
-            # on huge pages when large (helpers.empty, through use_cached_allocators)
-            lines.append(f"o{j} = np.empty({shape}, dtype={np_dtype(dt)})")
+            # on huge pages when large, as numpy's own allocations are
+            lines.append(f"o{j} = _sg_helpers.empty_hugepage({shape}, dtype={np_dtype(dt)})")
     # loads: literals inline, fully broadcast inputs hoisted, the rest inside the loop
     loads_outer = []
     arrays = []  # inputs read at every element
