@@ -187,6 +187,36 @@ def unit_last_stride(a):
 
 
 @numba.njit(cache=True, nogil=True)
+def join_block(out, x, axis, p):
+    """Copy ``x`` into the C-contiguous ``out`` at offset ``p`` along ``axis`` (the
+    caller checked the other dimensions): one flat copy per index of the axes before
+    ``axis``, each block a contiguous run of ``out``; an ``x`` that is not C-contiguous is
+    copied to one first.
+
+    Why a helper: ``Join`` kernels called it per input (a flat copy and an element loop
+    each, typed and lowered in every Join kernel, 0.9 s for an LSTM's four-gate Join:
+    docs/benchmarks.md); here it is compiled once per installation and pair of types,
+    and reached by symbol. The flat copy indexes 1-d slices from 0, which LLVM
+    vectorizes (an offset index does not)."""
+    xc = np.ascontiguousarray(x)
+    outer = 1
+    for d in range(axis):
+        outer *= xc.shape[d]
+    inner = 1
+    for d in range(axis + 1, xc.ndim):
+        inner *= xc.shape[d]
+    w = xc.shape[axis] * inner
+    row = out.shape[axis] * inner
+    fo = out.reshape(out.size)
+    fx = xc.reshape(xc.size)
+    for i in range(outer):
+        dst = fo[i * row + p * inner:i * row + p * inner + w]
+        src = fx[i * w:i * w + w]
+        for j in range(w):
+            dst[j] = src[j]
+
+
+@numba.njit(cache=True, nogil=True)
 def reshape_contiguous(a, shape):
     """``a`` (copied when not C-contiguous) viewed with ``shape``. Called by symbol from
     ``Reshape`` kernels: compiled once per installation and type, not in every kernel."""

@@ -129,11 +129,12 @@ def numba_specify_shape(op, node, ctx):
 
 @numba_impl.register(Join)
 def numba_join(op, node, ctx):
-    """Each input goes to its block of the output: for a C-contiguous input, one flat copy
-    per index of the axes before ``axis`` (the block is then a contiguous run of the
-    output); else an element loop. Why: the element loop indexes both arrays in n-d and
-    does not vectorize; in an LSTM's batch-100 backward loop it cost twice the flat copy
-    (docs/benchmarks.md)."""
+    """Each input goes to its block of the output through ``helpers.join_block`` (by
+    symbol: one flat copy per index of the axes before ``axis``). Why not loops here:
+    they were a flat copy and an element loop per input, most of the kernel's compile
+    (docs/benchmarks.md); why flat copies at all: the element loop indexes both arrays in
+    n-d and does not vectorize; in an LSTM's batch-100 backward loop it cost twice the
+    flat copy."""
     n = len(node.inputs)
     nd = node.outputs[0].type.ndim
     ax = op.axis
@@ -141,37 +142,20 @@ def numba_join(op, node, ctx):
     params = [f"x{k}" for k in range(n)]
     lines = []
     msg = _msg(op, f"all input dimensions except axis {ax} must match")
-    for k in range(1, n):
-        for d in range(nd):
-            if d != ax:
-                lines.append(f"if x{k}.shape[{d}] != x0.shape[{d}]: raise ValueError({msg})")
+    # one condition and one raise (each raise is code of its own for Numba)
+    bad = [f"(x{k}.shape[{d}] != x0.shape[{d}])" for k in range(1, n)
+           for d in range(nd) if d != ax]
+    if bad:
+        lines.append(f"if {' | '.join(bad)}: raise ValueError({msg})")
     lines.append("n = " + " + ".join(f"x{k}.shape[{ax}]" for k in range(n)))
     shape = [("n" if d == ax else f"x0.shape[{d}]") for d in range(nd)]
     lines.append(f"out = np.empty({_tuple(shape)}, dtype={np_dtype(dt)})")
-    outer = " * ".join(f"x0.shape[{d}]" for d in range(ax)) or "1"
-    inner = " * ".join(f"x0.shape[{d}]" for d in range(ax + 1, nd)) or "1"
-    lines += [f"outer = {outer}", f"inner = {inner}", "row = n * inner",
-              "fo = _sg_flat(out, out.size)", "p = 0"]
-    idx = ", ".join(f"j{d}" for d in range(nd))
-    oidx = ", ".join("p + j{d}".format(d=d) if d == ax else f"j{d}" for d in range(nd))
+    lines.append("p = 0")
     for k in range(n):
-        # explicit loops: much cheaper to compile than slice assignment; the flat copy
-        # indexes 1-d slices from 0, which LLVM vectorizes (an offset index does not)
-        lines += [f"if x{k}.flags.c_contiguous:",
-                  f"    w = x{k}.shape[{ax}] * inner",
-                  f"    fx = _sg_flat(x{k}, x{k}.size)",
-                  "    for i in range(outer):",
-                  "        d = fo[i * row + p * inner:i * row + p * inner + w]",
-                  "        s = fx[i * w:i * w + w]",
-                  "        for j in range(w):",
-                  "            d[j] = s[j]",
-                  "else:"]
-        for d in range(nd):
-            lines.append("    " * (d + 1) + f"for j{d} in range(x{k}.shape[{d}]):")
-        lines.append("    " * (nd + 1) + f"out[{oidx}] = x{k}[{idx}]")
-        lines.append(f"p += x{k}.shape[{ax}]")
+        lines += [f"_sg_join_block(out, x{k}, {ax}, p)", f"p += x{k}.shape[{ax}]"]
     lines.append("return out")
-    return _fn(ctx, params, lines)
+    return NumbaCode(f"def {ctx.name}({', '.join(params)}):\n" + indent("\n".join(lines)),
+                     externs=(("_sg_join_block", "symgraph.link.numba.helpers:join_block"),))
 
 
 @numba_impl.register(Split)
