@@ -217,6 +217,40 @@ def join_block(out, x, axis, p):
 
 
 @numba.njit(cache=True, nogil=True)
+def reshape_target(size, shp, nd):
+    """The target shape ``shp`` of a reshape of ``size`` elements, its -1 (at most one)
+    resolved, as an int64 array of ``nd`` entries; raises ValueError for a shape that
+    does not fit. Called by symbol from ``Reshape`` kernels: this checking, a branch and
+    a raise per dimension, was most of each such kernel's compile."""
+    if shp.shape[0] != nd:
+        raise ValueError("Reshape: the new shape does not have one entry per output "
+                         "dimension")
+    out = np.empty(nd, np.int64)
+    neg = -1
+    known = 1
+    for d in range(nd):
+        s = np.int64(shp[d])
+        if s == -1:
+            if neg >= 0:
+                raise ValueError("Reshape: at most one -1 allowed")
+            neg = d
+        elif s < 0:
+            raise ValueError("Reshape: negative dimension")
+        else:
+            known *= s
+        out[d] = s
+    if neg >= 0:
+        if known == 0 or size % known != 0:
+            raise ValueError("Reshape: cannot reshape: the input size does not match the "
+                             "new shape")
+        out[neg] = size // known
+    elif known != size:
+        raise ValueError("Reshape: cannot reshape: the input size does not match the new "
+                         "shape")
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def reshape_contiguous(a, shape):
     """``a`` (copied when not C-contiguous) viewed with ``shape``. Called by symbol from
     ``Reshape`` kernels: compiled once per installation and type, not in every kernel."""

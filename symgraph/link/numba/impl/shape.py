@@ -77,31 +77,16 @@ def numba_reshape(op, node, ctx):
                      else "return np.ascontiguousarray(x).ravel()[0]")
         return _fn(ctx, ["x", "shp"], lines)
     # a constant target shape is read from its argument like any other, not written
-    # into the source: the same graph at another batch size is then the same code
-    lines.append(f"if shp.shape[0] != {nd}: raise ValueError("
-                 f"{_msg(op, f'the new shape must have {nd} entries')})")
-    lines += [f"s{d} = shp[{d}]" for d in range(nd)]
-    lines.append("neg = -1")
-    lines.append("known = 1")
-    for d in range(nd):
-        lines.append(f"if s{d} == -1:")
-        lines.append(f"    if neg >= 0: raise ValueError({_msg(op, 'at most one -1 allowed')})")
-        lines.append(f"    neg = {d}")
-        lines.append(f"elif s{d} < 0: raise ValueError({_msg(op, 'negative dimension')})")
-        lines.append("else:")
-        lines.append(f"    known *= s{d}")
-    lines.append("if neg >= 0:")
-    lines.append(f"    if known == 0 or size % known != 0: raise ValueError({bad})")
-    lines.append("    m = size // known")
-    for d in range(nd):
-        lines.append(f"    if neg == {d}: s{d} = m")
-    lines.append(f"elif known != size: raise ValueError({bad})")
-    # the copy and the view by symbol: Numba's n-d copy and reshape were most of the
-    # kernel's compile time (0.15-0.3 s for each Reshape node of a new graph)
+    # into the source: the same graph at another batch size is then the same code. Its
+    # checks and its -1 go to a helper by symbol, the copy and the view too: Numba's n-d
+    # copy and reshape were most of the kernel's compile time (0.15-0.3 s for each
+    # Reshape node of a new graph), then the checks, a branch and a raise per dimension
+    lines.append(f"s = _sg_reshape_target(size, shp, {nd})")
     src = "a" if x.type.ndim == 0 else "x"
-    lines.append(f"return _sg_reshape({src}, {_tuple(f's{d}' for d in range(nd))})")
+    lines.append(f"return _sg_reshape({src}, {_tuple(f's[{d}]' for d in range(nd))})")
     return NumbaCode(f"def {ctx.name}(x, shp):\n" + indent("\n".join(lines)),
-                     externs=(("_sg_reshape", "symgraph.link.numba.helpers:reshape_contiguous"),))
+                     externs=(("_sg_reshape", "symgraph.link.numba.helpers:reshape_contiguous"),
+                              ("_sg_reshape_target", "symgraph.link.numba.helpers:reshape_target")))
 
 
 @numba_impl.register(Rebroadcast)
