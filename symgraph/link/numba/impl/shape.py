@@ -175,23 +175,28 @@ def numba_alloc(op, node, ctx):
     if nd == 0:
         return _fn(ctx, params, ["return v"])
     lines = []
-    for d in range(nd):
-        lines.append(f"if s{d} < 0: raise ValueError("
-                     f"{_msg(op, 'negative dimension in the requested shape')})")
+    # one raise for the negative dimensions (each raise is code of its own for Numba)
+    neg = " | ".join(f"(s{d} < 0)" for d in range(nd))
+    lines.append(f"if {neg}: raise ValueError("
+                 f"{_msg(op, 'negative dimension in the requested shape')})")
+    shape = _tuple(f"s{d}" for d in range(nd))
+    if vnd == 0:
+        # np.full is helpers.full (use_cached_allocators): compiled once per installation
+        # and type, not a loop of its own in every Alloc kernel; it converts the value as
+        # an element assignment does
+        lines.append(f"return np.full({shape}, v, dtype={np_dtype(dt)})")
+        return _fn(ctx, params, lines)
     for j in range(vnd):
         if not value.type.broadcastable[j]:
             lines.append(f"if v.shape[{j}] != s{off + j}: raise ValueError("
                          f"{_msg(op, f'dimension {j} of the value does not match the shape')})")
-    lines.append(f"out = np.empty({_tuple(f's{d}' for d in range(nd))}, dtype={np_dtype(dt)})")
-    if vnd == 0:
-        lines += ["flat = out.reshape(out.size)", "for i in range(out.size):", "    flat[i] = v"]
-    else:
-        # explicit loops (cheaper to compile than broadcasting slice assignment)
-        for d in range(nd):
-            lines.append("    " * d + f"for j{d} in range(s{d}):")
-        vidx = ", ".join("0" if value.type.broadcastable[j] else f"j{off + j}"
-                         for j in range(vnd))
-        lines.append("    " * nd + f"out[{', '.join(f'j{d}' for d in range(nd))}] = v[{vidx}]")
+    lines.append(f"out = np.empty({shape}, dtype={np_dtype(dt)})")
+    # explicit loops (cheaper to compile than broadcasting slice assignment)
+    for d in range(nd):
+        lines.append("    " * d + f"for j{d} in range(s{d}):")
+    vidx = ", ".join("0" if value.type.broadcastable[j] else f"j{off + j}"
+                     for j in range(vnd))
+    lines.append("    " * nd + f"out[{', '.join(f'j{d}' for d in range(nd))}] = v[{vidx}]")
     lines.append("return out")
     return _fn(ctx, params, lines)
 
