@@ -718,7 +718,7 @@ def test_noncontiguous_inputs_take_the_strided_loop():
 def test_large_outputs_on_huge_pages():
     """Outputs of 4 MiB and more are madvise'd to huge pages (as numpy does); values and
     dtypes are unaffected, for flat, strided and in-place loops."""
-    from symgraph.link.numba.helpers import hugepage
+    from symgraph.link.numba.helpers import empty_hugepage
 
     x = T.fmatrix("x")
     f = theano.function([x], [x * 2 + 1, T.exp(x.T) * 0.5], mode="numba")
@@ -727,8 +727,10 @@ def test_large_outputs_on_huge_pages():
     a, b = f(v)
     np.testing.assert_array_equal(a, v * np.float32(2) + np.float32(1))
     np.testing.assert_allclose(b, np.exp(v.T) * np.float32(0.5), rtol=1e-6)
-    for arr in (np.empty(0), np.empty(5), np.empty((2048, 1024)), np.empty(10**6 + 3, "int8")):
-        hugepage(arr)   # any size, any alignment: no error
+    for shape, dtype in (((0,), np.float64), ((5,), np.float64), ((2048, 1024), np.float64),
+                         ((10**6 + 3,), np.int8), ((3, 0, 2), np.float32)):
+        arr = empty_hugepage(shape, dtype)   # any size, any alignment: no error
+        assert arr.shape == shape and arr.dtype == dtype and arr.flags.c_contiguous
 
 
 def test_inplace_elementwise_on_an_intermediate():

@@ -97,8 +97,8 @@ def transpose(a, axes):
 # -- large allocations on transparent huge pages --------------------------------------
 # A fresh 40 MB output costs ~10k page faults on 4 KiB pages, as much time as the loop
 # that fills it (docs/benchmarks.md). numpy asks for huge pages (madvise(MADV_HUGEPAGE))
-# on allocations of 4 MiB and more; ``empty`` below, through which generated code
-# allocates its results, does the same.
+# on allocations of 4 MiB and more; ``empty_hugepage`` below, through which elementwise
+# kernels allocate their results, does the same.
 _HUGEPAGE = sys.platform.startswith("linux")
 _MADV_HUGEPAGE = 14
 _HUGEPAGE_MIN_BYTES = 1 << 22
@@ -127,12 +127,6 @@ def advise_hugepages(addr, nbytes):
         end = addr + nbytes
         if end > start:
             _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
-
-
-@numba.njit(cache=True, nogil=True)
-def hugepage(a):
-    """``advise_hugepages`` for ``a``'s buffer."""
-    advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))
 
 
 # -- allocation, compiled once per installation -------------------------------------
