@@ -7,25 +7,9 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 
 from symgraph.numba_compat.llvm import declare_function
-
-
-def flat(a, n):
-    """View a C-contiguous array as 1-d with ``n`` elements (caller checked contiguity)."""
-    return np.lib.stride_tricks.as_strided(a, (n,), (a.itemsize,))
-
-
-@overload(flat, jit_options={"cache": True})
-def _flat_overload(a, n):
-    if isinstance(a, types.Array) and a.layout == "C":
-        return lambda a, n: a.reshape(n)
-
-    def impl(a, n):
-        return np.lib.stride_tricks.as_strided(a, (n,), (a.itemsize,))
-
-    return impl
 
 
 @intrinsic
@@ -33,7 +17,7 @@ def row(typingctx, a, index, n):
     """``a[index]``, ``index`` giving every dimension but the last, as a 1-d array of
     ``n`` elements typed C-contiguous (the caller checked that ``a`` has a unit last
     stride). A flat loop passes zero indices and the element count: the row is then the
-    whole C-contiguous array, as ``flat(a, n)``.
+    whole C-contiguous array, seen as 1-d.
 
     Why typed 'C': a row of a sliced matrix (an LSTM's gate ``z[:, :H]``) is typed 'A'; its
     loop then vectorizes only with gathers, several times slower than on a 'C' view of the
@@ -200,11 +184,11 @@ def join_block(out, x, axis, p):
     for d in range(axis + 1, xc.ndim):
         inner *= xc.shape[d]
     w = xc.shape[axis] * inner
-    row = out.shape[axis] * inner
+    run = out.shape[axis] * inner   # elements of out per index of the axes before axis
     fo = out.reshape(out.size)
     fx = xc.reshape(xc.size)
     for i in range(outer):
-        dst = fo[i * row + p * inner:i * row + p * inner + w]
+        dst = fo[i * run + p * inner:i * run + p * inner + w]
         src = fx[i * w:i * w + w]
         for j in range(w):
             dst[j] = src[j]

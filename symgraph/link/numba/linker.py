@@ -47,7 +47,6 @@ HEADER = [
 ] + ["import math as _sg_math", "_sg_erf = _sg_math.erf",
       "from symgraph.link.numba.vmath import "
       + ", ".join(f"{f} as _sg_{f}" for f in VECTOR_MATH),
-      "from symgraph.link.numba.helpers import flat as _sg_flat",
       "from symgraph.link.numba import helpers as _sg_helpers",
       "from symgraph.link.numba.parallel import run_parallel as _sg_run_parallel",
       "from symgraph.link.numba.parallel import KernelInterrupted as _sg_KernelInterrupted"]

@@ -18,7 +18,7 @@ from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES
 #: an operand with a unit last stride, copied when it has not one (Numba's n-d copy loop
 #: was most of a small kernel's code; the test and the join of two types, a large share
 #: of every kernel's compile: docs/benchmarks.md)
-_CONTIG_EXTERN = ("_sg_last", "symgraph.link.numba.helpers:unit_last_stride")
+_UNIT_LAST_EXTERN = ("_sg_last", "symgraph.link.numba.helpers:unit_last_stride")
 #: and the write-back of an in-place result computed in such a copy
 _COPY_EXTERN = ("_sg_copy_into", "symgraph.link.numba.helpers:copy_into")
 
@@ -265,12 +265,12 @@ def numba_elemwise(op, node, ctx):
         width = f"nt if flat else {size_of[last]}" if flat_ok else size_of[last]
         nest = "\n".join([f"width = {width}"] + loop)
         out.append(indent(nest, 4) if parallel_branch else nest)
-        externs = (_CONTIG_EXTERN,)
+        externs = (_UNIT_LAST_EXTERN,)
         # an in-place output whose operand was copied: write the results back
         for j, k in inplace.items():
             out += [f"if x{k}.strides[{last}] != x{k}.itemsize:",
                     f"    _sg_copy_into(o{j}, y{k})"]
-            externs = (_CONTIG_EXTERN, _COPY_EXTERN)
+            externs = (_UNIT_LAST_EXTERN, _COPY_EXTERN)
         return "\n".join(out), externs
 
     body, body_externs = one_body()
