@@ -2,8 +2,11 @@
 
 Counted as minor page faults of the second call of an elementwise function on 40 MB:
 with the tuning the output lands in the block the first call's output freed (almost no
-faults; 0 here); with ``SYMGRAPH_MALLOC_REUSE=0`` glibc maps fresh pages (568 faults here:
-the output asks for 2 MiB huge pages, so not one fault per 4 KiB page).
+faults; 0 here); with ``SYMGRAPH_MALLOC_REUSE=0`` glibc maps fresh pages, and touching
+40 MB of fresh pages faults at least once per page. The output asks for 2 MiB huge
+pages, so how many faults depends on how many the kernel grants at that moment: 568 in
+one run, 57 in another (most of the output on huge pages). The bound that holds either
+way is one fault per 2 MiB, 20 for 40 MB; the reused block stays far below it.
 """
 import os
 import subprocess
@@ -28,6 +31,10 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
+#: the fewest faults that map 40 MB of fresh memory: one per 2 MiB huge page
+FRESH_MIN = -(-40_000_000 // (2 << 20))
+
+
 def _faults(env_extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env.update(env_extra)
@@ -41,6 +48,6 @@ def _faults(env_extra):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
 def test_second_call_reuses_the_freed_output_block():
     tuned, faults = _faults({})
-    assert tuned and faults < 50, faults
+    assert tuned and faults < FRESH_MIN // 2, faults
     untuned, fresh = _faults({"SYMGRAPH_MALLOC_REUSE": "0"})
-    assert not untuned and fresh > 200, fresh
+    assert not untuned and fresh >= FRESH_MIN, fresh
