@@ -103,16 +103,19 @@ def numba_scan(op, node, ctx):
     ring = list(op.store_last)
     st_t = [op.inner_outputs[i].type for i in range(n_st)]
     nit_t = [op.inner_outputs[n_st + j].type for j in range(n_nit)]
-    lines = ["if n < 0:", f"    {_err(op, 'n_steps must be >= 0')}"]
-    for k, s in enumerate(seqs):
-        lines += [f"if {s}.shape[0] < n:",
-                  f"    {_err(op, f'sequence {k} has fewer rows than the n_steps to run')}"]
+    # one condition and one raise for the checks that guard memory (a sequence read past
+    # its end): each raise is a branch and an exception of its own for Numba to type and
+    # lower. Shapes that do not fit are caught by ``copy_into``; either way the failed call
+    # is explained by the numpy reference, whose error names the scan, the output, the
+    # shapes and the user's line (``Executable.explain``).
+    bad = ["(n < 0)"] + [f"({s}.shape[0] < n)" for s in seqs]
+    lines = [f"if {' | '.join(bad)}:",
+             f"    {_err(op, 'n_steps < 0, or a sequence with fewer rows than n_steps')}"]
     for i, x in enumerate(inits):
-        lines += [f"if {x}.shape[0] < {L[i]}:",
-                  f"    {_err(op, f'the initial value of output {i} has too few rows')}"]
         rows = L[i] if ring[i] else f"{L[i]} + n"
         shape = f"({rows},) + {x}.shape[1:]" if st_t[i].ndim else f"{rows}"
         lines.append(f"b{i} = np.empty({shape}, dtype={np_dtype(st_t[i].dtype)})")
+        # (an initial value with too few rows: a shorter slice, refused by copy_into)
         lines.append(f"_sg_copy_into(b{i}[:{L[i]}], {x}[:{L[i]}])")
     lines.append("ran = n")
 
@@ -134,18 +137,16 @@ def numba_scan(op, node, ctx):
     body = [f"r = {step}({', '.join(args)})"]
     for i in range(n_st):
         dst = f"b{i}[t % {L[i]}]" if ring[i] else f"b{i}[t + {L[i]}]"
-        if st_t[i].ndim:
-            body += [f"if r[{i}].shape != b{i}.shape[1:]:",
-                     f"    {_err(op, f'output {i} of the step changed shape')}"]
+        # (a step value of another shape: refused by copy_into)
         body.append(f"_sg_copy_into({dst}, r[{i}])" if st_t[i].ndim else f"{dst} = r[{i}]")
+    if n_nit:
+        body.append("if t == 0:")
     for j in range(n_nit):
         v = f"r[{n_st + j}]"
         shape = f"(n,) + {v}.shape" if nit_t[j].ndim else "n"
-        body += ["if t == 0:",
-                 f"    z{j} = np.empty({shape}, dtype={np_dtype(nit_t[j].dtype)})"]
-        if nit_t[j].ndim:
-            body += [f"elif {v}.shape != z{j}.shape[1:]:",
-                     f"    {_err(op, f'output {n_st + j} of the step changed shape')}"]
+        body.append(f"    z{j} = np.empty({shape}, dtype={np_dtype(nit_t[j].dtype)})")
+    for j in range(n_nit):
+        v = f"r[{n_st + j}]"
         body.append(f"_sg_copy_into(z{j}[t], {v})" if nit_t[j].ndim else f"z{j}[t] = {v}")
     if op.until:
         body += [f"if r[{n_st + n_nit}]:", "    ran = t + 1", "    break"]
