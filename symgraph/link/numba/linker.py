@@ -294,7 +294,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     # what the Python tier runs (``tiered.py``): every node as a kernel call, the
     # straight-line ones too (as kernels of their own: ``inline``)
     tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {},
-            "guess": {}}
+            "guess": {}, "python": {}}
     for n, node in enumerate(order):
         code, extra = codes[n]
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
@@ -350,13 +350,18 @@ def generate_module(fgraph, input_vars, shared_vars):
 def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
     """The Python tier's entries for straight-line node ``n``: a kernel of its own made
     from its code, or, for a fused 0-d expression, one kernel per scalar operation
-    (``tier_steps.py``: the same bits, and kernels shared by graphs of any depth)."""
-    from symgraph.link.numba.tier_steps import scalar_steps
+    (``tier_steps.py``: the same bits, and kernels shared by graphs of any depth), or,
+    for 0-d integer arithmetic, the kernel's source run in Python (``tier["python"]``:
+    node -> its outputs' dtypes)."""
+    from symgraph.link.numba.tier_steps import python_exact, scalar_steps
 
-    steps = scalar_steps(node)
+    exact = python_exact(node)
+    steps = None if exact else scalar_steps(node)
     if steps is None:
         tier["inline"][n] = kernel_source(code, deco)
         tier["nodes"].append((n, arg_names, outs))
+        if exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
+            tier["python"][n] = [o.type.dtype for o in node.outputs]
         return
     gen = numba_impl.find(type(node.op))
     names = []
@@ -369,6 +374,8 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
         ins = [arg_names[i] if kind == "in" else names[i] for kind, i in operands]
         tier["inline"][(n, j)] = kernel_source(scode, deco)
         tier["nodes"].append(((n, j), ins, [names[j]]))
+        if python_exact(snode):
+            tier["python"][(n, j)] = [snode.outputs[0].type.dtype]
 
 
 def _kernel_lines(kernels: dict) -> list:

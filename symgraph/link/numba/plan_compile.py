@@ -67,7 +67,10 @@ def _bind(tys: dict, ref, outs, ret) -> None:
 def _source(dispatcher) -> str | None:
     """The source of the generated module defining ``dispatcher`` (what the worker is
     sent), or None for anything else."""
-    return getattr(sys.modules.get(dispatcher.py_func.__module__), "_sg_source", None)
+    func = dispatcher.py_func   # None for a node run in Python (``tiered.PythonNode``)
+    if func is None:
+        return None
+    return getattr(sys.modules.get(func.__module__), "_sg_source", None)
 
 
 def _plain(dtype: str, ndim: int):

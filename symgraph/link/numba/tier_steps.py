@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgraph.tensor import scalar_logic as tl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import Composite, Elemwise
 from symgraph.tensor.type import TensorType
 
-__all__ = ["scalar_steps"]
+__all__ = ["python_exact", "scalar_steps"]
 
 _CHAIN_DTYPES = ("float32", "float64")
 
@@ -107,3 +108,59 @@ def scalar_steps(node):
                           out_of.get(k) if last else None))
         where.append(("t", len(steps) - 1))
     return steps
+
+
+# --------------------------------------------------------------- integer steps in Python
+
+#: scalar operations that Python computes on numpy ``int64`` operands exactly as Numba's
+#: machine code does on ``int64`` wherever both are defined: the exact integer (``//`` and
+#: ``%`` floored, as in Python and Numba), no rounding and no float in sight. Where
+#: numpy's scalars would wrap around or divide by zero, the tier runs the compiled kernel
+#: instead (``tiered.PythonNode``)
+_INT_ARITHMETIC = (ts.Add, ts.Sub, ts.Mul, ts.Neg, ts.Abs, ts.Maximum, ts.Minimum,
+                   ts.IntDiv, ts.Mod)
+#: the same for int64 or bool operands (comparisons, selections, casts between the two);
+#: ``&``, ``|``, ``^`` when both operands have one dtype
+_INT_OR_BOOL = (tl.Comparison, tl.Switch, tl.Cast, tl.Identity, tl.Second)
+_BITWISE = (tl.And, tl.Or, tl.Xor)
+_EXACT_DTYPES = ("int64", "bool")
+
+
+def _exact_step(op, operand_dtypes, dtype) -> bool:
+    if dtype not in _EXACT_DTYPES or any(d not in _EXACT_DTYPES for d in operand_dtypes):
+        return False
+    if isinstance(op, _INT_ARITHMETIC):
+        return dtype == "int64" and all(d == "int64" for d in operand_dtypes)
+    if isinstance(op, _BITWISE):
+        return len(set(operand_dtypes)) == 1
+    return isinstance(op, _INT_OR_BOOL)
+
+
+def python_exact(node) -> bool:
+    """Whether the Python tier may run 0-d ``node`` as its kernel's Python source on
+    numpy scalars instead of compiling the kernel: integer shape arithmetic (an LSTM's
+    ``n_steps``, slice bounds and reshape targets: about twenty such operations, each a
+    compile of 0.1 s on a new cache dir, docs/benchmarks.md). The same values, by
+    construction: every operation is one of the integer and boolean operations above,
+    on int64 or bool values only, and the compiled glue still runs the node as machine
+    code. A fused node with one operation outside them is split into steps
+    (:func:`scalar_steps`), and this is asked again of each step."""
+    op = node.op
+    if not isinstance(op, Elemwise) or op.inplace_pattern:
+        return False
+    if any(v.type.ndim != 0 for v in node.inputs + node.outputs):
+        return False
+    in_dts = [v.type.dtype for v in node.inputs]
+    if any(d not in _EXACT_DTYPES for d in in_dts + [o.type.dtype for o in node.outputs]):
+        return False
+    comp = op.scalar_op
+    if not isinstance(comp, Composite):
+        return _exact_step(comp, in_dts, node.outputs[0].type.dtype)
+    step_dts = []
+    for scalar, refs, dt in comp.steps:
+        dts = [in_dts[r[1]] if r[0] == "i" else step_dts[r[1]] if r[0] == "s" else r[2]
+               for r in refs]
+        if not _exact_step(scalar, dts, dt):
+            return False
+        step_dts.append(dt)
+    return True

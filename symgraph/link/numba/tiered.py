@@ -46,6 +46,66 @@ def _typeof(v):
     return typeof(v)
 
 
+class _Compiled:
+    """What a plan reads of a compiled overload: its entry point and its signature's
+    return type."""
+
+    def __init__(self, entry_point, return_type):
+        self.entry_point = entry_point
+        self.signature = self
+        self.return_type = return_type
+
+
+class PythonNode:
+    """A 0-d integer node the tier runs as its kernel's Python source, not compiled
+    (``tier_steps.python_exact`` says which: +, -, *, //, %, comparisons, selections
+    on int64 and bool). It stands in for the kernel's dispatcher in a plan (``plan_compile``):
+    ``overloads`` holds an entry for the argument types a plan gives it, as if compiled.
+
+    The same values as the machine code, by construction: the operands are numpy
+    ``int64`` and ``bool_`` scalars and every result is cast to its dtype as in the
+    kernel, so each value is the exact integer, which the machine code computes too,
+    as long as nothing overflows int64 or divides by zero. Those have no value Python
+    can vouch for: LLVM compiles Numba's integer arithmetic as if it never overflowed
+    (``abs(k - n)`` became ``n - k`` when ``k < n``), and Numba's division by zero is
+    its own. So a call whose Python evaluation meets either (numpy raises, under
+    ``errstate(all="raise")``) runs the compiled kernel instead."""
+
+    def __init__(self, dispatcher, out_dtypes):
+        from numba import types
+
+        of = {"int64": types.int64, "bool": types.boolean}
+        rets = [of[d] for d in out_dtypes]
+        self.dispatcher = dispatcher
+        self.py_func = None   # nothing for a worker to compile (``plan_compile._source``)
+        self.overloads = self
+        self._ret = rets[0] if len(rets) == 1 else types.Tuple(rets)
+
+    def __contains__(self, argtys) -> bool:
+        return True
+
+    def __getitem__(self, argtys):
+        from numba import types
+
+        conv = {types.int64: np.int64, types.boolean: np.bool_}
+        if any(t not in conv for t in argtys):
+            raise TypeError(f"a 0-d integer node of the Python tier got {argtys}, "
+                            "expected int64 and boolean values")
+        convs = tuple(conv[t] for t in argtys)
+        disp = self.dispatcher
+        run = disp.py_func
+
+        def entry(*args):
+            try:
+                with np.errstate(all="raise"):
+                    return run(*[c(a) for c, a in zip(convs, args)])
+            except (FloatingPointError, OverflowError):
+                load_or_compile(disp, tuple(argtys))
+                return disp.overloads[tuple(argtys)].entry_point(*args)
+
+        return _Compiled(entry, self._ret)
+
+
 class PythonTier:
     """Runs one generated graph module's nodes as calls of their kernels' compiled
     specializations; one plan per signature of ``graph_fn``'s arguments."""
@@ -63,14 +123,19 @@ class PythonTier:
     def _kernel(self, ref):
         """The dispatcher of node ``ref``: a kernel module of the glue (``_sgk<k>``), or
         the kernel made from a straight-line node's source (loaded on first use, shared
-        with every graph that has the same node)."""
+        with every graph that has the same node), or, for 0-d integer arithmetic, that
+        source run in Python (:class:`PythonNode`)."""
         if isinstance(ref, str):
             return getattr(self.module, ref)
         disp = self._inline.get(ref)
         if disp is None:
             from symgraph.link.numba.cache import load_kernel
 
-            disp = self._inline[ref] = load_kernel(self.spec["inline"][ref])
+            disp = load_kernel(self.spec["inline"][ref])
+            dtypes = self.spec.get("python", {}).get(ref)
+            if dtypes is not None:
+                disp = PythonNode(disp, dtypes)
+            self._inline[ref] = disp
         return disp
 
     def signature(self, args) -> tuple:

@@ -98,7 +98,29 @@ def _scalars(rng, dtype):
     return f, [W], lambda j: (data + j, np.dtype(dtype).type(0.3 + j), np.int8(100 + j))
 
 
-GRAPHS = {"mlp": _mlp, "convnet": _convnet, "rnn": _rnn, "scalars": _scalars}
+def _intshape(rng, dtype):
+    """0-d int64 and bool arithmetic (a shape, an index, values up to 2**62,
+    comparisons, selections, casts, ``&``), which the Python tier runs as the kernels'
+    Python source on numpy scalars (``tier_steps.python_exact``), feeding a slice bound
+    and a float product."""
+    v = T.vector("v", dtype=dtype)
+    k = T.lscalar("k")
+    n = v.shape[0]
+    big = (n * k + np.int64(2 ** 60)) * 4
+    sel = T.switch(T.lt(n, k), n, k) + abs(k - n) + T.maximum(n, k) - T.minimum(n, -k)
+    flag = T.and_(T.gt(n * k, 5), T.neq(n, k))
+    out = v[:T.minimum(n, abs(k) + 1)] * T.cast(sel, dtype)
+    f = symgraph.function([v, k], [big, sel, flag, out, T.cast(flag, "int64") + n])
+    data = rng.standard_normal(6).astype(dtype)
+    # no int64 overflow: Numba's integer arithmetic is compiled as if it never overflowed
+    # (LLVM's ``nsw``), so an overflowing value is not defined for the compiled glue
+    # either (the next test)
+    ks = [3, -5, 6, 2 ** 40, -2 ** 40]
+    return f, [], lambda j: (data, np.int64(ks[j % len(ks)]))
+
+
+GRAPHS = {"mlp": _mlp, "convnet": _convnet, "rnn": _rnn, "scalars": _scalars,
+          "intshape": _intshape}
 
 
 def _tier_kernels(f):
@@ -125,6 +147,77 @@ def test_fused_scalar_expressions_run_one_operation_at_a_time(glue):
     assert kernels[5] <= kernels[2]
 
 
+
+
+def test_integer_scalar_nodes_run_as_python_on_the_tier(glue):
+    """The tier runs 0-d int64/bool arithmetic as Python (``tier["python"]``), compiling
+    no kernel for it; float, int8 and division nodes stay kernels."""
+    from symgraph.link.numba.tier_steps import python_exact
+    from symgraph.link.numba.tiered import PythonNode
+
+    glue("tiered")
+    f, _, args = _intshape(np.random.default_rng(0), "float64")
+    python = f.executable.module._sg_tier["python"]
+    assert len(python) >= 2 and all(set(d) <= {"int64", "bool"} for d in python.values())
+    f.executable.hold_python_tier()
+    f(*args(0))
+    tier = f.executable.graph_fn.tier
+    assert all(isinstance(tier._inline[n], PythonNode) for n in python)
+    k, j = T.lscalar("k"), T.lscalar("j")
+    b = T.bscalar("b")
+    x = T.dscalar("x")
+    refused = [b * b + b, k * x, T.true_div(k, j), ~T.lt(k, j), T.cast(k, "int32") + 1]
+    accepted = [k * j - 3, T.switch(T.lt(k, j), k, -j), T.cast(T.eq(k, j), "int64") * k,
+                k // j + k % j]
+    for expr, want in [(e, False) for e in refused] + [(e, True) for e in accepted]:
+        g = symgraph.function([k, j, b, x], expr, on_unused_input="ignore")
+        nodes = [n for n in g.maker.fgraph.apply_nodes if isinstance(n.op, Elemwise)]
+        assert nodes and any(python_exact(n) for n in nodes) == want, expr
+
+
+def test_an_overflowing_integer_node_runs_its_compiled_kernel_on_the_tier(glue):
+    """Where the Python evaluation of an integer node overflows int64, the tier runs the
+    node's compiled kernel, as it did before nodes ran as Python: numpy would wrap around,
+    while Numba's machine code computes ``abs(k - n)`` as if ``k - n`` could not
+    overflow, so no Python value stands for it."""
+    glue("tiered")
+    k, j = T.lscalar("k"), T.lscalar("j")
+    f = symgraph.function([k, j], abs(k - j) * 3 + T.maximum(k, j))
+    f.executable.hold_python_tier()
+    spec = f.executable.module._sg_tier
+    (n,) = spec["python"]
+    assert f(5, 9) == 21
+    node = f.executable.graph_fn.tier._inline[n]
+    assert not node.dispatcher.overloads   # ran as Python, nothing compiled
+    lo, hi = np.int64(-2 ** 63), np.int64(6)
+    got = f(lo, hi)
+    assert node.dispatcher.overloads       # the overflow ran the compiled kernel
+    # the kernel called directly, with the node's arguments (the constant 3 is one)
+    exe = f.executable
+    scope = dict(zip(spec["params"], [lo, hi, *exe.const_args]))
+    for line in spec["consts"]:
+        exec(line, vars(exe.module), scope)
+    ins = next(ins for ref, ins, _ in spec["nodes"] if ref == n)
+    assert got == node.dispatcher(*[scope[a] for a in ins])
+
+
+def test_integer_division_by_zero_runs_the_compiled_kernel_on_the_tier(glue):
+    """``//`` and ``%`` run as Python on the tier (floored, as Numba's), except by zero,
+    where the compiled kernel gives its own answer and the tier gives that one too."""
+    glue("tiered")
+    k, j = T.lscalar("k"), T.lscalar("j")
+    expr = k // j * 2 + k % j
+    f = symgraph.function([k, j], expr)
+    f.executable.hold_python_tier()
+    (n,) = f.executable.module._sg_tier["python"]
+    glue("compiled")
+    g = symgraph.function([k, j], expr)
+    for a, b in [(7, 2), (-7, 2), (7, -2), (-7, -2), (0, 3), (2 ** 62, -1)]:
+        assert f(a, b) == g(a, b) == (a // b) * 2 + a % b
+    node = f.executable.graph_fn.tier._inline[n]
+    assert not node.dispatcher.overloads
+    assert f(5, 0) == g(5, 0)
+    assert node.dispatcher.overloads
 
 
 def _run(builder, dtype, steps, glue, mode):
