@@ -351,8 +351,8 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
     """The Python tier's entries for straight-line node ``n``: a kernel of its own made
     from its code, or, for a fused 0-d expression, one kernel per scalar operation
     (``tier_steps.py``: the same bits, and kernels shared by graphs of any depth), or,
-    for 0-d integer arithmetic, the kernel's source run in Python (``tier["python"]``:
-    node -> its outputs' dtypes)."""
+    for integer shape arithmetic, the kernel's source run in Python (``tier["python"]``:
+    node -> its outputs' dtypes and ranks)."""
     from symgraph.link.numba.tier_steps import python_exact, scalar_steps
 
     exact = python_exact(node)
@@ -361,7 +361,7 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
         tier["inline"][n] = kernel_source(code, deco)
         tier["nodes"].append((n, arg_names, outs))
         if exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
-            tier["python"][n] = [o.type.dtype for o in node.outputs]
+            tier["python"][n] = [(o.type.dtype, o.type.ndim) for o in node.outputs]
         return
     gen = numba_impl.find(type(node.op))
     names = []
@@ -375,7 +375,7 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
         tier["inline"][(n, j)] = kernel_source(scode, deco)
         tier["nodes"].append(((n, j), ins, [names[j]]))
         if python_exact(snode):
-            tier["python"][(n, j)] = [snode.outputs[0].type.dtype]
+            tier["python"][(n, j)] = [(snode.outputs[0].type.dtype, 0)]
 
 
 def _kernel_lines(kernels: dict) -> list:

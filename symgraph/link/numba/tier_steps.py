@@ -26,6 +26,7 @@ import numpy as np
 from symgraph.tensor import scalar_logic as tl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import Composite, Elemwise
+from symgraph.tensor.shape_ops import MakeVector, Shape, Shape_i
 from symgraph.tensor.type import TensorType
 
 __all__ = ["python_exact", "scalar_steps"]
@@ -137,15 +138,20 @@ def _exact_step(op, operand_dtypes, dtype) -> bool:
 
 
 def python_exact(node) -> bool:
-    """Whether the Python tier may run 0-d ``node`` as its kernel's Python source on
-    numpy scalars instead of compiling the kernel: integer shape arithmetic (an LSTM's
+    """Whether the Python tier may run ``node`` as its kernel's Python source on numpy
+    values instead of compiling the kernel: integer shape arithmetic (an LSTM's
     ``n_steps``, slice bounds and reshape targets: about twenty such operations, each a
-    compile of 0.1 s on a new cache dir, docs/benchmarks.md). The same values, by
+    compile of 0.1 s or more on a new cache dir, docs/benchmarks.md), and the shapes and
+    int64 vectors it starts from and ends in (``Shape``, ``Shape_i``, ``MakeVector``). The same values, by
     construction: every operation is one of the integer and boolean operations above,
     on int64 or bool values only, and the compiled glue still runs the node as machine
     code. A fused node with one operation outside them is split into steps
     (:func:`scalar_steps`), and this is asked again of each step."""
     op = node.op
+    if isinstance(op, (Shape, Shape_i)):
+        return True   # integers read from an array's shape into a new array (or int64)
+    if isinstance(op, MakeVector):
+        return op.dtype == "int64"   # int64 scalars into a new int64 vector
     if not isinstance(op, Elemwise) or op.inplace_pattern:
         return False
     if any(v.type.ndim != 0 for v in node.inputs + node.outputs):

@@ -31,6 +31,7 @@ in this process before the first call, as before).
 from __future__ import annotations
 
 import threading
+import types as pytypes
 
 import numpy as np
 
@@ -56,52 +57,77 @@ class _Compiled:
         self.return_type = return_type
 
 
-class PythonNode:
-    """A 0-d integer node the tier runs as its kernel's Python source, not compiled
-    (``tier_steps.python_exact`` says which: +, -, *, //, %, comparisons, selections
-    on int64 and bool). It stands in for the kernel's dispatcher in a plan (``plan_compile``):
-    ``overloads`` holds an entry for the argument types a plan gives it, as if compiled.
+class _NumpyAllocators:
+    """``_sg_helpers`` for a kernel's source run in Python: numpy's own ``empty`` (the
+    compiled helper returns the same new C-ordered array), anything else the helper."""
 
-    The same values as the machine code, by construction: the operands are numpy
+    empty = staticmethod(np.empty)
+
+    def __getattr__(self, name):
+        from symgraph.link.numba import helpers
+
+        return getattr(helpers, name)
+
+
+class PythonNode:
+    """A node the tier runs as its kernel's Python source, not compiled
+    (``tier_steps.python_exact`` says which: integer arithmetic, comparisons and
+    selections on 0-d int64 and bool values, and ``Shape``, ``Shape_i``, int64
+    ``MakeVector``). It stands in for the kernel's dispatcher in a plan
+    (``plan_compile``): ``overloads`` holds an entry for the argument types a plan gives
+    it, as if compiled.
+
+    The same values as the machine code, by construction: the scalar operands are numpy
     ``int64`` and ``bool_`` scalars and every result is cast to its dtype as in the
     kernel, so each value is the exact integer, which the machine code computes too,
     as long as nothing overflows int64 or divides by zero. Those have no value Python
     can vouch for: LLVM compiles Numba's integer arithmetic as if it never overflowed
     (``abs(k - n)`` became ``n - k`` when ``k < n``), and Numba's division by zero is
     its own. So a call whose Python evaluation meets either (numpy raises, under
-    ``errstate(all="raise")``) runs the compiled kernel instead."""
+    ``errstate(all="raise")``) runs the compiled kernel instead, and so do argument
+    types other than int64, bool and arrays. The types given to the nodes after it are
+    the kernel's: an int64 or bool scalar, or a new C-ordered array."""
 
-    def __init__(self, dispatcher, out_dtypes):
-        from numba import types
+    def __init__(self, dispatcher, outputs):
+        from numba import from_dtype, types
 
-        of = {"int64": types.int64, "bool": types.boolean}
-        rets = [of[d] for d in out_dtypes]
+        def numba_type(dtype, ndim):
+            t = from_dtype(np.dtype(dtype))
+            return t if ndim == 0 else types.Array(t, ndim, "C")
+
+        rets = [numba_type(d, nd) for d, nd in outputs]
         self.dispatcher = dispatcher
         self.py_func = None   # nothing for a worker to compile (``plan_compile._source``)
         self.overloads = self
         self._ret = rets[0] if len(rets) == 1 else types.Tuple(rets)
+        f = dispatcher.py_func
+        env = dict(f.__globals__, _sg_helpers=_NumpyAllocators())
+        self._run = pytypes.FunctionType(f.__code__, env, f.__name__, f.__defaults__,
+                                         f.__closure__)
 
     def __contains__(self, argtys) -> bool:
         return True
 
+    def _compiled(self, argtys):
+        load_or_compile(self.dispatcher, argtys)
+        return self.dispatcher.overloads[argtys]
+
     def __getitem__(self, argtys):
         from numba import types
 
+        argtys = tuple(argtys)
         conv = {types.int64: np.int64, types.boolean: np.bool_}
-        if any(t not in conv for t in argtys):
-            raise TypeError(f"a 0-d integer node of the Python tier got {argtys}, "
-                            "expected int64 and boolean values")
-        convs = tuple(conv[t] for t in argtys)
-        disp = self.dispatcher
-        run = disp.py_func
+        if not all(t in conv or isinstance(t, types.Array) for t in argtys):
+            return self._compiled(argtys)
+        convs = tuple(conv.get(t) for t in argtys)
+        run = self._run
 
         def entry(*args):
             try:
                 with np.errstate(all="raise"):
-                    return run(*[c(a) for c, a in zip(convs, args)])
+                    return run(*[a if c is None else c(a) for c, a in zip(convs, args)])
             except (FloatingPointError, OverflowError):
-                load_or_compile(disp, tuple(argtys))
-                return disp.overloads[tuple(argtys)].entry_point(*args)
+                return self._compiled(argtys).entry_point(*args)
 
         return _Compiled(entry, self._ret)
 
@@ -132,9 +158,9 @@ class PythonTier:
             from symgraph.link.numba.cache import load_kernel
 
             disp = load_kernel(self.spec["inline"][ref])
-            dtypes = self.spec.get("python", {}).get(ref)
-            if dtypes is not None:
-                disp = PythonNode(disp, dtypes)
+            outputs = self.spec.get("python", {}).get(ref)
+            if outputs is not None:
+                disp = PythonNode(disp, outputs)
             self._inline[ref] = disp
         return disp
 
