@@ -142,11 +142,12 @@ def python_exact(node) -> bool:
     values instead of compiling the kernel: integer shape arithmetic (an LSTM's
     ``n_steps``, slice bounds and reshape targets: about twenty such operations, each a
     compile of 0.1 s or more on a new cache dir, docs/benchmarks.md), and the shapes and
-    int64 vectors it starts from and ends in (``Shape``, ``Shape_i``, ``MakeVector``). The same values, by
-    construction: every operation is one of the integer and boolean operations above,
-    on int64 or bool values only, and the compiled glue still runs the node as machine
-    code. A fused node with one operation outside them is split into steps
-    (:func:`scalar_steps`), and this is asked again of each step."""
+    int64 vectors it starts from and ends in (``Shape``, ``Shape_i``, ``MakeVector``).
+    The same values, by construction: every operation is one of the integer and boolean
+    operations above, on int64 or bool values only, or a read of a shape, and the
+    compiled glue still runs the node as machine code. A fused node with one operation
+    outside them is split into steps (:func:`scalar_steps`), and this is asked again of
+    each step."""
     op = node.op
     if isinstance(op, (Shape, Shape_i)):
         return True   # integers read from an array's shape into a new array (or int64)
