@@ -149,7 +149,7 @@ class PythonTier:
     def _kernel(self, ref):
         """The dispatcher of node ``ref``: a kernel module of the glue (``_sgk<k>``), or
         the kernel made from a straight-line node's source (loaded on first use, shared
-        with every graph that has the same node), or, for 0-d integer arithmetic, that
+        with every graph that has the same node), or, for integer shape arithmetic, that
         source run in Python (:class:`PythonNode`)."""
         if isinstance(ref, str):
             return getattr(self.module, ref)
