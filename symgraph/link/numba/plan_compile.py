@@ -42,7 +42,7 @@ import sys
 from symgraph.link.numba import progress
 from symgraph.link.numba.fastload import load_cached, load_or_compile
 
-__all__ = ["compile_nodes"]
+__all__ = ["compile_nodes", "new_value_type"]
 
 #: send kernels to the background worker (tests switch it off to compare)
 USE_WORKER = True
@@ -73,9 +73,10 @@ def _source(dispatcher) -> str | None:
     return getattr(sys.modules.get(func.__module__), "_sg_source", None)
 
 
-def _plain(dtype: str, ndim: int):
-    """A new value of ``dtype`` and rank ``ndim``: a scalar for rank 0 (kernels return
-    0-d values as scalars), else a C-ordered array."""
+def new_value_type(dtype: str, ndim: int):
+    """The Numba type of a new value of ``dtype`` and rank ``ndim``: a scalar for rank 0
+    (kernels return 0-d values as scalars), else a C-ordered array. Also what a node the
+    Python tier runs in Python returns (``tiered.PythonNode``)."""
     import numpy as np
     from numba import from_dtype, types
 
@@ -112,7 +113,7 @@ def guessed_type(name: str, tys: dict, guess: dict, memo: dict):
     if name in memo:
         return memo[name]
     g = guess[name]
-    plain = _plain(g[0], g[1])
+    plain = new_value_type(g[0], g[1])
     t = _view(guessed_type(g[2], tys, guess, memo), g[3]) if len(g) == 4 else None
     if t is None or not _agrees(t, plain):
         t = plain

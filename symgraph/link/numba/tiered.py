@@ -36,7 +36,7 @@ import types as pytypes
 import numpy as np
 
 from symgraph.link.numba.fastload import load_or_compile
-from symgraph.link.numba.plan_compile import compile_nodes
+from symgraph.link.numba.plan_compile import compile_nodes, new_value_type
 
 __all__ = ["PythonTier", "TieredCall"]
 
@@ -89,13 +89,9 @@ class PythonNode:
     the kernel's: an int64 or bool scalar, or a new C-ordered array."""
 
     def __init__(self, dispatcher, outputs):
-        from numba import from_dtype, types
+        from numba import types
 
-        def numba_type(dtype, ndim):
-            t = from_dtype(np.dtype(dtype))
-            return t if ndim == 0 else types.Array(t, ndim, "C")
-
-        rets = [numba_type(d, nd) for d, nd in outputs]
+        rets = [new_value_type(d, nd) for d, nd in outputs]
         self.dispatcher = dispatcher
         self.py_func = None   # nothing for a worker to compile (``plan_compile._source``)
         self.overloads = self

@@ -216,8 +216,8 @@ def test_guesses_match_the_types_found(graph, tiered, new_cache, monkeypatch):
 def test_wrong_guesses_are_taken_back(alone, tiered, new_cache, monkeypatch):
     """Guesses that turn out wrong (every array guessed with layout 'A', views too) are
     withdrawn while queued; the results do not change."""
-    plain = plan_compile._plain
-    monkeypatch.setattr(plan_compile, "_plain", lambda dtype, ndim: (
+    plain = plan_compile.new_value_type
+    monkeypatch.setattr(plan_compile, "new_value_type", lambda dtype, ndim: (
         plain(dtype, ndim).copy(layout="A") if ndim else plain(dtype, ndim)))
     monkeypatch.setattr(plan_compile, "_view", lambda base, steps: None)
     new_cache(0)
