@@ -294,7 +294,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     # what the Python tier runs (``tiered.py``): every node as a kernel call, the
     # straight-line ones too (as kernels of their own: ``inline``)
     tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {},
-            "guess": {}, "python": {}}
+            "guess": {}, "python": {}, "views": []}
     for n, node in enumerate(order):
         code, extra = codes[n]
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
@@ -352,16 +352,20 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
     from its code, or, for a fused 0-d expression, one kernel per scalar operation
     (``tier_steps.py``: the same bits, and kernels shared by graphs of any depth), or,
     for integer shape arithmetic, the kernel's source run in Python (``tier["python"]``:
-    node -> its outputs' dtypes and ranks)."""
-    from symgraph.link.numba.tier_steps import python_exact, scalar_steps
+    node -> its outputs' dtypes and ranks), and for a view, the same with its result
+    typed by Numba's typing of the source (``tier["views"]``: the nodes)."""
+    from symgraph.link.numba.tier_steps import python_exact, python_view, scalar_steps
 
     exact = python_exact(node)
-    steps = None if exact else scalar_steps(node)
+    view = not exact and python_view(node, code)
+    steps = None if exact or view else scalar_steps(node)
     if steps is None:
         tier["inline"][n] = kernel_source(code, deco)
         tier["nodes"].append((n, arg_names, outs))
         if exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
             tier["python"][n] = [(o.type.dtype, o.type.ndim) for o in node.outputs]
+        elif view:   # the same, typed by Numba's typing (``tier_steps.python_view``)
+            tier["views"].append(n)
         return
     gen = numba_impl.find(type(node.op))
     names = []

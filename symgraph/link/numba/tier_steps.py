@@ -25,11 +25,12 @@ import numpy as np
 
 from symgraph.tensor import scalar_logic as tl
 from symgraph.tensor import scalar_ops as ts
-from symgraph.tensor.elemwise import Composite, Elemwise
+from symgraph.tensor.elemwise import Composite, DimShuffle, Elemwise
 from symgraph.tensor.shape_ops import MakeVector, Shape, Shape_i
+from symgraph.tensor.subtensor import Subtensor
 from symgraph.tensor.type import TensorType
 
-__all__ = ["python_exact", "scalar_steps"]
+__all__ = ["python_exact", "python_view", "scalar_steps"]
 
 _CHAIN_DTYPES = ("float32", "float64")
 
@@ -171,3 +172,22 @@ def python_exact(node) -> bool:
             return False
         step_dts.append(dt)
     return True
+
+
+def python_view(node, code) -> bool:
+    """Whether the Python tier may run ``node`` as its kernel's Python source on numpy
+    arrays, its result typed by Numba's typing of that source instead of by a compiled
+    kernel (``tiered.PythonNode``): basic indexing (``Subtensor``: integers and slices,
+    with the kernel's own bounds checks) and dimshuffles that add, drop or reverse axes,
+    whose every output the generator declares a view of an input (``NumbaCode.views``).
+    numpy and Numba make the same view of the same memory for these; an LSTM's graph has
+    about fifteen of them, each a compile of 0.06-0.17 s on a new cache dir
+    (docs/benchmarks.md), while the compiled glue has them inline and compiles none.
+    Not: a dimshuffle through a helper (``_sg_transpose``, an extern), or one that makes a
+    new array (``np.full``)."""
+    if not isinstance(node.op, (Subtensor, DimShuffle)) or code.externs:
+        return False
+    if not node.inputs or node.inputs[0].type.ndim == 0:
+        return False
+    views = code.views
+    return len(views) == len(node.outputs) and all(v is not None for v in views)

@@ -70,32 +70,46 @@ class _NumpyAllocators:
 
 
 class PythonNode:
-    """A node the tier runs as its kernel's Python source, not compiled
-    (``tier_steps.python_exact`` says which: integer arithmetic, comparisons and
-    selections on 0-d int64 and bool values, and ``Shape``, ``Shape_i``, int64
-    ``MakeVector``). It stands in for the kernel's dispatcher in a plan
-    (``plan_compile``): ``overloads`` holds an entry for the argument types a plan gives
-    it, as if compiled.
+    """A node the tier runs as its kernel's Python source, not compiled. It stands in
+    for the kernel's dispatcher in a plan (``plan_compile``): ``overloads`` holds an
+    entry for the argument types a plan gives it, as if compiled. Two kinds:
 
-    The same values as the machine code, by construction: the scalar operands are numpy
-    ``int64`` and ``bool_`` scalars and every result is cast to its dtype as in the
-    kernel, so each value is the exact integer, which the machine code computes too,
-    as long as nothing overflows int64 or divides by zero. Those have no value Python
-    can vouch for: LLVM compiles Numba's integer arithmetic as if it never overflowed
-    (``abs(k - n)`` became ``n - k`` when ``k < n``), and Numba's division by zero is
-    its own. So a call whose Python evaluation meets either (numpy raises, under
-    ``errstate(all="raise")``) runs the compiled kernel instead, and so do argument
-    types other than int64, bool and arrays. The types given to the nodes after it are
-    the kernel's: an int64 or bool scalar, or a new C-ordered array."""
+    * integer shape arithmetic (``outputs`` given: ``tier_steps.python_exact``): integer
+      arithmetic, comparisons and selections on 0-d int64 and bool values, and ``Shape``,
+      ``Shape_i``, int64 ``MakeVector``. The same values as the machine code, by
+      construction: the scalar operands are numpy ``int64`` and ``bool_`` scalars and
+      every result is cast to its dtype as in the kernel, so each value is the exact
+      integer, which the machine code computes too, as long as nothing overflows int64
+      or divides by zero. Those have no value Python can vouch for: LLVM compiles
+      Numba's integer arithmetic as if it never overflowed (``abs(k - n)`` became
+      ``n - k`` when ``k < n``), and Numba's division by zero is its own. So a call whose
+      Python evaluation meets either (numpy raises, under ``errstate(all="raise")``)
+      runs the compiled kernel instead. The types given to the nodes after it are the
+      kernel's: an int64 or bool scalar, or a new C-ordered array.
+    * views (``outputs`` None: ``tier_steps.python_view``): basic indexing and axis
+      changes, which numpy and Numba compute alike (a view of the same memory, the same
+      bounds checks in the source). The types given to the nodes after it are the ones
+      Numba's typing gives the source for these argument types
+      (``numba_compat.typing.return_type``: typing only, a few milliseconds, where a
+      compile takes 60-230 ms), so every later kernel is called for the very types the
+      compiled glue has there. A result that does not fit its type (a layout typed
+      contiguous that the array is not), an exception (an index out of bounds), or a
+      type Numba's typing cannot give, runs the compiled kernel instead.
+
+    Argument types other than int64, bool and arrays run the compiled kernel too."""
 
     def __init__(self, dispatcher, outputs):
         from numba import types
 
-        rets = [new_value_type(d, nd) for d, nd in outputs]
         self.dispatcher = dispatcher
         self.py_func = None   # nothing for a worker to compile (``plan_compile._source``)
         self.overloads = self
-        self._ret = rets[0] if len(rets) == 1 else types.Tuple(rets)
+        if outputs is None:
+            self._ret = None
+            self._typed: dict = {}
+        else:
+            rets = [new_value_type(d, nd) for d, nd in outputs]
+            self._ret = rets[0] if len(rets) == 1 else types.Tuple(rets)
         f = dispatcher.py_func
         env = dict(f.__globals__, _sg_helpers=_NumpyAllocators())
         self._run = pytypes.FunctionType(f.__code__, env, f.__name__, f.__defaults__,
@@ -108,6 +122,13 @@ class PythonNode:
         load_or_compile(self.dispatcher, argtys)
         return self.dispatcher.overloads[argtys]
 
+    def _view_type(self, argtys):
+        if argtys not in self._typed:
+            from symgraph.numba_compat.typing import return_type
+
+            self._typed[argtys] = return_type(self.dispatcher, argtys)
+        return self._typed[argtys]
+
     def __getitem__(self, argtys):
         from numba import types
 
@@ -117,15 +138,60 @@ class PythonNode:
             return self._compiled(argtys)
         convs = tuple(conv.get(t) for t in argtys)
         run = self._run
+        if self._ret is not None:
+            def entry(*args):
+                try:
+                    with np.errstate(all="raise"):
+                        return run(*[a if c is None else c(a) for c, a in zip(convs, args)])
+                except (FloatingPointError, OverflowError):
+                    return self._compiled(argtys).entry_point(*args)
 
-        def entry(*args):
+            return _Compiled(entry, self._ret)
+        ret = self._view_type(argtys)
+        if ret is None or not _checkable(ret):
+            return self._compiled(argtys)
+
+        def view_entry(*args):
             try:
-                with np.errstate(all="raise"):
-                    return run(*[a if c is None else c(a) for c, a in zip(convs, args)])
-            except (FloatingPointError, OverflowError):
-                return self._compiled(argtys).entry_point(*args)
+                out = run(*[a if c is None else c(a) for c, a in zip(convs, args)])
+            except Exception:  # noqa: BLE001 - the compiled kernel raises its own error
+                out = None
+            else:
+                if _fits(out, ret):
+                    return out
+            return self._compiled(argtys).entry_point(*args)
 
-        return _Compiled(entry, self._ret)
+        return _Compiled(view_entry, ret)
+
+
+def _checkable(t) -> bool:
+    """Whether :func:`_fits` can vouch for a value of Numba type ``t``."""
+    from numba import types
+
+    if isinstance(t, types.BaseTuple):
+        return all(_checkable(e) for e in t)
+    return isinstance(t, (types.Array, types.Integer, types.Float, types.Boolean,
+                          types.Complex))
+
+
+def _fits(value, t) -> bool:
+    """Whether ``value`` (a numpy array or scalar) may be passed where Numba type ``t``
+    is expected: the dtype, rank and writability, and the contiguity a 'C' or 'F' layout
+    promises (compiled code addresses such arrays by their shape alone)."""
+    from numba import types
+    from numba.np.numpy_support import as_dtype
+
+    if isinstance(t, types.BaseTuple):
+        return (isinstance(value, tuple) and len(value) == len(t)
+                and all(_fits(v, e) for v, e in zip(value, t)))
+    if isinstance(t, types.Array):
+        if value.__class__ is not np.ndarray or value.ndim != t.ndim:
+            return False
+        if value.dtype != as_dtype(t.dtype) or (t.mutable and not value.flags.writeable):
+            return False
+        return (t.layout == "A" or (t.layout == "C" and value.flags.c_contiguous)
+                or (t.layout == "F" and value.flags.f_contiguous))
+    return isinstance(value, np.generic) and value.dtype == as_dtype(t)
 
 
 class PythonTier:
@@ -145,8 +211,8 @@ class PythonTier:
     def _kernel(self, ref):
         """The dispatcher of node ``ref``: a kernel module of the glue (``_sgk<k>``), or
         the kernel made from a straight-line node's source (loaded on first use, shared
-        with every graph that has the same node), or, for integer shape arithmetic, that
-        source run in Python (:class:`PythonNode`)."""
+        with every graph that has the same node), or, for integer shape arithmetic and
+        views, that source run in Python (:class:`PythonNode`)."""
         if isinstance(ref, str):
             return getattr(self.module, ref)
         disp = self._inline.get(ref)
@@ -157,6 +223,8 @@ class PythonTier:
             outputs = self.spec.get("python", {}).get(ref)
             if outputs is not None:
                 disp = PythonNode(disp, outputs)
+            elif ref in self.spec.get("views", ()):
+                disp = PythonNode(disp, None)
             self._inline[ref] = disp
         return disp
 

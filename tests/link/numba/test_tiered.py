@@ -119,8 +119,29 @@ def _intshape(rng, dtype):
     return f, [], lambda j: (data, np.int64(ks[j % len(ks)]))
 
 
+def _views(rng, dtype):
+    """Views of every kind the Python tier runs as numpy (``tier_steps.python_view``):
+    slices with and without steps and with symbolic bounds, integer indices (constant,
+    negative and symbolic), a transpose, dimshuffles adding and dropping axes, feeding
+    elementwise kernels, a product and reductions; the layouts Numba gives them (C, F,
+    any) decide which specializations the later kernels are called for."""
+    x = T.tensor3("x", dtype=dtype)
+    k = T.lscalar("k")
+    W = symgraph.shared(rng.standard_normal((4, 3)).astype(dtype), name="W")
+    m = x[1:, ::-1][k]                       # int index after a reversed slice
+    a = T.dot(m[:, 1:], W[:3].T)            # (3, 4) @ (3, 4).T: column views
+    col = x[:, 0, :].dimshuffle(1, 0)        # drop an axis, transpose
+    b = col[::2] * x[-1, :k + 1].sum()       # stepped rows, a symbolic bound
+    row = W[0].dimshuffle("x", 0)            # add an axis
+    scalar_idx = x.shape[0] - 1
+    out = [a.sum(axis=0) + row.sum(), b.T, x[scalar_idx, 2:][::-1], W.T[1:, ::2] * 2]
+    f = symgraph.function([x, k], out, updates=[(W, W - 0.01 * T.grad(a.sum(), W))])
+    data = rng.standard_normal((3, 4, 4)).astype(dtype)
+    return f, [W], lambda j: (data + j, np.int64(j % 2))
+
+
 GRAPHS = {"mlp": _mlp, "convnet": _convnet, "rnn": _rnn, "scalars": _scalars,
-          "intshape": _intshape}
+          "intshape": _intshape, "views": _views}
 
 
 def _tier_kernels(f):
@@ -219,6 +240,81 @@ def test_integer_division_by_zero_runs_the_compiled_kernel_on_the_tier(glue):
     assert not node.dispatcher.overloads
     assert f(5, 0) == g(5, 0)
     assert node.dispatcher.overloads
+
+
+def test_view_nodes_run_as_python_typed_as_the_compiled_glue_types_them(glue, monkeypatch):
+    """The tier runs slices, integer indices and dimshuffles as numpy
+    (``tier["views"]``), never their compiled kernels, and gives the nodes after them
+    the very types Numba's compile gives those views (checked against a compile of each
+    view kernel for the same argument types): layouts C, F and any, and int64 scalars."""
+    from symgraph.link.numba.tiered import PythonNode
+
+    ran_compiled = []
+    compiled_entry = PythonNode._compiled
+
+    def spy(self, argtys):
+        ran_compiled.append((self, argtys))
+        return compiled_entry(self, argtys)
+
+    monkeypatch.setattr(PythonNode, "_compiled", spy)
+    glue("tiered")
+    for build in (_views, _mlp, _rnn):
+        f, _, args = build(np.random.default_rng(0), "float32")
+        views = f.executable.module._sg_tier["views"]
+        assert len(views) >= 3
+        f.executable.hold_python_tier()
+        f(*args(1))
+        f(*args(2))
+        tier = f.executable.graph_fn.tier
+        layouts = set()
+        for n in views:
+            node = tier._inline[n]
+            assert isinstance(node, PythonNode) and node._typed, n
+            assert not [a for who, a in ran_compiled if who is node], n
+            for argtys, ret in node._typed.items():
+                node.dispatcher.compile(argtys)
+                compiled = node.dispatcher.overloads[argtys].signature.return_type
+                assert ret == compiled, (n, argtys)
+                layouts.add(getattr(ret, "layout", str(ret)))
+        if build is _views:
+            assert {"C", "F", "A", "int64"} <= layouts
+
+
+def test_a_view_that_raises_raises_the_compiled_kernels_error(glue):
+    """An integer index out of bounds: the tier's numpy evaluation fails, the node's
+    compiled kernel runs and raises its own error, the one the compiled glue raises."""
+    x = T.matrix("x")
+    k = T.lscalar("k")
+    errors = []
+    for mode in ("tiered", "compiled"):
+        glue(mode)
+        f = symgraph.function([x, k], x[k] * 2)
+        if mode == "tiered":
+            f.executable.hold_python_tier()
+        assert f(np.ones((3, 2)), -3).tolist() == [2.0, 2.0]
+        with pytest.raises(IndexError) as info:
+            f(np.ones((3, 2)), 3)
+        errors.append(str(info.value).splitlines()[0])
+    assert errors[0] == errors[1] and "out of bounds" in errors[0]
+
+
+def test_a_view_value_that_does_not_fit_its_type_runs_the_compiled_kernel():
+    """``tiered._fits``: an array passes for a Numba type only with its dtype, rank,
+    writability and the contiguity a C or F layout promises."""
+    from numba import types
+
+    from symgraph.link.numba.tiered import _fits
+
+    a = np.zeros((4, 6), "float32")
+    c, f, any_ = (types.Array(types.float32, 2, lay) for lay in "CFA")
+    assert _fits(a, c) and _fits(a.T, f) and _fits(a[:, 1:], any_)
+    assert not _fits(a[:, 1:], c) and not _fits(a, f) and not _fits(a.T, c)
+    assert not _fits(a.astype("float64"), c) and not _fits(a[0], c)
+    ro = a.copy()
+    ro.flags.writeable = False
+    assert not _fits(ro, c) and _fits(ro, types.Array(types.float32, 2, "C", readonly=True))
+    assert _fits(np.int64(3), types.int64) and not _fits(3, types.int64)
+    assert not _fits(np.float64(3), types.float32)
 
 
 def _run(builder, dtype, steps, glue, mode):
