@@ -1,10 +1,11 @@
 """Numba's typing, without compiling: of basic indexing, and of a whole small function.
 
-Why (``index_result``): a new graph's kernels are compiled in a background process for argument types
-guessed from the graph before this process has compiled the kernels producing them
-(``link/numba/plan_compile.py``). A view's layout (C, F or any) follows Numba's own rules
-for basic indexing, which only Numba's typing states exactly; a guess that differs from
-them only costs the background process a useless compile, never a result.
+Why (``index_result``): a new graph's kernels are compiled in a background process for
+argument types guessed from the graph before this process has compiled the kernels
+producing them (``link/numba/plan_compile.py``). A view's layout (C, F or any) follows
+Numba's own rules for basic indexing, which only Numba's typing states exactly; a guess
+that differs from them only costs the background process a useless compile, never a
+result.
 
 Why (``return_type``): the Python tier runs a new graph's view nodes (slices,
 dimshuffles) as their kernels' Python source on numpy arrays instead of compiling a
