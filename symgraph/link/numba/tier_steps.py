@@ -26,6 +26,7 @@ import numpy as np
 from symgraph.tensor import scalar_logic as tl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import Composite, DimShuffle, Elemwise
+from symgraph.tensor.math import AxesSize
 from symgraph.tensor.shape_ops import MakeVector, Shape, Shape_i
 from symgraph.tensor.subtensor import Subtensor
 from symgraph.tensor.type import TensorType
@@ -143,14 +144,15 @@ def python_exact(node) -> bool:
     values instead of compiling the kernel: integer shape arithmetic (an LSTM's
     ``n_steps``, slice bounds and reshape targets: about twenty such operations, each a
     compile of 0.1 s or more on a new cache dir, docs/benchmarks.md), and the shapes and
-    int64 vectors it starts from and ends in (``Shape``, ``Shape_i``, ``MakeVector``).
+    int64 vectors it starts from and ends in (``Shape``, ``Shape_i``, ``AxesSize``,
+    ``MakeVector``).
     The same values, by construction: every operation is one of the integer and boolean
     operations above, on int64 or bool values only, or a read of a shape, and the
     compiled glue still runs the node as machine code. A fused node with one operation
     outside them is split into steps (:func:`scalar_steps`), and this is asked again of
     each step."""
     op = node.op
-    if isinstance(op, (Shape, Shape_i)):
+    if isinstance(op, (Shape, Shape_i, AxesSize)):
         return True   # integers read from an array's shape into a new array (or int64)
     if isinstance(op, MakeVector):
         return op.dtype == "int64"   # int64 scalars into a new int64 vector
@@ -183,11 +185,14 @@ def python_view(node, code) -> bool:
     numpy and Numba make the same view of the same memory for these; an LSTM's graph has
     about fifteen of them, each a compile of 0.06-0.17 s on a new cache dir
     (docs/benchmarks.md), while the compiled glue has them inline and compiles none.
-    Not: a dimshuffle through a helper (``_sg_transpose``, an extern), or one that makes a
-    new array (``np.full``)."""
+    Also the same ops on a 0-d value: the value itself, or a new array of ones' shape
+    filled with it (``np.full``, a copy in its own dtype). Not: a dimshuffle through a
+    helper (``_sg_transpose``, an extern, compiled for the types it is called with)."""
     if not isinstance(node.op, (Subtensor, DimShuffle)) or code.externs:
         return False
-    if not node.inputs or node.inputs[0].type.ndim == 0:
+    if not node.inputs:
         return False
+    if node.inputs[0].type.ndim == 0:
+        return all(o.type.dtype == node.inputs[0].type.dtype for o in node.outputs)
     views = code.views
     return len(views) == len(node.outputs) and all(v is not None for v in views)

@@ -58,10 +58,12 @@ class _Compiled:
 
 
 class _NumpyAllocators:
-    """``_sg_helpers`` for a kernel's source run in Python: numpy's own ``empty`` (the
-    compiled helper returns the same new C-ordered array), anything else the helper."""
+    """``_sg_helpers`` for a kernel's source run in Python: numpy's own ``empty`` and
+    ``full`` (the compiled helpers return the same new C-ordered array), anything else
+    the helper."""
 
     empty = staticmethod(np.empty)
+    full = staticmethod(np.full)
 
     def __getattr__(self, name):
         from symgraph.link.numba import helpers
@@ -96,7 +98,9 @@ class PythonNode:
       contiguous that the array is not), an exception (an index out of bounds), or a
       type Numba's typing cannot give, runs the compiled kernel instead.
 
-    Argument types other than int64, bool and arrays run the compiled kernel too."""
+    Argument types other than int64, bool and arrays (and, for views, float32 and float64
+    scalars: a 0-d value copied into a new array of its dtype) run the compiled kernel
+    too."""
 
     def __init__(self, dispatcher, outputs):
         from numba import types
@@ -134,6 +138,8 @@ class PythonNode:
 
         argtys = tuple(argtys)
         conv = {types.int64: np.int64, types.boolean: np.bool_}
+        if self._ret is None:   # a view, or a 0-d value copied (``python_view``)
+            conv.update({types.float32: np.float32, types.float64: np.float64})
         if not all(t in conv or isinstance(t, types.Array) for t in argtys):
             return self._compiled(argtys)
         convs = tuple(conv.get(t) for t in argtys)

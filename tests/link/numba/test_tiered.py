@@ -122,7 +122,8 @@ def _intshape(rng, dtype):
 def _views(rng, dtype):
     """Views of every kind the Python tier runs as numpy (``tier_steps.python_view``):
     slices with and without steps and with symbolic bounds, integer indices (constant,
-    negative and symbolic), a transpose, dimshuffles adding and dropping axes, feeding
+    negative and symbolic), a transpose, dimshuffles adding and dropping axes and
+    filling a new array with a 0-d value, a mean's ``AxesSize``, feeding
     elementwise kernels, a product and reductions; the layouts Numba gives them (C, F,
     any) decide which specializations the later kernels are called for."""
     x = T.tensor3("x", dtype=dtype)
@@ -134,7 +135,8 @@ def _views(rng, dtype):
     b = col[::2] * x[-1, :k + 1].sum()       # stepped rows, a symbolic bound
     row = W[0].dimshuffle("x", 0)            # add an axis
     scalar_idx = x.shape[0] - 1
-    out = [a.sum(axis=0) + row.sum(), b.T, x[scalar_idx, 2:][::-1], W.T[1:, ::2] * 2]
+    filled = x.sum().dimshuffle("x", "x") + x.mean(axis=0)   # a 0-d value into an array
+    out = [a.sum(axis=0) + row.sum(), b.T, x[scalar_idx, 2:][::-1], W.T[1:, ::2] * 2, filled]
     f = symgraph.function([x, k], out, updates=[(W, W - 0.01 * T.grad(a.sum(), W))])
     data = rng.standard_normal((3, 4, 4)).astype(dtype)
     return f, [W], lambda j: (data + j, np.int64(j % 2))
