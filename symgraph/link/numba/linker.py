@@ -294,7 +294,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     # what the Python tier runs (``tiered.py``): every node as a kernel call, the
     # straight-line ones too (as kernels of their own: ``inline``)
     tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {},
-            "guess": {}, "python": {}, "views": []}
+            "guess": {}, "python": {}, "views": {}}
     for n, node in enumerate(order):
         code, extra = codes[n]
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
@@ -352,8 +352,9 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
     from its code, or, for a fused 0-d expression, one kernel per scalar operation
     (``tier_steps.py``: the same bits, and kernels shared by graphs of any depth), or,
     for integer shape arithmetic, the kernel's source run in Python (``tier["python"]``:
-    node -> its outputs' dtypes and ranks), and for a view, the same with its result
-    typed by Numba's typing of the source (``tier["views"]``: the nodes)."""
+    node -> its outputs' dtypes and ranks), and for a view, the same with its results
+    typed by Numba's typing of its view steps (``tier["views"]``: node -> its
+    ``NumbaCode.views``)."""
     from symgraph.link.numba.tier_steps import python_exact, python_view, scalar_steps
 
     exact = python_exact(node)
@@ -365,7 +366,7 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
         if exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
             tier["python"][n] = [(o.type.dtype, o.type.ndim) for o in node.outputs]
         elif view:   # the same, typed by Numba's typing (``tier_steps.python_view``)
-            tier["views"].append(n)
+            tier["views"][n] = list(code.views)
         return
     gen = numba_impl.find(type(node.op))
     names = []

@@ -84,8 +84,11 @@ def new_value_type(dtype: str, ndim: int):
     return scalar if ndim == 0 else types.Array(scalar, ndim, "C")
 
 
-def _view(base, steps):
-    """``base``'s type after the view ``steps`` (``NumbaCode.views``), or None."""
+def view_type(base, steps):
+    """``base``'s type after the view ``steps`` (``NumbaCode.views``), or None: Numba's
+    own typing of each indexing step (``numba_compat.typing.index_result``) and of a
+    transpose. For the worker's guesses, and for the views the Python tier runs as
+    numpy (``tiered.PythonNode``)."""
     from numba import types
 
     from symgraph.numba_compat.typing import index_result
@@ -114,7 +117,7 @@ def guessed_type(name: str, tys: dict, guess: dict, memo: dict):
         return memo[name]
     g = guess[name]
     plain = new_value_type(g[0], g[1])
-    t = _view(guessed_type(g[2], tys, guess, memo), g[3]) if len(g) == 4 else None
+    t = view_type(guessed_type(g[2], tys, guess, memo), g[3]) if len(g) == 4 else None
     if t is None or not _agrees(t, plain):
         t = plain
     memo[name] = t

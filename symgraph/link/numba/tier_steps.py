@@ -145,7 +145,8 @@ def python_exact(node) -> bool:
     ``n_steps``, slice bounds and reshape targets: about twenty such operations, each a
     compile of 0.1 s or more on a new cache dir, docs/benchmarks.md), and the shapes and
     int64 vectors it starts from and ends in (``Shape``, ``Shape_i``, ``AxesSize``,
-    ``MakeVector``).
+    ``MakeVector``); and a 0-d value of any dtype indexed or dimshuffled (itself, or
+    copied into a new array of its dtype).
     The same values, by construction: every operation is one of the integer and boolean
     operations above, on int64 or bool values only, or a read of a shape, and the
     compiled glue still runs the node as machine code. A fused node with one operation
@@ -154,6 +155,9 @@ def python_exact(node) -> bool:
     op = node.op
     if isinstance(op, (Shape, Shape_i, AxesSize)):
         return True   # integers read from an array's shape into a new array (or int64)
+    if isinstance(op, (Subtensor, DimShuffle)) and node.inputs[0].type.ndim == 0:
+        # a 0-d value itself, or copied into a new array of ones' shape (``np.full``)
+        return all(o.type.dtype == node.inputs[0].type.dtype for o in node.outputs)
     if isinstance(op, MakeVector):
         return op.dtype == "int64"   # int64 scalars into a new int64 vector
     if not isinstance(op, Elemwise) or op.inplace_pattern:
@@ -178,21 +182,17 @@ def python_exact(node) -> bool:
 
 def python_view(node, code) -> bool:
     """Whether the Python tier may run ``node`` as its kernel's Python source on numpy
-    arrays, its result typed by Numba's typing of that source instead of by a compiled
-    kernel (``tiered.PythonNode``): basic indexing (``Subtensor``: integers and slices,
-    with the kernel's own bounds checks) and dimshuffles that add, drop or reverse axes,
-    whose every output the generator declares a view of an input (``NumbaCode.views``).
-    numpy and Numba make the same view of the same memory for these; an LSTM's graph has
-    about fifteen of them, each a compile of 0.06-0.17 s on a new cache dir
-    (docs/benchmarks.md), while the compiled glue has them inline and compiles none.
-    Also the same ops on a 0-d value: the value itself, or a new array of ones' shape
-    filled with it (``np.full``, a copy in its own dtype). Not: a dimshuffle through a
-    helper (``_sg_transpose``, an extern, compiled for the types it is called with)."""
+    arrays, its results typed by Numba's typing of the view steps the generator declares
+    (``NumbaCode.views``) instead of by a compiled kernel (``tiered.PythonNode``): basic
+    indexing (``Subtensor``: integers and slices, with the kernel's own bounds checks)
+    and dimshuffles that add, drop or reverse axes. numpy and Numba make the same view of
+    the same memory for these; an LSTM's graph has about forty of them, each a compile of
+    0.06-0.17 s on a new cache dir (docs/benchmarks.md), while the compiled glue has them
+    inline and compiles none. Not: a dimshuffle through a helper (``_sg_transpose``, an
+    extern, compiled for the types it is called with)."""
     if not isinstance(node.op, (Subtensor, DimShuffle)) or code.externs:
         return False
-    if not node.inputs:
+    if not node.inputs or node.inputs[0].type.ndim == 0:
         return False
-    if node.inputs[0].type.ndim == 0:
-        return all(o.type.dtype == node.inputs[0].type.dtype for o in node.outputs)
     views = code.views
     return len(views) == len(node.outputs) and all(v is not None for v in views)

@@ -36,7 +36,7 @@ import types as pytypes
 import numpy as np
 
 from symgraph.link.numba.fastload import load_or_compile
-from symgraph.link.numba.plan_compile import compile_nodes, new_value_type
+from symgraph.link.numba.plan_compile import compile_nodes, new_value_type, view_type
 
 __all__ = ["PythonTier", "TieredCall"]
 
@@ -76,41 +76,42 @@ class PythonNode:
     for the kernel's dispatcher in a plan (``plan_compile``): ``overloads`` holds an
     entry for the argument types a plan gives it, as if compiled. Two kinds:
 
-    * integer shape arithmetic (``outputs`` given: ``tier_steps.python_exact``): integer
-      arithmetic, comparisons and selections on 0-d int64 and bool values, and ``Shape``,
-      ``Shape_i``, int64 ``MakeVector``. The same values as the machine code, by
-      construction: the scalar operands are numpy ``int64`` and ``bool_`` scalars and
-      every result is cast to its dtype as in the kernel, so each value is the exact
-      integer, which the machine code computes too, as long as nothing overflows int64
-      or divides by zero. Those have no value Python can vouch for: LLVM compiles
-      Numba's integer arithmetic as if it never overflowed (``abs(k - n)`` became
-      ``n - k`` when ``k < n``), and Numba's division by zero is its own. So a call whose
-      Python evaluation meets either (numpy raises, under ``errstate(all="raise")``)
-      runs the compiled kernel instead. The types given to the nodes after it are the
-      kernel's: an int64 or bool scalar, or a new C-ordered array.
-    * views (``outputs`` None: ``tier_steps.python_view``): basic indexing and axis
-      changes, which numpy and Numba compute alike (a view of the same memory, the same
-      bounds checks in the source). The types given to the nodes after it are the ones
-      Numba's typing gives the source for these argument types
-      (``numba_compat.typing.return_type``: typing only, a few milliseconds, where a
-      compile takes 60-230 ms), so every later kernel is called for the very types the
-      compiled glue has there. A result that does not fit its type (a layout typed
-      contiguous that the array is not), an exception (an index out of bounds), or a
-      type Numba's typing cannot give, runs the compiled kernel instead.
+    * exact values (``outputs``: each output's dtype and rank; ``tier_steps.
+      python_exact``): integer arithmetic, comparisons and selections on 0-d int64 and
+      bool values, ``Shape``, ``Shape_i``, ``AxesSize``, int64 ``MakeVector``, and a 0-d
+      value indexed or dimshuffled (itself, or copied into a new array of its dtype).
+      The same values as the machine code, by construction: the scalar operands are
+      numpy scalars of their dtypes and every result is cast to its dtype as in the
+      kernel, so each value is the exact integer (or the copied value), which the machine
+      code computes too, as long as nothing overflows int64 or divides by zero. Those
+      have no value Python can vouch for: LLVM compiles Numba's integer arithmetic as if
+      it never overflowed (``abs(k - n)`` became ``n - k`` when ``k < n``), and Numba's
+      division by zero is its own. So a call whose Python evaluation meets either (numpy
+      raises, under ``errstate(all="raise")``) runs the compiled kernel instead. The
+      types given to the nodes after it are the kernel's: a scalar, or a new C-ordered
+      array.
+    * views (``views``: each output's ``NumbaCode.views`` entry; ``tier_steps.
+      python_view``): basic indexing and axis changes, which numpy and Numba compute
+      alike (a view of the same memory, the same bounds checks in the source). The types
+      given to the nodes after it are the ones Numba's typing gives the view for these
+      argument types (:meth:`_view_type`), so every later kernel is called for the very
+      types the compiled glue has there. A result that does not fit its type (a layout
+      typed contiguous that the array is not), an exception (an index out of bounds), or
+      a type Numba's typing cannot give, runs the compiled kernel instead.
 
-    Argument types other than int64, bool and arrays (and, for views, float32 and float64
-    scalars: a 0-d value copied into a new array of its dtype) run the compiled kernel
-    too."""
+    Argument types other than int64, bool, float32, float64 and arrays run the compiled
+    kernel too."""
 
-    def __init__(self, dispatcher, outputs):
+    def __init__(self, dispatcher, outputs=None, views=None):
         from numba import types
 
         self.dispatcher = dispatcher
         self.py_func = None   # nothing for a worker to compile (``plan_compile._source``)
         self.overloads = self
-        if outputs is None:
+        self._views = views
+        self._typed: dict = {}
+        if views is not None:
             self._ret = None
-            self._typed: dict = {}
         else:
             rets = [new_value_type(d, nd) for d, nd in outputs]
             self._ret = rets[0] if len(rets) == 1 else types.Tuple(rets)
@@ -127,19 +128,29 @@ class PythonNode:
         return self.dispatcher.overloads[argtys]
 
     def _view_type(self, argtys):
+        """The view's Numba type for ``argtys``: each output's view steps typed by
+        Numba's typing of indexing (``plan_compile.view_type``, microseconds), else the
+        kernel's whole source typed (``numba_compat.typing.return_type``, milliseconds),
+        else None."""
         if argtys not in self._typed:
-            from symgraph.numba_compat.typing import return_type
+            from numba import types
 
-            self._typed[argtys] = return_type(self.dispatcher, argtys)
+            rets = [view_type(argtys[k], steps) for k, steps in self._views]
+            if all(r is not None for r in rets):
+                ret = rets[0] if len(rets) == 1 else types.Tuple(rets)
+            else:
+                from symgraph.numba_compat.typing import return_type
+
+                ret = return_type(self.dispatcher, argtys)
+            self._typed[argtys] = ret
         return self._typed[argtys]
 
     def __getitem__(self, argtys):
         from numba import types
 
         argtys = tuple(argtys)
-        conv = {types.int64: np.int64, types.boolean: np.bool_}
-        if self._ret is None:   # a view, or a 0-d value copied (``python_view``)
-            conv.update({types.float32: np.float32, types.float64: np.float64})
+        conv = {types.int64: np.int64, types.boolean: np.bool_, types.float32: np.float32,
+                types.float64: np.float64}
         if not all(t in conv or isinstance(t, types.Array) for t in argtys):
             return self._compiled(argtys)
         convs = tuple(conv.get(t) for t in argtys)
@@ -229,8 +240,8 @@ class PythonTier:
             outputs = self.spec.get("python", {}).get(ref)
             if outputs is not None:
                 disp = PythonNode(disp, outputs)
-            elif ref in self.spec.get("views", ()):
-                disp = PythonNode(disp, None)
+            elif ref in self.spec.get("views", {}):
+                disp = PythonNode(disp, views=self.spec["views"][ref])
             self._inline[ref] = disp
         return disp
 

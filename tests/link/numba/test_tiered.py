@@ -181,8 +181,8 @@ def test_integer_scalar_nodes_run_as_python_on_the_tier(glue):
     glue("tiered")
     f, _, args = _intshape(np.random.default_rng(0), "float64")
     python = f.executable.module._sg_tier["python"]
-    assert len(python) >= 3 and all({d for d, _ in o} <= {"int64", "bool"}
-                                    for o in python.values())
+    # (besides the integer nodes, a float 0-d value dimshuffled into an array is copied)
+    assert len([o for o in python.values() if {d for d, _ in o} <= {"int64", "bool"}]) >= 3
     f.executable.hold_python_tier()
     f(*args(0))
     tier = f.executable.graph_fn.tier
