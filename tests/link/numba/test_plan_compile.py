@@ -219,7 +219,7 @@ def test_wrong_guesses_are_taken_back(alone, tiered, new_cache, monkeypatch):
     plain = plan_compile.new_value_type
     monkeypatch.setattr(plan_compile, "new_value_type", lambda dtype, ndim: (
         plain(dtype, ndim).copy(layout="A") if ndim else plain(dtype, ndim)))
-    monkeypatch.setattr(plan_compile, "_view", lambda base, steps: None)
+    monkeypatch.setattr(plan_compile, "view_type", lambda base, steps: None)
     new_cache(0)
     fake = _with_fake(monkeypatch, "idle")
     f, shared = _training_step()
