@@ -10,16 +10,18 @@ result.
 Why (``return_type``): the Python tier runs a new graph's view nodes (slices,
 dimshuffles) as their kernels' Python source on numpy arrays instead of compiling a
 kernel for each (``link/numba/tiered.py``), but the nodes after them must still be
-called with the types Numba gives those views inside the compiled glue. Typing a small
-function takes a few milliseconds; compiling it, 60-230 ms.
+called with the types Numba gives those views inside the compiled glue. The tier types
+a view from its declared view steps (``index_result``, microseconds); where a step has
+no such typing, this types the kernel's whole source: 14 ms a kernel on average in an
+LSTM's first call, against 60-230 ms for compiling it.
 
 Private uses: ``numba.core.typing.arraydecl.get_array_index_type``, the function Numba's
 typing of ``array[index]`` calls; a compiler class made of Numba's own untyped pipeline
 (``DefaultPassBuilder.define_untyped_pipeline``) and type inference pass, ended by a
 pass that returns the inferred type (``_EarlyPipelineCompletion``), run through
 ``compiler.compile_extra`` with the dispatcher's options (``_compiler.targetdescr``)
-under Numba's compiler lock. Public path: None (the
-caller then guesses the view like a new array, C-ordered, or compiles the kernel).
+under Numba's compiler lock. Public path: None (the caller then guesses the view like a
+new array, C-ordered, or compiles the kernel).
 """
 from __future__ import annotations
 

@@ -148,8 +148,8 @@ def python_exact(node) -> bool:
     ``MakeVector``); and a 0-d value of any dtype indexed or dimshuffled (itself, or
     copied into a new array of its dtype).
     The same values, by construction: every operation is one of the integer and boolean
-    operations above, on int64 or bool values only, or a read of a shape, and the
-    compiled glue still runs the node as machine code. A fused node with one operation
+    operations above, on int64 or bool values only, a read of a shape, or a copy, and
+    the compiled glue still runs the node as machine code. A fused node with one operation
     outside them is split into steps (:func:`scalar_steps`), and this is asked again of
     each step."""
     op = node.op
