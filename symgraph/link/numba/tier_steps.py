@@ -186,10 +186,11 @@ def python_view(node, code) -> bool:
     (``NumbaCode.views``) instead of by a compiled kernel (``tiered.PythonNode``): basic
     indexing (``Subtensor``: integers and slices, with the kernel's own bounds checks)
     and dimshuffles that add, drop or reverse axes. numpy and Numba make the same view of
-    the same memory for these; an LSTM's graph has about forty of them, each a compile of
-    0.06-0.17 s on a new cache dir (docs/benchmarks.md), while the compiled glue has them
-    inline and compiles none. Not: a dimshuffle through a helper (``_sg_transpose``, an
-    extern, compiled for the types it is called with)."""
+    the same memory for these; an LSTM's graph has about forty of them, some fifteen
+    distinct kernels, each a compile of 0.05-0.19 s on a new cache dir
+    (docs/benchmarks.md), while the compiled glue has them inline and compiles none.
+    Not: a dimshuffle through a helper (``_sg_transpose``, an extern, compiled for the
+    types it is called with)."""
     if not isinstance(node.op, (Subtensor, DimShuffle)) or code.externs:
         return False
     if not node.inputs or node.inputs[0].type.ndim == 0:

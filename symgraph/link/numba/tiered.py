@@ -93,28 +93,25 @@ class PythonNode:
     * views (``views``: each output's ``NumbaCode.views`` entry; ``tier_steps.
       python_view``): basic indexing and axis changes, which numpy and Numba compute
       alike (a view of the same memory, the same bounds checks in the source). The types
-      given to the nodes after it are the ones Numba's typing gives the view for these
-      argument types (:meth:`_view_type`), so every later kernel is called for the very
-      types the compiled glue has there. A result that does not fit its type (a layout
-      typed contiguous that the array is not), an exception (an index out of bounds), or
-      a type Numba's typing cannot give, runs the compiled kernel instead.
+      given to the nodes after it are the ones Numba's typing of indexing gives the view
+      for these argument types (``plan_compile.view_type``), so every later kernel is
+      called for the very types the compiled glue has there. A result that does not fit
+      its type (a layout typed contiguous that the array is not), an exception (an index
+      out of bounds), or a view Numba's typing cannot type, runs the compiled kernel
+      instead.
 
     Argument types other than int64, bool, float32, float64 and arrays run the compiled
     kernel too."""
 
     def __init__(self, dispatcher, outputs=None, views=None):
-        from numba import types
-
         self.dispatcher = dispatcher
         self.py_func = None   # nothing for a worker to compile (``plan_compile._source``)
         self.overloads = self
         self._views = views
-        self._typed: dict = {}
-        if views is not None:
-            self._ret = None
-        else:
-            rets = [new_value_type(d, nd) for d, nd in outputs]
-            self._ret = rets[0] if len(rets) == 1 else types.Tuple(rets)
+        #: a view's Numba return type per argument types a plan asked for
+        self.typed: dict = {}
+        if views is None:
+            self._ret = _one_or_tuple([new_value_type(d, nd) for d, nd in outputs])
         f = dispatcher.py_func
         env = dict(f.__globals__, _sg_helpers=_NumpyAllocators())
         self._run = pytypes.FunctionType(f.__code__, env, f.__name__, f.__defaults__,
@@ -127,24 +124,6 @@ class PythonNode:
         load_or_compile(self.dispatcher, argtys)
         return self.dispatcher.overloads[argtys]
 
-    def _view_type(self, argtys):
-        """The view's Numba type for ``argtys``: each output's view steps typed by
-        Numba's typing of indexing (``plan_compile.view_type``, microseconds), else the
-        kernel's whole source typed (``numba_compat.typing.return_type``, milliseconds),
-        else None."""
-        if argtys not in self._typed:
-            from numba import types
-
-            rets = [view_type(argtys[k], steps) for k, steps in self._views]
-            if all(r is not None for r in rets):
-                ret = rets[0] if len(rets) == 1 else types.Tuple(rets)
-            else:
-                from symgraph.numba_compat.typing import return_type
-
-                ret = return_type(self.dispatcher, argtys)
-            self._typed[argtys] = ret
-        return self._typed[argtys]
-
     def __getitem__(self, argtys):
         from numba import types
 
@@ -155,7 +134,7 @@ class PythonNode:
             return self._compiled(argtys)
         convs = tuple(conv.get(t) for t in argtys)
         run = self._run
-        if self._ret is not None:
+        if self._views is None:
             def entry(*args):
                 try:
                     with np.errstate(all="raise"):
@@ -164,9 +143,13 @@ class PythonNode:
                     return self._compiled(argtys).entry_point(*args)
 
             return _Compiled(entry, self._ret)
-        ret = self._view_type(argtys)
-        if ret is None or not _checkable(ret):
+        # each output's view steps typed by Numba's typing of indexing (microseconds);
+        # None only where Numba cannot type the view at all: its kernel then runs
+        rets = [view_type(argtys[k], steps) for k, steps in self._views]
+        checks = [None if r is None else _fit_check(r) for r in rets]
+        if any(c is None for c in checks):
             return self._compiled(argtys)
+        fits = checks[0] if len(checks) == 1 else _tuple_check(checks)
 
         def view_entry(*args):
             try:
@@ -174,41 +157,50 @@ class PythonNode:
             except Exception:  # noqa: BLE001 - the compiled kernel raises its own error
                 out = None
             else:
-                if _fits(out, ret):
+                if fits(out):
                     return out
             return self._compiled(argtys).entry_point(*args)
 
+        self.typed[argtys] = ret = _one_or_tuple(rets)
         return _Compiled(view_entry, ret)
 
 
-def _checkable(t) -> bool:
-    """Whether :func:`_fits` can vouch for a value of Numba type ``t``."""
+def _one_or_tuple(rets):
+    """A kernel's return type: its one output's type, or the tuple of them."""
     from numba import types
 
-    if isinstance(t, types.BaseTuple):
-        return all(_checkable(e) for e in t)
-    return isinstance(t, (types.Array, types.Integer, types.Float, types.Boolean,
-                          types.Complex))
+    return rets[0] if len(rets) == 1 else types.Tuple(rets)
 
 
-def _fits(value, t) -> bool:
-    """Whether ``value`` (a numpy array or scalar) may be passed where Numba type ``t``
-    is expected: the dtype, rank and writability, and the contiguity a 'C' or 'F' layout
-    promises (compiled code addresses such arrays by their shape alone)."""
+def _tuple_check(checks):
+    return lambda value: (isinstance(value, tuple) and len(value) == len(checks)
+                          and all(c(v) for c, v in zip(checks, value)))
+
+
+def _fit_check(t):
+    """A test of whether a value (a numpy array or scalar) may be passed where Numba type
+    ``t`` is expected: the dtype, rank and writability, and the contiguity a 'C' or 'F'
+    layout promises (compiled code addresses such arrays by their shape alone); None for
+    a type it cannot vouch for. Made once per plan, run on every call of the node."""
     from numba import types
     from numba.np.numpy_support import as_dtype
 
-    if isinstance(t, types.BaseTuple):
-        return (isinstance(value, tuple) and len(value) == len(t)
-                and all(_fits(v, e) for v, e in zip(value, t)))
     if isinstance(t, types.Array):
-        if value.__class__ is not np.ndarray or value.ndim != t.ndim:
-            return False
-        if value.dtype != as_dtype(t.dtype) or (t.mutable and not value.flags.writeable):
-            return False
-        return (t.layout == "A" or (t.layout == "C" and value.flags.c_contiguous)
-                or (t.layout == "F" and value.flags.f_contiguous))
-    return isinstance(value, np.generic) and value.dtype == as_dtype(t)
+        dtype, ndim, writeable = as_dtype(t.dtype), t.ndim, t.mutable
+        flag = {"C": "C_CONTIGUOUS", "F": "F_CONTIGUOUS"}.get(t.layout)
+
+        def fits(value):
+            if value.__class__ is not np.ndarray or value.ndim != ndim:
+                return False
+            if value.dtype != dtype or (writeable and not value.flags.writeable):
+                return False
+            return flag is None or value.flags[flag]
+
+        return fits
+    if isinstance(t, (types.Integer, types.Float, types.Boolean, types.Complex)):
+        dtype = as_dtype(t)
+        return lambda value: isinstance(value, np.generic) and value.dtype == dtype
+    return None
 
 
 class PythonTier:
