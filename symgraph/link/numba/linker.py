@@ -351,10 +351,10 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
     """The Python tier's entries for straight-line node ``n``: a kernel of its own made
     from its code, or, for a fused 0-d expression, one kernel per scalar operation
     (``tier_steps.py``: the same bits, and kernels shared by graphs of any depth), or,
-    for integer shape arithmetic, the kernel's source run in Python (``tier["python"]``:
-    node -> its outputs' dtypes and ranks), and for a view, the same with its results
-    typed by Numba's typing of its view steps (``tier["views"]``: node -> its
-    ``NumbaCode.views``)."""
+    for integer shape arithmetic and 0-d copies, the kernel's source run in Python
+    (``tier["python"]``: node -> its outputs' dtypes and ranks), and for a view, the
+    same with its results typed by Numba's typing of its view steps (``tier["views"]``:
+    node -> its ``NumbaCode.views``)."""
     from symgraph.link.numba.tier_steps import python_exact, python_view, scalar_steps
 
     exact = python_exact(node)

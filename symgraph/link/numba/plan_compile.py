@@ -42,7 +42,7 @@ import sys
 from symgraph.link.numba import progress
 from symgraph.link.numba.fastload import load_cached, load_or_compile
 
-__all__ = ["compile_nodes", "new_value_type"]
+__all__ = ["compile_nodes", "new_value_type", "view_type"]
 
 #: send kernels to the background worker (tests switch it off to compare)
 USE_WORKER = True
