@@ -48,6 +48,10 @@ class NumbaCode:
     #: argument types before they are known (``plan_compile.py``): a wrong one costs the
     #: background worker time, never a result
     views: tuple = ()
+    #: for a loop node (``Scan``): what the Python tier needs to run the loop itself in
+    #: Python, calling the step's kernels, instead of compiling the loop and its step's
+    #: glue before a new graph's first call (``tier_loop.py``); None for other nodes
+    loop: dict | None = None
 
 
 numba_impl = Registry("numba")

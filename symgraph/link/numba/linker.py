@@ -321,6 +321,8 @@ def generate_module(fgraph, input_vars, shared_vars):
             body.append(f"# {label}")
             body.append(f"{lhs} = _sgx{k}({', '.join(arg_names)})")
             tier["nodes"].append((f"_sgk{k}", arg_names, outs))
+            if code.loop is not None:   # a loop the tier runs itself (``tier_loop.py``)
+                tier.setdefault("loops", {})[f"_sgk{k}"] = code.loop
             continue
         _tier_inline(tier, n, node, code, deco, arg_names, outs)
         imports.update(code.imports)

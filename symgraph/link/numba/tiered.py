@@ -35,6 +35,7 @@ import types as pytypes
 
 import numpy as np
 
+from symgraph.link.numba import tier_loop
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.plan_compile import compile_nodes, new_value_type, view_type
 
@@ -214,16 +215,31 @@ class PythonTier:
         self._sigs: dict = {}
         self._inline: dict = {}
         self._lock = threading.Lock()
-        #: kernels of this graph the background worker compiled (``plan_compile.py``)
-        self.by_worker = 0
+        self._by_worker = 0
+
+    @property
+    def by_worker(self) -> int:
+        """Kernels of this graph the background worker compiled (``plan_compile.py``),
+        those of its scans' steps included."""
+        return self._by_worker + sum(
+            d._tier.by_worker for d in self._inline.values()
+            if isinstance(d, tier_loop.PythonLoop) and d._tier is not None)
 
     def _kernel(self, ref):
-        """The dispatcher of node ``ref``: a kernel module of the glue (``_sgk<k>``), or
+        """The dispatcher of node ``ref``: a kernel module of the glue (``_sgk<k>``; for
+        a scan's loop, the loop run in Python: :class:`~.tier_loop.PythonLoop`), or
         the kernel made from a straight-line node's source (loaded on first use, shared
         with every graph that has the same node), or, for integer shape arithmetic and
         views, that source run in Python (:class:`PythonNode`)."""
         if isinstance(ref, str):
-            return getattr(self.module, ref)
+            loop = self.spec.get("loops", {}).get(ref)
+            if loop is None or not tier_loop.ENABLED:
+                return getattr(self.module, ref)
+            disp = self._inline.get(ref)
+            if disp is None:   # a scan's loop, run in Python (``tier_loop.py``)
+                disp = self._inline[ref] = tier_loop.PythonLoop(getattr(self.module, ref),
+                                                                loop)
+            return disp
         disp = self._inline.get(ref)
         if disp is None:
             from symgraph.link.numba.cache import load_kernel
@@ -290,7 +306,7 @@ class PythonTier:
             lines.append("    " + line)
         nodes = [(self._kernel(ref), ins, outs, ref) for ref, ins, outs in spec["nodes"]]
         compiled, by_worker = compile_nodes(nodes, tys, self, spec.get("guess"))
-        self.by_worker += by_worker
+        self._by_worker += by_worker
         for j, ((ref, ins, outs), cres) in enumerate(zip(spec["nodes"], compiled)):
             env[f"_sge{j}"] = cres.entry_point
             lhs = outs[0] if len(outs) == 1 else ", ".join(outs)

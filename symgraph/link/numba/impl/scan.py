@@ -82,6 +82,10 @@ def inner_module(op, optimize_inner=True):
     return cache.load_module(src)
 
 
+#: the message of the one check that guards memory (a sequence read past its end)
+_LENGTHS = "n_steps < 0, or a sequence with fewer rows than n_steps"
+
+
 def _err(op, msg) -> str:
     """A ``raise`` naming the scan but not the line that built it: the kernel module is
     named after its source, and a line (a path) in it would give the same loop built
@@ -110,7 +114,7 @@ def numba_scan(op, node, ctx):
     # shapes and the user's line (``Executable.explain``).
     bad = ["(n < 0)"] + [f"({s}.shape[0] < n)" for s in seqs]
     lines = [f"if {' | '.join(bad)}:",
-             f"    {_err(op, 'n_steps < 0, or a sequence with fewer rows than n_steps')}"]
+             f"    {_err(op, _LENGTHS)}"]
     for i, x in enumerate(inits):
         rows = L[i] if ring[i] else f"{L[i]} + n"
         shape = f"({rows},) + {x}.shape[1:]" if st_t[i].ndim else f"{rows}"
@@ -166,6 +170,13 @@ def numba_scan(op, node, ctx):
     src = f"def {ctx.name}({', '.join(params)}):\n" + indent("\n".join(lines))
     # copy_into by symbol too: compiled once per installation and type, not linked into
     # and optimized again in every scan's node function (docs/benchmarks.md)
+    # what the Python tier needs to run this loop itself (``tier_loop.py``): the step's
+    # module, the layout above, and the one message of the checks
+    loop = {"step": mod.__name__, "n_consts": mod._sg_n_consts, "n_seqs": n_seqs,
+            "n_nonseqs": op.n_nonseqs, "taps": [list(t) for t in op.state_taps],
+            "ring": ring, "states": [(t.dtype, t.ndim) for t in st_t],
+            "nitsot": [(t.dtype, t.ndim) for t in nit_t], "until": op.until,
+            "error": f"scan {op.name!r}: {_LENGTHS}"}
     return NumbaCode(src, imports=imports,
                      externs=(("_sg_copy_into", "symgraph.link.numba.helpers:copy_into"),
-                              step_extern))
+                              step_extern), loop=loop)
