@@ -70,6 +70,60 @@ def address(typingctx, a):
     return sig, codegen
 
 
+@intrinsic
+def c_contiguous(typingctx, a):
+    """``a.flags.c_contiguous``, by Numba's own rule (``numpy_support.is_contiguous``:
+    axes of size 0 or 1 at either end are skipped, then each stride is the next one
+    times its size, the innermost the item size), as a few IR instructions.
+
+    Why: for an array not typed 'C', Numba lowers the flag by compiling its
+    ``is_contiguous`` helper (``compile_internal``) once per process and rank: about
+    0.25 s inside the first elementwise kernel of each rank with operands typed 'A' or
+    'F' (an LSTM's gate slices), in every process that compiles one
+    (docs/benchmarks.md)."""
+    if not isinstance(a, types.Array):
+        return None
+    sig = types.boolean(a)
+
+    def codegen(context, builder, signature, args):
+        aty = signature.args[0]
+        if aty.layout == "C" or aty.ndim == 0:
+            return context.get_constant(types.boolean, True)
+        ary = context.make_array(aty)(context, builder, args[0])
+        nd = aty.ndim
+        dims = [builder.extract_value(ary.shape, d) for d in range(nd)]
+        strides = [builder.extract_value(ary.strides, d) for d in range(nd)]
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
+            context.get_value_type(aty.dtype)))
+        one = context.get_constant(types.intp, 1)
+        false = ir.Constant(ir.IntType(1), 0)
+        big = [builder.icmp_signed(">", d, one) for d in dims]
+        # big_from[i]: an axis >= i has more than one element; big_before[i]: one < i has
+        big_from = [false] * (nd + 1)
+        for i in range(nd - 1, -1, -1):
+            big_from[i] = builder.or_(big[i], big_from[i + 1])
+        big_before = [false] * (nd + 1)
+        for i in range(nd):
+            big_before[i + 1] = builder.or_(big_before[i], big[i])
+        # the innermost axis with more than one element has the item size as its stride
+        inner_ok = false
+        for i in range(nd):
+            inner = builder.and_(big[i], builder.not_(big_from[i + 1]))
+            unit = builder.icmp_signed("==", strides[i], itemsize)
+            inner_ok = builder.or_(inner_ok, builder.and_(inner, unit))
+        # between the outermost and the innermost such axes, each stride is the next one
+        # times its size
+        ok = inner_ok
+        for ax in range(1, nd):
+            inside = builder.and_(big_from[ax], big_before[ax])
+            step = builder.icmp_signed("==", builder.mul(strides[ax], dims[ax]),
+                                       strides[ax - 1])
+            ok = builder.and_(ok, builder.or_(builder.not_(inside), step))
+        return builder.or_(builder.not_(big_from[0]), ok)
+
+    return sig, codegen
+
+
 @numba.njit(cache=True)
 def transpose(a, axes):
     """``a.transpose(axes)``, compiled once per installation instead of once per process:
@@ -291,7 +345,7 @@ def copy_into(dst, src):
     """
     if src.shape != dst.shape:
         raise ValueError("copy_into: the value does not have the destination's shape")
-    if src.flags.c_contiguous and dst.flags.c_contiguous:
+    if c_contiguous(src) and c_contiguous(dst):
         d = np.ascontiguousarray(dst).reshape(dst.size)
         s = np.ascontiguousarray(src).reshape(src.size)
         for k in range(d.size):

@@ -165,3 +165,51 @@ def test_in_place_output_into_an_operand_of_any_layout(layout):
     got = f(a, b)
     np.testing.assert_allclose(got, keep + np.tanh(b), rtol=1e-13)
     np.testing.assert_array_equal(a, got)
+
+
+_FLAG_FNS: dict = {}
+
+
+def _flag_fns():
+    """Numba's ``a.flags.c_contiguous`` and ``helpers.c_contiguous``, compiled."""
+    if not _FLAG_FNS:
+        import numba
+
+        from symgraph.link.numba.helpers import c_contiguous
+
+        _FLAG_FNS["numba"] = numba.njit(lambda a: a.flags.c_contiguous)
+        _FLAG_FNS["ours"] = numba.njit(lambda a: c_contiguous(a))
+    return _FLAG_FNS["numba"], _FLAG_FNS["ours"]
+
+
+def test_c_contiguous_follows_numbas_rule_on_every_shape_and_stride():
+    """``helpers.c_contiguous`` (the elementwise kernels' flat-loop test, a few IR
+    instructions) gives Numba's own ``flags.c_contiguous`` for arrays typed 'A' and 'F'
+    of ranks 1-4: sizes 0, 1 and more, strides of any sign, zero, contiguous and not
+    (only the arrays' headers are read: the strided views below are never indexed)."""
+    from numpy.lib.stride_tricks import as_strided
+
+    numba_flag, ours = _flag_fns()
+    rng = np.random.default_rng(11)
+    base = np.zeros(4096, dtype=np.float32)
+    checked = 0
+    for _ in range(600):
+        nd = int(rng.integers(1, 5))
+        shape = tuple(int(v) for v in rng.choice([0, 1, 1, 2, 3, 5], nd))
+        if rng.random() < 0.5:   # C strides, with some axes disturbed
+            strides = [4] * nd
+            for d in range(nd - 2, -1, -1):
+                strides[d] = strides[d + 1] * max(shape[d + 1], 1)
+            for d in range(nd):
+                if rng.random() < 0.3:
+                    strides[d] = int(rng.choice([0, 4, 8, -4, 12, 16]))
+        else:
+            strides = [int(v) for v in rng.choice([0, 4, 8, -4, 12, 20, 40], nd)]
+        a = as_strided(base[2048:], shape, strides, writeable=True)
+        for view in (a, a.T if nd > 1 else a):
+            assert ours(view) == numba_flag(view), (view.shape, view.strides)
+            checked += 1
+        if nd > 1:
+            f = np.asfortranarray(np.zeros(shape, dtype=np.float32))
+            assert ours(f) == numba_flag(f), (f.shape, f.strides)
+    assert checked >= 600

@@ -226,7 +226,7 @@ def numba_elemwise(op, node, ctx):
         parallel_branch = flat_ok and worth_parallel(op)
         if flat_ok:
             out += [f"nt = {' * '.join(size_of)}",
-                    "flat = " + " and ".join(f"y{k}.flags.c_contiguous" for k in rowed)]
+                    "flat = " + " and ".join(f"_sg_helpers.c_contiguous(y{k})" for k in rowed)]
         if parallel_branch:
             flat_inner = [f"a{k} = f{k}[j]" for k in arrays]
             flat_inner += stmts + [f"g{j}[j] = {e}" for j, e in enumerate(outs)]
