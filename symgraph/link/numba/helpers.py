@@ -124,6 +124,54 @@ def c_contiguous(typingctx, a):
     return sig, codegen
 
 
+@intrinsic
+def reshape_c(typingctx, a, shape):
+    """``a.reshape(shape)`` for ``a`` typed C-contiguous and a ``shape`` (an integer or a
+    tuple of them) with as many elements as ``a``: a C-ordered view of the same memory.
+    The size is not checked: generated code builds ``shape`` from ``a``'s own dimensions
+    (a product's operands merged to two dimensions and its result split back, a
+    reduction's axes grouped).
+
+    Why: Numba lowers ``reshape`` through its ``normalize_reshape_value`` helper, which it
+    compiles once per process (``compile_internal``): 0.18-0.22 s measured in the first
+    call of an MLP's, network3's and an LSTM's new graph, in each process that compiles
+    such a kernel (docs/benchmarks.md)."""
+    if not (isinstance(a, types.Array) and a.layout == "C"):
+        return None
+    if isinstance(shape, types.Integer):
+        dims_t = (shape,)
+    elif isinstance(shape, types.BaseTuple) and all(isinstance(t, types.Integer)
+                                                    for t in shape):
+        dims_t = tuple(shape)
+    else:
+        return None
+    rt = types.Array(a.dtype, len(dims_t), "C", readonly=not a.mutable, aligned=a.aligned)
+    sig = rt(a, shape)
+
+    def codegen(context, builder, signature, args):
+        from numba.core.imputils import impl_ret_borrowed
+
+        aty = signature.args[0]
+        ary = context.make_array(aty)(context, builder, args[0])
+        if isinstance(signature.args[1], types.Integer):
+            vals = [args[1]]
+        else:
+            vals = [builder.extract_value(args[1], d) for d in range(len(dims_t))]
+        dims = [context.cast(builder, v, t, types.intp) for v, t in zip(vals, dims_t)]
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
+            context.get_data_type(aty.dtype)))
+        strides = [itemsize] * len(dims)
+        for d in range(len(dims) - 2, -1, -1):
+            strides[d] = builder.mul(strides[d + 1], dims[d + 1])
+        out = context.make_array(rt)(context, builder)
+        context.populate_array(out, data=ary.data, shape=dims, strides=strides,
+                               itemsize=ary.itemsize, meminfo=ary.meminfo,
+                               parent=ary.parent)
+        return impl_ret_borrowed(context, builder, rt, out._getvalue())
+
+    return sig, codegen
+
+
 @numba.njit(cache=True)
 def transpose(a, axes):
     """``a.transpose(axes)``, compiled once per installation instead of once per process:

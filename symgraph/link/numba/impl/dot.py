@@ -281,16 +281,19 @@ def _as_2d(var, nd, front, back, lines):
         if len(dims) == nd:
             lines.append(f"{var}2 = {var}")
         else:
-            lines.append(f"{var}2 = np.ascontiguousarray({var}).reshape(({', '.join(dims)}, ))")
+            lines.append(f"{var}2 = _sg_helpers.reshape_c(np.ascontiguousarray({var}), "
+                         f"({', '.join(dims)}, ))")
         return len(dims), "c"
     if list(back) + list(front) == ident and front and back:
         if nd == 2:
             lines.append(f"{var}2 = {var}.T")
         else:
-            lines.append(f"{var}2 = np.ascontiguousarray({var}).reshape(({dims[1]}, {dims[0]})).T")
+            lines.append(f"{var}2 = _sg_helpers.reshape_c(np.ascontiguousarray({var}), "
+                         f"({dims[1]}, {dims[0]})).T")
         return 2, "f"
     src = _permuted(var, list(front) + list(back))
-    lines.append(f"{var}2 = np.ascontiguousarray({src}).reshape(({', '.join(dims)}, ))")
+    lines.append(f"{var}2 = _sg_helpers.reshape_c(np.ascontiguousarray({src}), "
+                 f"({', '.join(dims)}, ))")
     return len(dims), "c"
 
 
@@ -316,7 +319,7 @@ def numba_tensordot(op, node, ctx):
     if len(fa) <= 1 and len(fb) <= 1:
         lines.append("return o")
     else:
-        lines.append(f"return o.reshape(({''.join(d + ', ' for d in out_dims)}))")
+        lines.append(f"return _sg_helpers.reshape_c(o, ({''.join(d + ', ' for d in out_dims)}))")
     return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)), imports=imports,
                      externs=externs)
 
@@ -410,16 +413,17 @@ def _as_3d(var, nd, front, back, name, lines):
         if nd == 3 and len(front) == 1 and len(back) == 1:
             lines.append(f"{name} = {var}")
         else:
-            lines.append(f"{name} = np.ascontiguousarray({var}).reshape(({var}.shape[0], {d1}, "
-                         f"{d2}))")
+            lines.append(f"{name} = _sg_helpers.reshape_c(np.ascontiguousarray({var}), "
+                         f"({var}.shape[0], {d1}, {d2}))")
     elif [0] + list(back) + list(front) == ident and front and back:
         t = f"{name}t"
-        lines.append(f"{t} = np.ascontiguousarray({var}).reshape(({var}.shape[0], {d2}, {d1}))")
+        lines.append(f"{t} = _sg_helpers.reshape_c(np.ascontiguousarray({var}), "
+                     f"({var}.shape[0], {d2}, {d1}))")
         lines.append(f"{name} = {_permuted(t, [0, 2, 1])}")
     else:
         src = _permuted(var, [0] + list(front) + list(back))
-        lines.append(f"{name} = np.ascontiguousarray({src}).reshape(({var}.shape[0], {d1}, "
-                     f"{d2}))")
+        lines.append(f"{name} = _sg_helpers.reshape_c(np.ascontiguousarray({src}), "
+                     f"({var}.shape[0], {d1}, {d2}))")
 
 
 @numba_impl.register(BatchedTensorDot)
@@ -436,7 +440,7 @@ def numba_batched_tensordot(op, node, ctx):
     _as_3d("b", nb, ax_b, fb, "b3", lines)
     lines += _batched_body(3, 3, dt)
     out_dims = ["a.shape[0]"] + [f"a.shape[{i}]" for i in fa] + [f"b.shape[{j}]" for j in fb]
-    lines.append(f"return out.reshape(({''.join(d + ', ' for d in out_dims)}))")
+    lines.append(f"return _sg_helpers.reshape_c(out, ({''.join(d + ', ' for d in out_dims)}))")
     return NumbaCode(f"def {ctx.name}(a, b):\n" + indent("\n".join(lines)),
                      imports=(_IMPORTS['gemm'], _IMPORTS['gemv']) if dt in _BLAS else ())
 

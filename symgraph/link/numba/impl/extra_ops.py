@@ -70,7 +70,7 @@ def numba_unique(op, node, ctx):
         lines.append(f"f = np.empty(1, dtype={np_dtype(node.inputs[0].type.dtype)})")
         lines.append("f[0] = x")
     else:
-        lines.append("f = np.ascontiguousarray(x).reshape(x.size)")
+        lines.append("f = _sg_helpers.reshape_c(np.ascontiguousarray(x), x.size)")
     lines.append("vals, first, inv, counts = _sg_unique_parts(f)")
     outs = ["vals"]
     if op.return_index:
@@ -133,11 +133,11 @@ def numba_searchsorted(op, node, ctx):
     if nd == 0:
         lines.append(f"return np.int64({fn}(x, s, v))")
     else:
-        lines.append("vf = np.ascontiguousarray(v).reshape(v.size)")
+        lines.append("vf = _sg_helpers.reshape_c(np.ascontiguousarray(v), v.size)")
         lines.append("out = np.empty(v.size, dtype=np.int64)")
         lines.append("for i in range(v.size):")
         lines.append(f"    out[i] = {fn}(x, s, vf[i])")
-        lines.append("return out.reshape(v.shape)")
+        lines.append("return _sg_helpers.reshape_c(out, v.shape)")
     return NumbaCode(f"def {ctx.name}({', '.join(params)}):\n" + indent("\n".join(lines)),
                      imports=("from symgraph.link.numba.impl.extra_ops import search_left "
                               "as _sg_search_left, search_right as _sg_search_right",))

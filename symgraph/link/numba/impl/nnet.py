@@ -271,14 +271,14 @@ def _to4d_src(nd, var, out):
     if nd == 4:
         return f"{out} = {var}\n"
     if nd == 2:
-        return (f"{out} = np.ascontiguousarray({var}).reshape((1, 1, {var}.shape[0], "
-                f"{var}.shape[1]))\n")
+        return (f"{out} = _sg_helpers.reshape_c(np.ascontiguousarray({var}), (1, 1, "
+                f"{var}.shape[0], {var}.shape[1]))\n")
     if nd == 3:
-        return (f"{out} = np.ascontiguousarray({var}).reshape((1, {var}.shape[0], {var}.shape[1], "
-                f"{var}.shape[2]))\n")
+        return (f"{out} = _sg_helpers.reshape_c(np.ascontiguousarray({var}), (1, {var}.shape[0], "
+                f"{var}.shape[1], {var}.shape[2]))\n")
     lead = " * ".join(f"{var}.shape[{d}]" for d in range(nd - 3))
-    return (f"{out} = np.ascontiguousarray({var}).reshape(({lead}, {var}.shape[{nd - 3}], "
-            f"{var}.shape[{nd - 2}], {var}.shape[{nd - 1}]))\n")
+    return (f"{out} = _sg_helpers.reshape_c(np.ascontiguousarray({var}), ({lead}, "
+            f"{var}.shape[{nd - 3}], {var}.shape[{nd - 2}], {var}.shape[{nd - 1}]))\n")
 
 
 def _from4d_src(nd, like, var):
@@ -286,7 +286,7 @@ def _from4d_src(nd, like, var):
     if nd == 4:
         return var
     lead = "".join(f"{like}.shape[{d}], " for d in range(nd - 2))
-    return f"{var}.reshape(({lead}{var}.shape[2], {var}.shape[3]))"
+    return f"_sg_helpers.reshape_c({var}, ({lead}{var}.shape[2], {var}.shape[3]))"
 
 
 def _pool_args(op):

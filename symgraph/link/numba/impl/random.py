@@ -128,13 +128,14 @@ def numba_random_draw(op, node, ctx):
     if op.dist == "permutation":
         rows = " * ".join(names[:-1]) if len(names) > 1 else "1"
         lines.append(f"new, v = _sg_rnd_permutation(state, {rows}, {names[-1]})")
-        lines.append(f"return new, v.astype(_sg_dt_{op.dtype}).reshape({shape})")
+        lines.append(f"return new, _sg_helpers.reshape_c(v.astype(_sg_dt_{op.dtype}), {shape})")
         imports.append("from symgraph.link.numba.impl.random import permutation as "
                        "_sg_rnd_permutation")
     else:
         fn = _FUNCS[(op.dist, op.dtype)]
         lines.append(f"new, flat = _sg_rnd_{fn}(state, {total})")
-        lines.append("return new, flat[0]" if not names else f"return new, flat.reshape({shape})")
+        lines.append("return new, flat[0]" if not names
+                     else f"return new, _sg_helpers.reshape_c(flat, {shape})")
         imports.append(f"from symgraph.link.numba.impl.random import {fn} as _sg_rnd_{fn}")
     src = f"def {ctx.name}({', '.join(args)}):\n" + indent("\n".join(lines)) + "\n"
     return NumbaCode(src, imports=tuple(imports))

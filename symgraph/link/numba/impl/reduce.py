@@ -78,15 +78,15 @@ def _float_sum_blocks(op, node, ctx):
         return " * ".join(f"x.shape[{d}]" for d in dims) or "1"
 
     acc_dt = _acc_dtype("add", out_dt) if x.type.dtype == out_dt else "float64"
-    lines = [f"x3 = np.ascontiguousarray(x).reshape(({prod(range(a))}, {prod(kept)}, "
-             f"{prod(range(b, nd))}))",
+    lines = [f"x3 = _sg_helpers.reshape_c(np.ascontiguousarray(x), ({prod(range(a))}, "
+             f"{prod(kept)}, {prod(range(b, nd))}))",
              f"s = _sg_sum_lmr(x3, {ts.literal(0, acc_dt)})"]
     if not kept:
         lines.append(f"return {result_cast('s[0]', acc_dt, out_dt)}")
     else:
         shape = "(" + "".join(f"x.shape[{d}], " for d in kept) + ")"
         res = "s" if acc_dt == out_dt else f"_sg_helpers.astype(s, {np_dtype(out_dt)})"
-        lines.append(f"return {res}.reshape({shape})")
+        lines.append(f"return _sg_helpers.reshape_c({res}, {shape})")
     return NumbaCode(f"def {ctx.name}(x):\n" + indent("\n".join(lines)), externs=(_SUM_LMR,))
 
 
@@ -174,7 +174,7 @@ def numba_argmax(op, node, ctx):
         return NumbaCode(f"def {ctx.name}(x):\n    return np.int64(0)\n")
     if op.axis is None or nd == 1:
         src = f"""def {ctx.name}(x):
-    f = np.ascontiguousarray(x).reshape(x.size)
+    f = _sg_helpers.reshape_c(np.ascontiguousarray(x), x.size)
     if f.size == 0:
         raise ValueError({err})
     best = f[0]

@@ -93,7 +93,7 @@ def numba_mrg_uniform(op, node, ctx):
               f"flat = np.empty(n, dtype={dt})",
               f"_sg_mrg_fill{op.dtype[-2:]}(st, flat)",
               "shp = (" + "".join(f"d{d}, " for d in range(nd)) + ")",
-              "return st.astype(np.int32), flat.reshape(shp)"]
+              "return st.astype(np.int32), _sg_helpers.reshape_c(flat, shp)"]
     return NumbaCode(f"def {ctx.name}(rstate, size):\n" + indent("\n".join(lines)),
                      imports=(f"from symgraph.link.numba.impl.rng_mrg import "
                               f"mrg_fill{op.dtype[-2:]} as _sg_mrg_fill{op.dtype[-2:]}",))

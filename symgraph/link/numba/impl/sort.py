@@ -86,11 +86,11 @@ def _lines_code(name, params, nd, axis, body, out_dtype):
     for d in range(nd - 1):
         lines.append(f"m *= t0.shape[{d}]")
     for k in range(len(params)):
-        lines.append(f"a{k} = t{k}.reshape((m, n))")
+        lines.append(f"a{k} = _sg_helpers.reshape_c(t{k}, (m, n))")
     lines.append(f"out = np.empty((m, n), dtype={np_dtype(out_dtype)})")
     lines.append("for r in range(m):")
     lines.extend("    " + b for b in body)
-    lines.append("res = out.reshape(t0.shape)")
+    lines.append("res = _sg_helpers.reshape_c(out, t0.shape)")
     if perm == list(range(nd)):
         lines.append("return res")
     else:
