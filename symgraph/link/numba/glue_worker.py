@@ -67,13 +67,14 @@ class GlueCompiler:
         self.queue: deque = deque()
         self.kernels: deque = deque()   # kernel jobs: sent before anything else
         self.guesses: deque = deque()   # kernel jobs for guessed types: then these
+        self.ahead: deque = deque()     # kernels only the glue needs: then these
         self.busy = None
         self.dead = False
         self.lock = threading.Lock()
 
     def submit(self, job: GlueJob, queue: str = "queue") -> None:
-        """Queue ``job`` on ``queue``: ``"kernels"``, ``"guesses"`` or ``"queue"`` (glue),
-        served in that order."""
+        """Queue ``job`` on ``queue``: ``"kernels"``, ``"guesses"``, ``"ahead"`` or
+        ``"queue"`` (glue), served in that order."""
         with self.lock:
             if self.dead:
                 job.finish(False, "the background compile process is not running")
@@ -86,7 +87,7 @@ class GlueCompiler:
         """Take ``job`` back if the worker has not been sent it yet (True: it will not
         run there, and is finished as ``"withdrawn"``)."""
         with self.lock:
-            for q in (self.kernels, self.guesses, self.queue):
+            for q in (self.kernels, self.guesses, self.ahead, self.queue):
                 if job in q:
                     q.remove(job)
                     job.finish(False, "withdrawn")
@@ -122,8 +123,8 @@ class GlueCompiler:
 
     def _send_next(self) -> None:
         """Send the next live job (holding ``lock``)."""
-        while self.kernels or self.guesses or self.queue:
-            job = (self.kernels or self.guesses or self.queue).popleft()
+        while self.kernels or self.guesses or self.ahead or self.queue:
+            job = (self.kernels or self.guesses or self.ahead or self.queue).popleft()
             if job.owner() is None:
                 job.finish(False, "dropped")
                 continue
@@ -143,7 +144,7 @@ class GlueCompiler:
             return
 
     def _fail_all(self, why: str) -> None:
-        for q in (self.kernels, self.guesses, self.queue):
+        for q in (self.kernels, self.guesses, self.ahead, self.queue):
             while q:
                 q.popleft().finish(False, why)
 
@@ -232,16 +233,18 @@ def submit(module, sig: tuple, owner) -> GlueJob:
     return job
 
 
-def submit_kernel(src: str, sig: tuple, owner, guess: bool = False) -> GlueJob:
+def submit_kernel(src: str, sig: tuple, owner, guess: bool = False,
+                  ahead: bool = False) -> GlueJob:
     """Queue the compile of the kernel module with source ``src`` (its ``kernel``) for
     ``sig`` into the shared cache, ahead of any glue job (and, unless ``guess``: types
-    guessed before they are known, ahead of every guess); ``owner``'s collection
-    cancels it. Finished at once, not ok, when the worker cannot take it."""
+    guessed before they are known, ahead of every guess; ``ahead``: a kernel only the
+    glue will call, after every guess); ``owner``'s collection cancels it. Finished at
+    once, not ok, when the worker cannot take it."""
     from symgraph.link.numba.cache import module_key
 
     job = _job({"kind": "kernel", "name": f"sg_{module_key(src)}", "src": src}, sig, owner)
     if not job.done:
-        _get().submit(job, "guesses" if guess else "kernels")
+        _get().submit(job, "ahead" if ahead else "guesses" if guess else "kernels")
     return job
 
 

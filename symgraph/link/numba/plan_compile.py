@@ -42,7 +42,7 @@ import sys
 from symgraph.link.numba import progress
 from symgraph.link.numba.fastload import load_cached, load_or_compile
 
-__all__ = ["compile_nodes", "new_value_type", "view_type"]
+__all__ = ["compile_nodes", "new_value_type", "view_type", "source_of"]
 
 #: send kernels to the background worker (tests switch it off to compare)
 USE_WORKER = True
@@ -64,7 +64,7 @@ def _bind(tys: dict, ref, outs, ret) -> None:
     tys.update(zip(outs, elems))
 
 
-def _source(dispatcher) -> str | None:
+def source_of(dispatcher) -> str | None:
     """The source of the generated module defining ``dispatcher`` (what the worker is
     sent), or None for anything else."""
     func = dispatcher.py_func   # None for a node run in Python (``tiered.PythonNode``)
@@ -217,7 +217,7 @@ class _Plan:
         return loaded
 
     def _submit(self, j, argtys, guess: bool):
-        src = _source(self.nodes[j][0])
+        src = source_of(self.nodes[j][0])
         if src is None:
             return None
         return self.worker.submit_kernel(src, argtys, self.owner, guess=guess)

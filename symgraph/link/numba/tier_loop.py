@@ -86,13 +86,15 @@ class PythonLoop:
 
     def __init__(self, dispatcher, spec: dict):
         self.dispatcher = dispatcher
-        self.py_func = None   # nothing for a worker to compile (``plan_compile._source``)
+        self.py_func = None   # nothing for a worker to compile (``plan_compile.source_of``)
         self.overloads = self
         self.spec = spec
         self._entries: dict = {}
         self._tier = None
         #: per argument types: (the step's argument types, the loop's return type)
         self.typed: dict = {}
+        #: per argument types: the worker's job compiling the loop kernel for the glue
+        self.ahead: dict = {}
 
     def __contains__(self, argtys) -> bool:
         return True
@@ -141,10 +143,24 @@ class PythonLoop:
         rets += [_leading(new_value_type(dt, nd + 1)) for dt, nd in s["nitsot"]]
         return rets[0] if len(rets) == 1 else types.Tuple(rets)
 
+    def _send_ahead(self, argtys) -> None:
+        """Queue the compile of the loop kernel itself (the compiled glue calls it) to the
+        background worker, behind every kernel a plan waits for: the worker compiles it
+        while it would otherwise wait for the glue job, which then finds it cached."""
+        from symgraph.link.numba import glue_worker, plan_compile
+        from symgraph.numba_compat import numba_internals
+
+        if not (plan_compile.USE_WORKER and numba_internals()) or argtys in self.ahead:
+            return
+        src = plan_compile.source_of(self.dispatcher)
+        if src is not None and glue_worker.available():
+            self.ahead[argtys] = glue_worker.submit_kernel(src, argtys, self, ahead=True)
+
     def _build(self, argtys):
         from symgraph.link.numba.tiered import PythonTier
 
         mod = self._step_module()
+        self._send_ahead(argtys)
         consts = tuple(getattr(mod, f"_sg_K{k}") for k in range(self.spec["n_consts"]))
         step_tys = self.step_types(argtys, consts)
         ret = self.return_type()

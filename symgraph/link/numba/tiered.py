@@ -106,7 +106,7 @@ class PythonNode:
 
     def __init__(self, dispatcher, outputs=None, views=None):
         self.dispatcher = dispatcher
-        self.py_func = None   # nothing for a worker to compile (``plan_compile._source``)
+        self.py_func = None   # nothing for a worker to compile (``plan_compile.source_of``)
         self.overloads = self
         self._views = views
         #: a view's Numba return type per argument types a plan asked for

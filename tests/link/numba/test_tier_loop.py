@@ -7,7 +7,7 @@ import pytest
 
 import symgraph
 import symgraph.tensor as T
-from symgraph.link.numba import tier_loop
+from symgraph.link.numba import glue_worker, tier_loop
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.tier_loop import PythonLoop
 from symgraph.numba_compat import numba_internals
@@ -186,6 +186,8 @@ def test_both_tiers_give_the_same_bits(name, dtype, glue, monkeypatch):
     assert loops
     if numba_internals():
         assert all(loop.typed for loop in loops) and not fallback
+        if glue_worker.available():   # each loop kernel sent to the worker for the glue
+            assert all(loop.ahead for loop in loops)
     else:   # the public path types no view: every loop runs its compiled kernel
         assert fallback and not any(loop.typed for loop in loops)
     _, glued = _run(GRAPHS[name], dtype, 4, glue, "compiled")
