@@ -8,8 +8,9 @@ about 0.7-0.8 s and two step glues of about 0.4 s, in the one process or the oth
 while the kernels are what compute (docs/benchmarks.md). Here the loop is plain Python:
 it allocates the same buffers, calls the step as a Python-tier plan of the step module
 (its kernels called one by one, as for any graph), and copies each step's values into
-the buffers. The loop and the step glue still compile, in the background worker, as part
-of the graph's compiled glue.
+the buffers. The loop kernel and its step glue still compile, for the graph's compiled
+glue, in the background worker: sent there when the plan reaches the loop, behind every
+kernel a plan waits for (``glue_worker``'s ``ahead`` queue).
 
 The same bits as the compiled loop, by construction: the loop itself only copies values
 (numpy's copies between arrays of one dtype, as ``copy_into`` copies element by element),
@@ -21,7 +22,7 @@ as a read-only constant). The loop's results are typed as the compiled loop retu
 (a buffer's leading slice, a ring buffer's last row copied, a per-step output's slice).
 Where any of these types cannot be given (Numba's internals unavailable), the compiled
 loop runs. ``tests/link/numba/test_tier_loop.py`` compares these types with the compiled
-loop's, and ``test_tiered.py`` both tiers' results bit for bit.
+loop's, and both tiers' results bit for bit.
 """
 from __future__ import annotations
 
@@ -40,15 +41,6 @@ ENABLED = True
 
 class _Untyped(Exception):
     """A type the loop cannot give as the compiled loop has it: run the compiled loop."""
-
-
-class _Compiled:
-    """What a plan reads of an overload (``tiered._Compiled``'s shape)."""
-
-    def __init__(self, entry_point, return_type):
-        self.entry_point = entry_point
-        self.signature = self
-        self.return_type = return_type
 
 
 def _row(array_type):
@@ -157,7 +149,7 @@ class PythonLoop:
             self.ahead[argtys] = glue_worker.submit_kernel(src, argtys, self, ahead=True)
 
     def _build(self, argtys):
-        from symgraph.link.numba.tiered import PythonTier
+        from symgraph.link.numba.tiered import PythonTier, _Compiled
 
         mod = self._step_module()
         self._send_ahead(argtys)

@@ -168,8 +168,6 @@ def numba_scan(op, node, ctx):
     lines.append(f"return {ret}")
     params = ["n"] + seqs + inits + nonseqs
     src = f"def {ctx.name}({', '.join(params)}):\n" + indent("\n".join(lines))
-    # copy_into by symbol too: compiled once per installation and type, not linked into
-    # and optimized again in every scan's node function (docs/benchmarks.md)
     # what the Python tier needs to run this loop itself (``tier_loop.py``): the step's
     # module, the layout above, and the one message of the checks
     loop = {"step": mod.__name__, "n_consts": mod._sg_n_consts, "n_seqs": n_seqs,
@@ -177,6 +175,8 @@ def numba_scan(op, node, ctx):
             "ring": ring, "states": [(t.dtype, t.ndim) for t in st_t],
             "nitsot": [(t.dtype, t.ndim) for t in nit_t], "until": op.until,
             "error": f"scan {op.name!r}: {_LENGTHS}"}
+    # copy_into by symbol too: compiled once per installation and type, not linked into
+    # and optimized again in every scan's node function (docs/benchmarks.md)
     return NumbaCode(src, imports=imports,
                      externs=(("_sg_copy_into", "symgraph.link.numba.helpers:copy_into"),
                               step_extern), loop=loop)
