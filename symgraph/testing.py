@@ -53,6 +53,20 @@ def assert_close(a, b, rtol, atol, what=""):
         np.testing.assert_array_equal(a, b, err_msg=what)
 
 
+def assert_same_bits(a, b):
+    """``a`` and ``b`` (arrays, scalars, or nested lists/tuples of them) hold the same
+    dtypes, shapes and bytes: for code paths that must agree to the bit, not within a
+    tolerance (the Numba backend's Python tier and compiled glue)."""
+    if isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same_bits(x, y)
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes()
+
+
 def check_op(fn, values, ref=None, grad=True, backends=BACKENDS, rtol=None, atol=None,
              broadcastable=None, grad_values=None, check_shape=True, eps=None):
     """Check ``fn`` on every backend, its shapes, dtypes and (optionally) its gradient."""

@@ -42,7 +42,8 @@ import sys
 from symgraph.link.numba import progress
 from symgraph.link.numba.fastload import load_cached, load_or_compile
 
-__all__ = ["compile_nodes", "new_value_type", "view_type", "source_of"]
+__all__ = ["compile_nodes", "new_value_type", "view_type", "source_of", "Compiled",
+           "StandIn"]
 
 #: send kernels to the background worker (tests switch it off to compare)
 USE_WORKER = True
@@ -71,6 +72,36 @@ def source_of(dispatcher) -> str | None:
     if func is None:
         return None
     return getattr(sys.modules.get(func.__module__), "_sg_source", None)
+
+
+class Compiled:
+    """What a plan reads of a compiled overload: its entry point and its signature's
+    return type. Given by the nodes the Python tier runs itself (:class:`StandIn`)."""
+
+    def __init__(self, entry_point, return_type):
+        self.entry_point = entry_point
+        self.signature = self
+        self.return_type = return_type
+
+
+class StandIn:
+    """Stands in for a node's kernel dispatcher in a plan when the Python tier runs the
+    node itself (``tiered.PythonNode``, ``tier_loop.PythonLoop``): ``overloads`` holds an
+    entry for any argument types, as if compiled (a subclass's ``__getitem__`` gives a
+    :class:`Compiled`), nothing is sent to the worker (no ``py_func``), and
+    :meth:`_compiled` is the node's compiled kernel, for what it cannot run itself."""
+
+    def __init__(self, dispatcher):
+        self.dispatcher = dispatcher
+        self.py_func = None   # nothing for a worker to compile (``source_of``)
+        self.overloads = self
+
+    def __contains__(self, argtys) -> bool:
+        return True
+
+    def _compiled(self, argtys):
+        load_or_compile(self.dispatcher, argtys)
+        return self.dispatcher.overloads[argtys]
 
 
 def new_value_type(dtype: str, ndim: int):

@@ -30,8 +30,7 @@ import sys
 
 import numpy as np
 
-from symgraph.link.numba.fastload import load_or_compile
-from symgraph.link.numba.plan_compile import new_value_type
+from symgraph.link.numba.plan_compile import Compiled, StandIn, new_value_type
 
 __all__ = ["PythonLoop"]
 
@@ -70,16 +69,14 @@ def _copy_into(dst, src) -> None:
     dst[...] = src
 
 
-class PythonLoop:
+class PythonLoop(StandIn):
     """Stands in for a scan's loop kernel in a Python-tier plan (as ``tiered.PythonNode``
     does for other nodes): ``overloads[argtys]`` gives a plain-Python loop with the loop
     kernel's return type, its step a plan of the step module's kernels. ``spec`` is the
     generator's ``NumbaCode.loop`` (``impl/scan.py``)."""
 
     def __init__(self, dispatcher, spec: dict):
-        self.dispatcher = dispatcher
-        self.py_func = None   # nothing for a worker to compile (``plan_compile.source_of``)
-        self.overloads = self
+        super().__init__(dispatcher)
         self.spec = spec
         self._entries: dict = {}
         self._tier = None
@@ -87,13 +84,6 @@ class PythonLoop:
         self.typed: dict = {}
         #: per argument types: the worker's job compiling the loop kernel for the glue
         self.ahead: dict = {}
-
-    def __contains__(self, argtys) -> bool:
-        return True
-
-    def _compiled(self, argtys):
-        load_or_compile(self.dispatcher, argtys)
-        return self.dispatcher.overloads[argtys]
 
     def __getitem__(self, argtys):
         argtys = tuple(argtys)
@@ -149,7 +139,7 @@ class PythonLoop:
             self.ahead[argtys] = glue_worker.submit_kernel(src, argtys, self, ahead=True)
 
     def _build(self, argtys):
-        from symgraph.link.numba.tiered import PythonTier, _Compiled
+        from symgraph.link.numba.tiered import PythonTier
 
         mod = self._step_module()
         self._send_ahead(argtys)
@@ -162,7 +152,7 @@ class PythonLoop:
         # the plan's constant lines read only the constants (``l_<dtype>`` arrays)
         step = self._tier.plan(step_tys, [None] * (len(params) - len(consts)) + list(consts))
         self.typed[argtys] = (step_tys, ret)
-        return _Compiled(_loop(self.spec, step, consts), ret)
+        return Compiled(_loop(self.spec, step, consts), ret)
 
 
 def _loop(spec: dict, step, consts):

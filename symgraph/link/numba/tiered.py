@@ -37,7 +37,13 @@ import numpy as np
 
 from symgraph.link.numba import tier_loop
 from symgraph.link.numba.fastload import load_or_compile
-from symgraph.link.numba.plan_compile import compile_nodes, new_value_type, view_type
+from symgraph.link.numba.plan_compile import (
+    Compiled,
+    StandIn,
+    compile_nodes,
+    new_value_type,
+    view_type,
+)
 
 __all__ = ["PythonTier", "TieredCall"]
 
@@ -46,16 +52,6 @@ def _typeof(v):
     from numba import typeof
 
     return typeof(v)
-
-
-class _Compiled:
-    """What a plan reads of a compiled overload: its entry point and its signature's
-    return type."""
-
-    def __init__(self, entry_point, return_type):
-        self.entry_point = entry_point
-        self.signature = self
-        self.return_type = return_type
 
 
 class _NumpyAllocators:
@@ -72,7 +68,7 @@ class _NumpyAllocators:
         return getattr(helpers, name)
 
 
-class PythonNode:
+class PythonNode(StandIn):
     """A node the tier runs as its kernel's Python source, not compiled. It stands in
     for the kernel's dispatcher in a plan (``plan_compile``): ``overloads`` holds an
     entry for the argument types a plan gives it, as if compiled. Two kinds:
@@ -105,9 +101,7 @@ class PythonNode:
     kernel too."""
 
     def __init__(self, dispatcher, outputs=None, views=None):
-        self.dispatcher = dispatcher
-        self.py_func = None   # nothing for a worker to compile (``plan_compile.source_of``)
-        self.overloads = self
+        super().__init__(dispatcher)
         self._views = views
         #: a view's Numba return type per argument types a plan asked for
         self.typed: dict = {}
@@ -117,13 +111,6 @@ class PythonNode:
         env = dict(f.__globals__, _sg_helpers=_NumpyAllocators())
         self._run = pytypes.FunctionType(f.__code__, env, f.__name__, f.__defaults__,
                                          f.__closure__)
-
-    def __contains__(self, argtys) -> bool:
-        return True
-
-    def _compiled(self, argtys):
-        load_or_compile(self.dispatcher, argtys)
-        return self.dispatcher.overloads[argtys]
 
     def __getitem__(self, argtys):
         from numba import types
@@ -143,7 +130,7 @@ class PythonNode:
                 except (FloatingPointError, OverflowError):
                     return self._compiled(argtys).entry_point(*args)
 
-            return _Compiled(entry, self._ret)
+            return Compiled(entry, self._ret)
         # each output's view steps typed by Numba's typing of indexing (microseconds);
         # None only where Numba cannot type the view at all: its kernel then runs
         rets = [view_type(argtys[k], steps) for k, steps in self._views]
@@ -163,7 +150,7 @@ class PythonNode:
             return self._compiled(argtys).entry_point(*args)
 
         self.typed[argtys] = ret = _one_or_tuple(rets)
-        return _Compiled(view_entry, ret)
+        return Compiled(view_entry, ret)
 
 
 def _one_or_tuple(rets):

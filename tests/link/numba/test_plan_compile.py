@@ -10,6 +10,7 @@ import symgraph
 import symgraph.tensor as T
 from symgraph.link.numba import glue_worker, plan_compile
 from symgraph.tensor.nnet import sigmoid, softmax
+from symgraph.testing import assert_same_bits
 
 
 @pytest.fixture
@@ -68,16 +69,6 @@ def _tier(f):
     return f.executable.graph_fn.tier
 
 
-def _same_bits(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        if isinstance(x, list):
-            _same_bits(x, y)
-            continue
-        x, y = np.asarray(x), np.asarray(y)
-        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
-
-
 def test_the_worker_compiles_kernels_and_the_bits_are_the_same(alone, tiered, new_cache,
                                                                monkeypatch):
     """With the real worker some kernels are compiled there and loaded here from the
@@ -98,7 +89,7 @@ def test_the_worker_compiles_kernels_and_the_bits_are_the_same(alone, tiered, ne
     monkeypatch.setattr(plan_compile._Plan, "compile_here", after_the_worker)
     f, shared = _training_step()
     assert _tier(f).by_worker > 0
-    _same_bits(alone, shared)
+    assert_same_bits(alone, shared)
 
 
 class FakeWorker:
@@ -148,14 +139,14 @@ def _with_fake(monkeypatch, mode):
 
 
 @pytest.mark.parametrize("mode", ["idle", "fail", "here"])
-def test_any_worker_gives_the_same_bits(mode, alone, tiered, new_cache, monkeypatch):
+def test_any_worker_gives_theassert_same_bits(mode, alone, tiered, new_cache, monkeypatch):
     """A worker that never gets to a job (this process takes each back), one whose jobs
     all fail (compiled here) and one that does them all: the same results as without a
     worker, and no job is left behind."""
     new_cache(0)
     fake = _with_fake(monkeypatch, mode)
     f, shared = _training_step()
-    _same_bits(alone, shared)
+    assert_same_bits(alone, shared)
     assert fake.jobs and all(job.done for job in fake.jobs)
     assert any(job.payload["guess"] for job in fake.jobs)
     if mode == "here":
@@ -196,7 +187,7 @@ def test_a_stuck_worker_does_not_block_the_plan(alone, tiered, new_cache, monkey
     new_cache(0)
     fake = _with_fake(monkeypatch, "stuck")
     f, shared = _training_step()
-    _same_bits(alone, shared)
+    assert_same_bits(alone, shared)
     assert any(not job.payload["guess"] for job in fake.jobs)   # waited for, then here
     assert _tier(f).by_worker == 0
 
@@ -227,7 +218,7 @@ def test_wrong_guesses_are_taken_back(alone, tiered, new_cache, monkeypatch):
     new_cache(0)
     fake = _with_fake(monkeypatch, "idle")
     f, shared = _training_step()
-    _same_bits(alone, shared)
+    assert_same_bits(alone, shared)
     wrong = [job for job in fake.jobs if job.payload["guess"]
              and any(getattr(t, "layout", "C") == "A" for t in job.payload["sig"])]
     assert wrong and all(job in fake.withdrawn for job in wrong)
@@ -302,4 +293,4 @@ def test_a_scan_kernel_another_process_compiled_loads_here(tiered, new_cache, tm
     monkeypatch.setattr(symgraph.config, "numba_glue", "compiled")
     new_cache(1)
     exec(_RNN, scope)   # noqa: S102
-    _same_bits([hs, g], scope["f"](scope["data"]))
+    assert_same_bits([hs, g], scope["f"](scope["data"]))

@@ -12,6 +12,7 @@ from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.tier_loop import PythonLoop
 from symgraph.numba_compat import numba_internals
 from symgraph.scan_module import until
+from symgraph.testing import assert_same_bits
 
 
 @pytest.fixture
@@ -160,21 +161,10 @@ def _run(builder, dtype, steps, glue, mode):
     return f, (outs, [np.array(p.get_value()) for p in params])
 
 
-def _same_bits(a, b):
-    if isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            _same_bits(x, y)
-        return
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    assert a.tobytes() == b.tobytes()
-
-
 # every graph in float32, two in float64 too (each case compiles its graph twice)
 @pytest.mark.parametrize("name, dtype", [(n, "float32") for n in sorted(GRAPHS)]
                          + [("taps", "float64"), ("nested", "float64")])
-def test_both_tiers_give_the_same_bits(name, dtype, glue, monkeypatch):
+def test_both_tiers_give_theassert_same_bits(name, dtype, glue, monkeypatch):
     """Four calls with the loops run in Python on the tier, four on the compiled glue:
     every output and every updated parameter is the same to the bit, and the tier never
     ran a compiled loop."""
@@ -192,7 +182,7 @@ def test_both_tiers_give_the_same_bits(name, dtype, glue, monkeypatch):
     else:   # the public path types no view: every loop runs its compiled kernel
         assert fallback and not any(loop.typed for loop in loops)
     _, glued = _run(GRAPHS[name], dtype, 4, glue, "compiled")
-    _same_bits(tier, glued)
+    assert_same_bits(tier, glued)
 
 
 @pytest.mark.parametrize("name", ["taps", "ring", "while", "nested", "lstm"])
@@ -238,4 +228,4 @@ def test_switched_off_the_tier_runs_the_compiled_loop(glue, monkeypatch):
     assert not _loops(f.executable.graph_fn.tier)
     monkeypatch.setattr(tier_loop, "ENABLED", True)
     _, on = _run(_taps, "float64", 2, glue, "tiered")
-    _same_bits(off, on)
+    assert_same_bits(off, on)

@@ -16,6 +16,7 @@ from symgraph.link.numba import glue_worker
 from symgraph.tensor.elemwise import Composite, Elemwise
 from symgraph.tensor.nnet import conv, sigmoid, softmax
 from symgraph.tensor.signal import pool
+from symgraph.testing import assert_same_bits
 
 
 @pytest.fixture
@@ -168,8 +169,6 @@ def test_fused_scalar_expressions_run_one_operation_at_a_time(glue):
         f, _, _ = _mlp(np.random.default_rng(0), "float32", depth=depth)
         kernels[depth] = set(_tier_kernels(f).values())
     assert kernels[5] <= kernels[2]
-
-
 
 
 def test_integer_scalar_nodes_run_as_python_on_the_tier(glue):
@@ -334,25 +333,14 @@ def _run(builder, dtype, steps, glue, mode):
     return outs, [np.array(p.get_value()) for p in params]
 
 
-def _same_bits(a, b):
-    if isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            _same_bits(x, y)
-        return
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    assert a.tobytes() == b.tobytes()
-
-
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_both_tiers_give_the_same_bits(name, dtype, monkeypatch, glue):
+def test_both_tiers_give_theassert_same_bits(name, dtype, monkeypatch, glue):
     """Five training steps on the Python tier and on the compiled glue: every output and
     every updated parameter is the same to the bit."""
     tier = _run(GRAPHS[name], dtype, 5, glue, "tiered")
     compiled = _run(GRAPHS[name], dtype, 5, glue, "compiled")
-    _same_bits(tier, compiled)
+    assert_same_bits(tier, compiled)
 
 
 def test_a_chain_adds_left_to_right_as_the_nary_sum_does(glue):
@@ -418,7 +406,7 @@ def test_switches_to_the_compiled_glue(glue, fresh_cache):
     g = _new_graph(0.5, rows)
     assert not g.executable.tiered   # the worker's machine code is in the cache
     h = _new_graph(1.25, rows)
-    _same_bits(first, h(x))
+    assert_same_bits(first, h(x))
 
 
 def test_a_failed_background_compile_compiles_here(glue, monkeypatch, fresh_cache):
@@ -442,7 +430,7 @@ def test_a_failed_background_compile_compiles_here(glue, monkeypatch, fresh_cach
     assert any("background compile did not succeed" in str(w.message) for w in caught)
     glue("compiled")
     g = _new_graph(0.75, rows)
-    _same_bits([first, second], [g(x), g(x)])
+    assert_same_bits([first, second], [g(x), g(x)])
 
 
 def test_jobs_of_dropped_functions_are_skipped():
