@@ -23,11 +23,12 @@ gives compiled calls fewer threads when other processes keep the cores busy.
     True
 """
 
-# The kernels are cached functions calling cached ``prange`` functions. Loaded from the
-# disk cache, such a caller does not start Numba's threading layer itself (numba #8578)
-# and a direct call like ``conv2d_forward(...)`` in a fresh process then crashed. Starting
-# the layer here makes every entry point safe; the Numba linker imports this package for
-# the same reason.
+# The kernels are cached functions running tasks on Numba's threading layer
+# (``numba_compat.launch``). Machine code loaded from the disk cache must find the layer
+# started (Numba's own ``prange`` code does not start it either: numba #8578, a direct
+# call like ``conv2d_forward(...)`` in a fresh process crashed). The launcher records a
+# start in each caller's cache entry; starting it here as well keeps every entry point
+# safe, and the Numba linker imports this package for the same reason.
 from . import threads as _threads  # noqa: E402
 from . import blas as _blas  # noqa: F401,E402  (registers the BLAS symbols cached code calls)
 

@@ -22,16 +22,16 @@ Algorithms (chosen per call from the shapes):
   ``(c, a, b)`` is then a constant offset into plane ``b`` and an output plane, seen as
   one flat vector of ``OH*OW`` values, is ``sum_t wk[t] * xs[n, b_t, o_t : o_t + OH*OW]``.
   Taps are applied four at a time in one long unit-stride SIMD loop that accumulates
-  straight into the output (one load/store of the output per four FMAs), ``prange``
-  over (sample, block of 4 filters). The input gradient (both strides 1) is the same
+  straight into the output (one load/store of the output per four FMAs), one task
+  per (sample, block of 4 filters). The input gradient (both strides 1) is the same
   kernel run on ``gout`` padded by ``K-1-pad`` with the transposed, rotated filters. The
   filter gradient uses the same flat views: a dot-product reduction register-blocked 4
-  filters x 4 taps (16 SIMD accumulators), ``prange`` over chunks of samples with
+  filters x 4 taps (16 SIMD accumulators), one task per chunk of samples with
   per-chunk partial sums.
 * **gemm** (everything else: ``stride_h > 1``, many input channels, pads larger than
   the kernel for the input gradient): im2col into a ``(C*KH*KW, OH*OW)`` matrix per
-  sample (``prange`` over (sample, channel)) and one BLAS GEMM per sample (``blas.py``'s
-  ``gemm_into``), col2im with ``prange`` for the input gradient. Samples are processed in
+  sample (one task per (sample, channel)) and one BLAS GEMM per sample (``blas.py``'s
+  ``gemm_into``), col2im in tasks for the input gradient. Samples are processed in
   chunks so the column buffer stays under ``GEMM_COLS_BUDGET`` elements.
 
 Example::
@@ -46,10 +46,11 @@ Example::
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.extending import overload
 
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
+from symgraph.numba_compat.launch import task_launcher
 
 from .blas import gemm_into
 
@@ -135,7 +136,7 @@ def _pad_flat(x, pad_h, pad_w):
 
 @njit(cache=True)
 def _shifted_task(task, x, xs, pad_h, pad_w, KW, OW, sw):
-    """Task ``task`` of ``_shifted``'s parallel loop (called by symbol: end of module)."""
+    """Task ``task`` of ``_shifted``'s parallel loop (run by ``launch``: end of module)."""
     N, C, H, W = x.shape
     Hp = H + 2 * pad_h
     z = x.dtype.type(0)
@@ -156,7 +157,7 @@ def _shifted_task(task, x, xs, pad_h, pad_w, KW, OW, sw):
                 row[j] = src[q] if q >= 0 and q < W else z
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(cache=_CALLER_CACHE)
 def _shifted(x, pad_h, pad_w, KW, OW, sw):
     """Column-shifted, zero-padded copies of x (N, C, H, W) for the direct kernels.
 
@@ -167,8 +168,7 @@ def _shifted(x, pad_h, pad_w, KW, OW, sw):
     N, C, H, W = x.shape
     Hp = H + 2 * pad_h
     xs = np.empty((N, KW, C * Hp * OW), x.dtype)
-    for task in prange(N * C):
-        _shifted_task_by_symbol(np.int64(task), x, xs, pad_h, pad_w, KW, OW, sw)
+    _shifted_tasks(N * C, x, xs, pad_h, pad_w, KW, OW, sw)
     return xs
 
 
@@ -232,7 +232,7 @@ def _filter_blocks(F):
 
 @njit(cache=True, fastmath=_FM)
 def _direct_corr_task(task, xs, wt, offs, tapb, T, out3):
-    """Task ``task`` of ``_direct_corr``'s parallel loop (called by symbol: end of module)."""
+    """Task ``task`` of ``_direct_corr``'s parallel loop (run by ``launch``: end of module)."""
     F = wt.shape[0]
     L = out3.shape[2]
     T4 = T - T % 4
@@ -300,20 +300,20 @@ def _direct_corr_task(task, xs, wt, offs, tapb, T, out3):
                             acc[p] += (w0 * x0[p] + w1 * x1[p]) + w2 * x2[p]
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(cache=_CALLER_CACHE)
 def _direct_corr(xs, wt, offs, tapb, T, out3):
     """out3[n, f, p] = sum_{t < T} wt[f, t] * xs[n, tapb[t], offs[t] + p]  (stride_h 1).
 
     Taps are applied four per pass over the output block; the last ``T % 4`` taps take
     one shorter pass.
     """
-    for task in prange(xs.shape[0] * _filter_blocks(wt.shape[0])):
-        _direct_corr_task_by_symbol(np.int64(task), xs, wt, offs, tapb, T, out3)
+    _direct_corr_tasks(xs.shape[0] * _filter_blocks(wt.shape[0]), xs, wt, offs, tapb, T,
+                       out3)
 
 
 @njit(cache=True)
 def _im2col_task(task, xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
-    """Task ``task`` of ``_im2col``'s parallel loop (called by symbol: end of module)."""
+    """Task ``task`` of ``_im2col``'s parallel loop (run by ``launch``: end of module)."""
     k = task // C
     c = task - k * C
     xs = xf[n0 + k]
@@ -332,17 +332,16 @@ def _im2col_task(task, xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
                         dst[j] = xs[base + j * sw]
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(cache=_CALLER_CACHE)
 def _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
     """cols[k, (c*KH+a)*KW+b, i*OW+j] = xflat[n0+k, c, i*sh+a, j*sw+b]."""
     nb = cols.shape[0]
-    for task in prange(nb * C):
-        _im2col_task_by_symbol(np.int64(task), xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols)
+    _im2col_tasks(nb * C, xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols)
 
 
 @njit(cache=True)
 def _col2im_task(task, cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
-    """Task ``task`` of ``_col2im``'s parallel loop (called by symbol: end of module)."""
+    """Task ``task`` of ``_col2im``'s parallel loop (run by ``launch``: end of module)."""
     k = task // C
     c = task - k * C
     gs = gxp[n0 + k]
@@ -361,12 +360,11 @@ def _col2im_task(task, cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
                         gs[base + j * sw] += src[j]
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(cache=_CALLER_CACHE)
 def _col2im(cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
     """gxp[n0+k] (C*Hp*Wp flat) += scatter of cols[k] (adjoint of _im2col)."""
     nb = cols.shape[0]
-    for task in prange(nb * C):
-        _col2im_task_by_symbol(np.int64(task), cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp)
+    _col2im_tasks(nb * C, cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp)
 
 
 @njit(cache=True)
@@ -522,7 +520,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
 
 @njit(cache=True, fastmath=_FM)
 def _direct_gw_task(task, xs, g3, offs, tapb, nchunks, part):
-    """Task ``task`` of ``_direct_gw``'s parallel loop (called by symbol: end of module)."""
+    """Task ``task`` of ``_direct_gw``'s parallel loop (run by ``launch``: end of module)."""
     N = xs.shape[0]
     F = g3.shape[1]
     L = g3.shape[2]
@@ -590,16 +588,16 @@ def _direct_gw_task(task, xs, g3, offs, tapb, nchunks, part):
                 pk[f, tb + 2] += s02; pk[f, tb + 3] += s03  # noqa: E702
 
 
-@njit(parallel=True, cache=_CALLER_CACHE)
+@njit(cache=_CALLER_CACHE)
 def _direct_gw(xs, g3, offs, tapb, nchunks, part):
     """part[k, f, t] = sum_{n in chunk k} sum_p g3[n, f, p] * xs[n, tapb[t], offs[t] + p].
 
     Register-blocked 4 filters x 4 taps (a 1 x 4 loop for a last, partial block of
-    filters); ``offs``/``tapb`` have a multiple of 4 entries. ``prange`` over
+    filters); ``offs``/``tapb`` have a multiple of 4 entries. One task per
     (sample chunk, block of 4 filters): every task owns disjoint ``part`` entries.
     """
-    for task in prange(nchunks * _filter_blocks(g3.shape[1])):
-        _direct_gw_task_by_symbol(np.int64(task), xs, g3, offs, tapb, nchunks, part)
+    _direct_gw_tasks(nchunks * _filter_blocks(g3.shape[1]), xs, g3, offs, tapb, nchunks,
+                     part)
 
 
 @njit(cache=_CALLER_CACHE)
@@ -669,14 +667,11 @@ _direct_gw_by_symbol = by_symbol(_direct_gw)
 _forward_gemm_by_symbol = by_symbol(_forward_gemm)
 _im2col_by_symbol = by_symbol(_im2col)
 _col2im_by_symbol = by_symbol(_col2im)
-#: each parallel loop's body is a function of its own, called by symbol
-#: (once per task: a sample's channel, a block of filters): Numba compiles a ``prange``
-#: body as a function and links it into its parent, so a body written inline was
-#: optimized and compiled twice (docs/benchmarks.md). The loops pass ``np.int64(task)``:
-#: Numba types the body again inside its parallel function, where the index is unsigned,
-#: and a bare index would compile each task a second time for ``uint64``.
-_shifted_task_by_symbol = by_symbol(_shifted_task)
-_direct_corr_task_by_symbol = by_symbol(_direct_corr_task)
-_direct_gw_task_by_symbol = by_symbol(_direct_gw_task)
-_im2col_task_by_symbol = by_symbol(_im2col_task)
-_col2im_task_by_symbol = by_symbol(_col2im_task)
+#: each parallel loop's body is a task (a sample's channel, a block of filters) run on
+#: Numba's threads by ``numba_compat.launch``: compiled once, serially, and called by
+#: symbol, without Numba's parfor compiler
+_shifted_tasks = task_launcher(_shifted_task)
+_direct_corr_tasks = task_launcher(_direct_corr_task)
+_direct_gw_tasks = task_launcher(_direct_gw_task)
+_im2col_tasks = task_launcher(_im2col_task)
+_col2im_tasks = task_launcher(_col2im_task)

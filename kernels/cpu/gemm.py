@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic
 
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
+from symgraph.numba_compat.launch import task_launcher
 from symgraph.numba_compat.llvm import counted_loop, declare_function, stack_slot
 
 from .blas import gemm_into, overlaps
@@ -249,13 +250,15 @@ def _tasks(rows):
 NN, NT, TN, COLS_BLAS, ROWS_BLAS = 0, 1, 2, 3, 4
 
 
-@njit(parallel=True, nogil=True, cache=_CALLER_CACHE)
+@njit(nogil=True, cache=_CALLER_CACHE)
 def _product(mode, alpha, x, y, beta, z, out):
-    """``out = alpha x @ y + beta z`` in one of the three layouts (one parallel function
-    for all three: each would be a long Numba compilation of its own).
+    """``out = alpha x @ y + beta z`` in one of the three layouts, one task per thread
+    (``_product_task``; one task function for all modes: each would be a compilation of
+    its own).
 
     NN: x and y rows contiguous, x has few rows. Each task sums one range of the
-        reduction (its rows of y) into a partial product; the partials are added last.
+        reduction (its rows of y) into a partial product; the partials are added last,
+        in task order (the same sums whatever thread ran which task).
     NT: x rows contiguous, y a transposed row-major matrix, x has at most two registers'
         worth of rows. Computed as ``y.T @ x.T`` (rows of ``y.T`` by the lanes of a
         zero-padded ``x.T``) into ``ct``, which each task transposes into its columns.
@@ -266,9 +269,6 @@ def _product(mode, alpha, x, y, beta, z, out):
     TN: x a transposed row-major matrix, k small. Each task writes a range of rows."""
     m, k = x.shape
     n = y.shape[1]
-    dt = out.dtype.type
-    o, u = np.int64(0), np.int64(1)
-    one, zero = dt(1), dt(0)
     full = 64 // out.itemsize
     width = full * ((m + full - 1) // full)
     # NN's partial sums / NT's padded x.T and transposed result (tiny otherwise)
@@ -282,52 +282,63 @@ def _product(mode, alpha, x, y, beta, z, out):
     rows_ct = n if mode == NT else (tasks * m if mode == NN else 1)
     buf = _any(np.empty((rows_ct, n if mode == NN else width), dtype=out.dtype))
     step = (split + tasks - 1) // tasks
-    for t in prange(tasks):
-        s0 = min(split, t * step)
-        s1 = min(split, s0 + step)
-        if mode == NN:
-            _tiles_by_symbol(x, s0, _elem(x, 0), u, y, s0 * _elem(y, 0), _elem(y, 0), s1 - s0,
-                             one, zero, buf, o, n, buf, t * m * n, n, m, n)
-        elif mode == NT:
-            _tiles_by_symbol(y, s0 * _elem(y, 1), _elem(y, 1), _elem(y, 0), xt, o, width, k, one,
-                             zero, buf, o, width, buf, s0 * width, width, s1 - s0, width)
-            for i in range(m):
-                if beta != 0:
-                    for j in range(s0, s1):
-                        out[i, j] = alpha * buf[j, i] + beta * z[i, j]
-                else:
-                    for j in range(s0, s1):
-                        out[i, j] = alpha * buf[j, i]
-        elif mode == COLS_BLAS:
-            # BLAS reads the strided column block of y and writes out's in place
-            # (a loop, not ``part[...] = z[...]``: that one's shape-error path
-            # compiles Numba's string formatting, seconds of a first run)
-            if beta != 0 and z.ctypes.data != out.ctypes.data:
-                for i in range(m):
-                    for j in range(s0, s1):
-                        out[i, j] = z[i, j]
-            gemm_into(alpha, x, y[:, s0:s1], beta, out[:, s0:s1])
-        elif mode == ROWS_BLAS:
-            if beta != 0 and z.ctypes.data != out.ctypes.data:
-                for i in range(s0, s1):
-                    for j in range(n):
-                        out[i, j] = z[i, j]
-            gemm_into(alpha, x[s0:s1], y, beta, out[s0:s1])
-        else:
-            _tiles_by_symbol(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
-                             alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out,
-                             s0 * _elem(out, 0), _elem(out, 0), s1 - s0, n)
+    _product_tasks(tasks, mode, alpha, x, y, beta, z, out, xt, buf, split, step)
     if mode == NN:
-        total = buf[:m]
-        for p in range(1, tasks):
-            total += buf[p * m:(p + 1) * m]
+        for i in range(m):
+            for j in range(n):
+                acc = buf[i, j]
+                for p in range(1, tasks):
+                    acc += buf[p * m + i, j]
+                if beta != 0:
+                    out[i, j] = alpha * acc + beta * z[i, j]
+                else:
+                    out[i, j] = alpha * acc
+
+
+@njit(nogil=True, cache=_CALLER_CACHE)
+def _product_task(t, mode, alpha, x, y, beta, z, out, xt, buf, split, step):
+    """Task ``t`` of ``_product``: its ``step`` rows (NN: reduction rows; TN, ROWS_BLAS:
+    rows of out; NT, COLS_BLAS: columns of out) of the ``split``."""
+    m, k = x.shape
+    n = y.shape[1]
+    o, u = np.int64(0), np.int64(1)
+    dt = out.dtype.type
+    one, zero = dt(1), dt(0)
+    width = xt.shape[1]
+    s0 = min(split, t * step)
+    s1 = min(split, s0 + step)
+    if mode == NN:
+        _tiles_by_symbol(x, s0, _elem(x, 0), u, y, s0 * _elem(y, 0), _elem(y, 0), s1 - s0,
+                         one, zero, buf, o, n, buf, t * m * n, n, m, n)
+    elif mode == NT:
+        _tiles_by_symbol(y, s0 * _elem(y, 1), _elem(y, 1), _elem(y, 0), xt, o, width, k, one,
+                         zero, buf, o, width, buf, s0 * width, width, s1 - s0, width)
         for i in range(m):
             if beta != 0:
-                for j in range(n):
-                    out[i, j] = alpha * total[i, j] + beta * z[i, j]
+                for j in range(s0, s1):
+                    out[i, j] = alpha * buf[j, i] + beta * z[i, j]
             else:
+                for j in range(s0, s1):
+                    out[i, j] = alpha * buf[j, i]
+    elif mode == COLS_BLAS:
+        # BLAS reads the strided column block of y and writes out's in place
+        # (a loop, not ``part[...] = z[...]``: that one's shape-error path
+        # compiles Numba's string formatting, seconds of a first run)
+        if beta != 0 and z.ctypes.data != out.ctypes.data:
+            for i in range(m):
+                for j in range(s0, s1):
+                    out[i, j] = z[i, j]
+        gemm_into(alpha, x, y[:, s0:s1], beta, out[:, s0:s1])
+    elif mode == ROWS_BLAS:
+        if beta != 0 and z.ctypes.data != out.ctypes.data:
+            for i in range(s0, s1):
                 for j in range(n):
-                    out[i, j] = alpha * total[i, j]
+                    out[i, j] = z[i, j]
+        gemm_into(alpha, x[s0:s1], y, beta, out[s0:s1])
+    else:
+        _tiles_by_symbol(x, s0 * _elem(x, 0), _elem(x, 0), _elem(x, 1), y, o, _elem(y, 0), k,
+                         alpha, beta, z, s0 * _elem(z, 0), _elem(z, 0), out,
+                         s0 * _elem(out, 0), _elem(out, 0), s1 - s0, n)
 
 
 @njit(nogil=True, cache=True)
@@ -396,9 +407,8 @@ def _dispatch(alpha, x, y, beta, z, out):
 #: ``_row_block`` (24 micro-kernel shapes) called by symbol from ``_tiles``: compiled once
 #: per dtype instead of once more inside each caller
 _row_block_by_symbol = by_symbol(_row_block)
-#: ``_tiles`` called by symbol from ``_product``'s parallel loop: Numba compiles the loop's
-#: body as a function of its own and links it into ``_product``, which would compile
-#: ``_tiles`` (and its register-blocked micro-kernels) two more times
+#: ``_tiles`` called by symbol from ``_product``'s tasks: compiled once per dtype, not again
+#: inside each caller with its register-blocked micro-kernels
 _tiles_by_symbol = by_symbol(_tiles)
 #: ``_dispatch`` called by symbol (``numba_compat.bysymbol``): each layout signature of
 #: ``small_gemm`` would otherwise link, optimize and compile the whole parallel product
@@ -406,3 +416,6 @@ _tiles_by_symbol = by_symbol(_tiles)
 #: itself (a function that does must only be reached by symbol: see ``bysymbol``)
 _dispatch_by_symbol = by_symbol(_dispatch)
 _product_by_symbol = by_symbol(_product)
+#: ``_product``'s tasks on Numba's threads (``numba_compat.launch``: compiled serially,
+#: called by symbol, without Numba's parfor compiler)
+_product_tasks = task_launcher(_product_task)

@@ -28,8 +28,8 @@ each tied cell receives the full gradient); sum/average spread ``gout`` (divided
 the same divisor) over the window's real cells. Unlike Theano, average_exc_pad with
 padding has a gradient here (the exact one).
 
-Algorithm: one ``prange`` task per thread, each a contiguous block of the ``N*C`` image
-planes. Windows that tile the image (``stride == ws``, no padding, every window full:
+Algorithm: one task per thread (``numba_compat.launch``), each a contiguous block of the
+``N*C`` image planes. Windows that tile the image (``stride == ws``, no padding, every window full:
 the common 2x2 case) take a specialised loop (for 2x2 max:
 ``max(max(r0[2j], r0[2j+1]), max(r1[2j], r1[2j+1]))`` over a row pair, and its mirror
 for the gradient, writing every cell once, no zeroing pass); everything else uses window
@@ -47,9 +47,10 @@ Example::
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
+from symgraph.numba_compat.bysymbol import caller_cache
+from symgraph.numba_compat.launch import task_launcher
 
 from .tasks import split_tasks
 
@@ -190,27 +191,20 @@ def _plane_tiled(xp, op, ws_h, ws_w, mode):
                 o[j] *= inv
 
 
-@njit(cache=True)
-def _pool_block(x, out, lo, hi, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
-    """Planes ``lo`` to ``hi - 1`` (flat index ``n * C + c``): one task of _pool_planes."""
+@njit(cache=True, nogil=True)
+def _pool_task(t, step, x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
+    """Task ``t``: the planes ``t * step`` up to ``(t + 1) * step`` (flat index
+    ``n * C + c``), one contiguous block per thread (``split_tasks``)."""
     C = x.shape[1]
-    for task in range(lo, hi):
+    planes = x.shape[0] * C
+    lo = min(planes, t * step)
+    for task in range(lo, min(planes, lo + step)):
         n = task // C
         c = task - n * C
         if tiled:
             _plane_tiled(x[n, c], out[n, c], ws_h, ws_w, mode)
         else:
             _plane_generic(x[n, c], out[n, c], rlo, rhi, rext, clo, chi, cext, mode)
-
-
-@njit(parallel=True, cache=_CALLER_CACHE)
-def _pool_planes(x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
-    planes = x.shape[0] * x.shape[1]
-    tasks, step = split_tasks(planes)
-    for t in prange(tasks):
-        lo = min(planes, t * step)
-        _pool_block_by_symbol(x, out, lo, min(planes, lo + step), ws_h, ws_w, rlo, rhi, rext,
-                              clo, chi, cext, mode, tiled)
 
 
 @njit(cache=_CALLER_CACHE)
@@ -238,8 +232,9 @@ def pool2d_forward(x, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_borde
              and OH * ws_h <= H and OW * ws_w <= W)
     rlo, rhi, rext = _bounds(OH, H, ws_h, stride_h, pad_h)
     clo, chi, cext = _bounds(OW, W, ws_w, stride_w, pad_w)
-    _pool_planes_by_symbol(np.ascontiguousarray(x), out, ws_h, ws_w, rlo, rhi, rext, clo,
-                           chi, cext, mode, tiled)
+    tasks, step = split_tasks(N * C)
+    _pool_tasks(tasks, step, np.ascontiguousarray(x), out, ws_h, ws_w, rlo, rhi, rext, clo,
+                chi, cext, mode, tiled)
     return out
 
 
@@ -316,12 +311,14 @@ def _unplane_tiled(xp, op, gop, gp, ws_h, ws_w, mode):
             gr[q] = z
 
 
-@njit(cache=True)
-def _unpool_block(x, out, gout, gx, lo, hi, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode,
-                  tiled):
-    """Planes ``lo`` to ``hi - 1`` of the gradient: one task of _unpool_planes."""
+@njit(cache=True, nogil=True)
+def _unpool_task(t, step, x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode,
+                 tiled):
+    """Task ``t`` of the gradient: the planes of ``_pool_task``'s task ``t``."""
     C = x.shape[1]
-    for task in range(lo, hi):
+    planes = x.shape[0] * C
+    lo = min(planes, t * step)
+    for task in range(lo, min(planes, lo + step)):
         n = task // C
         c = task - n * C
         if tiled:
@@ -329,17 +326,6 @@ def _unpool_block(x, out, gout, gx, lo, hi, ws_h, ws_w, rlo, rhi, rext, clo, chi
         else:
             _unplane_generic(x[n, c], out[n, c], gout[n, c], gx[n, c], rlo, rhi, rext,
                              clo, chi, cext, mode)
-
-
-@njit(parallel=True, cache=_CALLER_CACHE)
-def _unpool_planes(x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode,
-                   tiled):
-    planes = x.shape[0] * x.shape[1]
-    tasks, step = split_tasks(planes)
-    for t in prange(tasks):
-        lo = min(planes, t * step)
-        _unpool_block_by_symbol(x, out, gout, gx, lo, min(planes, lo + step), ws_h, ws_w, rlo,
-                                rhi, rext, clo, chi, cext, mode, tiled)
 
 
 @njit(cache=_CALLER_CACHE)
@@ -377,21 +363,14 @@ def pool2d_backward(x, out, gout, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w,
     clo, chi, cext = _bounds(OW, W, ws_w, stride_w, pad_w)
     if mode != 0:
         out = gout  # not read
-    _unpool_planes_by_symbol(np.ascontiguousarray(x), np.ascontiguousarray(out),
-                             np.ascontiguousarray(gout), gx, ws_h, ws_w, rlo, rhi, rext, clo,
-                             chi, cext, mode, tiled)
+    tasks, step = split_tasks(N * C)
+    _unpool_tasks(tasks, step, np.ascontiguousarray(x), np.ascontiguousarray(out),
+                  np.ascontiguousarray(gout), gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext,
+                  mode, tiled)
     return gx
 
 
-#: the parallel loops over the planes, called by symbol from the public entry points
-#: (``numba_compat.bysymbol``): compiled once each, not again inside every entry point
-#: and signature that calls them (the entry points are reached by symbol too)
-_pool_planes_by_symbol = by_symbol(_pool_planes)
-_unpool_planes_by_symbol = by_symbol(_unpool_planes)
-#: each parallel loop's task, a block of planes, called by symbol: Numba compiles a
-#: ``prange`` body as a function of its own and links it into its parent, so plane loops
-#: linked into the body were optimized and compiled again at each level (the backward's
-#: loop compiled alone: 6.0 s before, 1.9 s with its plane loops by symbol;
-#: docs/benchmarks.md)
-_pool_block_by_symbol = by_symbol(_pool_block)
-_unpool_block_by_symbol = by_symbol(_unpool_block)
+#: the parallel loops over the planes, one task per thread (``numba_compat.launch``: the
+#: tasks compiled once each and called by symbol, without Numba's parfor compiler)
+_pool_tasks = task_launcher(_pool_task)
+_unpool_tasks = task_launcher(_unpool_task)

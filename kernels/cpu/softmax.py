@@ -6,8 +6,10 @@ stably: the row max is subtracted before ``exp`` and ``log`` is only ever taken 
 row sum that is ``>= 1``.
 
 Algorithm: one pass per row for the max, one for ``exp`` and the sum, one to scale.
-Small inputs run serially (a parallel launch costs more than the work); inputs with
-at least ``PARALLEL_MIN_SIZE`` elements use ``prange`` over rows.
+Small inputs run as one task on the calling thread (a parallel launch costs more than
+the work); inputs with at least ``PARALLEL_MIN_SIZE`` elements run one block of rows per
+thread (``numba_compat.launch``). Either way each row is computed by the same code, so
+the results do not depend on the split.
 
 Example::
 
@@ -19,7 +21,12 @@ Example::
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from symgraph.numba_compat.bysymbol import caller_cache
+from symgraph.numba_compat.launch import task_launcher
+
+from .tasks import split_tasks
 
 __all__ = [
     "softmax",
@@ -33,6 +40,9 @@ __all__ = [
 
 #: number of elements from which the row loop runs in parallel
 PARALLEL_MIN_SIZE = 1 << 15
+#: the entry points run their rows as tasks called by symbol: disk-cached on the private
+#: path only (``caller_cache``)
+_CALLER_CACHE = caller_cache()
 
 
 # ---------------------------------------------------------------- softmax / log_softmax
@@ -64,19 +74,24 @@ def _softmax_row(xr, orow, log):
                 orow[k] *= inv
 
 
-@njit(cache=True)
-def _softmax_rows_s(x, out, log):
-    for i in range(x.shape[0]):
-        _softmax_row(x[i], out[i], log)
-
-
-@njit(parallel=True, cache=True)
-def _softmax_rows_p(x, out, log):
-    for i in prange(x.shape[0]):
+@njit(cache=True, nogil=True)
+def _softmax_block(t, step, x, out, log):
+    """Task ``t``: the rows ``t * step`` up to ``(t + 1) * step``."""
+    lo = t * step
+    for i in range(lo, min(x.shape[0], lo + step)):
         _softmax_row(x[i], out[i], log)
 
 
 @njit(cache=True)
+def _row_tasks(rows, size):
+    """``(tasks, rows per task)``: one task (run on the calling thread) below
+    ``PARALLEL_MIN_SIZE`` elements, else one block of rows per thread."""
+    if size >= PARALLEL_MIN_SIZE:
+        return split_tasks(rows)
+    return 1, rows
+
+
+@njit(cache=_CALLER_CACHE)
 def softmax(x):
     """Row-wise softmax of a 2-D array: ``exp(x - max) / sum(exp(x - max))``.
 
@@ -86,14 +101,12 @@ def softmax(x):
     """
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape, x.dtype)
-    if x.size >= PARALLEL_MIN_SIZE:
-        _softmax_rows_p(x, out, False)
-    else:
-        _softmax_rows_s(x, out, False)
+    tasks, step = _row_tasks(x.shape[0], x.size)
+    _softmax_rows(tasks, step, x, out, False)
     return out
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def log_softmax(x):
     """Row-wise log-softmax: ``x - max - log(sum(exp(x - max)))``.
 
@@ -103,10 +116,8 @@ def log_softmax(x):
     """
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape, x.dtype)
-    if x.size >= PARALLEL_MIN_SIZE:
-        _softmax_rows_p(x, out, True)
-    else:
-        _softmax_rows_s(x, out, True)
+    tasks, step = _row_tasks(x.shape[0], x.size)
+    _softmax_rows(tasks, step, x, out, True)
     return out
 
 
@@ -132,15 +143,10 @@ def _softmax_grad_row(g, yr, o, log):
             o[k] = yr[k] * (g[k] - s)
 
 
-@njit(cache=True)
-def _softmax_grad_rows_s(gy, y, gx, log):
-    for i in range(y.shape[0]):
-        _softmax_grad_row(gy[i], y[i], gx[i], log)
-
-
-@njit(parallel=True, cache=True)
-def _softmax_grad_rows_p(gy, y, gx, log):
-    for i in prange(y.shape[0]):
+@njit(cache=True, nogil=True)
+def _softmax_grad_block(t, step, gy, y, gx, log):
+    lo = t * step
+    for i in range(lo, min(y.shape[0], lo + step)):
         _softmax_grad_row(gy[i], y[i], gx[i], log)
 
 
@@ -150,7 +156,7 @@ def _check_same(gy, y):
         raise ValueError("softmax grad: gy and y must have the same shape")
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def softmax_grad(gy, y):
     """Gradient wrt x of ``y = softmax(x)``: ``y * (gy - sum(gy * y, axis=1))``.
 
@@ -162,14 +168,12 @@ def softmax_grad(gy, y):
     gy = np.ascontiguousarray(gy)
     y = np.ascontiguousarray(y)
     gx = np.empty(y.shape, y.dtype)
-    if y.size >= PARALLEL_MIN_SIZE:
-        _softmax_grad_rows_p(gy, y, gx, False)
-    else:
-        _softmax_grad_rows_s(gy, y, gx, False)
+    tasks, step = _row_tasks(y.shape[0], y.size)
+    _softmax_grad_rows(tasks, step, gy, y, gx, False)
     return gx
 
 
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def log_softmax_grad(gy, y):
     """Gradient wrt x of ``y = log_softmax(x)``: ``gy - exp(y) * sum(gy, axis=1)``.
 
@@ -181,10 +185,8 @@ def log_softmax_grad(gy, y):
     gy = np.ascontiguousarray(gy)
     y = np.ascontiguousarray(y)
     gx = np.empty(y.shape, y.dtype)
-    if y.size >= PARALLEL_MIN_SIZE:
-        _softmax_grad_rows_p(gy, y, gx, True)
-    else:
-        _softmax_grad_rows_s(gy, y, gx, True)
+    tasks, step = _row_tasks(y.shape[0], y.size)
+    _softmax_grad_rows(tasks, step, gy, y, gx, True)
     return gx
 
 
@@ -221,19 +223,14 @@ def _nll_row(xr, t, o):
     return np.log(s) - (xr[t] - m)
 
 
-@njit(cache=True)
-def _nll_rows_s(x, y_idx, nll, sm):
-    for i in range(x.shape[0]):
+@njit(cache=True, nogil=True)
+def _nll_block(t, step, x, y_idx, nll, sm):
+    lo = t * step
+    for i in range(lo, min(x.shape[0], lo + step)):
         nll[i] = _nll_row(x[i], y_idx[i], sm[i])
 
 
-@njit(parallel=True, cache=True)
-def _nll_rows_p(x, y_idx, nll, sm):
-    for i in prange(x.shape[0]):
-        nll[i] = _nll_row(x[i], y_idx[i], sm[i])
-
-
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def softmax_nll_forward(x, y_idx):
     """Softmax + negative log-likelihood of integer labels, fused and stable.
 
@@ -251,10 +248,8 @@ def softmax_nll_forward(x, y_idx):
     _check_labels(y_idx, B, K)
     nll = np.empty(B, x.dtype)
     sm = np.empty((B, K), x.dtype)
-    if x.size >= PARALLEL_MIN_SIZE:
-        _nll_rows_p(x, y_idx, nll, sm)
-    else:
-        _nll_rows_s(x, y_idx, nll, sm)
+    tasks, step = _row_tasks(B, x.size)
+    _nll_rows(tasks, step, x, y_idx, nll, sm)
     return nll, sm
 
 
@@ -266,19 +261,14 @@ def _nll_grad_row(gi, s, t, o):
     o[t] -= g
 
 
-@njit(cache=True)
-def _nll_grad_rows_s(gnll, sm, y_idx, gx):
-    for i in range(sm.shape[0]):
+@njit(cache=True, nogil=True)
+def _nll_grad_block(t, step, gnll, sm, y_idx, gx):
+    lo = t * step
+    for i in range(lo, min(sm.shape[0], lo + step)):
         _nll_grad_row(gnll[i], sm[i], y_idx[i], gx[i])
 
 
-@njit(parallel=True, cache=True)
-def _nll_grad_rows_p(gnll, sm, y_idx, gx):
-    for i in prange(sm.shape[0]):
-        _nll_grad_row(gnll[i], sm[i], y_idx[i], gx[i])
-
-
-@njit(cache=True)
+@njit(cache=_CALLER_CACHE)
 def softmax_nll_backward(gnll, sm, y_idx):
     """Gradient wrt x of ``softmax_nll_forward``: ``gnll[:, None] * (sm - onehot(y_idx))``.
 
@@ -292,8 +282,14 @@ def softmax_nll_backward(gnll, sm, y_idx):
     _check_labels(y_idx, B, K)
     sm = np.ascontiguousarray(sm)
     gx = np.empty((B, K), sm.dtype)
-    if sm.size >= PARALLEL_MIN_SIZE:
-        _nll_grad_rows_p(gnll, sm, y_idx, gx)
-    else:
-        _nll_grad_rows_s(gnll, sm, y_idx, gx)
+    tasks, step = _row_tasks(B, sm.size)
+    _nll_grad_rows(tasks, step, gnll, sm, y_idx, gx)
     return gx
+
+
+#: the row loops: one task per block of rows (``numba_compat.launch``), the same
+#: compiled task for a serial call (one task) and a parallel one
+_softmax_rows = task_launcher(_softmax_block)
+_softmax_grad_rows = task_launcher(_softmax_grad_block)
+_nll_rows = task_launcher(_nll_block)
+_nll_grad_rows = task_launcher(_nll_grad_block)

@@ -1,5 +1,5 @@
-"""How the CPU kernels' parallel loops split their work (``kernels/cpu/tasks.py``) and call
-their per-task functions by symbol (compiled once per argument types)."""
+"""How the CPU kernels' parallel loops split their work (``kernels/cpu/tasks.py``) and run
+their tasks (``numba_compat.launch``: compiled once per argument types, called by symbol)."""
 
 import numpy as np
 from numba import njit, types
@@ -69,13 +69,19 @@ def test_pool_planes_in_blocks_match_one_plane_at_a_time():
             assert np.array_equal(gx[n:n + 1], g1)
 
 
-def test_parallel_loops_reach_their_work_by_symbol():
-    """On the private path the per-task work is a symbol call (an intrinsic), not the
-    dispatcher linked into the loop; the public path (an unchecked Numba version) links
-    the dispatcher: same machine code, slower compiles."""
+def test_parallel_loops_run_their_tasks_without_parfors():
+    """On the private path each parallel loop is a ``numba_compat.launch`` intrinsic: the
+    tasks are compiled once, serially, and reached through Numba's threading layer; the
+    kernel has no parfor (``tests/numba_compat/test_launch.py`` reads the IR). The public
+    path (an unchecked Numba version) makes each loop a ``prange`` function: the same
+    tasks, slower compiles."""
+    from numba.extending import is_jitted
+
+    from symgraph.kernels.cpu import gemm as G
+    from symgraph.kernels.cpu import softmax as S
+
     internals = numba_internals()
-    for call, fn in ((P._pool_block_by_symbol, P._pool_block),
-                     (P._unpool_block_by_symbol, P._unpool_block),
-                     (C._direct_corr_task_by_symbol, C._direct_corr_task),
-                     (C._im2col_task_by_symbol, C._im2col_task)):
-        assert (call is not fn) == internals, fn.py_func.__name__
+    for launcher in (P._pool_tasks, P._unpool_tasks, C._shifted_tasks, C._direct_corr_tasks,
+                     C._direct_gw_tasks, C._im2col_tasks, C._col2im_tasks, G._product_tasks,
+                     S._softmax_rows, S._nll_rows):
+        assert is_jitted(launcher) != internals
