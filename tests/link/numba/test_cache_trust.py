@@ -155,9 +155,12 @@ def test_numba_files_keep_numbas_format(tmp_path):
         print(mod_trailer.f.stats.cache_hits.get(mod_trailer.f.signatures[0], 0))
     """)
 
+    # Numba's default place (``__pycache__`` beside the module), whatever the caller set
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+
     def run(how):
         r = subprocess.run([sys.executable, "-c", code, str(tmp_path), how],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, env=env)
         assert r.returncode == 0, r.stderr[-2000:]
         return r.stdout.split()
 
