@@ -35,6 +35,7 @@ from llvmlite import binding as llvm
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
+from symgraph.numba_compat import alloc
 from symgraph.numba_compat.bysymbol import by_symbol
 from symgraph.numba_compat.llvm import stack_slot
 from symgraph.numba_compat.scipy_blas import bind_blas
@@ -226,17 +227,17 @@ def _gemm_core(alpha, x, y, beta, c, zero, one):
         return
     lx, ldx = _layout(x)
     if lx < 0:
-        x = any2(np.ascontiguousarray(x))
+        x = any2(alloc.ascontiguousarray(x))
         lx, ldx = 0, k
     ly, ldy = _layout(y)
     if ly < 0:
-        y = any2(np.ascontiguousarray(y))
+        y = any2(alloc.ascontiguousarray(y))
         ly, ldy = 0, n
     lc, ldc = _layout(c)
     if lc < 0 or alpha == 0 or overlaps(c, x) or overlaps(c, y):
         # through a temporary (also when alpha == 0: BLAS would skip x and y, numpy's
         # alpha * dot(x, y) propagates their NaNs)
-        tmp = np.empty((m, n), dtype=c.dtype)
+        tmp = alloc.empty((m, n), c.dtype)
         xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, one, y, ldy,
               x, ldx, zero, tmp, n)
         for i in range(m):
@@ -262,15 +263,15 @@ def _gemv_core(alpha, a, x, beta, y, zero, one):
         return
     la, lda = _layout(a)
     if la < 0:
-        a = any2(np.ascontiguousarray(a))
+        a = any2(alloc.ascontiguousarray(a))
         la, lda = 0, k
     if k > 1 and x.strides[0] != x.itemsize:
-        x = any1(np.ascontiguousarray(x))
+        x = any1(alloc.ascontiguousarray(x))
     # through a temporary when y is strided or overlaps a or x, or alpha == 0 (BLAS would
     # skip a and x; numpy's alpha * dot(a, x) propagates their NaNs)
     direct = (m == 1 or y.strides[0] == y.itemsize) and alpha != 0 \
         and not overlaps(y, a) and not overlaps(y, x)
-    out = y if direct else any1(np.empty(m, dtype=y.dtype))
+    out = y if direct else any1(alloc.empty(m, y.dtype))
     b = beta if direct else zero
     al = alpha if direct else one
     if la == 0:

@@ -49,6 +49,7 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
+from symgraph.numba_compat import alloc
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
@@ -120,8 +121,8 @@ def _pad_flat(x, pad_h, pad_w):
     Hp = H + 2 * pad_h
     Wp = W + 2 * pad_w
     if pad_h == 0 and pad_w == 0:
-        return np.ascontiguousarray(x).reshape(N, C * H * W)
-    xp = np.zeros((N, C * Hp * Wp), x.dtype)
+        return alloc.ascontiguousarray(x).reshape(N, C * H * W)
+    xp = alloc.zeros((N, C * Hp * Wp), x.dtype)
     for task in range(N * C):
         n = task // C
         c = task - n * C
@@ -167,7 +168,7 @@ def _shifted(x, pad_h, pad_w, KW, OW, sw):
     """
     N, C, H, W = x.shape
     Hp = H + 2 * pad_h
-    xs = np.empty((N, KW, C * Hp * OW), x.dtype)
+    xs = alloc.empty((N, KW, C * Hp * OW), x.dtype)
     _shifted_tasks(N * C, x, xs, pad_h, pad_w, KW, OW, sw)
     return xs
 
@@ -177,8 +178,8 @@ def _tap_table(C, KH, KW, Hp, OW):
     """Offsets and shift index of every tap, padded to a multiple of 4 (offset 0)."""
     T = C * KH * KW
     Tp = (T + 3) // 4 * 4
-    offs = np.zeros(Tp, np.int64)
-    tapb = np.zeros(Tp, np.int64)
+    offs = alloc.zeros(Tp, np.int64)
+    tapb = alloc.zeros(Tp, np.int64)
     for c in range(C):
         for a in range(KH):
             for b in range(KW):
@@ -204,7 +205,7 @@ def _tap_weights(w, dtype_like, flip, transpose):
     KW = w.shape[3]
     T = C * KH * KW
     Tp = (T + 3) // 4 * 4
-    wt = np.zeros((F, Tp), dtype_like.dtype)
+    wt = alloc.zeros((F, Tp), dtype_like.dtype)
     for c in range(C):
         for a in range(KH):
             for b in range(KW):
@@ -371,7 +372,7 @@ def _col2im(cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
 def _wmat(w, dtype_like, flip):
     """Filters as a C-contiguous (F, C*KH*KW) matrix in the dtype of dtype_like."""
     F, C, KH, KW = w.shape
-    wm = np.empty((F, C * KH * KW), dtype_like.dtype)
+    wm = alloc.empty((F, C * KH * KW), dtype_like.dtype)
     for f in range(F):
         for c in range(C):
             for a in range(KH):
@@ -400,9 +401,9 @@ def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
     T = C * KH * KW
     P = OH * OW
     wm = _wmat(w, xf, flip)
-    out = np.empty((N, F, P), xf.dtype)
+    out = alloc.empty((N, F, P), xf.dtype)
     nb = _chunk(N, T, P)
-    cols = np.empty((nb, T, P), xf.dtype)
+    cols = alloc.empty((nb, T, P), xf.dtype)
     for n0 in range(0, N, nb):
         k = min(nb, N - n0)
         _im2col_by_symbol(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols[:k])
@@ -426,7 +427,7 @@ def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
            [42., 50.]])
     """
     _check_args(pad_h, pad_w, stride_h, stride_w)
-    x = np.ascontiguousarray(x)
+    x = alloc.ascontiguousarray(x)
     N, C, H, W = x.shape
     F, C2, KH, KW = w.shape
     if C2 != C:
@@ -436,14 +437,14 @@ def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
     OH = (Hp - KH) // stride_h + 1
     OW = (Wp - KW) // stride_w + 1
     if OH <= 0 or OW <= 0 or N == 0 or F == 0:
-        return np.zeros((N, F, max(OH, 0), max(OW, 0)), x.dtype)
+        return alloc.zeros((N, F, max(OH, 0), max(OW, 0)), x.dtype)
     if C == 0:
-        return np.zeros((N, F, OH, OW), x.dtype)
+        return alloc.zeros((N, F, OH, OW), x.dtype)
     if stride_h == 1 and C * KH * KW <= DIRECT_MAX_TAPS:
         xs = _shifted_by_symbol(x, pad_h, pad_w, KW, OW, stride_w)
         offs, tapb = _tap_table(C, KH, KW, Hp, OW)
         wt = _tap_weights(w, x, flip, False)
-        out = np.empty((N, F, OH, OW), x.dtype)
+        out = alloc.empty((N, F, OH, OW), x.dtype)
         _direct_corr_by_symbol(xs, wt, offs, tapb, C * KH * KW, out.reshape(N, F, OH * OW))
         return out
     xf = _pad_flat(x, pad_h, pad_w)
@@ -470,7 +471,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
            [1., 2., 1.]])
     """
     _check_args(pad_h, pad_w, stride_h, stride_w)
-    gout = np.ascontiguousarray(gout)
+    gout = alloc.ascontiguousarray(gout)
     N, F, OH, OW = gout.shape
     F2, C, KH, KW = w.shape
     if F2 != F:
@@ -480,9 +481,9 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
     if (Hp - KH) // stride_h + 1 != OH or (Wp - KW) // stride_w + 1 != OW:
         raise ValueError("conv2d_grad_input: gout shape does not match H, W, pads, strides")
     if N == 0 or C == 0 or H == 0 or W == 0:
-        return np.zeros((N, C, H, W), gout.dtype)
+        return alloc.zeros((N, C, H, W), gout.dtype)
     if F == 0 or OH <= 0 or OW <= 0:
-        return np.zeros((N, C, H, W), gout.dtype)
+        return alloc.zeros((N, C, H, W), gout.dtype)
     if (stride_h == 1 and stride_w == 1 and pad_h <= KH - 1 and pad_w <= KW - 1
             and F * KH * KW <= DIRECT_MAX_TAPS):
         # full correlation of gout with the rotated, transposed filters
@@ -491,17 +492,17 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
         gs = _shifted_by_symbol(gout, qh, qw, KW, W, 1)
         offs, tapb = _tap_table(F, KH, KW, OH + 2 * qh, W)
         wt = _tap_weights(w, gout, not flip, True)
-        gx = np.empty((N, C, H, W), gout.dtype)
+        gx = alloc.empty((N, C, H, W), gout.dtype)
         _direct_corr_by_symbol(gs, wt, offs, tapb, F * KH * KW, gx.reshape(N, C, H * W))
         return gx
     # gemm + col2im
     T = C * KH * KW
     P = OH * OW
-    wmT = np.ascontiguousarray(_wmat(w, gout, flip).T)  # (T, F)
-    gc = np.ascontiguousarray(gout).reshape(N, F, P)
-    gxp = np.zeros((N, C * Hp * Wp), gout.dtype)
+    wmT = alloc.ascontiguousarray(_wmat(w, gout, flip).T)  # (T, F)
+    gc = alloc.ascontiguousarray(gout).reshape(N, F, P)
+    gxp = alloc.zeros((N, C * Hp * Wp), gout.dtype)
     nb = _chunk(N, T, P)
-    cols = np.empty((nb, T, P), gout.dtype)
+    cols = alloc.empty((nb, T, P), gout.dtype)
     for n0 in range(0, N, nb):
         k = min(nb, N - n0)
         for kk in range(k):
@@ -510,7 +511,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
     gx4 = gxp.reshape(N, C, Hp, Wp)
     if pad_h == 0 and pad_w == 0:
         return gx4
-    return np.ascontiguousarray(gx4[:, :, pad_h: pad_h + H, pad_w: pad_w + W])
+    return alloc.ascontiguousarray(gx4[:, :, pad_h: pad_h + H, pad_w: pad_w + W])
 
 
 # ----------------------------------------------------------------------------------
@@ -612,7 +613,7 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
            [4., 4.]])
     """
     _check_args(pad_h, pad_w, stride_h, stride_w)
-    x = np.ascontiguousarray(x)
+    x = alloc.ascontiguousarray(x)
     N, C, H, W = x.shape
     N2, F, OH, OW = gout.shape
     if N2 != N:
@@ -621,16 +622,16 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
     Wp = W + 2 * pad_w
     if (Hp - KH) // stride_h + 1 != OH or (Wp - KW) // stride_w + 1 != OW:
         raise ValueError("conv2d_grad_filters: gout shape does not match x, KH, KW, pads")
-    gw = np.zeros((F, C, KH, KW), x.dtype)
+    gw = alloc.zeros((F, C, KH, KW), x.dtype)
     if N == 0 or C == 0 or F == 0 or OH <= 0 or OW <= 0:
         return gw
     T = C * KH * KW
     if stride_h == 1 and T <= DIRECT_MAX_TAPS:
         xs = _shifted_by_symbol(x, pad_h, pad_w, KW, OW, stride_w)
         offs, tapb = _tap_table(C, KH, KW, Hp, OW)
-        g3 = np.ascontiguousarray(_cast(gout, x)).reshape(N, F, OH * OW)
+        g3 = alloc.ascontiguousarray(_cast(gout, x)).reshape(N, F, OH * OW)
         nchunks = min(N, 4)
-        part = np.zeros((nchunks, F, offs.shape[0]), x.dtype)
+        part = alloc.zeros((nchunks, F, offs.shape[0]), x.dtype)
         _direct_gw_by_symbol(xs, g3, offs, tapb, nchunks, part)
         gm = part[0]
         for k in range(1, nchunks):
@@ -638,10 +639,10 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
     else:
         xf = _pad_flat(x, pad_h, pad_w)
         P = OH * OW
-        gc = np.ascontiguousarray(_cast(gout, x)).reshape(N, F, P)
-        gm = np.zeros((F, T), x.dtype)
+        gc = alloc.ascontiguousarray(_cast(gout, x)).reshape(N, F, P)
+        gm = alloc.zeros((F, T), x.dtype)
         nb = _chunk(N, T, P)
-        cols = np.empty((nb, T, P), x.dtype)
+        cols = alloc.empty((nb, T, P), x.dtype)
         for n0 in range(0, N, nb):
             k = min(nb, N - n0)
             _im2col_by_symbol(xf, C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, cols[:k])

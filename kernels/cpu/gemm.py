@@ -45,6 +45,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from symgraph.numba_compat import alloc
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.numba_compat.launch import task_launcher
 from symgraph.numba_compat.llvm import counted_loop, declare_function, stack_slot
@@ -272,7 +273,7 @@ def _product(mode, alpha, x, y, beta, z, out):
     full = 64 // out.itemsize
     width = full * ((m + full - 1) // full)
     # NN's partial sums / NT's padded x.T and transposed result (tiny otherwise)
-    xt = _any(np.zeros((k if mode == NT else 1, width), dtype=out.dtype))
+    xt = _any(alloc.zeros((k if mode == NT else 1, width), out.dtype))
     if mode == NT:
         for i in range(m):
             for r in range(k):
@@ -280,7 +281,7 @@ def _product(mode, alpha, x, y, beta, z, out):
     split = k if mode == NN else (n if mode in (NT, COLS_BLAS) else m)   # TN, ROWS_BLAS: m
     tasks = _tasks(split)
     rows_ct = n if mode == NT else (tasks * m if mode == NN else 1)
-    buf = _any(np.empty((rows_ct, n if mode == NN else width), dtype=out.dtype))
+    buf = _any(alloc.empty((rows_ct, n if mode == NN else width), out.dtype))
     step = (split + tasks - 1) // tasks
     _product_tasks(tasks, mode, alpha, x, y, beta, z, out, xt, buf, split, step)
     if mode == NN:

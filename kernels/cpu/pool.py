@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from symgraph.numba_compat import alloc
 from symgraph.numba_compat.bysymbol import caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
@@ -112,9 +113,9 @@ def _check(ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_border, mode):
 def _bounds(n_out, size, ws, stride, pad):
     """Per output index: real-cell range [lo, hi) in unpadded coords and the
     inc-pad extent (window clipped to the padded image)."""
-    lo = np.empty(n_out, np.int64)
-    hi = np.empty(n_out, np.int64)
-    ext = np.empty(n_out, np.int64)
+    lo = alloc.empty(n_out, np.int64)
+    hi = alloc.empty(n_out, np.int64)
+    ext = alloc.empty(n_out, np.int64)
     v = size + 2 * pad
     for i in range(n_out):
         s = i * stride
@@ -223,7 +224,7 @@ def pool2d_forward(x, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_borde
     N, C, H, W = x.shape
     OH = pool2d_out_size(H, ws_h, stride_h, pad_h, ignore_border)
     OW = pool2d_out_size(W, ws_w, stride_w, pad_w, ignore_border)
-    out = np.empty((N, C, OH, OW), x.dtype)
+    out = alloc.empty((N, C, OH, OW), x.dtype)
     if N * C * OH * OW == 0:
         return out
     if H == 0 or W == 0:
@@ -233,7 +234,7 @@ def pool2d_forward(x, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_borde
     rlo, rhi, rext = _bounds(OH, H, ws_h, stride_h, pad_h)
     clo, chi, cext = _bounds(OW, W, ws_w, stride_w, pad_w)
     tasks, step = split_tasks(N * C)
-    _pool_tasks(tasks, step, np.ascontiguousarray(x), out, ws_h, ws_w, rlo, rhi, rext, clo,
+    _pool_tasks(tasks, step, alloc.ascontiguousarray(x), out, ws_h, ws_w, rlo, rhi, rext, clo,
                 chi, cext, mode, tiled)
     return out
 
@@ -351,7 +352,7 @@ def pool2d_backward(x, out, gout, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w,
     if mode == 0 and (out.shape[0] != N or out.shape[1] != C or out.shape[2] != OH
                       or out.shape[3] != OW):
         raise ValueError("pool2d_backward: out has the wrong shape")
-    gx = np.empty((N, C, H, W), x.dtype)
+    gx = alloc.empty((N, C, H, W), x.dtype)
     if N * C * H * W == 0:
         return gx
     if OH * OW == 0:
@@ -364,8 +365,8 @@ def pool2d_backward(x, out, gout, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w,
     if mode != 0:
         out = gout  # not read
     tasks, step = split_tasks(N * C)
-    _unpool_tasks(tasks, step, np.ascontiguousarray(x), np.ascontiguousarray(out),
-                  np.ascontiguousarray(gout), gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext,
+    _unpool_tasks(tasks, step, alloc.ascontiguousarray(x), alloc.ascontiguousarray(out),
+                  alloc.ascontiguousarray(gout), gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext,
                   mode, tiled)
     return gx
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from symgraph.numba_compat import alloc
 from symgraph.numba_compat.bysymbol import caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
@@ -99,8 +100,8 @@ def softmax(x):
     >>> softmax(np.array([[0.0, np.log(3.0)]]))
     array([[0.25, 0.75]])
     """
-    x = np.ascontiguousarray(x)
-    out = np.empty(x.shape, x.dtype)
+    x = alloc.ascontiguousarray(x)
+    out = alloc.empty(x.shape, x.dtype)
     tasks, step = _row_tasks(x.shape[0], x.size)
     _softmax_rows(tasks, step, x, out, False)
     return out
@@ -114,8 +115,8 @@ def log_softmax(x):
     >>> np.round(log_softmax(np.array([[0.0, 0.0]])), 4)
     array([[-0.6931, -0.6931]])
     """
-    x = np.ascontiguousarray(x)
-    out = np.empty(x.shape, x.dtype)
+    x = alloc.ascontiguousarray(x)
+    out = alloc.empty(x.shape, x.dtype)
     tasks, step = _row_tasks(x.shape[0], x.size)
     _softmax_rows(tasks, step, x, out, True)
     return out
@@ -165,9 +166,9 @@ def softmax_grad(gy, y):
     array([[ 0.25, -0.25]])
     """
     _check_same(gy, y)
-    gy = np.ascontiguousarray(gy)
-    y = np.ascontiguousarray(y)
-    gx = np.empty(y.shape, y.dtype)
+    gy = alloc.ascontiguousarray(gy)
+    y = alloc.ascontiguousarray(y)
+    gx = alloc.empty(y.shape, y.dtype)
     tasks, step = _row_tasks(y.shape[0], y.size)
     _softmax_grad_rows(tasks, step, gy, y, gx, False)
     return gx
@@ -182,9 +183,9 @@ def log_softmax_grad(gy, y):
     array([[ 0.5, -0.5]])
     """
     _check_same(gy, y)
-    gy = np.ascontiguousarray(gy)
-    y = np.ascontiguousarray(y)
-    gx = np.empty(y.shape, y.dtype)
+    gy = alloc.ascontiguousarray(gy)
+    y = alloc.ascontiguousarray(y)
+    gx = alloc.empty(y.shape, y.dtype)
     tasks, step = _row_tasks(y.shape[0], y.size)
     _softmax_grad_rows(tasks, step, gy, y, gx, True)
     return gx
@@ -243,11 +244,11 @@ def softmax_nll_forward(x, y_idx):
     >>> float(np.round(nll[0], 4)), float(sm[0, 2])
     (1.3863, 0.25)
     """
-    x = np.ascontiguousarray(x)
+    x = alloc.ascontiguousarray(x)
     B, K = x.shape
     _check_labels(y_idx, B, K)
-    nll = np.empty(B, x.dtype)
-    sm = np.empty((B, K), x.dtype)
+    nll = alloc.empty(B, x.dtype)
+    sm = alloc.empty((B, K), x.dtype)
     tasks, step = _row_tasks(B, x.size)
     _nll_rows(tasks, step, x, y_idx, nll, sm)
     return nll, sm
@@ -280,8 +281,8 @@ def softmax_nll_backward(gnll, sm, y_idx):
     if gnll.shape[0] != B:
         raise ValueError("softmax_nll_backward: gnll must have one entry per row")
     _check_labels(y_idx, B, K)
-    sm = np.ascontiguousarray(sm)
-    gx = np.empty((B, K), sm.dtype)
+    sm = alloc.ascontiguousarray(sm)
+    gx = alloc.empty((B, K), sm.dtype)
     tasks, step = _row_tasks(B, sm.size)
     _nll_grad_rows(tasks, step, gnll, sm, y_idx, gx)
     return gx

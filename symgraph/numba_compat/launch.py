@@ -111,7 +111,9 @@ def _intrinsic_launcher(task, params):
     def trampoline(context, module, symbol, argtys, record_ty):
         """``void(char **args, intp *dims, intp *steps, void *data)``, the work-item
         function of Numba's threading layer: items ``args[0] + i * steps[0]`` for
-        ``i < dims[0]`` (the layer passes a null base with step 1: the task indices)."""
+        ``i < dims[0]``. The caller passes the record's address as the base, with step
+        1, so an item's offset from ``data`` is its task index (a null base would not
+        do: the layers keep a null pointer null)."""
         name = symbol + ".tasks"
         fn = module.globals.get(name)
         if fn is not None:
@@ -122,7 +124,8 @@ def _intrinsic_launcher(task, params):
         fn.linkage = "internal"
         items, dims, steps, data = fn.args
         builder = ir.IRBuilder(fn.append_basic_block("entry"))
-        first = builder.ptrtoint(builder.load(items), i64)
+        first = builder.sub(builder.ptrtoint(builder.load(items), i64),
+                            builder.ptrtoint(data, i64))
         step = builder.load(steps)
         record = builder.bitcast(data, record_ty.as_pointer())
         i32 = ir.IntType(32)
@@ -183,7 +186,7 @@ def _intrinsic_launcher(task, params):
             builder.store(v, builder.gep(record, [i32(0), i32(k)], inbounds=True))
         failed = builder.gep(record, [i32(0), i32(len(vals))], inbounds=True)
         builder.store(i64(-1), failed)
-        builder.store(ir.Constant(i8p, None), first)
+        builder.store(builder.bitcast(record, i8p), first)
         builder.store(n, dims)
         builder.store(i64(1), steps)
         fn = trampoline(context, builder.module, symbol, argtys, record_ty)

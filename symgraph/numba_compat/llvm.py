@@ -1,10 +1,10 @@
 """LLVM IR helpers for symgraph's ``@intrinsic`` code generators.
 
 Why: the intrinsics (the gemm micro-kernel, BLAS argument slots, ``madvise``, LLVM's
-NaN-propagating min/max, the parallel-kernel callback) used ``numba.core.cgutils``,
-Numba's internal IR toolbox. The four helpers they need are a few lines each on
-llvmlite's public IR API, so they are written here and no longer depend on Numba's
-internals at all (no version gate: they emit the same IR ``cgutils`` did, so the
+NaN-propagating min/max, the parallel-kernel callback, contiguity tests) used
+``numba.core.cgutils``, Numba's internal IR toolbox. The helpers they need are a few
+lines each on llvmlite's public IR API, so they are written here and no longer depend
+on Numba's internals at all (no version gate: they emit the same IR ``cgutils`` did, so the
 machine code is unchanged).
 
 :func:`call_native` is the exception: calling a compiled Numba function through its
@@ -18,7 +18,8 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-__all__ = ["declare_function", "declare_global", "stack_slot", "counted_loop", "call_native"]
+__all__ = ["declare_function", "declare_global", "stack_slot", "counted_loop", "call_native",
+           "c_contiguous"]
 
 
 def declare_function(module: ir.Module, fnty: ir.FunctionType, name: str) -> ir.Function:
@@ -121,3 +122,49 @@ def call_native(context, builder, symbol: str, return_type, argtys, args):
     with builder.if_then(status.is_error, likely=False):
         call_conv.return_status_propagate(builder, status)
     return res
+
+
+def c_contiguous(context, builder, aty, value):
+    """IR for ``a.flags.c_contiguous`` of array ``value`` of type ``aty``, by Numba's own
+    rule (``numpy_support.is_contiguous``: axes of size 0 or 1 at either end are skipped,
+    then each stride is the next one times its size, the innermost the item size).
+
+    Why here: for an array not typed 'C', Numba lowers the flag by compiling its
+    ``is_contiguous`` helper once per process and rank; these few instructions replace
+    it in generated kernels (``link/numba/helpers.c_contiguous``) and in
+    ``alloc.ascontiguousarray``. Public API only (llvmlite IR, ``context.make_array``)."""
+    from numba import types
+
+    if aty.layout == "C" or aty.ndim == 0:
+        return context.get_constant(types.boolean, True)
+    ary = context.make_array(aty)(context, builder, value)
+    nd = aty.ndim
+    dims = [builder.extract_value(ary.shape, d) for d in range(nd)]
+    strides = [builder.extract_value(ary.strides, d) for d in range(nd)]
+    itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
+        context.get_value_type(aty.dtype)))
+    one = context.get_constant(types.intp, 1)
+    false = ir.Constant(ir.IntType(1), 0)
+    big = [builder.icmp_signed(">", d, one) for d in dims]
+    # big_from[i]: an axis >= i has more than one element; big_before[i]: one < i has
+    big_from = [false] * (nd + 1)
+    for i in range(nd - 1, -1, -1):
+        big_from[i] = builder.or_(big[i], big_from[i + 1])
+    big_before = [false] * (nd + 1)
+    for i in range(nd):
+        big_before[i + 1] = builder.or_(big_before[i], big[i])
+    # the innermost axis with more than one element has the item size as its stride
+    inner_ok = false
+    for i in range(nd):
+        inner = builder.and_(big[i], builder.not_(big_from[i + 1]))
+        unit = builder.icmp_signed("==", strides[i], itemsize)
+        inner_ok = builder.or_(inner_ok, builder.and_(inner, unit))
+    # between the outermost and the innermost such axes, each stride is the next one
+    # times its size
+    ok = inner_ok
+    for ax in range(1, nd):
+        inside = builder.and_(big_from[ax], big_before[ax])
+        step = builder.icmp_signed("==", builder.mul(strides[ax], dims[ax]),
+                                   strides[ax - 1])
+        ok = builder.and_(ok, builder.or_(builder.not_(inside), step))
+    return builder.or_(builder.not_(big_from[0]), ok)

@@ -9,6 +9,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from symgraph.numba_compat import alloc
+from symgraph.numba_compat.llvm import c_contiguous as c_contiguous_ir
 from symgraph.numba_compat.llvm import declare_function
 
 
@@ -72,9 +74,8 @@ def address(typingctx, a):
 
 @intrinsic
 def c_contiguous(typingctx, a):
-    """``a.flags.c_contiguous``, by Numba's own rule (``numpy_support.is_contiguous``:
-    axes of size 0 or 1 at either end are skipped, then each stride is the next one
-    times its size, the innermost the item size), as a few IR instructions.
+    """``a.flags.c_contiguous``, by Numba's own rule, as a few IR instructions
+    (``numba_compat.llvm.c_contiguous``).
 
     Why: for an array not typed 'C', Numba lowers the flag by compiling its
     ``is_contiguous`` helper (``compile_internal``) once per process and rank: about
@@ -86,40 +87,7 @@ def c_contiguous(typingctx, a):
     sig = types.boolean(a)
 
     def codegen(context, builder, signature, args):
-        aty = signature.args[0]
-        if aty.layout == "C" or aty.ndim == 0:
-            return context.get_constant(types.boolean, True)
-        ary = context.make_array(aty)(context, builder, args[0])
-        nd = aty.ndim
-        dims = [builder.extract_value(ary.shape, d) for d in range(nd)]
-        strides = [builder.extract_value(ary.strides, d) for d in range(nd)]
-        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
-            context.get_value_type(aty.dtype)))
-        one = context.get_constant(types.intp, 1)
-        false = ir.Constant(ir.IntType(1), 0)
-        big = [builder.icmp_signed(">", d, one) for d in dims]
-        # big_from[i]: an axis >= i has more than one element; big_before[i]: one < i has
-        big_from = [false] * (nd + 1)
-        for i in range(nd - 1, -1, -1):
-            big_from[i] = builder.or_(big[i], big_from[i + 1])
-        big_before = [false] * (nd + 1)
-        for i in range(nd):
-            big_before[i + 1] = builder.or_(big_before[i], big[i])
-        # the innermost axis with more than one element has the item size as its stride
-        inner_ok = false
-        for i in range(nd):
-            inner = builder.and_(big[i], builder.not_(big_from[i + 1]))
-            unit = builder.icmp_signed("==", strides[i], itemsize)
-            inner_ok = builder.or_(inner_ok, builder.and_(inner, unit))
-        # between the outermost and the innermost such axes, each stride is the next one
-        # times its size
-        ok = inner_ok
-        for ax in range(1, nd):
-            inside = builder.and_(big_from[ax], big_before[ax])
-            step = builder.icmp_signed("==", builder.mul(strides[ax], dims[ax]),
-                                       strides[ax - 1])
-            ok = builder.and_(ok, builder.or_(builder.not_(inside), step))
-        return builder.or_(builder.not_(big_from[0]), ok)
+        return c_contiguous_ir(context, builder, signature.args[0], args[0])
 
     return sig, codegen
 
@@ -224,7 +192,7 @@ def advise_hugepages(addr, nbytes):
 # graph pays nothing.
 @numba.njit(cache=True, nogil=True)
 def empty(shape, dtype):
-    return np.empty(shape, dtype)
+    return alloc.empty(shape, dtype)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -234,7 +202,7 @@ def empty_hugepage(shape, dtype):
     here, once per installation and type, not a call of its own after every allocation
     in every kernel. Not for every allocation: the outputs of the other kernels (conv,
     pool) measured slower on huge pages (docs/benchmarks.md)."""
-    a = np.empty(shape, dtype)
+    a = alloc.empty(shape, dtype)
     if _HUGEPAGE:
         advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))
     return a
@@ -242,7 +210,7 @@ def empty_hugepage(shape, dtype):
 
 @numba.njit(cache=True, nogil=True)
 def zeros(shape, dtype):
-    return np.zeros(shape, dtype)
+    return alloc.zeros(shape, dtype)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -252,7 +220,7 @@ def full(shape, fill_value, dtype):
 
 @numba.njit(cache=True, nogil=True)
 def ascontiguousarray(a):
-    return np.ascontiguousarray(a)
+    return alloc.ascontiguousarray(a)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -263,7 +231,7 @@ def unit_last_stride(a):
     C-contiguous type both are C, so the kernel's code after it is the same."""
     if a.strides[a.ndim - 1] == a.itemsize:
         return a
-    return np.ascontiguousarray(a)
+    return alloc.ascontiguousarray(a)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -278,7 +246,7 @@ def join_block(out, x, axis, p):
     docs/benchmarks.md); here it is compiled once per installation and pair of types,
     and reached by symbol. The flat copy indexes 1-d slices from 0, which LLVM
     vectorizes (an offset index does not)."""
-    xc = np.ascontiguousarray(x)
+    xc = alloc.ascontiguousarray(x)
     outer = 1
     for d in range(axis):
         outer *= xc.shape[d]
@@ -305,7 +273,7 @@ def reshape_target(size, shp, nd):
     if shp.shape[0] != nd:
         raise ValueError("Reshape: the new shape does not have one entry per output "
                          "dimension")
-    out = np.empty(nd, np.int64)
+    out = alloc.empty(nd, np.int64)
     neg = -1
     known = 1
     for d in range(nd):
@@ -334,7 +302,7 @@ def reshape_target(size, shp, nd):
 def reshape_contiguous(a, shape):
     """``a`` (copied when not C-contiguous) viewed with ``shape``. Called by symbol from
     ``Reshape`` kernels: compiled once per installation and type, not in every kernel."""
-    return np.ascontiguousarray(a).reshape(shape)
+    return alloc.ascontiguousarray(a).reshape(shape)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -355,7 +323,7 @@ def sum_lmr(x, acc_zero):
     """``out[m] = sum over l, r of x[l, m, r]`` for a 3-d ``x``, accumulated in the dtype
     of ``acc_zero`` (float64 for float32 input, as numpy's pairwise sum is that accurate)."""
     L, M, R = x.shape
-    out = np.zeros(M, dtype=type(acc_zero))
+    out = alloc.zeros(M, type(acc_zero))
     if R == 1 and M >= 16:
         # rows of a matrix added up: the kept axis is the contiguous one
         for l_ in range(L):
@@ -394,8 +362,8 @@ def copy_into(dst, src):
     if src.shape != dst.shape:
         raise ValueError("copy_into: the value does not have the destination's shape")
     if c_contiguous(src) and c_contiguous(dst):
-        d = np.ascontiguousarray(dst).reshape(dst.size)
-        s = np.ascontiguousarray(src).reshape(src.size)
+        d = alloc.ascontiguousarray(dst).reshape(dst.size)
+        s = alloc.ascontiguousarray(src).reshape(src.size)
         for k in range(d.size):
             d[k] = s[k]
     else:
