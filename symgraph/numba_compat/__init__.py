@@ -27,6 +27,10 @@ Modules (imported by their users; this gate imports none of them, nor Numba):
 * ``llvm``      -- LLVM IR helpers for ``@intrinsic`` code generators (llvmlite's public
   IR API, replacing ``numba.core.cgutils``) and the native call of an external symbol;
 * ``typing``    -- Numba's typing of basic indexing (guessed argument types);
+* ``launch``    -- parallel loops as tasks run through Numba's threading layer, without
+  its parfor compiler;
+* ``alloc``     -- ``np.empty``/``np.zeros``/``np.ascontiguousarray`` as intrinsics (no
+  implementation compiled per process and argument types);
 * ``scipy_blas`` -- scipy's OpenBLAS: the wheel's library, the ``cython_blas`` capsules,
   and the public fallback (Numba ``cfunc``s over ``np.dot``).
 
