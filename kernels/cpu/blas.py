@@ -182,7 +182,7 @@ def overlaps(a, b):
     return alo < bhi and blo < ahi
 
 
-@register_jitable
+@register_jitable(inline="always")
 def _layout(a):
     """How BLAS can read 2-d ``a`` in place: (0, ld) row-major, (1, ld) column-major with
     leading dimension ``ld`` (in elements), or (-1, 0) when it needs a copy."""
@@ -202,13 +202,13 @@ def _layout(a):
     return -1, 0
 
 
-@register_jitable
+@register_jitable(inline="always")
 def any2(a):
     """A view of 2-d ``a`` typed with layout 'A': callers compile once per dtype."""
     return a[:, :]
 
 
-@register_jitable
+@register_jitable(inline="always")
 def any1(a):
     """A view of 1-d ``a`` typed with layout 'A'."""
     return a[:]

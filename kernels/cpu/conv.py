@@ -106,7 +106,7 @@ def _cast_ol(a, like):
     return lambda a, like: a.astype(like.dtype)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _check_args(pad_h, pad_w, stride_h, stride_w):
     if stride_h < 1 or stride_w < 1:
         raise ValueError("conv2d: strides must be >= 1")
@@ -224,7 +224,7 @@ def _tap_weights(w, dtype_like, flip, transpose):
 _FB = 4
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _filter_blocks(F):
     """Blocks of ``_FB`` filters: the task count per sample of the direct kernels, used by
     each parallel loop and by its task function alike."""
@@ -383,7 +383,7 @@ def _wmat(w, dtype_like, flip):
     return wm
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _chunk(N, T, P):
     nb = GEMM_COLS_BUDGET // max(1, T * P)
     return max(1, min(N, nb))

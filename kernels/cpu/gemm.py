@@ -234,12 +234,12 @@ def _tiles(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c,
 
 # ----------------------------------------------------------------- the three products
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _elem(a, axis):
     return a.strides[axis] // a.itemsize
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _tasks(rows):
     """One task per thread of Numba's pool (Numba runs task t on thread t, so each core
     keeps touching the same rows of the weights from one call to the next), fewer when
@@ -342,7 +342,7 @@ def _product_task(t, mode, alpha, x, y, beta, z, out, xt, buf, split, step):
                          s0 * _elem(out, 0), _elem(out, 0), s1 - s0, n)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _unit(a, axis):
     """Axis ``axis`` of ``a`` has unit stride (or length 1) and the other a positive
     whole-element stride."""
@@ -352,7 +352,7 @@ def _unit(a, axis):
     return a.strides[other] > 0 and a.strides[other] % a.itemsize == 0 or a.shape[other] <= 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _any(a):
     """A view of 2-d ``a`` typed with layout 'A': one compilation per dtype for all layouts."""
     return a[:, :]

@@ -77,7 +77,7 @@ MODE_AVG_EXC_PAD = 3
 MODE_NAMES = {"max": 0, "sum": 1, "average_inc_pad": 2, "average_exc_pad": 3}
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pool2d_out_size(size: int, ws: int, stride: int, pad: int, ignore_border: bool) -> int:
     """Theano's ``Pool.out_shape`` along one axis.
 
@@ -92,7 +92,7 @@ def pool2d_out_size(size: int, ws: int, stride: int, pad: int, ignore_border: bo
     return max(0, (v - 1 - ws) // stride + 1) + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _check(ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_border, mode):
     if ws_h < 1 or ws_w < 1:
         raise ValueError("pool2d: window sizes must be >= 1")

@@ -83,7 +83,7 @@ def _softmax_block(t, step, x, out, log):
         _softmax_row(x[i], out[i], log)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _row_tasks(rows, size):
     """``(tasks, rows per task)``: one task (run on the calling thread) below
     ``PARALLEL_MIN_SIZE`` elements, else one block of rows per thread."""
@@ -151,7 +151,7 @@ def _softmax_grad_block(t, step, gy, y, gx, log):
         _softmax_grad_row(gy[i], y[i], gx[i], log)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _check_same(gy, y):
     if gy.shape[0] != y.shape[0] or gy.shape[1] != y.shape[1]:
         raise ValueError("softmax grad: gy and y must have the same shape")

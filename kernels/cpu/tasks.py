@@ -36,7 +36,7 @@ def task_count(typingctx):
     return types.int64(), codegen
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def split_tasks(items):
     """``(tasks, items per task)``: one contiguous block of ``items`` per thread
     (``task_count()``), the partition a ``prange(items)`` makes on all threads. For loops
