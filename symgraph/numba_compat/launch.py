@@ -30,6 +30,9 @@ How (private: Numba's threading-layer entry points and calling convention):
 
 Which thread runs which task is the layer's choice, as for ``prange``; results must not
 depend on it (each task owns its part of the output: see ``kernels/cpu/tasks.py``).
+Run on the pool, tasks see their array arguments without a reference count (as a
+parfor's body does): the caller holds them until the tasks return, and a task must not
+keep one (store it in a container, or return it) beyond its own return.
 Unlike a parfor, the calling thread keeps the GIL while the tasks run (compiled graphs
 call the kernels without it).
 
@@ -174,6 +177,20 @@ def _intrinsic_launcher(task, params):
 
         return sig, codegen
 
+    def _unowned(context, builder, ty, value):
+        """An array argument as the tasks see it: without its meminfo and parent, as
+        Numba's parfor bodies see theirs. The caller holds the array until every task
+        has returned; with the meminfo, each view a task takes (``x[n, c]``) would
+        update the one reference count from every thread at once, and that cache line
+        going from core to core made a pooling layer's two tasks take 1.8 times one
+        task's time instead of half (docs/benchmarks.md)."""
+        if not isinstance(ty, types.Array):
+            return value
+        ary = context.make_array(ty)(context, builder, value=value)
+        ary.meminfo = ir.Constant(ary.meminfo.type, None)
+        ary.parent = ir.Constant(ary.parent.type, None)
+        return ary._getvalue()
+
     def _launch(context, builder, symbol, argtys, n, vals):
         record_ty = ir.LiteralStructType([v.type for v in vals] + [i64])
         with builder.goto_entry_block():
@@ -182,8 +199,9 @@ def _intrinsic_launcher(task, params):
             dims = builder.alloca(i64)
             steps = builder.alloca(i64)
         i32 = ir.IntType(32)
-        for k, v in enumerate(vals):
-            builder.store(v, builder.gep(record, [i32(0), i32(k)], inbounds=True))
+        for k, (v, ty) in enumerate(zip(vals, argtys[1:])):
+            builder.store(_unowned(context, builder, ty, v),
+                          builder.gep(record, [i32(0), i32(k)], inbounds=True))
         failed = builder.gep(record, [i32(0), i32(len(vals))], inbounds=True)
         builder.store(i64(-1), failed)
         builder.store(builder.bitcast(record, i8p), first)
