@@ -138,3 +138,39 @@ def test_every_routine_is_registered(name):
     from llvmlite import binding as llvm
 
     assert llvm.address_of_symbol(f"symgraph_{name}")
+
+
+@numba.njit
+def _overlaps(a, b):
+    return blas.overlaps(a, b)
+
+
+def _byte_range(a):
+    """[lo, hi) of the bytes ``a`` spans, or None when it is empty (numpy's view)."""
+    if a.size == 0:
+        return None
+    lo = hi = a.__array_interface__["data"][0]
+    hi += a.itemsize
+    for n, s in zip(a.shape, a.strides):
+        e = (n - 1) * s
+        lo, hi = (lo + e, hi) if e < 0 else (lo, hi + e)
+    return lo, hi
+
+
+def test_overlaps_matches_the_byte_ranges_of_views():
+    """Views of one buffer (slices, steps, negative steps, transposes, empty and 0-d
+    views, other ranks) and of another buffer, against the rule computed in Python."""
+    rng = np.random.default_rng(0)
+    base = np.arange(600, dtype=np.float64).reshape(20, 30)
+    other = np.zeros((5, 5))
+    views = [base, base.T, base[3:7], base[:, 5:9], base[::-1], base[:, ::-2], base[2:2],
+             base[5, 3:20], base[::3, ::4], base[12:, 25:], base[0, 0:1], other,
+             np.ones(()), base.reshape(600)[100:300:7]]
+    for _ in range(30):
+        r0, c0 = rng.integers(0, 20), rng.integers(0, 30)
+        views.append(base[r0:r0 + rng.integers(0, 6), c0:c0 + rng.integers(0, 6)])
+    for a in views:
+        for b in views:
+            ra, rb = _byte_range(a), _byte_range(b)
+            want = ra is not None and rb is not None and ra[0] < rb[1] and rb[0] < ra[1]
+            assert _overlaps(a, b) == want, (a.shape, a.strides, b.shape, b.strides)
