@@ -6,9 +6,10 @@ all are done, as ``for t in prange(ntasks): task(t, *args)`` in a ``parallel=Tru
 function would. ``task`` is an ``@njit`` function returning nothing.
 
 Why: a ``parallel=True`` function pays Numba's parfor passes and compiles its loop body
-as a function of its own (the "gufunc"), even when that body is one call: 0.25-0.45 s
-per parallel loop, and the kernel library has eleven of them, all compiled on a new
-installation's first run (docs/benchmarks.md). Here ``task`` is compiled once, serially,
+as a function of its own (the "gufunc"), even when that body is one call: 0.35-0.75 s
+of compile per parallel loop (GEMM's, with two more parfors Numba made of its array
+expressions, 3.15 s), and a new installation's first run compiled ten of the kernel
+library's twelve (docs/benchmarks.md). Here ``task`` is compiled once, serially,
 and cached like any function called by symbol (``bysymbol``); the caller only gains a
 few instructions: the arguments stored in a stack record, a call of Numba's threading
 layer with a small trampoline, and a check afterwards.
@@ -24,8 +25,8 @@ How (private: Numba's threading-layer entry points and calling convention):
   registered symbol, with Numba's calling convention;
 - a task that fails writes its index into the record. After the loop, the caller runs
   that task again on its own thread, so its exception propagates as from a plain call
-  (an exception cannot cross the layer's threads); should it not fail again, a
-  ``RuntimeError`` says so.
+  (an exception cannot cross the layer's threads); should it not fail again,
+  :class:`TaskFailed` (a ``RuntimeError``) says so.
 - one task runs on the calling thread, without the pool.
 
 Which thread runs which task is the layer's choice, as for ``prange``; results must not
