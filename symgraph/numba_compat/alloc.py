@@ -48,31 +48,29 @@ def _intrinsics():
             return None
         return types.Array(nb_dtype, ndim, "C")
 
-    @intrinsic
-    def empty(typingctx, shape, dtype):
-        """``np.empty(shape, dtype)``."""
-        retty = _array_type(shape, dtype)
-        if retty is None:
-            return None
+    def _allocator(name, zero_fill):
+        """The intrinsic ``name(shape, dtype)``: a new C-ordered array, zero-filled or
+        not (``np.zeros`` / ``np.empty``)."""
 
-        def codegen(context, builder, sig, args):
-            return _new_array(context, builder, sig, args)._getvalue()
+        def typer(typingctx, shape, dtype):
+            retty = _array_type(shape, dtype)
+            if retty is None:
+                return None
 
-        return retty(shape, dtype), codegen
+            def codegen(context, builder, sig, args):
+                ary = _new_array(context, builder, sig, args)
+                if zero_fill:
+                    cgutils.memset(builder, ary.data, builder.mul(ary.itemsize, ary.nitems),
+                                   0)
+                return ary._getvalue()
 
-    @intrinsic
-    def zeros(typingctx, shape, dtype):
-        """``np.zeros(shape, dtype)``."""
-        retty = _array_type(shape, dtype)
-        if retty is None:
-            return None
+            return retty(shape, dtype), codegen
 
-        def codegen(context, builder, sig, args):
-            ary = _new_array(context, builder, sig, args)
-            cgutils.memset(builder, ary.data, builder.mul(ary.itemsize, ary.nitems), 0)
-            return ary._getvalue()
+        typer.__name__ = typer.__qualname__ = name
+        return intrinsic(typer)
 
-        return retty(shape, dtype), codegen
+    empty = _allocator("empty", zero_fill=False)
+    zeros = _allocator("zeros", zero_fill=True)
 
     @intrinsic
     def ascontiguousarray(typingctx, a):
