@@ -1,13 +1,13 @@
 """One thread pool per process: the BLAS that compiled functions call runs single-threaded.
 
 Why: a compiled training step interleaves BLAS calls (gemm/gemv of scipy's OpenBLAS,
-through ``kernels/cpu/blas.py``) with Numba's own ``prange`` kernels (conv, pool, large
-fused loops). Both libraries keep a pool of worker threads, and on a small machine the two
-pools take the cores from each other: OpenBLAS's workers are still spinning when an OpenMP
-kernel starts, and the reverse. On the 2-core development machine network3's training
-step was faster at batch 10 and at batch 100 with OpenBLAS on one thread than on two
-(docs/benchmarks.md). symgraph's own kernels already split large work over
-the cores, so the BLAS pool only competes.
+through ``kernels/cpu/blas.py``) with the parallel loops of symgraph's kernels on Numba's
+pool (conv, pool, large fused loops). Both libraries keep a pool of worker threads, and on
+a small machine the two pools take the cores from each other: OpenBLAS's workers are still
+spinning when an OpenMP kernel starts, and the reverse. On the 2-core development machine
+network3's training step was faster at batch 10 and at batch 100 with OpenBLAS on one
+thread than on two (docs/benchmarks.md). symgraph's own kernels already split large work
+over the cores, so the BLAS pool only competes.
 
 ``limit_blas_threads()`` runs once, when the Numba backend builds its first function, and
 sets the thread count of the BLAS that compiled code calls (``kernels/cpu/blas.py``:

@@ -66,7 +66,7 @@ class NumbaExecutable(Executable):
         self.adapter = module.thunk
         self.const_args = const_args
         self.source = source
-        #: the graph runs parallel (``prange``) kernels: per-call thread count and lock
+        #: the graph runs parallel kernels (Numba's pool): per-call thread count and lock
         self.parallel = any(m in source for m in PARALLEL_MARKERS)
         #: its calls' thread count, by load and by measurement (``threads.CallTuner``)
         self.thread_tuner = _threads().CallTuner() if self.parallel else None

@@ -51,7 +51,7 @@ HEADER = [
       "from symgraph.link.numba.parallel import run_parallel as _sg_run_parallel",
       "from symgraph.link.numba.parallel import KernelInterrupted as _sg_KernelInterrupted"]
 
-#: source text marking a graph that runs parallel (``prange``) kernels: its calls get the
+#: source text marking a graph that runs parallel kernels (Numba's pool): its calls get the
 #: per-call thread count and, under the workqueue layer, the lock (``executable.py``)
 PARALLEL_MARKERS = ("_sg_run_parallel(", "symgraph.kernels.cpu.conv", "symgraph.kernels.cpu.pool",
                     "symgraph.kernels.cpu.softmax", "symgraph.kernels.cpu.gemm",
@@ -122,8 +122,8 @@ _protected: list = []
 def _register_impls():
     # importing the modules registers their generators. It also imports the hand-written
     # kernels (``symgraph.kernels.cpu``), whose import starts Numba's threading layer:
-    # a graph_fn loaded from the cache that reaches their ``prange`` code would otherwise
-    # segfault (numba #8578; see ``kernels/cpu/__init__.py``)
+    # a graph_fn loaded from the cache that reaches their parallel loops would otherwise
+    # find it stopped (numba #8578; see ``kernels/cpu/__init__.py``)
     import symgraph.kernels.cpu  # noqa: F401
     import symgraph.link.numba.impl  # noqa: F401
 
