@@ -52,7 +52,7 @@ import inspect
 import threading
 
 __all__ = ["by_symbol", "caller_cache", "register_native", "set_prepare", "Reload", "StaleCallee",
-           "unregistered", "symbol_intrinsic", "PREFIX"]
+           "unregistered", "symbol_intrinsic", "fixed_arity_intrinsic", "PREFIX"]
 
 #: the prefix of every symbol registered here
 PREFIX = "sgk."
@@ -169,7 +169,6 @@ def symbol_intrinsic(dispatcher, register, prefix: str, record=None):
     lowering of a call (``by_symbol`` records its ``Reload``). ``prefix`` names the
     intrinsic. Shared by :func:`by_symbol` and the link tables of generated graphs."""
     from numba import types
-    from numba.extending import intrinsic
 
     from symgraph.numba_compat.llvm import call_native
 
@@ -187,12 +186,22 @@ def symbol_intrinsic(dispatcher, register, prefix: str, record=None):
 
         return sig, codegen
 
-    # an intrinsic needs a fixed arity (Numba's lowering rejects ``*args`` here)
-    params = ", ".join(inspect.signature(dispatcher.py_func).parameters)
-    fname = f"{prefix}_{dispatcher.py_func.__name__}"
+    return fixed_arity_intrinsic(f"{prefix}_{dispatcher.py_func.__name__}",
+                                 list(inspect.signature(dispatcher.py_func).parameters), typer)
+
+
+def fixed_arity_intrinsic(name: str, params: list, typer):
+    """An intrinsic ``name(*params)`` whose typing is ``typer(typingctx, args)``, ``args``
+    the tuple of the parameters' types. Why generated: an intrinsic needs a fixed arity
+    (Numba's lowering rejects ``*args`` here). Shared by :func:`symbol_intrinsic` and
+    ``launch.task_launcher``."""
+    from numba.extending import intrinsic
+
+    ps = ", ".join(params)
     ns = {"typer": typer}
-    exec(f"def {fname}(typingctx, {params}):\n    return typer(typingctx, ({params},))\n", ns)
-    return intrinsic(ns[fname])
+    tup = f"({ps}{',' if params else ''})"
+    exec(f"def {name}(typingctx, {ps}):\n    return typer(typingctx, {tup})\n", ns)
+    return intrinsic(ns[name])
 
 
 def by_symbol(dispatcher):

@@ -103,9 +103,8 @@ def _start_threads():
 def _intrinsic_launcher(task, params):
     from llvmlite import ir
     from numba import types
-    from numba.extending import intrinsic
 
-    from symgraph.numba_compat.bysymbol import Reload, _path, register_native
+    from symgraph.numba_compat.bysymbol import Reload, _path, fixed_arity_intrinsic, register_native
     from symgraph.numba_compat.llvm import call_native, counted_loop, declare_function
 
     path = _path(task)
@@ -224,10 +223,5 @@ def _intrinsic_launcher(task, params):
                 builder, TaskFailed,
                 (f"a task of {path} failed on a worker thread but not when run again",))
 
-    # an intrinsic needs a fixed arity (Numba's lowering rejects ``*args`` here)
-    ps = "".join(f", {p}" for p in params)
-    fname = f"run_{task.py_func.__name__}"
-    ns = {"typer": typer}
-    exec(f"def {fname}(typingctx, ntasks{ps}):\n"
-         f"    return typer(typingctx, ntasks, ({ps[2:]}{',' if params else ''}))\n", ns)
-    return intrinsic(ns[fname])
+    return fixed_arity_intrinsic(f"run_{task.py_func.__name__}", ["ntasks"] + params,
+                                 lambda typingctx, args: typer(typingctx, args[0], args[1:]))
