@@ -2,6 +2,9 @@
 
 ``empty(shape, dtype)``, ``zeros(shape, dtype)`` and ``ascontiguousarray(a)`` behave as
 numpy's functions do in Numba code (positional arguments; the result types are Numba's).
+``empty_hugepage(shape, dtype)`` is ``empty`` whose memory, from ``HUGEPAGE_MIN_BYTES`` on,
+is advised onto transparent huge pages (``madvise(MADV_HUGEPAGE)`` on its page-aligned
+interior, on Linux; as numpy does for its large allocations).
 
 Why: Numba implements ``np.empty``, ``np.zeros`` and ``np.ascontiguousarray`` as
 ``@overload`` functions. The implementation each one returns is compiled on its own, in
@@ -13,33 +16,98 @@ implementations (with their zero fills), about 3.2 s of its two processes' compi
 straight into the caller: nothing is compiled on its own.
 
 Private: ``numba.np.arrayobj``'s ``ty_parse_shape``, ``ty_parse_dtype`` (typing, as
-``np.empty``'s overload types its arguments), ``_parse_shape``, ``_empty_nd_impl`` and
-``_array_copy`` (the allocation and copy that ``np.empty`` and ``np.ascontiguousarray``
-lower to), and ``cgutils.memset`` (``np.zeros``' zero fill). The contiguity test of an
-array typed 'A' is :func:`symgraph.numba_compat.llvm.c_contiguous` (Numba's own lowering
-compiles a helper for it once per process). Public path: the names are numpy's own
-functions (Numba compiles its implementations as before).
+``np.empty``'s overload types its arguments), ``_parse_shape``, ``make_array`` and
+``populate_array``; the runtime's ``meminfo_alloc_aligned``; ``cgutils``' ``memset``,
+``raw_memcpy``, ``loop_nest`` and ``get_item_pointer2``. The allocation and the copy are
+the code of ``arrayobj._empty_nd_impl`` and ``_array_copy`` (what ``np.empty`` and
+``np.ascontiguousarray`` lower to), except that they call the runtime's allocator
+directly: Numba's goes through a trampoline compiled once in every process. The
+contiguity test of an array typed 'A' is :func:`symgraph.numba_compat.llvm.c_contiguous`
+(Numba's own lowering compiles a helper for it once per process). Public path: the names
+are numpy's own functions (Numba compiles its implementations as before).
 """
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
 from symgraph.numba_compat import numba_internals
 
-__all__ = ["empty", "zeros", "ascontiguousarray"]
+__all__ = ["empty", "zeros", "ascontiguousarray", "empty_hugepage", "HUGEPAGE_MIN_BYTES"]
+
+#: allocations of this many bytes and more are advised onto huge pages (numpy's threshold)
+HUGEPAGE_MIN_BYTES = 1 << 22
+_MADV_HUGEPAGE = 14
+_HUGEPAGE = sys.platform.startswith("linux")
 
 
 def _intrinsics():
+    from llvmlite import ir
     from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
     from numba.np import arrayobj
 
-    from symgraph.numba_compat.llvm import c_contiguous
+    from symgraph.numba_compat.llvm import c_contiguous, declare_function
+
+    def _empty_nd(context, builder, arrtype, shapes):
+        """A new C-ordered array of ``arrtype`` with dimensions ``shapes``: what
+        ``arrayobj._empty_nd_impl`` emits, with the runtime's aligned allocation called
+        directly. Numba's reaches it through ``compile_internal`` of a trampoline to the
+        array class's ``_allocate``, compiled once in every process (an overridable class
+        method; symgraph's arrays are plain ``types.Array``)."""
+        i64 = ir.IntType(64)
+        ary = arrayobj.make_array(arrtype)(context, builder)
+        itemsize = i64(context.get_abi_sizeof(context.get_data_type(arrtype.dtype)))
+        n = i64(1)
+        overflow = ir.Constant(ir.IntType(1), 0)
+        for s in list(shapes) + [itemsize]:
+            prod = builder.smul_with_overflow(n, s)
+            n = builder.extract_value(prod, 0)
+            overflow = builder.or_(overflow, builder.extract_value(prod, 1))
+        with builder.if_then(overflow, likely=False):
+            context.call_conv.return_user_exc(
+                builder, ValueError, ("array is too big; `arr.size * arr.dtype.itemsize` is "
+                                      "larger than the maximum possible size.",))
+        strides = [itemsize]
+        for dim in reversed(list(shapes)[1:]):
+            strides.append(builder.mul(strides[-1], dim))
+        strides = list(reversed(strides))[:arrtype.ndim]
+        align = ir.IntType(32)(context.get_preferred_array_alignment(arrtype.dtype))
+        meminfo = context.nrt.meminfo_alloc_aligned(builder, n, align)
+        data = context.nrt.meminfo_data(builder, meminfo)
+        arrayobj.populate_array(
+            ary, data=builder.bitcast(data, context.get_data_type(arrtype.dtype).as_pointer()),
+            shape=cgutils.pack_array(builder, list(shapes), ty=i64),
+            strides=cgutils.pack_array(builder, strides, ty=i64),
+            itemsize=itemsize, meminfo=meminfo)
+        return ary
 
     def _new_array(context, builder, sig, args):
         shapes = arrayobj._parse_shape(context, builder, sig.args[0], args[0])
-        return arrayobj._empty_nd_impl(context, builder, sig.return_type, shapes)
+        return _empty_nd(context, builder, sig.return_type, shapes)
+
+    def _copy(context, builder, sig, args):
+        """A C-ordered copy of the array ``args[0]`` (``arrayobj._array_copy``'s code,
+        allocating with :func:`_empty_nd`); a new reference."""
+        aty, rty = sig.args[0], sig.return_type
+        src = arrayobj.make_array(aty)(context, builder, value=args[0])
+        shapes = cgutils.unpack_tuple(builder, src.shape)
+        out = _empty_nd(context, builder, rty, shapes)
+        if aty.layout == "C":
+            cgutils.raw_memcpy(builder, out.data, src.data, src.nitems, src.itemsize, align=1)
+        else:
+            i64 = ir.IntType(64)
+            src_strides = cgutils.unpack_tuple(builder, src.strides)
+            out_strides = cgutils.unpack_tuple(builder, out.strides)
+            with cgutils.loop_nest(builder, shapes, i64) as idx:
+                sp = cgutils.get_item_pointer2(context, builder, src.data, shapes,
+                                               src_strides, aty.layout, idx)
+                dp = cgutils.get_item_pointer2(context, builder, out.data, shapes,
+                                               out_strides, "C", idx)
+                builder.store(builder.load(sp), dp)
+        return out._getvalue()
 
     def _array_type(shape, dtype):
         nb_dtype = arrayobj.ty_parse_dtype(dtype)
@@ -48,9 +116,25 @@ def _intrinsics():
             return None
         return types.Array(nb_dtype, ndim, "C")
 
-    def _allocator(name, zero_fill):
+    def _advise_hugepages(builder, ary):
+        """``madvise(MADV_HUGEPAGE)`` on the whole pages inside ``ary``'s memory when it
+        holds ``HUGEPAGE_MIN_BYTES`` or more."""
+        i64 = ir.IntType(64)
+        nbytes = builder.mul(ary.itemsize, ary.nitems)
+        with builder.if_then(builder.icmp_signed(">=", nbytes, i64(HUGEPAGE_MIN_BYTES))):
+            addr = builder.ptrtoint(ary.data, i64)
+            start = builder.and_(builder.add(addr, i64(4095)), i64(~4095))
+            end = builder.add(addr, nbytes)
+            with builder.if_then(builder.icmp_unsigned(">", end, start)):
+                voidptr = ir.IntType(8).as_pointer()
+                fnty = ir.FunctionType(ir.IntType(32), [voidptr, i64, ir.IntType(32)])
+                fn = declare_function(builder.module, fnty, "madvise")
+                builder.call(fn, [builder.inttoptr(start, voidptr), builder.sub(end, start),
+                                  ir.IntType(32)(_MADV_HUGEPAGE)])
+
+    def _allocator(name, zero_fill, hugepages=False):
         """The intrinsic ``name(shape, dtype)``: a new C-ordered array, zero-filled or
-        not (``np.zeros`` / ``np.empty``)."""
+        not (``np.zeros`` / ``np.empty``), advised onto huge pages or not."""
 
         def typer(typingctx, shape, dtype):
             retty = _array_type(shape, dtype)
@@ -59,6 +143,8 @@ def _intrinsics():
 
             def codegen(context, builder, sig, args):
                 ary = _new_array(context, builder, sig, args)
+                if hugepages:
+                    _advise_hugepages(builder, ary)
                 if zero_fill:
                     cgutils.memset(builder, ary.data, builder.mul(ary.itemsize, ary.nitems),
                                    0)
@@ -71,6 +157,7 @@ def _intrinsics():
 
     empty = _allocator("empty", zero_fill=False)
     zeros = _allocator("zeros", zero_fill=True)
+    empty_hugepage = _allocator("empty_hugepage", zero_fill=False, hugepages=_HUGEPAGE)
 
     @intrinsic
     def ascontiguousarray(typingctx, a):
@@ -87,14 +174,14 @@ def _intrinsics():
                 context.nrt.incref(builder, aty, args[0])   # borrowed, returned as new
                 return args[0]
             if aty.layout != "A":
-                return arrayobj._array_copy(context, builder, sig, args)
+                return _copy(context, builder, sig, args)
             with builder.if_else(c_contiguous(context, builder, aty, args[0])) as (
                     view, copy):
                 with view:
                     context.nrt.incref(builder, aty, args[0])
                     view_block = builder.block
                 with copy:
-                    copied = arrayobj._array_copy(context, builder, sig, args)
+                    copied = _copy(context, builder, sig, args)
                     copy_block = builder.block
             out = builder.phi(args[0].type)
             out.add_incoming(args[0], view_block)
@@ -103,10 +190,12 @@ def _intrinsics():
 
         return retty(a), codegen
 
-    return empty, zeros, ascontiguousarray
+    return empty, zeros, ascontiguousarray, empty_hugepage
 
 
 if numba_internals():
-    empty, zeros, ascontiguousarray = _intrinsics()
+    empty, zeros, ascontiguousarray, empty_hugepage = _intrinsics()
 else:
+    # numpy's own (no advice: the link layer's public-path helper advises itself)
     empty, zeros, ascontiguousarray = np.empty, np.zeros, np.ascontiguousarray
+    empty_hugepage = np.empty

@@ -53,6 +53,35 @@ def test_a_negative_size_is_refused_as_numpy_does():
 
 
 @njit
+def _huge(n, dt):
+    return alloc.empty_hugepage((n, 3), dt), alloc.empty_hugepage(n, np.int8)
+
+
+@njit
+def _empty2(n, m):
+    return alloc.empty((n, m), np.float64)
+
+
+def test_a_size_beyond_the_address_space_is_refused_as_numpy_does():
+    with pytest.raises(ValueError, match="too big"):
+        _empty2(2 ** 40, 2 ** 40)   # the element count overflows
+    with pytest.raises(ValueError, match="too big"):
+        _empty2(2 ** 61, 1)         # only the byte count does
+
+
+def test_empty_hugepage_any_size():
+    """Below, at and above the huge-page threshold, odd sizes: the advice never fails
+    the allocation, and the array is what ``empty`` gives."""
+    for n in (0, 1, 1000, alloc.HUGEPAGE_MIN_BYTES // 24, alloc.HUGEPAGE_MIN_BYTES + 3):
+        a, b = _huge(n, np.float64)
+        assert (a.shape, a.dtype, b.shape, b.dtype) == ((n, 3), np.float64, (n,), np.int8)
+        assert a.flags.c_contiguous and b.flags.c_contiguous
+        a[...] = 1.5
+        b[...] = 7
+        assert a.sum() == 4.5 * n and int(b.astype(np.int64).sum()) == 7 * n
+
+
+@njit
 def _contig(x):
     return alloc.ascontiguousarray(x), np.ascontiguousarray(x)
 

@@ -718,7 +718,14 @@ def test_noncontiguous_inputs_take_the_strided_loop():
 def test_large_outputs_on_huge_pages():
     """Outputs of 4 MiB and more are madvise'd to huge pages (as numpy does); values and
     dtypes are unaffected, for flat, strided and in-place loops."""
-    from symgraph.link.numba.helpers import empty_hugepage
+    import numba
+
+    from symgraph.link.numba import helpers
+
+    @numba.njit
+    def empty_hugepage(shape, dtype):
+        # an intrinsic on the private path: reached from compiled code only
+        return helpers.empty_hugepage(shape, dtype)
 
     x = T.fmatrix("x")
     f = theano.function([x], [x * 2 + 1, T.exp(x.T) * 0.5], mode="numba")

@@ -9,7 +9,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from symgraph.numba_compat import alloc
+from symgraph.numba_compat import alloc, numba_internals
 from symgraph.numba_compat.llvm import c_contiguous as c_contiguous_ir
 from symgraph.numba_compat.llvm import declare_function
 
@@ -148,79 +148,74 @@ def transpose(a, axes):
     return a.transpose(axes)
 
 
-# -- large allocations on transparent huge pages --------------------------------------
-# A fresh 40 MB output costs ~10k page faults on 4 KiB pages, as much time as the loop
-# that fills it (docs/benchmarks.md). numpy asks for huge pages (madvise(MADV_HUGEPAGE))
-# on allocations of 4 MiB and more; ``empty_hugepage`` below, through which elementwise
-# kernels allocate their results, does the same.
-_HUGEPAGE = sys.platform.startswith("linux")
-_MADV_HUGEPAGE = 14
-_HUGEPAGE_MIN_BYTES = 1 << 22
-
-
-@intrinsic
-def _madvise(typingctx, addr, nbytes, advice):
-    sig = types.intc(types.uintp, types.uintp, types.intc)
-
-    def codegen(context, builder, signature, args):
-        voidptr = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.IntType(32), [voidptr, ir.IntType(64), ir.IntType(32)])
-        fn = declare_function(builder.module, fnty, "madvise")
-        return builder.call(fn, [builder.inttoptr(args[0], voidptr), args[1], args[2]])
-
-    return sig, codegen
-
-
-@numba.njit(cache=True, nogil=True)
-def advise_hugepages(addr, nbytes):
-    """Advise the kernel to back the ``nbytes`` bytes at ``addr`` with huge pages when
-    they are 4 MiB or more. Takes an address and a size, not an array, so that it is
-    compiled once, not once per array type."""
-    if nbytes >= _HUGEPAGE_MIN_BYTES:
-        start = (addr + 4095) & ~numba.uintp(4095)
-        end = addr + nbytes
-        if end > start:
-            _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
-
-
-# -- allocation, compiled once per installation -------------------------------------
+# -- allocation without a compile per argument types --------------------------------
 # Numba compiles its ``np.empty``/``np.zeros``/``np.full``/``np.ascontiguousarray``
 # implementations anew in every process, for every (shape arity, dtype) they meet: together
 # a large share of the network3 training function's cold compile (docs/benchmarks.md).
-# Generated modules call these disk-cached wrappers instead (``linker.ALLOCATORS`` rewrites
-# the calls); their machine code is linked into ``graph_fn`` like any callee, so a cached
-# graph pays nothing.
-@numba.njit(cache=True, nogil=True)
-def empty(shape, dtype):
-    return alloc.empty(shape, dtype)
+# Generated modules call these names instead (``linker.ALLOCATORS`` rewrites the calls).
+# On the private path they are ``numba_compat.alloc``'s intrinsics: the allocation's code
+# is emitted into the calling kernel, nothing is compiled on its own (the disk-cached
+# wrappers they replace were compiled once per installation for each new rank and dtype:
+# 14 compiles, about 1.0 s, in a first run; docs/benchmarks.md). On the public path they
+# are those wrappers around numpy's functions.
+#
+# ``empty_hugepage`` allocates the outputs of elementwise kernels, which write every
+# element at once: from 4 MiB on its memory is advised onto transparent huge pages, as
+# numpy does (a fresh 40 MB output cost ~10k page faults on 4 KiB pages, as much time as
+# the loop that fills it). Not for every allocation: the outputs of the other kernels
+# (conv, pool) measured slower on huge pages (docs/benchmarks.md).
+if numba_internals():
+    empty, zeros, ascontiguousarray = alloc.empty, alloc.zeros, alloc.ascontiguousarray
+    empty_hugepage = alloc.empty_hugepage
+else:
+    @intrinsic
+    def _madvise(typingctx, addr, nbytes, advice):
+        sig = types.intc(types.uintp, types.uintp, types.intc)
 
+        def codegen(context, builder, signature, args):
+            voidptr = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.IntType(32), [voidptr, ir.IntType(64), ir.IntType(32)])
+            fn = declare_function(builder.module, fnty, "madvise")
+            return builder.call(fn, [builder.inttoptr(args[0], voidptr), args[1], args[2]])
 
-@numba.njit(cache=True, nogil=True)
-def empty_hugepage(shape, dtype):
-    """``np.empty`` advised onto huge pages from 4 MiB on (``advise_hugepages``), for the
-    outputs of elementwise kernels, which write every element at once: the advice is
-    here, once per installation and type, not a call of its own after every allocation
-    in every kernel. Not for every allocation: the outputs of the other kernels (conv,
-    pool) measured slower on huge pages (docs/benchmarks.md)."""
-    a = alloc.empty(shape, dtype)
-    if _HUGEPAGE:
-        advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))
-    return a
+        return sig, codegen
 
+    _HUGEPAGE = sys.platform.startswith("linux")
+    _MADV_HUGEPAGE = 14
 
-@numba.njit(cache=True, nogil=True)
-def zeros(shape, dtype):
-    return alloc.zeros(shape, dtype)
+    @numba.njit(cache=True, nogil=True)
+    def advise_hugepages(addr, nbytes):
+        """Advise the kernel to back the ``nbytes`` bytes at ``addr`` with huge pages
+        from ``alloc.HUGEPAGE_MIN_BYTES`` on."""
+        if nbytes >= alloc.HUGEPAGE_MIN_BYTES:
+            start = (addr + 4095) & ~numba.uintp(4095)
+            end = addr + nbytes
+            if end > start:
+                _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
+
+    @numba.njit(cache=True, nogil=True)
+    def empty(shape, dtype):
+        return np.empty(shape, dtype)
+
+    @numba.njit(cache=True, nogil=True)
+    def empty_hugepage(shape, dtype):
+        a = np.empty(shape, dtype)
+        if _HUGEPAGE:
+            advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))
+        return a
+
+    @numba.njit(cache=True, nogil=True)
+    def zeros(shape, dtype):
+        return np.zeros(shape, dtype)
+
+    @numba.njit(cache=True, nogil=True)
+    def ascontiguousarray(a):
+        return np.ascontiguousarray(a)
 
 
 @numba.njit(cache=True, nogil=True)
 def full(shape, fill_value, dtype):
     return np.full(shape, fill_value, dtype)
-
-
-@numba.njit(cache=True, nogil=True)
-def ascontiguousarray(a):
-    return alloc.ascontiguousarray(a)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -21,7 +21,7 @@ KERNEL = textwrap.dedent("""
     import numba
     from symgraph.link.numba.extern import LinkTable as _sg_LinkTable
     _sg_links = _sg_LinkTable(__file__)
-    from symgraph.link.numba.helpers import ascontiguousarray as _sgx_sg_contig
+    from symgraph.link.numba.helpers import unit_last_stride as _sgx_sg_contig
     _sg_contig = _sg_links.extern(_sgx_sg_contig)
 
 
