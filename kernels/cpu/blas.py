@@ -201,22 +201,29 @@ def overlaps(typingctx, a, b):
     return types.boolean(a, b), codegen
 
 
-@register_jitable(inline="always")
+@numba.njit(cache=True, nogil=True)
 def _layout(a):
     """How BLAS can read 2-d ``a`` in place: (0, ld) row-major, (1, ld) column-major with
-    leading dimension ``ld`` (in elements), or (-1, 0) when it needs a copy."""
+    leading dimension ``ld`` (in elements), or (-1, 0) when it needs a copy.
+
+    A function of its own, not inlined: inlined at Numba's IR level, its branches and
+    returns made each BLAS core's compile slower by about 0.2 s per call site (three in
+    ``_gemm_core``; docs/benchmarks.md). Its callers take arrays typed 'A', so it is
+    compiled once per dtype."""
     m, n = a.shape
     isz = a.itemsize
     s0, s1 = a.strides
+    n1 = n if n > 1 else 1      # max(n, 1), without compiling Numba's max for a tuple
+    m1 = m if m > 1 else 1
     if n <= 1 or s1 == isz:
         if m <= 1:
-            return 0, max(n, 1)
-        if s0 > 0 and s0 % isz == 0 and s0 // isz >= max(n, 1):
+            return 0, n1
+        if s0 > 0 and s0 % isz == 0 and s0 // isz >= n1:
             return 0, s0 // isz
     if m <= 1 or s0 == isz:
         if n <= 1:
-            return 1, max(m, 1)
-        if s1 > 0 and s1 % isz == 0 and s1 // isz >= max(m, 1):
+            return 1, m1
+        if s1 > 0 and s1 % isz == 0 and s1 // isz >= m1:
             return 1, s1 // isz
     return -1, 0
 
@@ -253,22 +260,26 @@ def _gemm_core(alpha, x, y, beta, c, zero, one):
         y = any2(alloc.ascontiguousarray(y))
         ly, ldy = 0, n
     lc, ldc = _layout(c)
-    if lc < 0 or alpha == 0 or overlaps(c, x) or overlaps(c, y):
-        # through a temporary (also when alpha == 0: BLAS would skip x and y, numpy's
-        # alpha * dot(x, y) propagates their NaNs)
-        tmp = alloc.empty((m, n), c.dtype)
-        xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, one, y, ldy,
-              x, ldx, zero, tmp, n)
+    # through a temporary when BLAS cannot write c in place or c overlaps an operand; also
+    # when alpha == 0: BLAS would skip x and y, numpy's alpha * dot(x, y) propagates their
+    # NaNs. One call site of xgemm for both (a call site is typed and lowered each time)
+    direct = not (lc < 0 or alpha == 0 or overlaps(c, x) or overlaps(c, y))
+    out = c if direct else any2(alloc.empty((m, n), c.dtype))
+    if not direct:
+        lc, ldc = 0, n
+    if lc == 0:
+        # row-major C: column-major BLAS computes C^T = op(y)^T op(x)^T
+        ta, tb, rows, cols, a, lda, b, ldb = 110 if ly == 0 else 116, \
+            110 if lx == 0 else 116, n, m, y, ldy, x, ldx
+    else:
+        ta, tb, rows, cols, a, lda, b, ldb = 110 if lx == 1 else 116, \
+            110 if ly == 1 else 116, m, n, x, ldx, y, ldy
+    xgemm(ta, tb, rows, cols, k, alpha if direct else one, a, lda, b, ldb,
+          beta if direct else zero, out, ldc)
+    if not direct:
         for i in range(m):
             for j in range(n):
-                c[i, j] = alpha * tmp[i, j] + beta * c[i, j] if beta != 0 else alpha * tmp[i, j]
-    elif lc == 0:
-        # row-major C: column-major BLAS computes C^T = op(y)^T op(x)^T
-        xgemm(110 if ly == 0 else 116, 110 if lx == 0 else 116, n, m, k, alpha, y, ldy,
-              x, ldx, beta, c, ldc)
-    else:
-        xgemm(110 if lx == 1 else 116, 110 if ly == 1 else 116, m, n, k, alpha, x, ldx,
-              y, ldy, beta, c, ldc)
+                c[i, j] = alpha * out[i, j] + beta * c[i, j] if beta != 0 else alpha * out[i, j]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -293,17 +304,15 @@ def _gemv_core(alpha, a, x, beta, y, zero, one):
     out = y if direct else any1(alloc.empty(m, y.dtype))
     b = beta if direct else zero
     al = alpha if direct else one
-    if la == 0:
-        # row-major a: BLAS sees its transpose
-        xgemv(116, k, m, al, a, lda, x, b, out)
-    else:
-        xgemv(110, m, k, al, a, lda, x, b, out)
+    # row-major a: BLAS sees its transpose (one call site: each is typed and lowered)
+    trans, rows, cols = (116, k, m) if la == 0 else (110, m, k)
+    xgemv(trans, rows, cols, al, a, lda, x, b, out)
     if not direct:
         for i in range(m):
             y[i] = alpha * out[i] + beta * y[i] if beta != 0 else alpha * out[i]
 
 
-def gemm_into(alpha, x, y, beta, c):
+def _public_gemm_into(alpha, x, y, beta, c):
     """``c[...] = alpha * x @ y + beta * c`` with BLAS xgemm (2-d arrays of one BLAS dtype;
     alpha and beta are converted to it).
 
@@ -313,26 +322,27 @@ def gemm_into(alpha, x, y, beta, c):
     raise NotImplementedError("gemm_into is only callable from jitted code")
 
 
-@overload(gemm_into)
+@overload(_public_gemm_into)
 def _gemm_into_ov(alpha, x, y, beta, c):
+    # the public path's gemm_into (Numba links _gemm_core into each caller)
     if c.dtype not in _KIND_OF:
         return None
     npt = np.dtype(str(c.dtype)).type
     zero, one = npt(0), npt(1)
 
     def impl(alpha, x, y, beta, c):
-        _gemm_core_by_symbol(npt(alpha), any2(x), any2(y), npt(beta), any2(c), zero, one)
+        _gemm_core(npt(alpha), any2(x), any2(y), npt(beta), any2(c), zero, one)
 
     return impl
 
 
-def gemv_into(alpha, a, x, beta, y):
+def _public_gemv_into(alpha, a, x, beta, y):
     """``y[...] = alpha * a @ x + beta * y`` with BLAS xgemv (a 2-d, x and y 1-d); as
     ``gemm_into`` otherwise. Callable from jitted code only."""
     raise NotImplementedError("gemv_into is only callable from jitted code")
 
 
-@overload(gemv_into)
+@overload(_public_gemv_into)
 def _gemv_into_ov(alpha, a, x, beta, y):
     if y.dtype not in _KIND_OF:
         return None
@@ -340,17 +350,50 @@ def _gemv_into_ov(alpha, a, x, beta, y):
     zero, one = npt(0), npt(1)
 
     def impl(alpha, a, x, beta, y):
-        _gemv_core_by_symbol(npt(alpha), any2(a), any1(x), npt(beta), any1(y), zero, one)
+        _gemv_core(npt(alpha), any2(a), any1(x), npt(beta), any1(y), zero, one)
 
     return impl
 
 
-#: the BLAS cores, called by symbol (``numba_compat.bysymbol``) from ``gemm_into`` and
-#: ``gemv_into``: compiled once per dtype, instead of being linked, optimized and compiled
-#: again inside every kernel that multiplies (each conv entry point, the parallel GEMM's
-#: loop body, ``dot``). So every caller of ``gemm_into``/``gemv_into`` calls by symbol
-#: itself: it must be reached only by symbol, and is disk-cached with ``caller_cache()``.
-#: The overloads are not disk-cached: they are compiled afresh inside each caller and keep
-#: its list of callees to register (see ``bysymbol``).
-_gemm_core_by_symbol = by_symbol(_gemm_core)
-_gemv_core_by_symbol = by_symbol(_gemv_core)
+def _core_types(ndims):
+    """``convert`` for ``by_symbol`` (see below): ``(alpha, m, v, beta, out)`` with arrays
+    of ``ndims`` dimensions and one BLAS dtype -> the core's argument types (the arrays
+    typed 'A', the scalars that dtype) and its ``zero`` and ``one``."""
+    def convert(args):
+        alpha, m, v, beta, out = args
+        arrays = (m, v, out)
+        if not all(isinstance(a, types.Array) and a.ndim == nd
+                   for a, nd in zip(arrays, ndims)):
+            return None
+        dt = out.dtype
+        if dt not in _KIND_OF or m.dtype != dt or v.dtype != dt:
+            return None
+        if not (isinstance(alpha, types.Number) and isinstance(beta, types.Number)):
+            return None
+        return (dt, m.copy(layout="A"), v.copy(layout="A"), dt, out.copy(layout="A"), dt,
+                dt), (0, 1)
+    return convert
+
+
+#: ``gemm_into(alpha, x, y, beta, c)``: ``c[...] = alpha * x @ y + beta * c`` with BLAS
+#: xgemm (2-d arrays of one BLAS dtype; alpha and beta converted to it). When beta == 0,
+#: c's values are not read. Any strides are accepted: an operand BLAS cannot read in
+#: place (neither stride unit) is copied; an output it cannot write, or one that overlaps
+#: x or y, goes through a temporary. Callable from jitted code only.
+#:
+#: ``gemv_into(alpha, a, x, beta, y)``: ``y[...] = alpha * a @ x + beta * y`` with BLAS
+#: xgemv (a 2-d, x and y 1-d); as ``gemm_into`` otherwise.
+#:
+#: Both call the BLAS cores by symbol (``numba_compat.bysymbol``): compiled once per
+#: dtype, instead of being linked, optimized and compiled again inside every kernel that
+#: multiplies (each conv entry point, the parallel GEMM's loop body, ``dot``). So every
+#: caller of ``gemm_into``/``gemv_into`` calls by symbol itself: it must be reached only
+#: by symbol, and is disk-cached with ``caller_cache()``. The arguments are converted to
+#: the cores' types (arrays typed 'A', scalars in the arrays' dtype) in the caller's own
+#: code: an overload doing it was a compile of its own in each caller for each signature
+#: (six in a first run, about 1 s; docs/benchmarks.md). The public path uses the overloads
+#: above, which Numba links.
+gemm_into = by_symbol(_gemm_core, _core_types((2, 2, 2)), ("alpha", "x", "y", "beta", "c"),
+                      public=_public_gemm_into)
+gemv_into = by_symbol(_gemv_core, _core_types((2, 1, 1)), ("alpha", "a", "x", "beta", "y"),
+                      public=_public_gemv_into)

@@ -161,19 +161,32 @@ class Reload:
                 f"changed since it was compiled; that code is compiled afresh")
 
 
-def symbol_intrinsic(dispatcher, register, prefix: str, record=None):
+def symbol_intrinsic(dispatcher, register, prefix: str, record=None, convert=None,
+                     params=None):
     """An intrinsic with ``dispatcher``'s parameters whose call is a native call of the
     symbol ``register(argtys)`` returns as ``(name, return type)`` (``argtys``: the
     argument types without literals), with Numba's calling convention
     (``llvm.call_native``). ``record(context, argtys, name)``, if given, runs at each
     lowering of a call (``by_symbol`` records its ``Reload``). ``prefix`` names the
-    intrinsic. Shared by :func:`by_symbol` and the link tables of generated graphs."""
+    intrinsic. Shared by :func:`by_symbol` and the link tables of generated graphs.
+
+    ``convert(args)``, if given, maps the intrinsic's argument types to the callee's:
+    ``(argtys, consts)``, each argument cast to its entry of ``argtys`` (Numba's casts: a
+    scalar to another dtype, an array to layout 'A'), the remaining entries passed the
+    constants ``consts``; None refuses the types (a typing error). The intrinsic then has
+    the parameters ``params``."""
     from numba import types
 
     from symgraph.numba_compat.llvm import call_native
 
     def typer(typingctx, args):
-        argtys = tuple(types.unliteral(a) for a in args)
+        if convert is None:
+            argtys, consts = tuple(types.unliteral(a) for a in args), ()
+        else:
+            converted = convert(tuple(types.unliteral(a) for a in args))
+            if converted is None:
+                return None
+            argtys, consts = tuple(converted[0]), tuple(converted[1])
         name, return_type = register(argtys)
         sig = return_type(*args)
 
@@ -182,12 +195,15 @@ def symbol_intrinsic(dispatcher, register, prefix: str, record=None):
                 record(context, argtys, name)
             vals = [context.cast(builder, v, t, u)
                     for v, t, u in zip(llargs, signature.args, argtys)]
+            vals += [context.get_constant(t, c) for t, c in zip(argtys[len(vals):], consts)]
             return call_native(context, builder, name, signature.return_type, argtys, vals)
 
         return sig, codegen
 
-    return fixed_arity_intrinsic(f"{prefix}_{dispatcher.py_func.__name__}",
-                                 list(inspect.signature(dispatcher.py_func).parameters), typer)
+    if params is None:
+        params = list(inspect.signature(dispatcher.py_func).parameters)
+    return fixed_arity_intrinsic(f"{prefix}_{dispatcher.py_func.__name__}", list(params),
+                                 typer)
 
 
 def fixed_arity_intrinsic(name: str, params: list, typer):
@@ -204,13 +220,19 @@ def fixed_arity_intrinsic(name: str, params: list, typer):
     return intrinsic(ns[name])
 
 
-def by_symbol(dispatcher):
+def by_symbol(dispatcher, convert=None, params=None, public=None):
     """An intrinsic with ``dispatcher``'s parameters that calls it through its registered
-    symbol (see the module docstring); ``dispatcher`` itself on the public path."""
+    symbol (see the module docstring); ``dispatcher`` itself on the public path.
+
+    With ``convert`` (see :func:`symbol_intrinsic`) the intrinsic has the parameters
+    ``params`` and converts its arguments to the callee's types in the caller's code: an
+    entry point whose callers pass many layouts and scalar types needs no wrapper compiled
+    per caller and signature to make the conversions. The public path then returns
+    ``public``, which does the same in Numba code."""
     from symgraph.numba_compat import numba_internals
 
     if not numba_internals():
-        return dispatcher
+        return dispatcher if convert is None else public
     path = _path(dispatcher)
 
     def record(context, argtys, name):
@@ -218,4 +240,4 @@ def by_symbol(dispatcher):
         context.active_code_library._reload_init.add(Reload(path, argtys, name))
 
     return symbol_intrinsic(dispatcher, lambda argtys: register_native(dispatcher, argtys),
-                            "by_symbol", record)
+                            "by_symbol", record, convert, params)
