@@ -77,8 +77,11 @@ def try_small_gemm(alpha, x, y, beta, z, out):
 def _try_small_gemm_ov(alpha, x, y, beta, z, out):
     if out.dtype in _REAL and x.dtype == y.dtype == z.dtype == out.dtype:
         npt = np.dtype(str(out.dtype)).type
+        # the arrays typed with layout 'A' (``a[:, :]``): one compile of ``small_gemm``
+        # per dtype, whatever the layouts (it only checks strides, then hands 'A' views
+        # on); three layout signatures were compiled in a first run (docs/benchmarks.md)
         return lambda alpha, x, y, beta, z, out: _small_gemm_by_symbol(
-            npt(alpha), x, y, npt(beta), z, out)
+            npt(alpha), x[:, :], y[:, :], npt(beta), z[:, :], out[:, :])
     return lambda alpha, x, y, beta, z, out: False
 
 
