@@ -54,6 +54,7 @@ from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
 from .blas import gemm_into
+from .intops import imax, imin
 
 #: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
 _CALLER_CACHE = caller_cache()
@@ -241,11 +242,11 @@ def _direct_corr_task(task, xs, wt, offs, tapb, T, out3):
     nfb = _filter_blocks(F)
     n = task // nfb
     f0 = (task - n * nfb) * _FB
-    f1 = min(f0 + _FB, F)
+    f1 = imin(f0 + _FB, F)
     for f in range(f0, f1):
         wr = wt[f]
         for p0 in range(0, L, _CHUNK):
-            pl = min(_CHUNK, L - p0)
+            pl = imin(_CHUNK, L - p0)
             acc = out3[n, f, p0: p0 + pl]
             for t in range(0, T4, 4):
                 o0 = offs[t] + p0
@@ -385,8 +386,8 @@ def _wmat(w, dtype_like, flip):
 
 @njit(cache=True, inline="always")
 def _chunk(N, T, P):
-    nb = GEMM_COLS_BUDGET // max(1, T * P)
-    return max(1, min(N, nb))
+    nb = GEMM_COLS_BUDGET // imax(1, T * P)
+    return imax(1, imin(N, nb))
 
 
 # ----------------------------------------------------------------------------------
@@ -405,7 +406,7 @@ def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
     nb = _chunk(N, T, P)
     cols = alloc.empty((nb, T, P), xf.dtype)
     for n0 in range(0, N, nb):
-        k = min(nb, N - n0)
+        k = imin(nb, N - n0)
         _im2col_by_symbol(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols[:k])
         for kk in range(k):
             gemm_into(1, wm, cols[kk], 0, out[n0 + kk])
@@ -437,7 +438,7 @@ def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
     OH = (Hp - KH) // stride_h + 1
     OW = (Wp - KW) // stride_w + 1
     if OH <= 0 or OW <= 0 or N == 0 or F == 0:
-        return alloc.zeros((N, F, max(OH, 0), max(OW, 0)), x.dtype)
+        return alloc.zeros((N, F, imax(OH, 0), imax(OW, 0)), x.dtype)
     if C == 0:
         return alloc.zeros((N, F, OH, OW), x.dtype)
     if stride_h == 1 and C * KH * KW <= DIRECT_MAX_TAPS:
@@ -504,7 +505,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
     nb = _chunk(N, T, P)
     cols = alloc.empty((nb, T, P), gout.dtype)
     for n0 in range(0, N, nb):
-        k = min(nb, N - n0)
+        k = imin(nb, N - n0)
         for kk in range(k):
             gemm_into(1, wmT, gc[n0 + kk], 0, cols[kk])
         _col2im_by_symbol(cols[:k], C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, gxp)
@@ -538,7 +539,7 @@ def _direct_gw_task(task, xs, g3, offs, tapb, nchunks, part):
     for nq in range(n0 * nq_per, n1 * nq_per):
         n = nq // nq_per
         p0 = (nq - n * nq_per) * _CHUNK
-        pl = min(_CHUNK, L - p0)
+        pl = imin(_CHUNK, L - p0)
         for tb in range(0, Tp, 4):
             q0 = offs[tb] + p0
             q1 = offs[tb + 1] + p0
@@ -578,7 +579,7 @@ def _direct_gw_task(task, xs, g3, offs, tapb, nchunks, part):
                 pk[fb + 2, tb + 2] += s22; pk[fb + 2, tb + 3] += s23  # noqa: E702
                 pk[fb + 3, tb] += s30; pk[fb + 3, tb + 1] += s31  # noqa: E702
                 pk[fb + 3, tb + 2] += s32; pk[fb + 3, tb + 3] += s33  # noqa: E702
-            for f in range(F4, min(fb0 + 4, F)):
+            for f in range(F4, imin(fb0 + 4, F)):
                 g0 = g3[n, f, p0: p0 + pl]
                 s00 = z; s01 = z; s02 = z; s03 = z  # noqa: E702
                 for p in range(pl):
@@ -630,7 +631,7 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
         xs = _shifted_by_symbol(x, pad_h, pad_w, KW, OW, stride_w)
         offs, tapb = _tap_table(C, KH, KW, Hp, OW)
         g3 = alloc.ascontiguousarray(_cast(gout, x)).reshape(N, F, OH * OW)
-        nchunks = min(N, 4)
+        nchunks = imin(N, 4)
         part = alloc.zeros((nchunks, F, offs.shape[0]), x.dtype)
         _direct_gw_by_symbol(xs, g3, offs, tapb, nchunks, part)
         gm = part[0]
@@ -644,7 +645,7 @@ def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip)
         nb = _chunk(N, T, P)
         cols = alloc.empty((nb, T, P), x.dtype)
         for n0 in range(0, N, nb):
-            k = min(nb, N - n0)
+            k = imin(nb, N - n0)
             _im2col_by_symbol(xf, C, Hp, Wp, KH, KW, OH, OW, stride_h, stride_w, n0, cols[:k])
             for kk in range(k):
                 gemm_into(1, gc[n0 + kk], cols[kk].T, 1, gm)

@@ -51,6 +51,7 @@ from symgraph.numba_compat.launch import task_launcher
 from symgraph.numba_compat.llvm import counted_loop, declare_function, stack_slot
 
 from .blas import gemm_into, overlaps
+from .intops import imax, imin
 from .tasks import task_count
 
 #: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
@@ -245,7 +246,7 @@ def _tasks(rows):
     keeps touching the same rows of the weights from one call to the next), fewer when
     there are less than ``ROWS_PER_TASK`` rows each; never depends on the calling thread's
     current count (see ``tasks.task_count``)."""
-    return max(1, min(task_count(), rows // ROWS_PER_TASK))
+    return imax(1, imin(task_count(), rows // ROWS_PER_TASK))
 
 
 NN, NT, TN, COLS_BLAS, ROWS_BLAS = 0, 1, 2, 3, 4
@@ -306,8 +307,8 @@ def _product_task(t, mode, alpha, x, y, beta, z, out, xt, buf, split, step):
     dt = out.dtype.type
     one, zero = dt(1), dt(0)
     width = xt.shape[1]
-    s0 = min(split, t * step)
-    s1 = min(split, s0 + step)
+    s0 = imin(split, t * step)
+    s1 = imin(split, s0 + step)
     if mode == NN:
         _tiles_by_symbol(x, s0, _elem(x, 0), u, y, s0 * _elem(y, 0), _elem(y, 0), s1 - s0,
                          one, zero, buf, o, n, buf, t * m * n, n, m, n)
@@ -396,7 +397,7 @@ def _dispatch(alpha, x, y, beta, z, out):
         mode = NT if m <= 2 * (64 // out.itemsize) and not lopsided else COLS_BLAS
     elif k <= SMALL_DIM and _unit(x, 0) and y_rows and panel <= PANEL_BYTES // 4:
         mode = TN
-    elif (m * n * k >= SPLIT_WORK and _tasks(max(m, n)) > 1 and (x_rows or _unit(x, 0))
+    elif (m * n * k >= SPLIT_WORK and _tasks(imax(m, n)) > 1 and (x_rows or _unit(x, 0))
           and (y_rows or _unit(y, 0))):
         mode = COLS_BLAS if n >= m else ROWS_BLAS
     else:

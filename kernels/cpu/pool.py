@@ -53,6 +53,7 @@ from symgraph.numba_compat import alloc
 from symgraph.numba_compat.bysymbol import caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
+from .intops import imax, imin
 from .tasks import split_tasks
 
 #: functions that call by symbol: disk-cached on the private path only (``caller_cache``)
@@ -86,10 +87,10 @@ def pool2d_out_size(size: int, ws: int, stride: int, pad: int, ignore_border: bo
     """
     v = size + 2 * pad
     if ignore_border:
-        return max(0, (v - ws) // stride + 1)
+        return imax(0, (v - ws) // stride + 1)
     if stride >= ws:
         return (v - 1) // stride + 1
-    return max(0, (v - 1 - ws) // stride + 1) + 1
+    return imax(0, (v - 1 - ws) // stride + 1) + 1
 
 
 @njit(cache=True, inline="always")
@@ -119,10 +120,10 @@ def _bounds(n_out, size, ws, stride, pad):
     v = size + 2 * pad
     for i in range(n_out):
         s = i * stride
-        e = min(s + ws, v)
+        e = imin(s + ws, v)
         ext[i] = e - s
-        lo[i] = max(s, pad) - pad
-        hi[i] = min(e, size + pad) - pad
+        lo[i] = imax(s, pad) - pad
+        hi[i] = imin(e, size + pad) - pad
     return lo, hi, ext
 
 
@@ -198,8 +199,8 @@ def _pool_task(t, step, x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode
     ``n * C + c``), one contiguous block per thread (``split_tasks``)."""
     C = x.shape[1]
     planes = x.shape[0] * C
-    lo = min(planes, t * step)
-    for task in range(lo, min(planes, lo + step)):
+    lo = imin(planes, t * step)
+    for task in range(lo, imin(planes, lo + step)):
         n = task // C
         c = task - n * C
         if tiled:
@@ -318,8 +319,8 @@ def _unpool_task(t, step, x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi
     """Task ``t`` of the gradient: the planes of ``_pool_task``'s task ``t``."""
     C = x.shape[1]
     planes = x.shape[0] * C
-    lo = min(planes, t * step)
-    for task in range(lo, min(planes, lo + step)):
+    lo = imin(planes, t * step)
+    for task in range(lo, imin(planes, lo + step)):
         n = task // C
         c = task - n * C
         if tiled:

@@ -27,6 +27,7 @@ from symgraph.numba_compat import alloc
 from symgraph.numba_compat.bysymbol import caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
+from .intops import imin
 from .tasks import split_tasks
 
 __all__ = [
@@ -79,7 +80,7 @@ def _softmax_row(xr, orow, log):
 def _softmax_block(t, step, x, out, log):
     """Task ``t``: the rows ``t * step`` up to ``(t + 1) * step``."""
     lo = t * step
-    for i in range(lo, min(x.shape[0], lo + step)):
+    for i in range(lo, imin(x.shape[0], lo + step)):
         _softmax_row(x[i], out[i], log)
 
 
@@ -147,7 +148,7 @@ def _softmax_grad_row(g, yr, o, log):
 @njit(cache=True, nogil=True)
 def _softmax_grad_block(t, step, gy, y, gx, log):
     lo = t * step
-    for i in range(lo, min(y.shape[0], lo + step)):
+    for i in range(lo, imin(y.shape[0], lo + step)):
         _softmax_grad_row(gy[i], y[i], gx[i], log)
 
 
@@ -227,7 +228,7 @@ def _nll_row(xr, t, o):
 @njit(cache=True, nogil=True)
 def _nll_block(t, step, x, y_idx, nll, sm):
     lo = t * step
-    for i in range(lo, min(x.shape[0], lo + step)):
+    for i in range(lo, imin(x.shape[0], lo + step)):
         nll[i] = _nll_row(x[i], y_idx[i], sm[i])
 
 
@@ -265,7 +266,7 @@ def _nll_grad_row(gi, s, t, o):
 @njit(cache=True, nogil=True)
 def _nll_grad_block(t, step, gnll, sm, y_idx, gx):
     lo = t * step
-    for i in range(lo, min(sm.shape[0], lo + step)):
+    for i in range(lo, imin(sm.shape[0], lo + step)):
         _nll_grad_row(gnll[i], sm[i], y_idx[i], gx[i])
 
 

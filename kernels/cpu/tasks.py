@@ -18,6 +18,7 @@ from numba.extending import intrinsic
 
 from symgraph.numba_compat.llvm import declare_global
 
+from .intops import imax, imin
 from .threads import TASK_SYMBOL, register_task_symbol
 
 __all__ = ["task_count", "split_tasks"]
@@ -41,6 +42,6 @@ def split_tasks(items):
     """``(tasks, items per task)``: one contiguous block of ``items`` per thread
     (``task_count()``), the partition a ``prange(items)`` makes on all threads. For loops
     whose items are computed each alone: the split never changes a result."""
-    tasks = max(1, min(items, task_count()))
+    tasks = imax(1, imin(items, task_count()))
     return tasks, (items + tasks - 1) // tasks
 
