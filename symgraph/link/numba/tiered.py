@@ -55,12 +55,15 @@ def _typeof(v):
 
 
 class _NumpyAllocators:
-    """``_sg_helpers`` for a kernel's source run in Python: numpy's own ``empty`` and
-    ``full`` (the compiled helpers return the same new C-ordered array), anything else
-    the helper."""
+    """``_sg_helpers`` for a kernel's source run in Python: numpy's own allocators (the
+    compiled helpers return the same new C-ordered array, or ``a`` itself when it is
+    C-contiguous; on the private path they are intrinsics, which Python cannot call),
+    anything else the helper."""
 
-    empty = staticmethod(np.empty)
+    empty = empty_hugepage = staticmethod(np.empty)
+    zeros = staticmethod(np.zeros)
     full = staticmethod(np.full)
+    ascontiguousarray = staticmethod(np.ascontiguousarray)
 
     def __getattr__(self, name):
         from symgraph.link.numba import helpers

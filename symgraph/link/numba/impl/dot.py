@@ -21,6 +21,7 @@ from numba.extending import overload
 from symgraph.kernels.cpu.blas import gemm_into, gemv_into
 from symgraph.kernels.cpu.gemm import small_gemm
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
+from symgraph.numba_compat import alloc
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, TensorDot
@@ -104,18 +105,18 @@ def _dot_any_ov(a, b):
     if a.ndim == b.ndim == 2:
         def impl(a, b):
             # one output either way: BLAS writes into it when the kernels decline
-            out = np.empty((a.shape[0], b.shape[1]), dtype=dt)
+            out = alloc.empty((a.shape[0], b.shape[1]), dt)
             if not try_small_gemm(1, a, b, 0, out, out):
                 gemm_into(1, a, b, 0, out)
             return out
     elif a.ndim == 2:
         def impl(a, b):
-            out = np.empty(a.shape[0], dtype=dt)
+            out = alloc.empty(a.shape[0], dt)
             gemv_into(1, a, b, 0, out)
             return out
     elif b.ndim == 2:
         def impl(a, b):
-            out = np.empty(b.shape[1], dtype=dt)
+            out = alloc.empty(b.shape[1], dt)
             gemv_into(1, b.T, a, 0, out)
             return out
     else:
@@ -141,7 +142,7 @@ def dot(a, b):
 def _blas_ready_ov(a):
     if isinstance(a, types.Array) and a.layout in "CF":
         return lambda a: a
-    return lambda a: np.ascontiguousarray(a)
+    return lambda a: alloc.ascontiguousarray(a)
 
 
 @overload(blas_ready_f, jit_options=_CACHE)
@@ -150,7 +151,7 @@ def _blas_ready_f_ov(a):
         return lambda a: a
     if isinstance(a, types.Array) and a.ndim == 2:
         return lambda a: np.asfortranarray(a)
-    return lambda a: np.ascontiguousarray(a)
+    return lambda a: alloc.ascontiguousarray(a)
 
 
 @numba.njit(cache=_CALLER_CACHE, nogil=True)
