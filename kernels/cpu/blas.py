@@ -36,7 +36,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
-from symgraph.numba_compat import alloc
+from symgraph.numba_compat import alloc, jit_options
 from symgraph.numba_compat.bysymbol import by_symbol
 from symgraph.numba_compat.llvm import stack_slot
 from symgraph.numba_compat.scipy_blas import bind_blas
@@ -92,6 +92,10 @@ def set_num_threads(n: int) -> int | None:
 
 
 # ------------------------------------------------------------------ jitted bindings
+
+#: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
+_JIT = jit_options()
+
 
 @intrinsic
 def _scalar_ptr(typingctx, val):
@@ -201,7 +205,7 @@ def overlaps(typingctx, a, b):
     return types.boolean(a, b), codegen
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def _layout(a):
     """How BLAS can read 2-d ``a`` in place: (0, ld) row-major, (1, ld) column-major with
     leading dimension ``ld`` (in elements), or (-1, 0) when it needs a copy.
@@ -240,7 +244,7 @@ def any1(a):
     return a[:]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def _gemm_core(alpha, x, y, beta, c, zero, one):
     m, k = x.shape
     n = y.shape[1]
@@ -282,7 +286,7 @@ def _gemm_core(alpha, x, y, beta, c, zero, one):
                 c[i, j] = alpha * out[i, j] + beta * c[i, j] if beta != 0 else alpha * out[i, j]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def _gemv_core(alpha, a, x, beta, y, zero, one):
     m, k = a.shape
     if m == 0:

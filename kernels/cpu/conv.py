@@ -1,7 +1,7 @@
 """2-D convolution kernels (forward, gradient wrt input, gradient wrt filters).
 
 Plain Numba functions on NCHW arrays; they know nothing about graphs. Every public
-function is an ``@njit(cache=True)`` dispatcher, callable from Python and from other
+function is an ``@njit(**_JIT, cache=True)`` dispatcher, callable from Python and from other
 njit code, taking only arrays and ints/bools. float32 and float64 are supported;
 the output dtype is the dtype of ``x`` (``w``/``gout`` are converted to it).
 
@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-from symgraph.numba_compat import alloc
+from symgraph.numba_compat import alloc, jit_options
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
@@ -80,7 +80,11 @@ GEMM_COLS_BUDGET = 1 << 23
 _CHUNK = 2048
 
 
-@njit(cache=True)
+#: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
+_JIT = jit_options()
+
+
+@njit(**_JIT, cache=True)
 def conv2d_out_size(size: int, k: int, pad: int, stride: int) -> int:
     """Output length of a convolution along one axis: ``(size + 2*pad - k)//stride + 1``.
 
@@ -107,7 +111,7 @@ def _cast_ol(a, like):
     return lambda a, like: a.astype(like.dtype)
 
 
-@njit(cache=True, inline="always")
+@njit(**_JIT, cache=True, inline="always")
 def _check_args(pad_h, pad_w, stride_h, stride_w):
     if stride_h < 1 or stride_w < 1:
         raise ValueError("conv2d: strides must be >= 1")
@@ -115,7 +119,7 @@ def _check_args(pad_h, pad_w, stride_h, stride_w):
         raise ValueError("conv2d: pads must be >= 0")
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _pad_flat(x, pad_h, pad_w):
     """Zero-padded copy of x (N, C, H, W) as (N, C*Hp*Wp) (a view when no padding)."""
     N, C, H, W = x.shape
@@ -136,7 +140,7 @@ def _pad_flat(x, pad_h, pad_w):
     return xp
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _shifted_task(task, x, xs, pad_h, pad_w, KW, OW, sw):
     """Task ``task`` of ``_shifted``'s parallel loop (run by ``launch``: end of module)."""
     N, C, H, W = x.shape
@@ -159,7 +163,7 @@ def _shifted_task(task, x, xs, pad_h, pad_w, KW, OW, sw):
                 row[j] = src[q] if q >= 0 and q < W else z
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def _shifted(x, pad_h, pad_w, KW, OW, sw):
     """Column-shifted, zero-padded copies of x (N, C, H, W) for the direct kernels.
 
@@ -174,7 +178,7 @@ def _shifted(x, pad_h, pad_w, KW, OW, sw):
     return xs
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _tap_table(C, KH, KW, Hp, OW):
     """Offsets and shift index of every tap, padded to a multiple of 4 (offset 0)."""
     T = C * KH * KW
@@ -190,7 +194,7 @@ def _tap_table(C, KH, KW, Hp, OW):
     return offs, tapb
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _tap_weights(w, dtype_like, flip, transpose):
     """Filters as (F', Tp) tap weights (zero-padded taps) in dtype_like's dtype.
 
@@ -225,14 +229,14 @@ def _tap_weights(w, dtype_like, flip, transpose):
 _FB = 4
 
 
-@njit(cache=True, inline="always")
+@njit(**_JIT, cache=True, inline="always")
 def _filter_blocks(F):
     """Blocks of ``_FB`` filters: the task count per sample of the direct kernels, used by
     each parallel loop and by its task function alike."""
     return (F + _FB - 1) // _FB
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(**_JIT, cache=True, fastmath=_FM)
 def _direct_corr_task(task, xs, wt, offs, tapb, T, out3):
     """Task ``task`` of ``_direct_corr``'s parallel loop (run by ``launch``: end of module)."""
     F = wt.shape[0]
@@ -302,7 +306,7 @@ def _direct_corr_task(task, xs, wt, offs, tapb, T, out3):
                             acc[p] += (w0 * x0[p] + w1 * x1[p]) + w2 * x2[p]
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def _direct_corr(xs, wt, offs, tapb, T, out3):
     """out3[n, f, p] = sum_{t < T} wt[f, t] * xs[n, tapb[t], offs[t] + p]  (stride_h 1).
 
@@ -313,7 +317,7 @@ def _direct_corr(xs, wt, offs, tapb, T, out3):
                        out3)
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _im2col_task(task, xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
     """Task ``task`` of ``_im2col``'s parallel loop (run by ``launch``: end of module)."""
     k = task // C
@@ -334,14 +338,14 @@ def _im2col_task(task, xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
                         dst[j] = xs[base + j * sw]
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def _im2col(xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols):
     """cols[k, (c*KH+a)*KW+b, i*OW+j] = xflat[n0+k, c, i*sh+a, j*sw+b]."""
     nb = cols.shape[0]
     _im2col_tasks(nb * C, xf, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, cols)
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _col2im_task(task, cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
     """Task ``task`` of ``_col2im``'s parallel loop (run by ``launch``: end of module)."""
     k = task // C
@@ -362,14 +366,14 @@ def _col2im_task(task, cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
                         gs[base + j * sw] += src[j]
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def _col2im(cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp):
     """gxp[n0+k] (C*Hp*Wp flat) += scatter of cols[k] (adjoint of _im2col)."""
     nb = cols.shape[0]
     _col2im_tasks(nb * C, cols, C, Hp, Wp, KH, KW, OH, OW, sh, sw, n0, gxp)
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _wmat(w, dtype_like, flip):
     """Filters as a C-contiguous (F, C*KH*KW) matrix in the dtype of dtype_like."""
     F, C, KH, KW = w.shape
@@ -384,7 +388,7 @@ def _wmat(w, dtype_like, flip):
     return wm
 
 
-@njit(cache=True, inline="always")
+@njit(**_JIT, cache=True, inline="always")
 def _chunk(N, T, P):
     nb = GEMM_COLS_BUDGET // imax(1, T * P)
     return imax(1, imin(N, nb))
@@ -395,7 +399,7 @@ def _chunk(N, T, P):
 # ----------------------------------------------------------------------------------
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
     N = xf.shape[0]
     F, _, KH, KW = w.shape
@@ -413,7 +417,7 @@ def _forward_gemm(xf, w, C, Hp, Wp, OH, OW, sh, sw, flip):
     return out.reshape(N, F, OH, OW)
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
     """2-D convolution of x (N, C, H, W) with w (F, C, KH, KW) -> (N, F, OH, OW).
 
@@ -457,7 +461,7 @@ def conv2d_forward(x, w, pad_h, pad_w, stride_h, stride_w, flip):
 # ----------------------------------------------------------------------------------
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
     """Gradient of ``conv2d_forward`` wrt x: gout (N, F, OH, OW) -> gx (N, C, H, W).
 
@@ -520,7 +524,7 @@ def conv2d_grad_input(gout, w, H, W, pad_h, pad_w, stride_h, stride_w, flip):
 # ----------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(**_JIT, cache=True, fastmath=_FM)
 def _direct_gw_task(task, xs, g3, offs, tapb, nchunks, part):
     """Task ``task`` of ``_direct_gw``'s parallel loop (run by ``launch``: end of module)."""
     N = xs.shape[0]
@@ -590,7 +594,7 @@ def _direct_gw_task(task, xs, g3, offs, tapb, nchunks, part):
                 pk[f, tb + 2] += s02; pk[f, tb + 3] += s03  # noqa: E702
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def _direct_gw(xs, g3, offs, tapb, nchunks, part):
     """part[k, f, t] = sum_{n in chunk k} sum_p g3[n, f, p] * xs[n, tapb[t], offs[t] + p].
 
@@ -602,7 +606,7 @@ def _direct_gw(xs, g3, offs, tapb, nchunks, part):
                      part)
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def conv2d_grad_filters(x, gout, KH, KW, pad_h, pad_w, stride_h, stride_w, flip):
     """Gradient of ``conv2d_forward`` wrt w: x (N, C, H, W), gout (N, F, OH, OW)
     -> gw (F, C, KH, KW).

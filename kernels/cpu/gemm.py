@@ -35,7 +35,7 @@ Numba's loop vectorizer cannot produce this from Python loops (it keeps the
 accumulators in memory, several times slower). Results differ from BLAS's only by
 rounding order.
 
-All functions are ``@njit(cache=True)`` and callable from Python and from generated
+All functions are ``@njit(**_JIT, cache=True)`` and callable from Python and from generated
 code; ``gemm_ref`` in ``reference.py`` is the specification.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from symgraph.numba_compat import alloc
+from symgraph.numba_compat import alloc, jit_options
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.numba_compat.launch import task_launcher
 from symgraph.numba_compat.llvm import counted_loop, declare_function, stack_slot
@@ -86,6 +86,10 @@ ROWS_PER_TASK = 64
 
 
 # ----------------------------------------------------------------- micro-kernel (LLVM IR)
+
+#: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
+_JIT = jit_options()
+
 
 @intrinsic
 def _block_mac(typingctx, a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off,
@@ -213,13 +217,13 @@ def _make_row_block():
     # kernel builtins.input is ipykernel's, and saving failed with a PicklingError)
     scope = {"_block_mac": _block_mac, "__name__": __name__}
     exec(compile("\n".join(lines), __file__, "exec"), scope)
-    return njit(nogil=True, cache=True)(scope["_row_block"])
+    return njit(**_JIT, nogil=True, cache=True)(scope["_row_block"])
 
 
 _row_block = _make_row_block()
 
 
-@njit(nogil=True, cache=_CALLER_CACHE)
+@njit(**_JIT, nogil=True, cache=_CALLER_CACHE)
 def _tiles(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c, c_off, ldc,
            nrows, ncols):
     """``_block_mac`` over ``nrows`` x ``ncols`` (rows in blocks of at most MAX_ROWS,
@@ -235,12 +239,12 @@ def _tiles(a, a_off, sar, sak, b, b_off, ldb, kc, alpha, beta, z, z_off, ldz, c,
 
 # ----------------------------------------------------------------- the three products
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(**_JIT, nogil=True, cache=True, inline="always")
 def _elem(a, axis):
     return a.strides[axis] // a.itemsize
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(**_JIT, nogil=True, cache=True, inline="always")
 def _tasks(rows):
     """One task per thread of Numba's pool (Numba runs task t on thread t, so each core
     keeps touching the same rows of the weights from one call to the next), fewer when
@@ -252,7 +256,7 @@ def _tasks(rows):
 NN, NT, TN, COLS_BLAS, ROWS_BLAS = 0, 1, 2, 3, 4
 
 
-@njit(nogil=True, cache=_CALLER_CACHE)
+@njit(**_JIT, nogil=True, cache=_CALLER_CACHE)
 def _product(mode, alpha, x, y, beta, z, out):
     """``out = alpha x @ y + beta z`` in one of the three layouts, one task per thread
     (``_product_task``; one task function for all modes: each would be a compilation of
@@ -297,7 +301,7 @@ def _product(mode, alpha, x, y, beta, z, out):
                     out[i, j] = alpha * acc
 
 
-@njit(nogil=True, cache=_CALLER_CACHE)
+@njit(**_JIT, nogil=True, cache=_CALLER_CACHE)
 def _product_task(t, mode, alpha, x, y, beta, z, out, xt, buf, split, step):
     """Task ``t`` of ``_product``: its ``step`` rows (NN: reduction rows; TN, ROWS_BLAS:
     rows of out; NT, COLS_BLAS: columns of out) of the ``split``."""
@@ -343,7 +347,7 @@ def _product_task(t, mode, alpha, x, y, beta, z, out, xt, buf, split, step):
                          s0 * _elem(out, 0), _elem(out, 0), s1 - s0, n)
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(**_JIT, nogil=True, cache=True, inline="always")
 def _unit(a, axis):
     """Axis ``axis`` of ``a`` has unit stride (or length 1) and the other a positive
     whole-element stride."""
@@ -353,13 +357,13 @@ def _unit(a, axis):
     return a.strides[other] > 0 and a.strides[other] % a.itemsize == 0 or a.shape[other] <= 1
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(**_JIT, nogil=True, cache=True, inline="always")
 def _any(a):
     """A view of 2-d ``a`` typed with layout 'A': one compilation per dtype for all layouts."""
     return a[:, :]
 
 
-@njit(nogil=True, cache=_CALLER_CACHE)
+@njit(**_JIT, nogil=True, cache=_CALLER_CACHE)
 def small_gemm(alpha, x, y, beta, z, out):
     """``out[...] = alpha * x @ y + beta * z`` (``z`` not read when ``beta == 0``; ``z`` may
     be ``out``) when one of the batch-shaped products applies, or a large product that
@@ -384,7 +388,7 @@ def small_gemm(alpha, x, y, beta, z, out):
     return _dispatch_by_symbol(alpha, _any(x), _any(y), beta, _any(z), _any(out))
 
 
-@njit(nogil=True, cache=_CALLER_CACHE)
+@njit(**_JIT, nogil=True, cache=_CALLER_CACHE)
 def _dispatch(alpha, x, y, beta, z, out):
     m, k = x.shape
     n = y.shape[1]

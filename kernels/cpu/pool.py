@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from symgraph.numba_compat import alloc
+from symgraph.numba_compat import alloc, jit_options
 from symgraph.numba_compat.bysymbol import caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
@@ -78,7 +78,11 @@ MODE_AVG_EXC_PAD = 3
 MODE_NAMES = {"max": 0, "sum": 1, "average_inc_pad": 2, "average_exc_pad": 3}
 
 
-@njit(cache=True, inline="always")
+#: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
+_JIT = jit_options()
+
+
+@njit(**_JIT, cache=True, inline="always")
 def pool2d_out_size(size: int, ws: int, stride: int, pad: int, ignore_border: bool) -> int:
     """Theano's ``Pool.out_shape`` along one axis.
 
@@ -93,7 +97,7 @@ def pool2d_out_size(size: int, ws: int, stride: int, pad: int, ignore_border: bo
     return imax(0, (v - 1 - ws) // stride + 1) + 1
 
 
-@njit(cache=True, inline="always")
+@njit(**_JIT, cache=True, inline="always")
 def _check(ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_border, mode):
     if ws_h < 1 or ws_w < 1:
         raise ValueError("pool2d: window sizes must be >= 1")
@@ -110,7 +114,7 @@ def _check(ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_border, mode):
                          "or 3 (average_exc_pad)")
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _bounds(n_out, size, ws, stride, pad):
     """Per output index: real-cell range [lo, hi) in unpadded coords and the
     inc-pad extent (window clipped to the padded image)."""
@@ -127,7 +131,7 @@ def _bounds(n_out, size, ws, stride, pad):
     return lo, hi, ext
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _plane_generic(xp, op, rlo, rhi, rext, clo, chi, cext, mode):
     OH = op.shape[0]
     OW = op.shape[1]
@@ -159,7 +163,7 @@ def _plane_generic(xp, op, rlo, rhi, rext, clo, chi, cext, mode):
                     op[i, j] = s / dt((r1 - r0) * (c1 - c0))
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _plane_tiled(xp, op, ws_h, ws_w, mode):
     """Non-overlapping full windows (stride == ws, no padding)."""
     OH = op.shape[0]
@@ -193,7 +197,7 @@ def _plane_tiled(xp, op, ws_h, ws_w, mode):
                 o[j] *= inv
 
 
-@njit(cache=True, nogil=True)
+@njit(**_JIT, cache=True, nogil=True)
 def _pool_task(t, step, x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode, tiled):
     """Task ``t``: the planes ``t * step`` up to ``(t + 1) * step`` (flat index
     ``n * C + c``), one contiguous block per thread (``split_tasks``)."""
@@ -209,7 +213,7 @@ def _pool_task(t, step, x, out, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode
             _plane_generic(x[n, c], out[n, c], rlo, rhi, rext, clo, chi, cext, mode)
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def pool2d_forward(x, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_border, mode):
     """Pool x (N, C, H, W) over its last two axes -> (N, C, OH, OW).
 
@@ -240,7 +244,7 @@ def pool2d_forward(x, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w, ignore_borde
     return out
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _unplane_generic(xp, op, gop, gp, rlo, rhi, rext, clo, chi, cext, mode):
     OH = gop.shape[0]
     OW = gop.shape[1]
@@ -269,7 +273,7 @@ def _unplane_generic(xp, op, gop, gp, rlo, rhi, rext, clo, chi, cext, mode):
                         gp[r, q] += g
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _unplane_tiled(xp, op, gop, gp, ws_h, ws_w, mode):
     """Backward of _plane_tiled (stride == ws, no padding, full windows)."""
     H = gp.shape[0]
@@ -313,7 +317,7 @@ def _unplane_tiled(xp, op, gop, gp, ws_h, ws_w, mode):
             gr[q] = z
 
 
-@njit(cache=True, nogil=True)
+@njit(**_JIT, cache=True, nogil=True)
 def _unpool_task(t, step, x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi, cext, mode,
                  tiled):
     """Task ``t`` of the gradient: the planes of ``_pool_task``'s task ``t``."""
@@ -330,7 +334,7 @@ def _unpool_task(t, step, x, out, gout, gx, ws_h, ws_w, rlo, rhi, rext, clo, chi
                              clo, chi, cext, mode)
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def pool2d_backward(x, out, gout, ws_h, ws_w, stride_h, stride_w, pad_h, pad_w,
                     ignore_border, mode):
     """Gradient of ``pool2d_forward`` wrt x -> gx, same shape and dtype as x.

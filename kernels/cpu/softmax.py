@@ -1,6 +1,6 @@
 """Row-wise softmax kernels on 2-D arrays ``(batch, classes)``.
 
-All functions are ``@njit(cache=True)`` dispatchers working for float32 and float64
+All functions are ``@njit(**_JIT, cache=True)`` dispatchers working for float32 and float64
 (outputs keep the input dtype; all constants are typed). Everything is computed
 stably: the row max is subtracted before ``exp`` and ``log`` is only ever taken of a
 row sum that is ``>= 1``.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from symgraph.numba_compat import alloc
+from symgraph.numba_compat import alloc, jit_options
 from symgraph.numba_compat.bysymbol import caller_cache
 from symgraph.numba_compat.launch import task_launcher
 
@@ -45,12 +45,13 @@ PARALLEL_MIN_SIZE = 1 << 15
 #: the entry points run their rows as tasks called by symbol: disk-cached on the private
 #: path only (``caller_cache``)
 _CALLER_CACHE = caller_cache()
+#: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
+_JIT = jit_options()
 
 
 # ---------------------------------------------------------------- softmax / log_softmax
 
-
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _softmax_row(xr, orow, log):
     K = xr.shape[0]
     dt = xr.dtype.type
@@ -76,7 +77,7 @@ def _softmax_row(xr, orow, log):
                 orow[k] *= inv
 
 
-@njit(cache=True, nogil=True)
+@njit(**_JIT, cache=True, nogil=True)
 def _softmax_block(t, step, x, out, log):
     """Task ``t``: the rows ``t * step`` up to ``(t + 1) * step``."""
     lo = t * step
@@ -84,7 +85,7 @@ def _softmax_block(t, step, x, out, log):
         _softmax_row(x[i], out[i], log)
 
 
-@njit(cache=True, inline="always")
+@njit(**_JIT, cache=True, inline="always")
 def _row_tasks(rows, size):
     """``(tasks, rows per task)``: one task (run on the calling thread) below
     ``PARALLEL_MIN_SIZE`` elements, else one block of rows per thread."""
@@ -93,7 +94,7 @@ def _row_tasks(rows, size):
     return 1, rows
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def softmax(x):
     """Row-wise softmax of a 2-D array: ``exp(x - max) / sum(exp(x - max))``.
 
@@ -108,7 +109,7 @@ def softmax(x):
     return out
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def log_softmax(x):
     """Row-wise log-softmax: ``x - max - log(sum(exp(x - max)))``.
 
@@ -126,7 +127,7 @@ def log_softmax(x):
 # ----------------------------------------------------------------------------- gradients
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _softmax_grad_row(g, yr, o, log):
     K = yr.shape[0]
     dt = o.dtype.type
@@ -145,20 +146,20 @@ def _softmax_grad_row(g, yr, o, log):
             o[k] = yr[k] * (g[k] - s)
 
 
-@njit(cache=True, nogil=True)
+@njit(**_JIT, cache=True, nogil=True)
 def _softmax_grad_block(t, step, gy, y, gx, log):
     lo = t * step
     for i in range(lo, imin(y.shape[0], lo + step)):
         _softmax_grad_row(gy[i], y[i], gx[i], log)
 
 
-@njit(cache=True, inline="always")
+@njit(**_JIT, cache=True, inline="always")
 def _check_same(gy, y):
     if gy.shape[0] != y.shape[0] or gy.shape[1] != y.shape[1]:
         raise ValueError("softmax grad: gy and y must have the same shape")
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def softmax_grad(gy, y):
     """Gradient wrt x of ``y = softmax(x)``: ``y * (gy - sum(gy * y, axis=1))``.
 
@@ -175,7 +176,7 @@ def softmax_grad(gy, y):
     return gx
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def log_softmax_grad(gy, y):
     """Gradient wrt x of ``y = log_softmax(x)``: ``gy - exp(y) * sum(gy, axis=1)``.
 
@@ -195,7 +196,7 @@ def log_softmax_grad(gy, y):
 # ------------------------------------------------------------------- softmax + NLL
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _check_labels(y_idx, B, K):
     if y_idx.shape[0] != B:
         raise ValueError("softmax_nll: y_idx must have one label per row")
@@ -205,7 +206,7 @@ def _check_labels(y_idx, B, K):
             raise ValueError("softmax_nll: label out of range [0, n_classes)")
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _nll_row(xr, t, o):
     K = xr.shape[0]
     dt = xr.dtype.type
@@ -225,14 +226,14 @@ def _nll_row(xr, t, o):
     return np.log(s) - (xr[t] - m)
 
 
-@njit(cache=True, nogil=True)
+@njit(**_JIT, cache=True, nogil=True)
 def _nll_block(t, step, x, y_idx, nll, sm):
     lo = t * step
     for i in range(lo, imin(x.shape[0], lo + step)):
         nll[i] = _nll_row(x[i], y_idx[i], sm[i])
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def softmax_nll_forward(x, y_idx):
     """Softmax + negative log-likelihood of integer labels, fused and stable.
 
@@ -255,7 +256,7 @@ def softmax_nll_forward(x, y_idx):
     return nll, sm
 
 
-@njit(cache=True)
+@njit(**_JIT, cache=True)
 def _nll_grad_row(gi, s, t, o):
     g = o.dtype.type(gi)
     for k in range(s.shape[0]):
@@ -263,14 +264,14 @@ def _nll_grad_row(gi, s, t, o):
     o[t] -= g
 
 
-@njit(cache=True, nogil=True)
+@njit(**_JIT, cache=True, nogil=True)
 def _nll_grad_block(t, step, gnll, sm, y_idx, gx):
     lo = t * step
     for i in range(lo, imin(sm.shape[0], lo + step)):
         _nll_grad_row(gnll[i], sm[i], y_idx[i], gx[i])
 
 
-@njit(cache=_CALLER_CACHE)
+@njit(**_JIT, cache=_CALLER_CACHE)
 def softmax_nll_backward(gnll, sm, y_idx):
     """Gradient wrt x of ``softmax_nll_forward``: ``gnll[:, None] * (sm - onehot(y_idx))``.
 

@@ -16,6 +16,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from symgraph.numba_compat import jit_options
 from symgraph.numba_compat.llvm import declare_global
 
 from .intops import imax, imin
@@ -24,6 +25,10 @@ from .threads import TASK_SYMBOL, register_task_symbol
 __all__ = ["task_count", "split_tasks"]
 
 register_task_symbol()  # before cached code that reads it loads (no process change)
+
+
+#: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
+_JIT = jit_options()
 
 
 @intrinsic
@@ -37,7 +42,7 @@ def task_count(typingctx):
     return types.int64(), codegen
 
 
-@njit(cache=True, inline="always")
+@njit(**_JIT, cache=True, inline="always")
 def split_tasks(items):
     """``(tasks, items per task)``: one contiguous block of ``items`` per thread
     (``task_count()``), the partition a ``prange(items)`` makes on all threads. For loops

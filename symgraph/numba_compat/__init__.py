@@ -47,7 +47,7 @@ import threading
 import warnings
 
 __all__ = ["CHECKED", "CHECKED_SCIPY", "ENV", "NumbaCompatWarning", "numba_internals",
-           "scipy_internals", "status", "forced"]
+           "scipy_internals", "status", "forced", "jit_options"]
 
 #: the Numba and llvmlite releases whose internals symgraph was checked against
 #: (``tests/numba_compat`` passes on them); other versions take the public path
@@ -136,6 +136,18 @@ def numba_internals() -> bool:
     read the cached answer."""
     use = _decided.get("numba")
     return _decide("numba") if use is None else use
+
+
+def jit_options() -> dict:
+    """Extra ``@njit`` options for symgraph's compiled functions: ``no_cfunc_wrapper``
+    where the internals may be used, else none.
+
+    Why: with every compiled function Numba builds and compiles a C-ABI wrapper, used only
+    where the function is passed around as a first-class function value, which symgraph
+    never does (its functions are called from Python or by symbol). Skipping it saved
+    about 8 ms of a small function's 70-90 ms compile (docs/benchmarks.md). The option is
+    one of Numba's target flags but not documented, so only checked versions get it."""
+    return {"no_cfunc_wrapper": True} if numba_internals() else {}
 
 
 def scipy_internals() -> bool:

@@ -9,9 +9,12 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from symgraph.numba_compat import alloc, numba_internals
+from symgraph.numba_compat import alloc, jit_options, numba_internals
 from symgraph.numba_compat.llvm import c_contiguous as c_contiguous_ir
 from symgraph.numba_compat.llvm import declare_function
+
+#: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
+_JIT = jit_options()
 
 
 @intrinsic
@@ -140,7 +143,7 @@ def reshape_c(typingctx, a, shape):
     return sig, codegen
 
 
-@numba.njit(cache=True)
+@numba.njit(**_JIT, cache=True)
 def transpose(a, axes):
     """``a.transpose(axes)``, compiled once per installation instead of once per process:
     Numba's own lowering compiles a shape-error formatter (str/repr/hash overloads, a long
@@ -183,7 +186,7 @@ else:
     _HUGEPAGE = sys.platform.startswith("linux")
     _MADV_HUGEPAGE = 14
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(**_JIT, cache=True, nogil=True)
     def advise_hugepages(addr, nbytes):
         """Advise the kernel to back the ``nbytes`` bytes at ``addr`` with huge pages
         from ``alloc.HUGEPAGE_MIN_BYTES`` on."""
@@ -193,32 +196,32 @@ else:
             if end > start:
                 _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(**_JIT, cache=True, nogil=True)
     def empty(shape, dtype):
         return np.empty(shape, dtype)
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(**_JIT, cache=True, nogil=True)
     def empty_hugepage(shape, dtype):
         a = np.empty(shape, dtype)
         if _HUGEPAGE:
             advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))
         return a
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(**_JIT, cache=True, nogil=True)
     def zeros(shape, dtype):
         return np.zeros(shape, dtype)
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(**_JIT, cache=True, nogil=True)
     def ascontiguousarray(a):
         return np.ascontiguousarray(a)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def full(shape, fill_value, dtype):
     return np.full(shape, fill_value, dtype)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def unit_last_stride(a):
     """``a`` itself when its last stride is one element, else a C-contiguous copy: the
     operand an elementwise kernel reads by rows. Called by symbol, one call per operand,
@@ -229,7 +232,7 @@ def unit_last_stride(a):
     return alloc.ascontiguousarray(a)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def join_block(out, x, axis, p):
     """Copy ``x`` into the C-contiguous ``out`` at offset ``p`` along ``axis`` (the
     caller checked the other dimensions): one flat copy per index of the axes before
@@ -259,7 +262,7 @@ def join_block(out, x, axis, p):
             dst[j] = src[j]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def reshape_target(size, shp, nd):
     """The target shape ``shp`` of a reshape of ``size`` elements, its -1 (at most one)
     resolved, as an int64 array of ``nd`` entries; raises ValueError for a shape that
@@ -293,14 +296,14 @@ def reshape_target(size, shp, nd):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def reshape_contiguous(a, shape):
     """``a`` (copied when not C-contiguous) viewed with ``shape``. Called by symbol from
     ``Reshape`` kernels: compiled once per installation and type, not in every kernel."""
     return alloc.ascontiguousarray(a).reshape(shape)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def astype(a, dtype):
     """``a.astype(dtype)`` (a copy), compiled once per installation like the allocators."""
     return a.astype(dtype)
@@ -313,7 +316,7 @@ def astype(a, dtype):
 # docs/benchmarks.md). Reductions whose reduced axes are a leading and/or a trailing block
 # call this cached function instead, through ``link/numba/extern.py`` (by symbol, not
 # re-compiled).
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+@numba.njit(**_JIT, cache=True, nogil=True, fastmath={"reassoc"})
 def sum_lmr(x, acc_zero):
     """``out[m] = sum over l, r of x[l, m, r]`` for a 3-d ``x``, accumulated in the dtype
     of ``acc_zero`` (float64 for float32 input, as numpy's pairwise sum is that accurate)."""
@@ -340,7 +343,7 @@ def sum_lmr(x, acc_zero):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT, cache=True, nogil=True)
 def copy_into(dst, src):
     """``dst[...] = src`` for arrays of one shape: one flat loop when both are C-contiguous
     at run time, else an element loop over the index space.

@@ -30,7 +30,7 @@ from symgraph.link.numba.cachefiles import (
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
-from symgraph.numba_compat import numba_internals
+from symgraph.numba_compat import jit_options, numba_internals
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES, DTYPES, TensorType
 
@@ -67,7 +67,13 @@ def use_cached_allocators(src: str) -> str:
     return _ALLOC_CALL.sub(r"_sg_helpers.\1(", src)
 
 
-_JIT_DEFAULTS = {"cache": True, "error_model": "numpy", "nogil": True}
+_JIT_BASE = {"cache": True, "error_model": "numpy", "nogil": True}
+
+
+def _jit_defaults() -> dict:
+    """The ``@njit`` options of generated kernels and glue (``numba_compat.jit_options``
+    added: decided at first use, not at import)."""
+    return {**_JIT_BASE, **jit_options()}
 
 #: inline straight-line node functions into graph_fn (no loop, no helper: views, shapes,
 #: scalar arithmetic); every other node is a call of a kernel module (``kernel_source``)
@@ -106,7 +112,7 @@ def _used_externs(code) -> dict:
 def _inline_straight(code, opts, args, outs, prefix):
     """Lines computing ``outs`` inline in ``graph_fn``, for a node function that is
     straight-line code with default options and nothing around it; else None."""
-    if not INLINE or opts != _JIT_DEFAULTS or code.externs:
+    if not INLINE or opts != _jit_defaults() or code.externs:
         return None
     rest, main = split_main(code.src, KERNEL)
     if main is None or any(isinstance(s, (ast.FunctionDef, ast.ClassDef)) for s in rest):
@@ -310,7 +316,7 @@ def generate_module(fgraph, input_vars, shared_vars):
         # module would differ with their values again)
         label = f"{type(node.op).__name__} (and {len(extra)} constant arguments)" if extra \
             else str(node.op)
-        opts = dict(_JIT_DEFAULTS)
+        opts = dict(_jit_defaults())
         opts.update(code.jit_options)
         deco = _decorator(opts)
         inlined = _inline_straight(code, opts, arg_names, outs, f"n{n}_")
@@ -335,7 +341,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     body.append("return (" + "".join(r + ", " for r in ret) + ")")
     tier["ret"] = ret
     graph_def = (
-        _decorator(_JIT_DEFAULTS) + "\n"
+        _decorator(_jit_defaults()) + "\n"
         f"def graph_fn({', '.join(params)}):\n" + indent("\n".join(body)))
     thunk_src = _thunk_source(input_vars, shared_vars, fgraph.outputs, len(const_args))
     src = ("\n".join(HEADER + sorted(imports) + _kernel_lines(kernels)) + "\n\n\n"

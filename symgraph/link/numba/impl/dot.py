@@ -21,7 +21,7 @@ from numba.extending import overload
 from symgraph.kernels.cpu.blas import gemm_into, gemv_into
 from symgraph.kernels.cpu.gemm import small_gemm
 from symgraph.link.numba.dispatch import NumbaCode, indent, np_dtype, numba_impl
-from symgraph.numba_compat import alloc
+from symgraph.numba_compat import alloc, jit_options
 from symgraph.numba_compat.bysymbol import by_symbol, caller_cache
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.dot import BatchedDot, BatchedTensorDot, Dot, Gemm, Gemv, TensorDot
@@ -70,6 +70,10 @@ def try_small_gemm(alpha, x, y, beta, z, out):
     of a training step, faster than BLAS there); False, doing nothing, for other dtypes
     and shapes. Callable from jitted code only."""
     raise NotImplementedError("try_small_gemm is only callable from jitted code")
+
+
+#: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
+_JIT = jit_options()
 
 
 # not disk-cached on their own (they would keep a stale copy of the kernels): they live
@@ -130,7 +134,7 @@ def _dot_any_ov(a, b):
     return impl
 
 
-@numba.njit(cache=_CALLER_CACHE)
+@numba.njit(**_JIT, cache=_CALLER_CACHE)
 def dot(a, b):
     """``np.dot`` for BLAS dtypes (1-d and 2-d operands), compiled once per installation
     (disk cache) rather than inside every new graph. Float matrix products of a training
@@ -154,7 +158,7 @@ def _blas_ready_f_ov(a):
     return lambda a: alloc.ascontiguousarray(a)
 
 
-@numba.njit(cache=_CALLER_CACHE, nogil=True)
+@numba.njit(**_JIT, cache=_CALLER_CACHE, nogil=True)
 def gemm_to(alpha, x, y, beta, z, out):
     """``out[...] = alpha * x @ y + beta * z`` (z not read when beta == 0): in one pass over
     z and out for the batch-shaped products, else z copied into out and ``gemm_into``.
@@ -171,7 +175,7 @@ def gemm_to(alpha, x, y, beta, z, out):
     gemm_into(alpha, x, y, beta, out)
 
 
-@numba.njit(cache=_CALLER_CACHE, nogil=True)
+@numba.njit(**_JIT, cache=_CALLER_CACHE, nogil=True)
 def gemm_inplace(alpha, x, y, beta, z):
     """``z[...] = alpha * x @ y + beta * z``; as ``gemm_to``."""
     if not try_small_gemm(alpha, x, y, beta, z, z):
