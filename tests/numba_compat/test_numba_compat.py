@@ -41,6 +41,16 @@ def fresh_gate(monkeypatch):
     compat._found.update(saved[1])
 
 
+def test_jit_options_only_with_the_internals(fresh_gate):
+    fresh_gate.setenv(compat.ENV, "1")
+    compat._reset()
+    assert compat.jit_options() == {}
+    fresh_gate.delenv(compat.ENV)
+    compat._reset()
+    want = {"no_cfunc_wrapper": True} if compat.numba_internals() else {}
+    assert compat.jit_options() == want
+
+
 def _compat_warnings(record):
     return [w for w in record if issubclass(w.category, compat.NumbaCompatWarning)]
 

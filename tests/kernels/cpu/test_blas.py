@@ -66,6 +66,21 @@ def test_gemm_into_matches_numpy(dt, m, k, n, kx, ky, kc, alpha, beta, seed):
     assert np.allclose(c, want, rtol=TOL[dt], atol=TOL[dt] * max(1, k)), (c, want)
 
 
+@numba.njit
+def _gemm_literals(x, y, c):
+    blas.gemm_into(1, x, y, 0, c)   # int literals, converted to the arrays' dtype
+
+
+def test_gemm_into_converts_scalars_and_refuses_mixed_dtypes():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    y = np.ones((3, 2), np.float32)
+    c = np.full((2, 2), np.nan, np.float32)
+    _gemm_literals(x, y, c)
+    assert np.array_equal(c, x @ y)
+    with pytest.raises(numba.core.errors.TypingError):
+        _gemm(1.0, x.astype(np.float64), y, 0.0, c)   # BLAS needs one dtype
+
+
 def test_gemm_into_beta_zero_ignores_nan_and_overlap_is_safe():
     x = np.arange(12, dtype=np.float64).reshape(3, 4)
     y = np.ones((4, 4))

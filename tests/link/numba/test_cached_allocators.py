@@ -70,3 +70,16 @@ def test_calls_are_rewritten_and_values_unchanged():
     s, o = f(a)
     np.testing.assert_array_equal(s, a.sum(axis=0))
     np.testing.assert_array_equal(o, np.full((2, 3), 2.0))
+
+
+def test_generated_code_has_no_cfunc_wrapper_on_the_private_path():
+    """Generated kernels and glue take ``numba_compat.jit_options`` (no C-ABI wrapper on
+    checked Numba versions); they still run from Python and by symbol."""
+    from symgraph.numba_compat import jit_options
+
+    x = T.dmatrix("x")
+    f = symgraph.function([x], T.exp(x).sum(axis=0) * 2, mode="numba")
+    src = f.executable.source
+    assert ("no_cfunc_wrapper=True" in src) == bool(jit_options())
+    a = np.arange(6.0).reshape(2, 3) / 7
+    np.testing.assert_allclose(f(a), np.exp(a).sum(axis=0) * 2, rtol=1e-12)
