@@ -3,7 +3,7 @@ in compiled kernels.
 
 Why not Python's ``min``/``max``: Numba implements them as ``@overload`` functions whose
 implementation is compiled on its own, in memory, in every process, for every caller's
-compile flags it meets (eleven such compiles, 0.3 s, in a first run's two processes:
+compile flags it meets (11-14 such compiles, 0.3 s, in a first run's two processes:
 docs/benchmarks.md). These are one comparison and one select, emitted into the caller.
 Integers only: a float's ``max`` keeps Python's NaN rule, which a select would not.
 """

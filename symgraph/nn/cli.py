@@ -314,7 +314,7 @@ def _train(parser, args) -> int:
               f"({len(st['history']['cost'])} epochs done, training up to {args.epochs})")
     # the compile is silent and, on a machine's first run, long: say so before it starts
     print("compiling the training and accuracy functions (the first run on a machine also "
-          "compiles symgraph's kernels, about half a minute on 2 cores; later runs load them "
+          "compiles symgraph's kernels, about 15 s on 2 cores; later runs load them "
           "from the cache)", flush=True)
 
     def checkpoint_every(epoch, history):
