@@ -143,6 +143,12 @@ def test_compiled_products_do_not_import_scipy_linalg(tmp_path):
     source, imported = r.stdout.split()[-2:]
     if source == "library":
         assert imported == "False", "a cached graph with BLAS products imported scipy.linalg"
+    elif source == "numba-public":   # SYMGRAPH_NUMBA_FALLBACK=1 or an unchecked scipy:
+        # the public path's cfuncs over np.dot make no promise about scipy.linalg; with
+        # scipy's internals allowed, the library or the capsules should have been found
+        from symgraph.numba_compat import scipy_internals
+
+        assert not scipy_internals(), "scipy's BLAS was not found; the public path was taken"
     else:  # routines from scipy.linalg.cython_blas: the import is how they are found
         assert source == "scipy.linalg.cython_blas" and imported == "True"
 
