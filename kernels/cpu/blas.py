@@ -211,9 +211,9 @@ def _layout(a):
     leading dimension ``ld`` (in elements), or (-1, 0) when it needs a copy.
 
     A function of its own, not inlined: inlined at Numba's IR level, its branches and
-    returns made each BLAS core's compile slower by about 0.2 s per call site (three in
-    ``_gemm_core``; docs/benchmarks.md). Its callers take arrays typed 'A', so it is
-    compiled once per dtype."""
+    returns made each BLAS core's compile slower by about 0.1 s per call site (three in
+    ``_gemm_core``: 0.3 s; docs/benchmarks.md). Its callers take arrays typed 'A', so it
+    is compiled once per dtype."""
     m, n = a.shape
     isz = a.itemsize
     s0, s1 = a.strides
