@@ -34,12 +34,13 @@ import numpy as np
 
 from symgraph.numba_compat import numba_internals
 
-__all__ = ["empty", "zeros", "ascontiguousarray", "empty_hugepage", "HUGEPAGE_MIN_BYTES"]
+__all__ = ["empty", "zeros", "ascontiguousarray", "empty_hugepage", "HUGEPAGE_MIN_BYTES",
+           "HUGEPAGE"]
 
 #: allocations of this many bytes and more are advised onto huge pages (numpy's threshold)
 HUGEPAGE_MIN_BYTES = 1 << 22
-_MADV_HUGEPAGE = 14
-_HUGEPAGE = sys.platform.startswith("linux")
+#: madvise's huge-page advice exists on Linux only
+HUGEPAGE = sys.platform.startswith("linux")
 
 
 def _intrinsics():
@@ -49,7 +50,7 @@ def _intrinsics():
     from numba.extending import intrinsic
     from numba.np import arrayobj
 
-    from symgraph.numba_compat.llvm import c_contiguous, declare_function
+    from symgraph.numba_compat.llvm import advise_hugepages, c_contiguous
 
     def _empty_nd(context, builder, arrtype, shapes):
         """A new C-ordered array of ``arrtype`` with dimensions ``shapes``: what
@@ -117,20 +118,10 @@ def _intrinsics():
         return types.Array(nb_dtype, ndim, "C")
 
     def _advise_hugepages(builder, ary):
-        """``madvise(MADV_HUGEPAGE)`` on the whole pages inside ``ary``'s memory when it
-        holds ``HUGEPAGE_MIN_BYTES`` or more."""
+        """The huge-page advice on ``ary``'s memory (``llvm.advise_hugepages``)."""
         i64 = ir.IntType(64)
-        nbytes = builder.mul(ary.itemsize, ary.nitems)
-        with builder.if_then(builder.icmp_signed(">=", nbytes, i64(HUGEPAGE_MIN_BYTES))):
-            addr = builder.ptrtoint(ary.data, i64)
-            start = builder.and_(builder.add(addr, i64(4095)), i64(~4095))
-            end = builder.add(addr, nbytes)
-            with builder.if_then(builder.icmp_unsigned(">", end, start)):
-                voidptr = ir.IntType(8).as_pointer()
-                fnty = ir.FunctionType(ir.IntType(32), [voidptr, i64, ir.IntType(32)])
-                fn = declare_function(builder.module, fnty, "madvise")
-                builder.call(fn, [builder.inttoptr(start, voidptr), builder.sub(end, start),
-                                  ir.IntType(32)(_MADV_HUGEPAGE)])
+        advise_hugepages(builder, builder.ptrtoint(ary.data, i64),
+                         builder.mul(ary.itemsize, ary.nitems), HUGEPAGE_MIN_BYTES)
 
     def _allocator(name, zero_fill, hugepages=False):
         """The intrinsic ``name(shape, dtype)``: a new C-ordered array, zero-filled or
@@ -157,7 +148,7 @@ def _intrinsics():
 
     empty = _allocator("empty", zero_fill=False)
     zeros = _allocator("zeros", zero_fill=True)
-    empty_hugepage = _allocator("empty_hugepage", zero_fill=False, hugepages=_HUGEPAGE)
+    empty_hugepage = _allocator("empty_hugepage", zero_fill=False, hugepages=HUGEPAGE)
 
     @intrinsic
     def ascontiguousarray(typingctx, a):

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from llvmlite import ir
 
 __all__ = ["declare_function", "declare_global", "stack_slot", "counted_loop", "call_native",
-           "c_contiguous"]
+           "c_contiguous", "advise_hugepages"]
 
 
 def declare_function(module: ir.Module, fnty: ir.FunctionType, name: str) -> ir.Function:
@@ -168,3 +168,20 @@ def c_contiguous(context, builder, aty, value):
                                    strides[ax - 1])
         ok = builder.and_(ok, builder.or_(builder.not_(inside), step))
     return builder.or_(builder.not_(big_from[0]), ok)
+
+
+def advise_hugepages(builder, addr, nbytes, min_bytes: int) -> None:
+    """IR for ``madvise(MADV_HUGEPAGE)`` on the whole 4 KiB pages inside the ``nbytes``
+    (i64) bytes at ``addr`` (i64) when they are ``min_bytes`` or more, as numpy advises
+    its large allocations (Linux's advice number; the caller decides the platform).
+    Shared by ``alloc.empty_hugepage`` and the link helpers' public-path allocator."""
+    i64 = ir.IntType(64)
+    with builder.if_then(builder.icmp_signed(">=", nbytes, i64(min_bytes))):
+        start = builder.and_(builder.add(addr, i64(4095)), i64(~4095))
+        end = builder.add(addr, nbytes)
+        with builder.if_then(builder.icmp_unsigned(">", end, start)):
+            voidptr = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.IntType(32), [voidptr, i64, ir.IntType(32)])
+            fn = declare_function(builder.module, fnty, "madvise")
+            builder.call(fn, [builder.inttoptr(start, voidptr), builder.sub(end, start),
+                              ir.IntType(32)(14)])   # MADV_HUGEPAGE

@@ -69,9 +69,29 @@ def test_a_size_beyond_the_address_space_is_refused_as_numpy_does():
         _empty2(2 ** 61, 1)         # only the byte count does
 
 
+def _advised(a) -> bool | None:
+    """Whether the kernel records ``MADV_HUGEPAGE`` (VmFlags ``hg``) for the mapping
+    holding ``a``'s third page (the advice covers the whole pages inside the array); None
+    where that cannot be read."""
+    if not (os.path.exists("/proc/self/smaps")
+            and os.path.exists("/sys/kernel/mm/transparent_hugepage")):
+        return None
+    addr = a.__array_interface__["data"][0] + 8192
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and ":" not in head[0]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                inside = lo <= addr < hi
+            elif head and head[0] == "VmFlags:" and inside:
+                return "hg" in head[1:]
+    return None
+
+
 def test_empty_hugepage_any_size():
     """Below, at and above the huge-page threshold, odd sizes: the advice never fails
-    the allocation, and the array is what ``empty`` gives."""
+    the allocation, and the array is what ``empty`` gives; a large one is advised."""
     for n in (0, 1, 1000, alloc.HUGEPAGE_MIN_BYTES // 24, alloc.HUGEPAGE_MIN_BYTES + 3):
         a, b = _huge(n, np.float64)
         assert (a.shape, a.dtype, b.shape, b.dtype) == ((n, 3), np.float64, (n,), np.int8)
@@ -79,6 +99,8 @@ def test_empty_hugepage_any_size():
         a[...] = 1.5
         b[...] = 7
         assert a.sum() == 4.5 * n and int(b.astype(np.int64).sum()) == 7 * n
+        if a.nbytes >= alloc.HUGEPAGE_MIN_BYTES + 16384 and alloc.HUGEPAGE:
+            assert _advised(a) in (True, None), "a large empty_hugepage was not advised"
 
 
 @njit

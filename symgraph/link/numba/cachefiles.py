@@ -48,13 +48,16 @@ def reports() -> int:
     return _count[0]
 
 
-def warn_rebuilt(path: str, why: str) -> bool:
+def warn_rebuilt(path: str, why: str, once: str | None = None) -> bool:
     """Warn (once per process and file) that ``path`` ``why`` and is being rebuilt.
-    Returns False when this file was already reported."""
+    ``once``: a cause that is reported once per process, for the first file it meets (a
+    cause that damages many files at once). Returns False when this file (or cause) was
+    already reported."""
+    key = path if once is None else ("cause", once)
     with _lock:
-        if path in _warned:
+        if key in _warned:
             return False
-        _warned.add(path)
+        _warned.add(key)
         _count[0] += 1
     warnings.warn(f"symgraph: the cache file {path} {why}; compiling afresh and "
                   f"replacing it", CacheFileWarning, stacklevel=3)

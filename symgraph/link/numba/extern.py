@@ -55,10 +55,6 @@ from symgraph.numba_compat.dispatch import cache_folder, drop_disk_cache
 
 _checked: set = set()
 _lock = threading.RLock()
-#: whether this process reported a table missing beside Numba's machine code (once: a
-#: deleted symgraph cache folder with ``NUMBA_CACHE_DIR`` kept elsewhere leaves every
-#: module of it so, and one warning per module was dozens for one cause)
-_missing_reported = [False]
 
 
 def _drop_stale_cache(dispatcher):
@@ -263,15 +259,13 @@ class LinkTable:
         pattern = os.path.join(glob.escape(folder), f"{stem}.*.nbi")
         indexes = glob.glob(pattern)
         if indexes and self.damaged == "missing":
-            with _lock:
-                first = not _missing_reported[0]
-                _missing_reported[0] = True
-            if first:
-                warn_rebuilt(self.path, "is missing but Numba's cache holds machine code that "
-                                        "needs it (was symgraph's cache folder deleted while "
-                                        "Numba's, NUMBA_CACHE_DIR, was kept? Other modules "
-                                        "found so in this process are compiled afresh "
-                                        "without a warning each)")
+            # once per process: a deleted symgraph cache folder with NUMBA_CACHE_DIR kept
+            # leaves every module of it so (one warning each was dozens for one cause)
+            warn_rebuilt(self.path, "is missing but Numba's cache holds machine code that "
+                                    "needs it (was symgraph's cache folder deleted while "
+                                    "Numba's, NUMBA_CACHE_DIR, was kept? Other modules "
+                                    "found so in this process are compiled afresh "
+                                    "without a warning each)", once="links missing")
         for idx in indexes:
             try:
                 os.unlink(idx)

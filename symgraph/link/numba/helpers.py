@@ -1,8 +1,6 @@
 """Small Numba helpers imported by generated modules (resolved at typing time)."""
 from __future__ import annotations
 
-import sys
-
 import numba
 import numpy as np
 from llvmlite import ir
@@ -10,8 +8,8 @@ from numba import types
 from numba.extending import intrinsic
 
 from symgraph.numba_compat import alloc, jit_options, numba_internals
+from symgraph.numba_compat.llvm import advise_hugepages
 from symgraph.numba_compat.llvm import c_contiguous as c_contiguous_ir
-from symgraph.numba_compat.llvm import declare_function
 
 #: extra @njit options (numba_compat.jit_options: no C-ABI wrapper on checked versions)
 _JIT = jit_options()
@@ -56,21 +54,6 @@ def row(typingctx, a, index, n):
         context.populate_array(out, data=data, shape=[args[2]], strides=[itemsize],
                                itemsize=itemsize, meminfo=None)
         return out._getvalue()
-
-    return sig, codegen
-
-
-@intrinsic
-def address(typingctx, a):
-    """The address of ``a``'s first element (``a.ctypes.data``, without typing and
-    lowering a ctypes object at each use)."""
-    if not isinstance(a, types.Array):
-        return None
-    sig = types.uintp(a)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        return builder.ptrtoint(ary.data, ir.IntType(64))
 
     return sig, codegen
 
@@ -172,29 +155,22 @@ if numba_internals():
     empty_hugepage = alloc.empty_hugepage
 else:
     @intrinsic
-    def _madvise(typingctx, addr, nbytes, advice):
-        sig = types.intc(types.uintp, types.uintp, types.intc)
+    def _advise_hugepages(typingctx, a):
+        """The huge-page advice on array ``a``'s memory (``llvm.advise_hugepages``, public
+        API only)."""
+        if not isinstance(a, types.Array):
+            return None
 
         def codegen(context, builder, signature, args):
-            voidptr = ir.IntType(8).as_pointer()
-            fnty = ir.FunctionType(ir.IntType(32), [voidptr, ir.IntType(64), ir.IntType(32)])
-            fn = declare_function(builder.module, fnty, "madvise")
-            return builder.call(fn, [builder.inttoptr(args[0], voidptr), args[1], args[2]])
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            i64 = ir.IntType(64)
+            if alloc.HUGEPAGE:
+                advise_hugepages(builder, builder.ptrtoint(ary.data, i64),
+                                 builder.mul(ary.itemsize, ary.nitems),
+                                 alloc.HUGEPAGE_MIN_BYTES)
+            return context.get_dummy_value()
 
-        return sig, codegen
-
-    _HUGEPAGE = sys.platform.startswith("linux")
-    _MADV_HUGEPAGE = 14
-
-    @numba.njit(**_JIT, cache=True, nogil=True)
-    def advise_hugepages(addr, nbytes):
-        """Advise the kernel to back the ``nbytes`` bytes at ``addr`` with huge pages
-        from ``alloc.HUGEPAGE_MIN_BYTES`` on."""
-        if nbytes >= alloc.HUGEPAGE_MIN_BYTES:
-            start = (addr + 4095) & ~numba.uintp(4095)
-            end = addr + nbytes
-            if end > start:
-                _madvise(start, end - start, numba.intc(_MADV_HUGEPAGE))
+        return types.none(a), codegen
 
     @numba.njit(**_JIT, cache=True, nogil=True)
     def empty(shape, dtype):
@@ -203,8 +179,7 @@ else:
     @numba.njit(**_JIT, cache=True, nogil=True)
     def empty_hugepage(shape, dtype):
         a = np.empty(shape, dtype)
-        if _HUGEPAGE:
-            advise_hugepages(address(a), numba.uintp(a.size * a.itemsize))
+        _advise_hugepages(a)
         return a
 
     @numba.njit(**_JIT, cache=True, nogil=True)
