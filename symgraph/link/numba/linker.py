@@ -30,6 +30,7 @@ from symgraph.link.numba.cachefiles import (
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
+from symgraph.link.numba.tier_numpy import numpy_program
 from symgraph.numba_compat import jit_options, numba_internals
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES, DTYPES, TensorType
@@ -300,7 +301,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     # what the Python tier runs (``tiered.py``): every node as a kernel call, the
     # straight-line ones too (as kernels of their own: ``inline``)
     tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {},
-            "guess": {}, "python": {}, "views": {}}
+            "guess": {}, "python": {}, "views": {}, "numpy": {}}
     for n, node in enumerate(order):
         code, extra = codes[n]
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
@@ -327,6 +328,9 @@ def generate_module(fgraph, input_vars, shared_vars):
             body.append(f"# {label}")
             body.append(f"{lhs} = _sgx{k}({', '.join(arg_names)})")
             tier["nodes"].append((f"_sgk{k}", arg_names, outs))
+            prog = numpy_program(node)
+            if prog is not None:   # run as numpy on the tier (``tier_numpy.py``)
+                tier["numpy"][f"_sgk{k}"] = prog
             if code.loop is not None:   # a loop the tier runs itself (``tier_loop.py``)
                 tier.setdefault("loops", {})[f"_sgk{k}"] = code.loop
             continue
@@ -367,11 +371,14 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
 
     exact = python_exact(node)
     view = not exact and python_view(node, code)
-    steps = None if exact or view else scalar_steps(node)
+    prog = None if exact or view else numpy_program(node)
+    steps = None if exact or view or prog is not None else scalar_steps(node)
     if steps is None:
         tier["inline"][n] = kernel_source(code, deco)
         tier["nodes"].append((n, arg_names, outs))
-        if exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
+        if prog is not None:   # run as numpy (``tier_numpy.py``)
+            tier["numpy"][n] = prog
+        elif exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
             tier["python"][n] = [(o.type.dtype, o.type.ndim) for o in node.outputs]
         elif view:   # the same, typed by Numba's typing (``tier_steps.python_view``)
             tier["views"][n] = list(code.views)

@@ -35,7 +35,7 @@ import types as pytypes
 
 import numpy as np
 
-from symgraph.link.numba import tier_loop
+from symgraph.link.numba import tier_loop, tier_numpy
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.plan_compile import (
     Compiled,
@@ -221,8 +221,15 @@ class PythonTier:
         the kernel made from a straight-line node's source (loaded on first use, shared
         with every graph that has the same node), or, for integer shape arithmetic and
         views, that source run in Python (:class:`PythonNode`)."""
+        prog = self.spec.get("numpy", {}).get(ref) if tier_numpy.ENABLED else None
         if isinstance(ref, str):
             loop = self.spec.get("loops", {}).get(ref)
+            if prog is not None:   # an elementwise kernel run as numpy (``tier_numpy``)
+                disp = self._inline.get(ref)
+                if disp is None:
+                    disp = self._inline[ref] = tier_numpy.NumpyNode(
+                        getattr(self.module, ref), prog)
+                return disp
             if loop is None or not tier_loop.ENABLED:
                 return getattr(self.module, ref)
             disp = self._inline.get(ref)
@@ -236,7 +243,9 @@ class PythonTier:
 
             disp = load_kernel(self.spec["inline"][ref])
             outputs = self.spec.get("python", {}).get(ref)
-            if outputs is not None:
+            if prog is not None:
+                disp = tier_numpy.NumpyNode(disp, prog)
+            elif outputs is not None:
                 disp = PythonNode(disp, outputs)
             elif ref in self.spec.get("views", {}):
                 disp = PythonNode(disp, views=self.spec["views"][ref])
