@@ -179,6 +179,7 @@ class _Plan:
         self.misses: list = []    # sorted: ready, not in the cache, not sent anywhere
         self.jobs: dict = {}      # ready node -> its job in the worker
         self.guesses: dict = {}   # node not ready -> (its guessed job, the types guessed)
+        self.submitted: dict = {}  # (kernel dispatcher id, types) -> its job (``_submit``)
         self.guessed = False
         self.waited = None        # (node, since when) this process waits for the worker
         self.waiting = [0] * len(nodes)
@@ -237,7 +238,7 @@ class _Plan:
                     self.jobs[j] = job   # the guess was right: as good as an exact job
                     continue
                 if guessed != argtys:
-                    self.worker.withdraw(job)
+                    self._withdraw(job)
             if load_cached(self.nodes[j][0], argtys):
                 if job is not None and job.ok and guessed == argtys:
                     self._from_worker()
@@ -248,10 +249,26 @@ class _Plan:
         return loaded
 
     def _submit(self, j, argtys, guess: bool):
+        """Queue node ``j``'s kernel for ``argtys``; nodes with the same kernel and
+        types (the SGD updates of two layers) share one job, which the worker compiles
+        once (each its own job, this process took one back and compiled it while the
+        worker compiled the other)."""
+        key = (id(self.nodes[j][0]), argtys)
+        job = self.submitted.get(key)
+        if job is not None and not (job.done and not job.ok):
+            return job
         src = source_of(self.nodes[j][0])
         if src is None:
             return None
-        return self.worker.submit_kernel(src, argtys, self.owner, guess=guess)
+        job = self.submitted[key] = self.worker.submit_kernel(src, argtys, self.owner,
+                                                              guess=guess)
+        return job
+
+    def _withdraw(self, job) -> bool:
+        """Take ``job`` back unless another node still waits on it."""
+        held = sum(1 for g in self.guesses.values() if g[0] is job)
+        held += sum(1 for other in self.jobs.values() if other is job)
+        return held == 0 and self.worker.withdraw(job)
 
     def send(self) -> None:
         """Queue every ready miss but the first to the worker."""
@@ -282,7 +299,7 @@ class _Plan:
 
     def take_back(self) -> bool:
         for j in sorted(self.jobs):
-            if self.worker.withdraw(self.jobs[j]):
+            if self.worker.withdraw(self.jobs[j]):   # (a shared job: for all its nodes)
                 return True   # finished as withdrawn: ``collect`` compiles it here
         return False
 

@@ -225,6 +225,28 @@ def test_wrong_guesses_are_taken_back(alone, tiered, new_cache, monkeypatch):
     assert _tier(f).by_worker == 0
 
 
+def test_nodes_with_one_kernel_and_types_share_one_job(tiered, new_cache, monkeypatch):
+    """Three layers of one shape: their weight gradients' products (and the layers'
+    products) are one kernel for one signature each, queued to the worker once (each its
+    own job, this process took one back and compiled it while the worker compiled the
+    same kernel for another node)."""
+    new_cache(0)
+    fake = _with_fake(monkeypatch, "idle")
+    rng = np.random.default_rng(0)
+    x = T.matrix("x")
+    Ws = [symgraph.shared(rng.standard_normal((5, 5)) * 0.3, name=f"W{k}") for k in range(3)]
+    h = x
+    for W in Ws:
+        h = T.tanh(T.dot(h, W))
+    gs = T.grad(T.sum(h ** 2), Ws)
+    f = symgraph.function([x], T.sum(h), updates=[(W, W - 0.1 * g) for W, g in zip(Ws, gs)])
+    f(rng.standard_normal((4, 5)))
+    refs = [ref for ref, _, _ in f.executable.module._sg_tier["nodes"] if isinstance(ref, str)]
+    assert len(refs) > len(set(refs))   # some kernel serves several nodes
+    keys = [(job.payload["src"], tuple(job.payload["sig"])) for job in fake.jobs]
+    assert keys and len(keys) == len(set(keys))
+
+
 def test_queue_order_and_withdraw():
     """Kernel jobs go to the worker before guesses, guesses before kernels only the glue
     needs (a scan's loop: ``ahead``), those before glue; a job not sent yet can be taken
