@@ -47,11 +47,7 @@ from symgraph.tensor import scalar_logic as tl
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.elemwise import Composite, Elemwise
 
-__all__ = ["numpy_program", "NumpyNode", "ENABLED"]
-
-#: run qualifying elementwise nodes as numpy on the Python tier (tests switch it off to
-#: compare with their compiled kernels)
-ENABLED = True
+__all__ = ["numpy_program", "NumpyNode"]
 
 _FLOATS = ("float32", "float64")
 #: (not uint64: its conversion to a float is a sequence of instructions of each
@@ -279,8 +275,9 @@ def _in_range(x, dtype: str) -> None:
 
 
 class Inexact(Exception):
-    """numpy computed a step in another dtype than the kernel would (never expected: the
-    caller runs the compiled kernel instead)."""
+    """A step numpy cannot vouch for: a float converted to an integer out of its range,
+    or (never expected) a step numpy computed in another dtype than the kernel would.
+    The caller runs the compiled kernel instead."""
 
 
 def evaluate(prog, args):

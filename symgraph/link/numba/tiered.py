@@ -17,8 +17,12 @@ type), not for the types Python values would be given: a slice that happens to b
 contiguous is still passed as the glue passes it, so no kernel takes a different path.
 Straight-line nodes, which ``graph_fn`` has inline, run here as kernels of their own
 made from the same source (Numba types and compiles a function body the same inline or
-not; symgraph compiles without fast-math, so LLVM reorders no arithmetic). Tests compare
-both tiers bit for bit (``tests/link/numba/test_tiered.py``). So when the switch happens
+not; symgraph compiles without fast-math, so LLVM reorders no arithmetic). The nodes
+the tier runs without their kernels compute the same values by other means: integer
+shape arithmetic and views in Python (:class:`PythonNode`), elementwise IEEE arithmetic
+and reshapes as numpy, each step mirroring the kernel's expression
+(``tier_numpy.NumpyNode``). Tests compare both tiers bit for bit
+(``tests/link/numba/test_tiered.py``, ``test_tier_numpy.py``). So when the switch happens
 (it depends on how long the compile takes) never changes a result.
 
 Building a plan compiles (or loads) every kernel of the graph for its argument types;
@@ -220,8 +224,10 @@ class PythonTier:
         a scan's loop, the loop run in Python: :class:`~.tier_loop.PythonLoop`), or
         the kernel made from a straight-line node's source (loaded on first use, shared
         with every graph that has the same node), or, for integer shape arithmetic and
-        views, that source run in Python (:class:`PythonNode`)."""
-        prog = self.spec.get("numpy", {}).get(ref) if tier_numpy.ENABLED else None
+        views, that source run in Python (:class:`PythonNode`), or, for exact
+        elementwise arithmetic and reshapes, the node run as numpy
+        (:class:`~.tier_numpy.NumpyNode`)."""
+        prog = self.spec.get("numpy", {}).get(ref)
         if isinstance(ref, str):
             loop = self.spec.get("loops", {}).get(ref)
             if prog is not None:   # an elementwise kernel run as numpy (``tier_numpy``)
