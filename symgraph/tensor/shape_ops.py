@@ -34,6 +34,7 @@ __all__ = [
     "Shape", "Shape_i", "MakeVector", "Reshape", "Rebroadcast", "SpecifyShape", "Join",
     "Split", "Alloc", "ARange", "Eye", "Flip", "Repeat",
     # functions
+    "resolve_reshape",
     "shape", "reshape", "flatten", "transpose", "swapaxes", "dimshuffle", "get_vector_length",
     "shape_padleft", "shape_padright", "shape_padaxis", "addbroadcast", "unbroadcast",
     "patternbroadcast",
@@ -410,6 +411,32 @@ class Reshape(Op):
             return [None, None]
         g = Reshape(x.type.ndim)(gz, shape(x))
         return [unbroadcast_grad(g, x), None]
+
+
+def resolve_reshape(op, size, in_shape, shp):
+    """The target shape of ``Reshape`` ``op`` for an input of ``size`` elements (shape
+    ``in_shape``), its -1 resolved; ValueError naming ``op`` where it does not fit. The
+    rule every backend applies (numpy's: at most one -1, no other negative entry, equal
+    sizes, and no -1 beside a zero): the CUDA backend resolves its reshapes with it, and
+    the Numba backend's Python tier decides with it whether numpy may run one
+    (``link/numba/tier_numpy.py``)."""
+    shp = tuple(int(s) for s in np.asarray(shp).reshape(-1))
+    if len(shp) != op.ndim:
+        raise ValueError(f"{op}: the new shape {shp} has {len(shp)} entries, expected {op.ndim}")
+    if any(s < -1 for s in shp) or sum(1 for s in shp if s == -1) > 1:
+        raise ValueError(f"{op}: invalid new shape {shp} for input of shape {in_shape}")
+    known = 1
+    for s in shp:
+        if s != -1:
+            known *= s
+    if -1 in shp:
+        if known == 0 or size % known:
+            raise ValueError(f"{op}: cannot reshape input of shape {in_shape} into {shp}")
+        shp = tuple(size // known if s == -1 else s for s in shp)
+    elif known != size:
+        raise ValueError(f"{op}: cannot reshape input of shape {in_shape} (size {size}) into "
+                         f"shape {shp}")
+    return shp
 
 
 def reshape(x, newshape, ndim=None):

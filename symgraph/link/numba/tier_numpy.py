@@ -138,8 +138,9 @@ def reshape_program(node):
     """A ``Reshape`` of an array to rank >= 1: its kernel resolves the target shape
     (``helpers.reshape_target``) and views the array, copied first when it is not
     C-contiguous (``helpers.reshape_contiguous``); numpy's ``ascontiguousarray`` and
-    ``reshape`` make the same view of the same memory, or the same copy. Any target
-    shape numpy's resolution below refuses runs the kernel, which raises its error."""
+    ``reshape`` make the same view of the same memory, or the same copy. A target shape
+    that does not fit (``shape_ops.resolve_reshape``, the rule of ``reshape_target``
+    too) runs the kernel, which raises its error."""
     from symgraph.tensor.shape_ops import Reshape
 
     if type(node.op) is not Reshape or node.op.ndim == 0:   # (its generator's own op)
@@ -368,31 +369,14 @@ def run_arrays(prog, args):
     return outs
 
 
-def reshape_target(size: int, shp, nd: int):
-    """``helpers.reshape_target`` in Python: the target shape with its -1 resolved, or
-    None where the kernel raises (it then runs, for its message)."""
-    if len(shp) != nd:
-        return None
-    dims = [int(s) for s in shp]
-    if sum(1 for s in dims if s == -1) > 1 or any(s < -1 for s in dims):
-        return None
-    known = 1
-    for s in dims:
-        if s != -1:
-            known *= s
-    if -1 in dims:
-        if known == 0 or size % known:
-            return None
-        dims[dims.index(-1)] = size // known
-    elif known != size:
-        return None
-    return tuple(dims)
-
-
 def run_reshape(prog, x, shp):
-    """The reshape kernel's result (a C-ordered view, or a reshaped copy), or None."""
-    target = reshape_target(x.size, shp, prog["ndim"])
-    if target is None:
+    """The reshape kernel's result (a C-ordered view, or a reshaped copy), or None where
+    the target does not fit (the kernel then runs, for its own message)."""
+    from symgraph.tensor.shape_ops import Reshape, resolve_reshape
+
+    try:
+        target = resolve_reshape(Reshape(prog["ndim"]), x.size, x.shape, shp)
+    except ValueError:
         return None
     return np.ascontiguousarray(x).reshape(target)
 

@@ -231,6 +231,8 @@ def test_reshapes_run_as_numpy_with_the_kernels_values_and_errors(glue, kernel_c
     with pytest.raises(ValueError) as glue_err:
         g(data, 5)
     assert str(tier_err.value) == str(glue_err.value)
-    assert tier_numpy.reshape_target(12, [2, -1, 3], 3) == (2, 2, 3)
-    for bad in ([5, -1], [-1, -1], [-2, 6], [0, -1], [2, 6, 1]):
-        assert tier_numpy.reshape_target(12, bad, 2) is None, bad
+    prog2 = {"kind": "reshape", "ndim": 2, "in_ndim": 1, "dtype": "float64"}
+    flat = np.arange(12.0)
+    assert tier_numpy.run_reshape(prog2, flat, np.array([-1, 4])).shape == (3, 4)
+    for bad in ([5, -1], [-1, -1], [-2, 6], [0, -1], [2, 6, 1], [2, 5]):
+        assert tier_numpy.run_reshape(prog2, flat, np.array(bad)) is None, bad

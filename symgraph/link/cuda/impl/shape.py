@@ -29,6 +29,7 @@ from symgraph.tensor.shape_ops import (
     Shape_i,
     SpecifyShape,
     Split,
+    resolve_reshape,
 )
 
 
@@ -85,27 +86,6 @@ def cuda_make_vector(op, node, ctx):
     return RUN_ON_HOST
 
 
-def resolve_shape(op, size, in_shape, shp):
-    """The target shape of ``Reshape`` (-1 resolved), with the py backend's checks."""
-    shp = tuple(int(s) for s in np.asarray(shp).reshape(-1))
-    if len(shp) != op.ndim:
-        raise ValueError(f"{op}: the new shape {shp} has {len(shp)} entries, expected {op.ndim}")
-    if any(s < -1 for s in shp) or sum(1 for s in shp if s == -1) > 1:
-        raise ValueError(f"{op}: invalid new shape {shp} for input of shape {in_shape}")
-    known = 1
-    for s in shp:
-        if s != -1:
-            known *= s
-    if -1 in shp:
-        if known == 0 or size % known:
-            raise ValueError(f"{op}: cannot reshape input of shape {in_shape} into {shp}")
-        shp = tuple(size // known if s == -1 else s for s in shp)
-    elif known != size:
-        raise ValueError(f"{op}: cannot reshape input of shape {in_shape} (size {size}) into "
-                         f"shape {shp}")
-    return shp
-
-
 @cuda_impl.register(Reshape)
 def cuda_reshape(op, node, ctx):
     if _on_host(ctx, node) and node.inputs[0].type.ndim == 0:
@@ -121,12 +101,12 @@ def cuda_reshape(op, node, ctx):
             def fn(x, shp):
                 if x.shape != static:
                     if x.size != _size(static):
-                        resolve_shape(op, x.size, x.shape, static)
+                        resolve_reshape(op, x.size, x.shape, static)
                     return reshape(x, static)
                 return x
         else:
             def fn(x, shp):
-                return reshape(x, resolve_shape(op, x.size, x.shape, shp))
+                return reshape(x, resolve_reshape(op, x.size, x.shape, shp))
         return fn
 
     return CudaImpl(["device", "host"], build)
