@@ -30,6 +30,7 @@ from symgraph.link.numba.cachefiles import (
 from symgraph.link.numba.dispatch import CodegenContext, indent, numba_impl
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
+from symgraph.link.numba.tier_extern import extern_program
 from symgraph.link.numba.tier_numpy import numpy_program
 from symgraph.numba_compat import jit_options, numba_internals
 from symgraph.tensor import scalar_ops as ts
@@ -301,7 +302,7 @@ def generate_module(fgraph, input_vars, shared_vars):
     # what the Python tier runs (``tiered.py``): every node as a kernel call, the
     # straight-line ones too (as kernels of their own: ``inline``)
     tier = {"params": list(params), "consts": consts, "nodes": [], "inline": {},
-            "guess": {}, "python": {}, "views": {}, "numpy": {}}
+            "guess": {}, "python": {}, "views": {}, "numpy": {}, "extern": {}}
     for n, node in enumerate(order):
         code, extra = codes[n]
         outs = [f"v{n}_{j}" for j in range(len(node.outputs))]
@@ -331,6 +332,8 @@ def generate_module(fgraph, input_vars, shared_vars):
             prog = numpy_program(node)
             if prog is not None:   # run as numpy on the tier (``tier_numpy.py``)
                 tier["numpy"][f"_sgk{k}"] = prog
+            elif (ext := extern_program(node)) is not None:   # (``tier_extern.py``)
+                tier["extern"][f"_sgk{k}"] = ext
             if code.loop is not None:   # a loop the tier runs itself (``tier_loop.py``)
                 tier.setdefault("loops", {})[f"_sgk{k}"] = code.loop
             continue
@@ -372,12 +375,16 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
     exact = python_exact(node)
     view = not exact and python_view(node, code)
     prog = None if exact or view else numpy_program(node)
-    steps = None if exact or view or prog is not None else scalar_steps(node)
+    ext = None if exact or view or prog is not None else extern_program(node)
+    steps = None if exact or view or prog is not None or ext is not None \
+        else scalar_steps(node)
     if steps is None:
         tier["inline"][n] = kernel_source(code, deco)
         tier["nodes"].append((n, arg_names, outs))
         if prog is not None:   # run as numpy (``tier_numpy.py``)
             tier["numpy"][n] = prog
+        elif ext is not None:   # its callee called directly (``tier_extern.py``)
+            tier["extern"][n] = ext
         elif exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
             tier["python"][n] = [(o.type.dtype, o.type.ndim) for o in node.outputs]
         elif view:   # the same, typed by Numba's typing (``tier_steps.python_view``)

@@ -39,7 +39,7 @@ import types as pytypes
 
 import numpy as np
 
-from symgraph.link.numba import tier_loop, tier_numpy
+from symgraph.link.numba import tier_extern, tier_loop, tier_numpy
 from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.plan_compile import (
     Compiled,
@@ -226,15 +226,19 @@ class PythonTier:
         with every graph that has the same node), or, for integer shape arithmetic and
         views, that source run in Python (:class:`PythonNode`), or, for exact
         elementwise arithmetic and reshapes, the node run as numpy
-        (:class:`~.tier_numpy.NumpyNode`)."""
+        (:class:`~.tier_numpy.NumpyNode`), or, for products, their callee called
+        directly (:class:`~.tier_extern.ExternNode`)."""
         prog = self.spec.get("numpy", {}).get(ref)
+        ext = self.spec.get("extern", {}).get(ref)
         if isinstance(ref, str):
             loop = self.spec.get("loops", {}).get(ref)
-            if prog is not None:   # an elementwise kernel run as numpy (``tier_numpy``)
+            if prog is not None or ext is not None:   # run without its kernel
                 disp = self._inline.get(ref)
                 if disp is None:
-                    disp = self._inline[ref] = tier_numpy.NumpyNode(
-                        getattr(self.module, ref), prog)
+                    kernel = getattr(self.module, ref)
+                    disp = self._inline[ref] = (
+                        tier_numpy.NumpyNode(kernel, prog) if prog is not None
+                        else tier_extern.ExternNode(kernel, ext))
                 return disp
             if loop is None or not tier_loop.ENABLED:
                 return getattr(self.module, ref)
@@ -251,6 +255,8 @@ class PythonTier:
             outputs = self.spec.get("python", {}).get(ref)
             if prog is not None:
                 disp = tier_numpy.NumpyNode(disp, prog)
+            elif ext is not None:
+                disp = tier_extern.ExternNode(disp, ext)
             elif outputs is not None:
                 disp = PythonNode(disp, outputs)
             elif ref in self.spec.get("views", {}):

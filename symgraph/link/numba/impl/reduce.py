@@ -57,27 +57,41 @@ def _acc_dtype(opname, out_dt):
 _SUM_LMR = ("_sg_sum_lmr", "symgraph.link.numba.helpers:sum_lmr")
 
 
-def _float_sum_blocks(op, node, ctx):
-    """A float sum whose reduced axes are a leading and/or a trailing block (``sum()``,
-    ``sum(axis=0)``, a conv bias gradient's ``sum(axis=(0, 2, 3))``...) as a call of the
-    cached ``helpers.sum_lmr`` on the input viewed as (leading, kept, trailing): the node
-    then needs no fastmath flags of its own and is inlined into ``graph_fn`` instead of
-    being compiled separately for every graph. None when the pattern does not apply."""
+def float_sum_plan(op, node):
+    """``(kept axes, leading block end, trailing block start, accumulator dtype)`` when
+    ``node`` is a float sum whose reduced axes are a leading and/or a trailing block of a
+    rank >= 1 input (:func:`_float_sum_blocks`), else None. Also what the Python tier
+    calls ``helpers.sum_lmr`` with directly (``tier_extern.py``)."""
     x = node.inputs[0]
     nd = x.type.ndim
     out_dt = node.outputs[0].type.dtype
-    if op.scalar_op.name != "add" or x.type.dtype not in ("float32", "float64") \
+    if nd == 0 or op.scalar_op.name != "add" or x.type.dtype not in ("float32", "float64") \
             or out_dt not in ("float32", "float64"):
         return None
     kept = [d for d in range(nd) if d not in op.axis]
     if kept and kept != list(range(kept[0], kept[-1] + 1)):
         return None  # kept axes not one contiguous block
     a, b = (kept[0], kept[-1] + 1) if kept else (0, 0)
+    acc_dt = _acc_dtype("add", out_dt) if x.type.dtype == out_dt else "float64"
+    return kept, a, b, acc_dt
+
+
+def _float_sum_blocks(op, node, ctx):
+    """A float sum whose reduced axes are a leading and/or a trailing block (``sum()``,
+    ``sum(axis=0)``, a conv bias gradient's ``sum(axis=(0, 2, 3))``...) as a call of the
+    cached ``helpers.sum_lmr`` on the input viewed as (leading, kept, trailing): the node
+    then needs no fastmath flags of its own and is inlined into ``graph_fn`` instead of
+    being compiled separately for every graph. None when the pattern does not apply."""
+    plan = float_sum_plan(op, node)
+    if plan is None:
+        return None
+    kept, a, b, acc_dt = plan
+    nd = node.inputs[0].type.ndim
+    out_dt = node.outputs[0].type.dtype
 
     def prod(dims):
         return " * ".join(f"x.shape[{d}]" for d in dims) or "1"
 
-    acc_dt = _acc_dtype("add", out_dt) if x.type.dtype == out_dt else "float64"
     lines = [f"x3 = _sg_helpers.reshape_c(np.ascontiguousarray(x), ({prod(range(a))}, "
              f"{prod(kept)}, {prod(range(b, nd))}))",
              f"s = _sg_sum_lmr(x3, {ts.literal(0, acc_dt)})"]

@@ -1,0 +1,191 @@
+"""Matrix products the Python tier runs by calling their kernel's one callee directly.
+
+Why: a ``Dot`` or ``Gemm`` node's kernel is a few lines around one call of a compiled
+function shared by every graph (``impl/dot.py``'s ``dot``, ``gemm_to``,
+``gemm_inplace``, reached by symbol): a shape check, an allocation, the call. Yet each
+new graph compiled that wrapper before its first call, 0.07-0.14 s of Numba's pipeline
+per product signature (two to four in an MLP's or network3's training function:
+docs/benchmarks.md). On the tier the node now does what the wrapper does, in Python, and
+calls the callee's compiled overload for the very argument types the wrapper passes it.
+
+The same bits, by construction: the callee's machine code is the wrapper's (on Numba's
+private path the wrapper calls it by symbol, ``numba_compat.bysymbol``: one compiled
+function, loaded or compiled here for the same signature), and the wrapper around it
+computes nothing but an empty output. Only operands whose types the wrapper passes on
+unchanged qualify (a ``Dot``'s typed C or F: ``blas_ready`` is then the operand itself;
+a ``Gemm``'s any); a ``Dot`` operand typed 'A', a shape the wrapper refuses (its error is
+its own), or Numba's public path (where the wrapper links the callee in) runs the
+compiled wrapper instead.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symgraph.link.numba.plan_compile import Compiled, StandIn, new_value_type
+
+__all__ = ["extern_program", "ExternNode"]
+
+_BLAS = ("float32", "float64", "complex64", "complex128")
+
+
+def extern_program(node):
+    """A description of ``node`` (plain values) for :class:`ExternNode`, or None: a
+    ``Dot`` of BLAS dtypes (1-d or 2-d operands), a ``Gemm``, or a float sum over
+    leading and/or trailing axes (``impl/reduce.py``'s call of ``helpers.sum_lmr``)."""
+    from symgraph.link.numba.impl.reduce import float_sum_plan
+    from symgraph.tensor.dot import Dot, Gemm
+    from symgraph.tensor.math import Reduce
+
+    op = node.op
+    dt = node.outputs[0].type.dtype
+    if type(op) is Reduce:
+        plan = float_sum_plan(op, node)
+        if plan is None:
+            return None
+        kept, a, b, acc = plan
+        return {"kind": "sum", "kept": kept, "lead": a, "trail": b, "acc": acc,
+                "out": dt, "in": node.inputs[0].type.dtype}
+    if dt not in _BLAS or any(v.type.dtype != dt for v in node.inputs
+                              if v.type.ndim):
+        return None
+    if type(op) is Dot:
+        a, b = node.inputs
+        if not (1 <= a.type.ndim <= 2 and 1 <= b.type.ndim <= 2):
+            return None
+        return {"kind": "dot", "ndim": [a.type.ndim, b.type.ndim]}
+    if type(op) is Gemm:
+        return {"kind": "gemm", "inplace": bool(op.inplace), "dtype": dt}
+    return None
+
+
+def _callee(name: str):
+    if name == "sum_lmr":
+        from symgraph.link.numba import helpers
+
+        return helpers.sum_lmr
+    from symgraph.link.numba.impl import dot
+
+    return getattr(dot, name)
+
+
+class ExternNode(StandIn):
+    """Stands in for a product node's kernel in a Python-tier plan (see the module
+    docstring)."""
+
+    def __init__(self, dispatcher, prog):
+        super().__init__(dispatcher)
+        self.prog = prog
+
+    def _overload(self, name: str, argtys):
+        from symgraph.link.numba.fastload import load_or_compile
+
+        callee = _callee(name)
+        load_or_compile(callee, argtys)
+        return callee.overloads[tuple(argtys)]
+
+    def __getitem__(self, argtys):
+        from symgraph.numba_compat import numba_internals
+
+        argtys = tuple(argtys)
+        if not numba_internals():
+            return self._compiled(argtys)
+        kernel = self._compiled_entry(argtys)
+        if self.prog["kind"] == "dot":
+            return self._dot(argtys, kernel)
+        if self.prog["kind"] == "sum":
+            return self._sum(argtys)
+        return self._gemm(argtys, kernel)
+
+    def _compiled_entry(self, argtys):
+        """The compiled wrapper's entry point, compiled (or loaded) only when a call
+        needs it (a shape it refuses)."""
+        def call(*args):
+            return self._compiled(argtys).entry_point(*args)
+        return call
+
+    def _dot(self, argtys, kernel):
+        from numba import types
+
+        # ``blas_ready`` passes an operand typed C or F on as it is (one typed 'A' it may
+        # copy: its type changes, and the wrapper runs)
+        if len(argtys) != 2 or not all(isinstance(t, types.Array) and t.layout in "CF"
+                                       for t in argtys):
+            return self._compiled(argtys)
+        cres = self._overload("dot", argtys)
+        run = cres.entry_point
+        ia = self.prog["ndim"][0] - 1   # the wrapper's check: a's last axis, b's first
+
+        def entry(a, b):
+            if a.shape[ia] != b.shape[0]:
+                return kernel(a, b)
+            return run(a, b)
+
+        return Compiled(entry, cres.signature.return_type)
+
+    def _gemm(self, argtys, kernel):
+        from numba import types
+
+        if len(argtys) != 5 or not isinstance(argtys[0], types.Array):
+            return self._compiled(argtys)
+        tz, talpha, tx, ty, tbeta = argtys
+        if self.prog["inplace"]:
+            run = self._overload("gemm_inplace", (talpha, tx, ty, tbeta, tz)).entry_point
+
+            def entry(z, alpha, x, y, beta):
+                if (x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0]
+                        or z.shape[1] != y.shape[1]):
+                    return kernel(z, alpha, x, y, beta)
+                run(alpha, x, y, beta, z)
+                return z
+
+            return Compiled(entry, tz)
+        dt = self.prog["dtype"]
+        tout = new_value_type(dt, 2)
+        run = self._overload("gemm_to", (talpha, tx, ty, tbeta, tz, tout)).entry_point
+
+        def entry(z, alpha, x, y, beta):
+            if (x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0]
+                    or z.shape[1] != y.shape[1]):
+                return kernel(z, alpha, x, y, beta)
+            out = np.empty((z.shape[0], z.shape[1]), dt)
+            run(alpha, x, y, beta, z, out)
+            return out
+
+        return Compiled(entry, tout)
+
+    def _sum(self, argtys):
+        """The wrapper: ``x`` made C-contiguous (a copy only when it is not) and viewed
+        as (leading, kept, trailing), ``sum_lmr`` on that with the accumulator's zero,
+        the result converted to the output dtype (float64 to float32: one rounding,
+        numpy's as the kernel's) and shaped as the kept axes."""
+        from numba import from_dtype, types
+
+        prog = self.prog
+        (tx,) = argtys if len(argtys) == 1 else (None,)
+        if not (isinstance(tx, types.Array) and tx.ndim >= 1
+                and str(tx.dtype) == prog["in"]):
+            return self._compiled(argtys)
+        acc = np.dtype(prog["acc"]).type(0)
+        t3 = types.Array(tx.dtype, 3, "C", aligned=tx.aligned)   # ascontiguousarray, reshape_c
+        run = self._overload("sum_lmr", (t3, from_dtype(np.dtype(prog["acc"])))).entry_point
+        kept, lead, trail = prog["kept"], prog["lead"], prog["trail"]
+        out = np.dtype(prog["out"])
+
+        def entry(x):
+            s = run(np.ascontiguousarray(x).reshape(_lmr(x.shape, lead, trail)), acc)
+            if not kept:
+                return out.type(s[0])
+            return (s if s.dtype == out else s.astype(out)).reshape(
+                tuple(x.shape[d] for d in kept))
+
+        return Compiled(entry, new_value_type(prog["out"], len(kept)))
+
+
+def _lmr(shape, lead, trail):
+    """The kernel's ``x3`` view of an input of ``shape``: the sizes of the axes before
+    ``lead``, from ``lead`` to ``trail`` (the kept ones) and from ``trail`` on (with no
+    kept axis, ``lead == trail == 0``: (1, 1, size))."""
+    n = [1, 1, 1]
+    for d, size in enumerate(shape):
+        n[0 if d < lead else 1 if d < trail else 2] *= size
+    return tuple(n)

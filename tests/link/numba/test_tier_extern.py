@@ -1,0 +1,141 @@
+"""Products the Python tier runs by calling their kernel's callee directly
+(``link/numba/tier_extern.py``): the compiled glue's bytes, no wrapper compiled, and the
+wrapper's own errors and fallbacks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgraph
+import symgraph.tensor as T
+from symgraph.link.numba.tier_extern import ExternNode
+from symgraph.numba_compat import numba_internals
+from symgraph.testing import assert_same_bits
+
+
+@pytest.fixture
+def glue():
+    old = symgraph.config.numba_glue
+    yield lambda v: setattr(symgraph.config, "numba_glue", v)
+    symgraph.config.numba_glue = old
+
+
+@pytest.fixture
+def wrapper_calls(monkeypatch):
+    """The argument types for which an ``ExternNode`` needed its compiled wrapper."""
+    calls = []
+    real = ExternNode._compiled
+
+    def spy(self, argtys):
+        calls.append(argtys)
+        return real(self, argtys)
+
+    monkeypatch.setattr(ExternNode, "_compiled", spy)
+    return calls
+
+
+def _extern_nodes(f):
+    tier = f.executable.graph_fn.tier
+    return [d for d in tier._inline.values() if isinstance(d, ExternNode)]
+
+
+def _training(dtype, rng_seed=0):
+    """Two dense layers (``Dot``s with a transposed operand, ``Gemm`` updates in place
+    and not), a vector product, five steps."""
+    rng = np.random.default_rng(rng_seed)
+    x = T.matrix("x", dtype=dtype)
+    v = T.vector("v", dtype=dtype)
+    W1 = symgraph.shared(rng.standard_normal((6, 5)).astype(dtype) * 0.4, name="W1")
+    W2 = symgraph.shared(rng.standard_normal((5, 3)).astype(dtype) * 0.4, name="W2")
+    h = T.tanh(T.dot(x, W1))
+    out = T.dot(h, W2)
+    cost = T.sum(out ** 2)
+    g1, g2 = T.grad(cost, [W1, W2])
+    f = symgraph.function([x, v], [cost, T.dot(v, W1), T.dot(W1, W2)[:, 0]],
+                          updates=[(W1, W1 - 0.1 * g1), (W2, W2 - 0.1 * g2)],
+                          on_unused_input="ignore")
+    xs = rng.standard_normal((4, 6)).astype(dtype)
+    vs = rng.standard_normal(6).astype(dtype)
+    return f, [W1, W2], lambda k: (xs * (k + 1), vs)
+
+
+def _run(dtype, mode, glue, steps=5):
+    glue(mode)
+    f, params, args = _training(dtype)
+    if mode == "tiered":
+        f.executable.hold_python_tier()
+    outs = [f(*args(k)) for k in range(steps)]
+    return f, (outs, [p.get_value() for p in params])
+
+
+@pytest.mark.skipif(not numba_internals(), reason="the public path links callees into "
+                    "their wrappers: the tier runs the wrappers")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_products_call_their_callee_with_the_glues_bits(dtype, glue, wrapper_calls):
+    """Dot and Gemm nodes on the tier call ``dot``/``gemm_to``/``gemm_inplace`` for the
+    wrapper's argument types, with no wrapper compiled: five training steps give the
+    compiled glue's bytes."""
+    f, tier = _run(dtype, "tiered", glue)
+    kinds = {d.prog["kind"] for d in _extern_nodes(f)}
+    assert {"dot", "gemm"} <= kinds, kinds
+    assert not wrapper_calls
+    _, compiled = _run(dtype, "compiled", glue)
+    assert_same_bits(tier, compiled)
+
+
+@pytest.mark.skipif(not numba_internals(), reason="the public path runs the wrappers")
+def test_misaligned_shapes_raise_the_wrappers_error(glue, wrapper_calls):
+    """Shapes the wrapper refuses run the wrapper, which raises its error, as the
+    compiled glue does."""
+    a, b = T.fmatrix("a"), T.fmatrix("b")
+    out = T.dot(a, b)
+    glue("tiered")
+    f = symgraph.function([a, b], out)
+    f.executable.hold_python_tier()
+    x, y = np.ones((3, 4), "float32"), np.ones((5, 2), "float32")
+    with pytest.raises(ValueError) as tier_err:
+        f(x, y)
+    assert wrapper_calls
+    glue("compiled")
+    g = symgraph.function([a, b], out)
+    with pytest.raises(ValueError) as glue_err:
+        g(x, y)
+    assert str(tier_err.value) == str(glue_err.value)
+
+
+def test_operands_typed_any_layout_run_the_wrapper(glue, wrapper_calls):
+    """A Dot operand typed 'A' (a stepped slice) may be copied by the wrapper
+    (``blas_ready``), whose callee then gets another type: the wrapper runs."""
+    a, b = T.fmatrix("a"), T.fmatrix("b")
+    out = T.dot(a[:, ::2], b)
+    glue("tiered")
+    f = symgraph.function([a, b], out)
+    f.executable.hold_python_tier()
+    x, y = np.arange(24, dtype="float32").reshape(3, 8), np.ones((4, 2), "float32")
+    got = f(x, y)
+    assert wrapper_calls
+    np.testing.assert_array_equal(got, x[:, ::2] @ y)
+
+
+@pytest.mark.skipif(not numba_internals(), reason="the public path runs the wrappers")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sums_call_sum_lmr_with_the_glues_bits(dtype, glue, wrapper_calls):
+    """Float sums over leading and/or trailing axes (all of them, a matrix's rows, a conv
+    bias gradient's (0, 2, 3), a transposed and so non-contiguous input, float32 summed
+    in float64) call ``helpers.sum_lmr`` directly on the tier: the compiled glue's bytes,
+    no wrapper compiled."""
+    x = T.matrix("x", dtype=dtype)
+    t = T.tensor4("t", dtype=dtype)
+    outs = [x.sum(), x.sum(axis=0), x.sum(axis=1), x.T.sum(axis=0), t.sum(axis=(0, 2, 3)),
+            t.sum(axis=(2, 3)), T.sum(x, dtype="float64") if dtype == "float32" else x.sum()]
+    rng = np.random.default_rng(5)
+    args = (rng.standard_normal((7, 33)).astype(dtype) * 1e3,
+            rng.standard_normal((3, 4, 5, 6)).astype(dtype))
+    glue("tiered")
+    f = symgraph.function([x, t], outs)
+    f.executable.hold_python_tier()
+    got = f(*args)
+    sums = [d for d in _extern_nodes(f) if d.prog["kind"] == "sum"]
+    assert len(sums) >= 5 and not wrapper_calls
+    glue("compiled")
+    assert_same_bits(got, symgraph.function([x, t], outs)(*args))
