@@ -194,6 +194,7 @@ class _Plan:
         heapq.heapify(self.ready)
         #: kernels this plan loaded after the worker compiled them
         self.by_worker = 0
+        self.counted: set = set()   # ids of the jobs counted in ``by_worker``
 
     def argtys(self, j) -> tuple:
         return tuple(self.tys[a] for a in self.nodes[j][1])
@@ -214,16 +215,20 @@ class _Plan:
             progress.tick()
         self.resolve(j)
 
-    def _from_worker(self) -> None:
-        self.by_worker += 1
-        progress.tick()
+    def _from_worker(self, job) -> None:
+        """Count ``job`` (once: a shared job serves several nodes, ``_submit``)."""
+        if id(job) not in self.counted:
+            self.counted.add(id(job))
+            self.by_worker += 1
+            progress.tick()
 
     def collect(self) -> bool:
         """Load what the worker finished (or compile here what it could not do)."""
         done = [j for j, job in self.jobs.items() if job.done]
         for j in done:
-            if self.jobs.pop(j).ok:
-                self._from_worker()
+            job = self.jobs.pop(j)
+            if job.ok:
+                self._from_worker(job)
             self.compile_here(j)   # a load from the cache when the worker compiled it
         return bool(done)
 
@@ -241,7 +246,7 @@ class _Plan:
                     self._withdraw(job)
             if load_cached(self.nodes[j][0], argtys):
                 if job is not None and job.ok and guessed == argtys:
-                    self._from_worker()
+                    self._from_worker(job)
                 self.resolve(j)
                 loaded = True
             else:
