@@ -1,21 +1,23 @@
-"""Matrix products the Python tier runs by calling their kernel's one callee directly.
+"""Products and sums the Python tier runs by calling their kernel's one callee directly.
 
-Why: a ``Dot`` or ``Gemm`` node's kernel is a few lines around one call of a compiled
-function shared by every graph (``impl/dot.py``'s ``dot``, ``gemm_to``,
-``gemm_inplace``, reached by symbol): a shape check, an allocation, the call. Yet each
-new graph compiled that wrapper before its first call, 0.07-0.14 s of Numba's pipeline
-per product signature (two to four in an MLP's or network3's training function:
+Why: a ``Dot`` or ``Gemm`` node's kernel, and a float sum's over leading and/or trailing
+axes, is a few lines around one call of a compiled function shared by every graph
+(``impl/dot.py``'s ``dot``, ``gemm_to``, ``gemm_inplace``; ``helpers.sum_lmr``; reached
+by symbol): a shape check, an allocation or a contiguous view, the call. Yet each new
+graph compiled that wrapper before its first call, 0.05-0.15 s of Numba's pipeline per
+signature (five to seven in an MLP's or network3's training function:
 docs/benchmarks.md). On the tier the node now does what the wrapper does, in Python, and
 calls the callee's compiled overload for the very argument types the wrapper passes it.
 
 The same bits, by construction: the callee's machine code is the wrapper's (on Numba's
 private path the wrapper calls it by symbol, ``numba_compat.bysymbol``: one compiled
 function, loaded or compiled here for the same signature), and the wrapper around it
-computes nothing but an empty output. Only operands whose types the wrapper passes on
-unchanged qualify (a ``Dot``'s typed C or F: ``blas_ready`` is then the operand itself;
-a ``Gemm``'s any); a ``Dot`` operand typed 'A', a shape the wrapper refuses (its error is
-its own), or Numba's public path (where the wrapper links the callee in) runs the
-compiled wrapper instead.
+computes nothing but an empty output, a view, or a conversion numpy rounds as it does
+(a float64 sum to float32). Only operands whose types the wrapper passes on unchanged
+qualify (a ``Dot``'s typed C or F: ``blas_ready`` is then the operand itself; a
+``Gemm``'s any; a sum's view is typed C whatever its input's layout); a ``Dot`` operand
+typed 'A', a shape the wrapper refuses (its error is its own), or Numba's public path
+(where the wrapper links the callee in) runs the compiled wrapper instead.
 """
 from __future__ import annotations
 
@@ -69,8 +71,8 @@ def _callee(name: str):
 
 
 class ExternNode(StandIn):
-    """Stands in for a product node's kernel in a Python-tier plan (see the module
-    docstring)."""
+    """Stands in for a product's or a sum's kernel in a Python-tier plan (see the
+    module docstring)."""
 
     def __init__(self, dispatcher, prog):
         super().__init__(dispatcher)
