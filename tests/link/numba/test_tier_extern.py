@@ -21,17 +21,9 @@ def glue():
 
 
 @pytest.fixture
-def wrapper_calls(monkeypatch):
+def wrapper_calls(compiled_calls):
     """The argument types for which an ``ExternNode`` needed its compiled wrapper."""
-    calls = []
-    real = ExternNode._compiled
-
-    def spy(self, argtys):
-        calls.append(argtys)
-        return real(self, argtys)
-
-    monkeypatch.setattr(ExternNode, "_compiled", spy)
-    return calls
+    return compiled_calls(ExternNode)
 
 
 def _extern_nodes(f):

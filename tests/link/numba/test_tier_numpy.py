@@ -82,18 +82,10 @@ def test_numpy_nodes_give_the_kernels_bits_on_special_values(dtype, fuse, glue):
 
 
 @pytest.fixture
-def kernel_calls(monkeypatch):
+def kernel_calls(compiled_calls):
     """The argument types of every compiled kernel a ``NumpyNode`` asked for (none when
     numpy ran all of its calls)."""
-    calls = []
-    real = NumpyNode._compiled
-
-    def spy(self, argtys):
-        calls.append(argtys)
-        return real(self, argtys)
-
-    monkeypatch.setattr(NumpyNode, "_compiled", spy)
-    return calls
+    return compiled_calls(NumpyNode)
 
 
 def test_a_numpy_node_needs_no_kernel_on_the_first_call(glue, kernel_calls):
