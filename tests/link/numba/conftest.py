@@ -23,3 +23,22 @@ def compiled_calls(monkeypatch):
         return calls
 
     return watch
+
+
+@pytest.fixture
+def same_error(monkeypatch):
+    """``same_error(tiered_fn, outputs, inputs, args)``: ``tiered_fn(*args)`` raises a
+    ValueError, and a function of ``outputs`` compiled with the compiled glue raises the
+    very same message (the kernel's own error, reached from either tier)."""
+    import symgraph
+
+    def check(tiered_fn, outputs, inputs, args):
+        with pytest.raises(ValueError) as tier_err:
+            tiered_fn(*args)
+        monkeypatch.setattr(symgraph.config, "numba_glue", "compiled")
+        g = symgraph.function(inputs, outputs)
+        with pytest.raises(ValueError) as glue_err:
+            g(*args)
+        assert str(tier_err.value) == str(glue_err.value)
+
+    return check
