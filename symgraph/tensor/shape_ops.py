@@ -34,7 +34,6 @@ __all__ = [
     "Shape", "Shape_i", "MakeVector", "Reshape", "Rebroadcast", "SpecifyShape", "Join",
     "Split", "Alloc", "ARange", "Eye", "Flip", "Repeat",
     # functions
-    "resolve_reshape",
     "shape", "reshape", "flatten", "transpose", "swapaxes", "dimshuffle", "get_vector_length",
     "shape_padleft", "shape_padright", "shape_padaxis", "addbroadcast", "unbroadcast",
     "patternbroadcast",
