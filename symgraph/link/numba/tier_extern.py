@@ -79,10 +79,16 @@ class ExternNode(StandIn):
         self.prog = prog
 
     def _overload(self, name: str, argtys):
-        from symgraph.link.numba.fastload import load_or_compile
+        """The callee's overload for ``argtys`` when it is in memory or in the disk cache,
+        else None: then the wrapper is compiled here as before, which compiles the
+        callee. (Compiling the callee here directly raced with the worker compiling the
+        same callee for the wrapper on an empty cache, and the next process found no
+        usable entry and compiled it again, through Numba's registry refresh.)"""
+        from symgraph.link.numba.fastload import load_cached
 
         callee = _callee(name)
-        load_or_compile(callee, argtys)
+        if not load_cached(callee, argtys):
+            return None
         return callee.overloads[tuple(argtys)]
 
     def __getitem__(self, argtys):
@@ -114,6 +120,8 @@ class ExternNode(StandIn):
                                        for t in argtys):
             return self._compiled(argtys)
         cres = self._overload("dot", argtys)
+        if cres is None:
+            return self._compiled(argtys)
         run = cres.entry_point
         ia = self.prog["ndim"][0] - 1   # the wrapper's check: a's last axis, b's first
 
@@ -131,7 +139,10 @@ class ExternNode(StandIn):
             return self._compiled(argtys)
         tz, talpha, tx, ty, tbeta = argtys
         if self.prog["inplace"]:
-            run = self._overload("gemm_inplace", (talpha, tx, ty, tbeta, tz)).entry_point
+            cres = self._overload("gemm_inplace", (talpha, tx, ty, tbeta, tz))
+            if cres is None:
+                return self._compiled(argtys)
+            run = cres.entry_point
 
             def entry(z, alpha, x, y, beta):
                 if (x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0]
@@ -143,7 +154,10 @@ class ExternNode(StandIn):
             return Compiled(entry, tz)
         dt = self.prog["dtype"]
         tout = new_value_type(dt, 2)
-        run = self._overload("gemm_to", (talpha, tx, ty, tbeta, tz, tout)).entry_point
+        cres = self._overload("gemm_to", (talpha, tx, ty, tbeta, tz, tout))
+        if cres is None:
+            return self._compiled(argtys)
+        run = cres.entry_point
 
         def entry(z, alpha, x, y, beta):
             if (x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0]
@@ -169,7 +183,10 @@ class ExternNode(StandIn):
             return self._compiled(argtys)
         acc = np.dtype(prog["acc"]).type(0)
         t3 = types.Array(tx.dtype, 3, "C", aligned=tx.aligned)   # ascontiguousarray, reshape_c
-        run = self._overload("sum_lmr", (t3, from_dtype(np.dtype(prog["acc"])))).entry_point
+        cres = self._overload("sum_lmr", (t3, from_dtype(np.dtype(prog["acc"]))))
+        if cres is None:
+            return self._compiled(argtys)
+        run = cres.entry_point
         kept, lead, trail = prog["kept"], prog["lead"], prog["trail"]
         out = np.dtype(prog["out"])
 
