@@ -11,7 +11,8 @@ calls the callee's compiled overload for the very argument types the wrapper pas
 
 The same bits, by construction: the callee's machine code is the wrapper's (on Numba's
 private path the wrapper calls it by symbol, ``numba_compat.bysymbol``: one compiled
-function, loaded or compiled here for the same signature), and the wrapper around it
+function, loaded here for the same signature once compiled; until then the wrapper
+runs, which compiles it), and the wrapper around it
 computes nothing but an empty output, a view, or a conversion numpy rounds as it does
 (a float64 sum to float32). Only operands whose types the wrapper passes on unchanged
 qualify (a ``Dot``'s typed C or F: ``blas_ready`` is then the operand itself; a
@@ -138,31 +139,23 @@ class ExternNode(StandIn):
         if len(argtys) != 5 or not isinstance(argtys[0], types.Array):
             return self._compiled(argtys)
         tz, talpha, tx, ty, tbeta = argtys
-        if self.prog["inplace"]:
-            cres = self._overload("gemm_inplace", (talpha, tx, ty, tbeta, tz))
-            if cres is None:
-                return self._compiled(argtys)
-            run = cres.entry_point
-
-            def entry(z, alpha, x, y, beta):
-                if (x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0]
-                        or z.shape[1] != y.shape[1]):
-                    return kernel(z, alpha, x, y, beta)
-                run(alpha, x, y, beta, z)
-                return z
-
-            return Compiled(entry, tz)
+        inplace = self.prog["inplace"]
         dt = self.prog["dtype"]
-        tout = new_value_type(dt, 2)
-        cres = self._overload("gemm_to", (talpha, tx, ty, tbeta, tz, tout))
+        tout = tz if inplace else new_value_type(dt, 2)
+        cres = (self._overload("gemm_inplace", (talpha, tx, ty, tbeta, tz)) if inplace
+                else self._overload("gemm_to", (talpha, tx, ty, tbeta, tz, tout)))
         if cres is None:
             return self._compiled(argtys)
         run = cres.entry_point
 
         def entry(z, alpha, x, y, beta):
+            # the wrapper's two checks; a misfit runs it, for its error
             if (x.shape[1] != y.shape[0] or z.shape[0] != x.shape[0]
                     or z.shape[1] != y.shape[1]):
                 return kernel(z, alpha, x, y, beta)
+            if inplace:
+                run(alpha, x, y, beta, z)
+                return z
             out = np.empty((z.shape[0], z.shape[1]), dt)
             run(alpha, x, y, beta, z, out)
             return out
