@@ -148,8 +148,7 @@ def reshape_program(node):
     x = node.inputs[0]
     if x.type.ndim == 0 or x.type.dtype not in _VALUES + ("complex64", "complex128"):
         return None
-    return {"kind": "reshape", "ndim": node.op.ndim, "in_ndim": x.type.ndim,
-            "dtype": x.type.dtype}
+    return {"kind": "reshape", "ndim": node.op.ndim}
 
 
 def elemwise_program(node):
@@ -405,12 +404,19 @@ class NumpyNode(StandIn):
 
         prog = self.prog
         if prog["kind"] == "reshape":
-            # a read-only array gives a read-only view: its own type, left to the kernel
+            # a read-only array gives a read-only view: its own type, left to the kernel.
+            # Its rank and dtype are not the program's own: nodes of any input rank and
+            # dtype share one reshape kernel (its source names neither), and the program
+            # recorded is the first such node's
             x, shp = argtys if len(argtys) == 2 else (None, None)
-            return (isinstance(x, types.Array) and x.ndim == prog["in_ndim"] and x.mutable
-                    and as_dtype(x.dtype) == np.dtype(prog["dtype"])
+            if not (isinstance(x, types.Array) and x.ndim >= 1 and x.mutable
                     and isinstance(shp, types.Array) and shp.ndim == 1
-                    and isinstance(shp.dtype, types.Integer))
+                    and isinstance(shp.dtype, types.Integer)):
+                return False
+            try:
+                return as_dtype(x.dtype).name in _VALUES + ("complex64", "complex128")
+            except NotImplementedError:
+                return False
         if len(argtys) != len(prog["in"]):
             return False
         for t, dt in zip(argtys, prog["in"]):
@@ -427,6 +433,8 @@ class NumpyNode(StandIn):
         return True
 
     def __getitem__(self, argtys):
+        from numba.np.numpy_support import as_dtype
+
         argtys = tuple(argtys)
         if not self._fits(argtys):
             return self._compiled(argtys)
@@ -439,7 +447,8 @@ class NumpyNode(StandIn):
                     out = None
                 return self._compiled(argtys).entry_point(x, shp) if out is None else out
 
-            return Compiled(reshaped, new_value_type(prog["dtype"], prog["ndim"]))
+            return Compiled(reshaped, new_value_type(str(as_dtype(argtys[0].dtype)),
+                                                     prog["ndim"]))
         inplace = dict(prog["inplace"])
         rets = [argtys[inplace[j]] if j in inplace else new_value_type(dt, prog["ndim"])
                 for j, dt in enumerate(prog["out"])]

@@ -198,21 +198,25 @@ def test_programs_only_for_exact_operations():
 def test_reshapes_run_as_numpy_with_the_kernels_values_and_errors(glue, kernel_calls,
                                                                   same_error):
     """Reshapes of a contiguous array (a view), of a transpose (a copy) and with a -1 run
-    as numpy on the tier, compiling no kernel, with the compiled glue's bytes; a target
-    that does not fit runs the kernel, which raises the compiled glue's error."""
-    x, n = T.fmatrix("x"), T.lscalar("n")
+    as numpy on the tier, compiling no kernel, with the compiled glue's bytes; so do
+    reshapes of inputs of other ranks and dtypes to the same rank, which share one kernel
+    (its source names neither); a target that does not fit runs the kernel, which raises
+    the compiled glue's error."""
+    x, n, z = T.fmatrix("x"), T.lscalar("n"), T.dtensor4("z")
     outs = [x.reshape((-1,)) + 1.0, x.T.reshape((n, -1)) * 2.0,
-            x.reshape((2, -1, 3)).sum(axis=1)]
+            x.reshape((2, -1, 3)).sum(axis=1), z.reshape((n, -1)) * 3.0]
     data = np.arange(12, dtype="float32").reshape(3, 4)
+    zdata = np.arange(24.0).reshape(2, 3, 2, 2)
     glue("tiered")
-    f = _tiered(symgraph.function([x, n], outs))
-    got = f(data, 6)
+    f = _tiered(symgraph.function([x, n, z], outs))
+    got = f(data, 6, zdata)
     reshapes = [d for d in _numpy_nodes(f) if d.prog["kind"] == "reshape"]
-    assert len(reshapes) == 3 and not kernel_calls
-    same_error(f, outs, [x, n], (data, 5))
+    assert len(reshapes) == 3 and not kernel_calls   # (two nodes share one kernel)
+    assert got[3].shape == (6, 4) and got[3].dtype == np.float64
+    same_error(f, outs, [x, n, z], (data, 5, zdata))
     assert kernel_calls   # the misfit ran the kernel, for its error
-    assert_same_bits(got, symgraph.function([x, n], outs)(data, 6))   # (compiled glue)
-    prog2 = {"kind": "reshape", "ndim": 2, "in_ndim": 1, "dtype": "float64"}
+    assert_same_bits(got, symgraph.function([x, n, z], outs)(data, 6, zdata))   # (glue)
+    prog2 = {"kind": "reshape", "ndim": 2}
     flat = np.arange(12.0)
     assert tier_numpy.run_reshape(prog2, flat, np.array([-1, 4])).shape == (3, 4)
     for bad in ([5, -1], [-1, -1], [-2, 6], [0, -1], [2, 6, 1], [2, 5]):
