@@ -19,6 +19,10 @@ qualify (a ``Dot``'s typed C or F: ``blas_ready`` is then the operand itself; a
 ``Gemm``'s any; a sum's view is typed C whatever its input's layout); a ``Dot`` operand
 typed 'A', a shape the wrapper refuses (its error is its own), or Numba's public path
 (where the wrapper links the callee in) runs the compiled wrapper instead.
+
+The neural-network ops (softmax, cross-entropy, convolution, pooling), whose kernels are
+checks around one call as well, are described and run by ``tier_nnet.py`` through the
+same :class:`ExternNode` (a program of kind "nnet").
 """
 from __future__ import annotations
 
@@ -36,9 +40,13 @@ def extern_program(node):
     ``Dot`` of BLAS dtypes (1-d or 2-d operands), a ``Gemm``, or a float sum over
     leading and/or trailing axes (``impl/reduce.py``'s call of ``helpers.sum_lmr``)."""
     from symgraph.link.numba.impl.reduce import float_sum_plan
+    from symgraph.link.numba.tier_nnet import nnet_program
     from symgraph.tensor.dot import Dot, Gemm
     from symgraph.tensor.math import Reduce
 
+    prog = nnet_program(node)   # softmax, cross-entropy, conv, pooling (``tier_nnet.py``)
+    if prog is not None:
+        return prog
     op = node.op
     dt = node.outputs[0].type.dtype
     if type(op) is Reduce:
@@ -62,6 +70,10 @@ def extern_program(node):
 
 
 def _callee(name: str):
+    if ":" in name:   # a kernel of ``symgraph.kernels.cpu`` (``tier_nnet.py``)
+        from symgraph.link.numba.tier_nnet import resolve_callee
+
+        return resolve_callee(name)
     if name == "sum_lmr":
         from symgraph.link.numba import helpers
 
@@ -99,6 +111,10 @@ class ExternNode(StandIn):
         if not numba_internals():
             return self._compiled(argtys)
         kernel = self._compiled_entry(argtys)
+        if self.prog["kind"] == "nnet":
+            from symgraph.link.numba.tier_nnet import nnet_entry
+
+            return nnet_entry(self, argtys, kernel) or self._compiled(argtys)
         if self.prog["kind"] == "dot":
             return self._dot(argtys, kernel)
         if self.prog["kind"] == "sum":

@@ -226,8 +226,9 @@ class PythonTier:
         with every graph that has the same node), or, for integer shape arithmetic and
         views, that source run in Python (:class:`PythonNode`), or, for exact
         elementwise arithmetic and reshapes, the node run as numpy
-        (:class:`~.tier_numpy.NumpyNode`), or, for products, their callee called
-        directly (:class:`~.tier_extern.ExternNode`)."""
+        (:class:`~.tier_numpy.NumpyNode`), or, for products, sums and the
+        neural-network ops, their kernel's callee called directly
+        (:class:`~.tier_extern.ExternNode`, ``tier_nnet.py``)."""
         prog = self.spec.get("numpy", {}).get(ref)
         ext = self.spec.get("extern", {}).get(ref)
         if isinstance(ref, str):
