@@ -157,6 +157,16 @@ def _prepare_callee(dispatcher, argtys, recorded: bool = False) -> None:
         progress.tick()
 
 
+def check_stale(dispatcher) -> None:
+    """Empty ``dispatcher``'s Numba disk cache when symgraph's sources changed since it
+    was written (:func:`_drop_stale_cache`; generated kernels need no check): for the
+    Python tier, which loads callees from that cache to call them directly, outside any
+    link table (``tier_extern.py``), so it never runs machine code older than the
+    sources."""
+    if not _generated(dispatcher):
+        _drop_stale_cache(dispatcher)
+
+
 def _native_symbol(dispatcher, argtys, recorded: bool = False) -> tuple:
     """Compile (or load) ``dispatcher`` for ``argtys``; register its symbol and return
     ``(symbol, return type)`` (``numba_compat.bysymbol.register_native``: the symbol is

@@ -97,9 +97,11 @@ class ExternNode(StandIn):
         callee. (Compiling the callee here directly raced with the worker compiling the
         same callee for the wrapper on an empty cache, and the next process found no
         usable entry and compiled it again, through Numba's registry refresh.)"""
+        from symgraph.link.numba.extern import check_stale
         from symgraph.link.numba.fastload import load_cached
 
         callee = _callee(name)
+        check_stale(callee)   # (what a link table does before it loads a callee)
         if not load_cached(callee, argtys):
             return None
         return callee.overloads[tuple(argtys)]

@@ -128,3 +128,28 @@ def test_sums_call_sum_lmr_with_the_glues_bits(dtype, glue, wrapper_calls):
     sums = [d for d in _extern_nodes(f) if d.prog["kind"] == "sum"]
     assert len(sums) >= 5 and not wrapper_calls
     assert_same_bits(got, want)
+
+
+@pytest.mark.skipif(not numba_internals(), reason="the public path runs the wrappers")
+def test_callees_are_checked_against_the_sources_before_they_load(glue, monkeypatch):
+    """The tier loads a callee from Numba's disk cache outside any link table: it first
+    runs the link tables' check (``extern._drop_stale_cache``: that cache is emptied when
+    symgraph's sources changed since it was written), so no machine code older than the
+    sources runs."""
+    from symgraph.link.numba import extern
+    from symgraph.link.numba.impl import dot
+
+    checked = []
+    real = extern._drop_stale_cache
+
+    def spy(dispatcher):
+        checked.append(dispatcher)
+        return real(dispatcher)
+
+    monkeypatch.setattr(extern, "_drop_stale_cache", spy)
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    glue("tiered")
+    f = symgraph.function([a, b], T.dot(a, b))
+    f.executable.hold_python_tier()
+    f(np.ones((2, 3)), np.ones((3, 4)))
+    assert dot.dot in checked
