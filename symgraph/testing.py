@@ -53,17 +53,26 @@ def assert_close(a, b, rtol, atol, what=""):
         np.testing.assert_array_equal(a, b, err_msg=what)
 
 
-def assert_same_bits(a, b):
+def assert_same_bits(a, b, any_nan=False):
     """``a`` and ``b`` (arrays, scalars, or nested lists/tuples of them) hold the same
     dtypes, shapes and bytes: for code paths that must agree to the bit, not within a
-    tolerance (the Numba backend's Python tier and compiled glue)."""
+    tolerance (the Numba backend's Python tier and compiled glue).
+
+    ``any_nan``: a NaN matches any NaN, whatever its sign and payload. IEEE 754 leaves
+    which NaN an operation on two NaNs returns to the implementation (x86 returns its
+    first operand), and LLVM may swap the operands of an addition or a multiplication,
+    so two NaNs of opposite signs meeting give a NaN of either sign."""
     if isinstance(a, (list, tuple)):
         assert isinstance(b, (list, tuple)) and len(a) == len(b)
         for x, y in zip(a, b):
-            assert_same_bits(x, y)
+            assert_same_bits(x, y, any_nan)
         return
     a, b = np.asarray(a), np.asarray(b)
     assert a.dtype == b.dtype and a.shape == b.shape
+    if any_nan and a.dtype.kind in "fc":
+        nan_a, nan_b = np.isnan(a), np.isnan(b)
+        assert np.array_equal(nan_a, nan_b)
+        a, b = np.where(nan_a, 0, a), np.where(nan_b, 0, b)
     assert a.tobytes() == b.tobytes()
 
 

@@ -30,11 +30,18 @@ computes (``symgraph.link.scalar_render``), not numpy's own idea of the op:
   elsewhere, or any argument type the program was not made for runs the compiled kernel
   instead, which raises its own error.
 
-Left out, each compiled as before: transcendentals (``vmath``'s exp, tanh... are
-symgraph's own polynomials, not numpy's), integer arithmetic (Numba computes it in int64
-and LLVM assumes it never overflows), complex and float16 values, and reductions (the
-order of a sum). A float converted to an integer out of range, or a NaN, runs the
-compiled kernel (LLVM's conversion has no defined value there).
+Transcendentals (``exp``, ``log``, ``log1p``, ``expm1``, ``tanh``, ``sin``, ``cos``, and
+``sigmoid`` and ``softplus``, whose templates call them) are steps too, but not numpy's:
+``vmath``'s float32 functions are symgraph's own polynomials and the rest libm's, so each
+is applied by a compiled loop calling the very function the kernel calls
+(``tier_math.py``), between the numpy steps. A NaN made from two NaNs of opposite signs
+may come out with either sign (the order of a commutative operation's operands is
+LLVM's choice); every other value is the kernel's bits.
+
+Left out, each compiled as before: other transcendentals, integer arithmetic (Numba
+computes it in int64 and LLVM assumes it never overflows), complex and float16 values,
+and reductions (the order of a sum). A float converted to an integer out of range, or a
+NaN, runs the compiled kernel (LLVM's conversion has no defined value there).
 Tests: ``tests/link/numba/test_tier_numpy.py`` compares every supported operation with
 its kernel over zeros of both signs, infinities, NaN, subnormals and extremes.
 """
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgraph.link.numba import tier_math
 from symgraph.link.numba.plan_compile import Compiled, StandIn, new_value_type
 from symgraph.tensor import scalar_logic as tl
 from symgraph.tensor import scalar_ops as ts
@@ -66,6 +74,12 @@ _ANY_OPS = {tl.LT: "<", tl.GT: ">", tl.LE: "<=", tl.GE: ">=", tl.EQ: "==", tl.NE
             tl.Switch: "switch", tl.Identity: "identity", tl.Second: "second"}
 #: on booleans only
 _BOOL_OPS = {tl.And: "and", tl.Or: "or", tl.Xor: "xor"}
+#: transcendental functions, by their compiled loops (``tier_math.py``), on float operands
+#: of one dtype
+_MATH_OPS = {ts.Exp: "exp", ts.Log: "log", ts.Log1p: "log1p", ts.Expm1: "expm1",
+             ts.Tanh: "tanh", ts.Sin: "sin", ts.Cos: "cos"}
+#: templates built on those: the functions they call
+_MATH_TEMPLATES = {ts.Sigmoid: ("sigmoid", ("exp",)), ts.Softplus: ("softplus", ("exp", "log1p"))}
 
 
 def _step_key(op, cdts, dt):
@@ -74,9 +88,16 @@ def _step_key(op, cdts, dt):
     if dt not in _VALUES or any(c not in _VALUES for c in cdts):
         return None
     kind = type(op)
+    same_float = len(set(cdts)) == 1 and cdts[0] in _FLOATS
     if kind in _FLOAT_OPS:
-        same_float = len(set(cdts)) == 1 and cdts[0] in _FLOATS
         return _FLOAT_OPS[kind] if same_float else None
+    if kind in _MATH_OPS or kind in _MATH_TEMPLATES:
+        from symgraph.link.numba.tier_math import exact
+
+        key, names = _MATH_TEMPLATES.get(kind) or ("fn:" + _MATH_OPS[kind], (_MATH_OPS[kind],))
+        # (a template's literals are of the output dtype: the same as its operands')
+        return key if same_float and cdts[0] == dt and all(exact(n, dt) for n in names) \
+            else None
     if kind in _ANY_OPS:
         return _ANY_OPS[kind]
     if kind in _BOOL_OPS:
@@ -240,6 +261,15 @@ def _apply(key, ops, cdts, natural, dt):
         return np.where(x > 0, _one(dt), np.where(x < 0, -_one(dt), x))
     if key in ("sqrt", "floor", "ceil", "trunc"):
         return getattr(np, key)(ops[0])
+    if key.startswith("fn:"):
+        return tier_math.apply(key[3:], ops[0])
+    if key == "sigmoid":   # (1 / (1 + exp(-a)))
+        return _one(dt) / (_one(dt) + tier_math.apply("exp", -ops[0]))
+    if key == "softplus":   # ((a if a > 0 else 0) + log1p(exp(-abs(a))))
+        a = ops[0]
+        zero = np.zeros((), dt)[()]
+        return np.where(a > zero, a, zero) + tier_math.apply(
+            "log1p", tier_math.apply("exp", -np.abs(a)))
     if key in _CMP:
         return _CMP[key](ops[0], ops[1])
     if key == "switch":

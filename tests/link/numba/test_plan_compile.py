@@ -47,8 +47,10 @@ def alone(tmp_path_factory):
 def _training_step(seed=3):
     """Two layers with a transposed weight, a softmax cost and SGD updates: a dozen
     kernels, several of them independent of each other (the transcendental terms on
-    ``x`` are ready together at the first node: the tier runs exact arithmetic and
-    products without their kernels, ``tier_numpy.py``, ``tier_extern.py``)."""
+    ``x`` are ready together at the first node: the tier runs exact arithmetic, exp,
+    tanh and the like, products and the softmax without their kernels, ``tier_numpy.py``,
+    ``tier_extern.py``, so the terms are functions it has no loop for: sinh, arctan,
+    cosh)."""
     rng = np.random.default_rng(seed)
     x = T.matrix("x")
     y = T.ivector("y")
@@ -58,7 +60,7 @@ def _training_step(seed=3):
     h = sigmoid(T.dot(x, W1))
     p = softmax(T.dot(h, W2.T) + b)
     cost = (-T.mean(T.log(p)[T.arange(y.shape[0]), y]) + 1e-3 * T.sum(W1 ** 2)
-            + 1e-3 * (T.max(T.exp(x)) + T.max(T.sin(x)) + T.max(T.cos(x))))
+            + 1e-3 * (T.max(T.sinh(x)) + T.max(T.arctan(x)) + T.max(T.cosh(x))))
     grads = T.grad(cost, [W1, W2, b])
     f = symgraph.function([x, y], [cost, p], updates=[
         (v, v - 0.1 * g) for v, g in zip([W1, W2, b], grads)])
@@ -167,7 +169,10 @@ def _convnet():
     W = symgraph.shared(rng.standard_normal((3, 1, 3, 3)) * 0.3, name="Wc")
     V = symgraph.shared(rng.standard_normal((12, 2)) * 0.3, name="V")
     h = pool.pool_2d(T.maximum(conv.conv2d(x, W), 0), (2, 2), ignore_border=True)
-    cost = -T.mean(T.log(softmax(T.dot(h.flatten(2), V))[:, 0]))
+    # (terms the tier has no loop for: the kernels it compiles, one ready at the first
+    # node, the other guessed meanwhile)
+    cost = (-T.mean(T.log(softmax(T.dot(h.flatten(2), V))[:, 0]))
+            + 1e-3 * (T.sum(T.arctan(x)) + T.sum(T.sinh(h))))
     gW, gV = T.grad(cost, [W, V])
     f = symgraph.function([x], cost, updates=[(W, W - 0.1 * gW), (V, V - 0.1 * gV)])
     f.executable.hold_python_tier()
@@ -240,7 +245,7 @@ def test_nodes_with_one_kernel_and_types_share_one_job(tiered, new_cache, monkey
     Ws = [symgraph.shared(rng.standard_normal((5, 5)) * 0.3, name=f"W{k}") for k in range(3)]
     h = x
     for W in Ws:
-        h = T.tanh(T.dot(h, W))
+        h = T.arctan(T.dot(h, W))
     gs = T.grad(T.sum(h ** 2), Ws)
     f = symgraph.function([x], T.sum(h), updates=[(W, W - 0.1 * g) for W, g in zip(Ws, gs)])
     f(rng.standard_normal((4, 5)))
@@ -288,8 +293,9 @@ hs, _ = symgraph.scan(lambda x_t, h: T.tanh(T.dot(x_t, Wx) + T.dot(h, Wh)),
                       sequences=xs, outputs_info=h0)
 g = T.grad(T.sum(hs[-1] ** 2), Wx)
 # transcendentals before the loop and on slices of its results: kernels the tier compiles
-# (its exact arithmetic and products need none), guessed while the first compiles
-f = symgraph.function([xs], [hs, g, T.exp(xs).sum(axis=0), T.sin(hs[1:, :, ::2]).sum(axis=0)])
+# (its exact arithmetic, products, exp, tanh... need none), guessed while the first compiles
+f = symgraph.function([xs], [hs, g, T.sinh(xs).sum(axis=0),
+                             T.arctan(hs[1:, :, ::2]).sum(axis=0)])
 data = np.linspace(-1, 1, 30).reshape(5, 2, 3)
 """
 

@@ -166,8 +166,9 @@ def test_overlapping_in_place_operands_run_the_kernel():
 
 
 def test_programs_only_for_exact_operations():
-    """Transcendentals, integer arithmetic, complex and float16 values get no program
-    (their kernels run); exact float operations, comparisons and casts do."""
+    """Transcendentals without a compiled loop (``tier_math.FUNCTIONS``), integer
+    arithmetic, complex and float16 values get no program (their kernels run); exact
+    float operations, comparisons, casts and the functions with a loop do."""
     x, y = T.dvector("x"), T.dvector("y")
     i, j = T.lvector("i"), T.lvector("j")
     h = T.vector("h", dtype="float16")
@@ -183,7 +184,7 @@ def test_programs_only_for_exact_operations():
         return numpy_program(nodes_of(expr, *ins)[-1])
 
     u = T.vector("u", dtype="uint64")
-    for expr, ins in [(T.exp(x), (x,)), (T.tanh(x), (x,)), (i + j, (i, j)),
+    for expr, ins in [(T.arcsin(x), (x,)), (T.erf(x), (x,)), (i + j, (i, j)),
                       (i * 3, (i,)), (c * c, (c,)), (x ** y, (x, y)),
                       (T.cast(u, "float32"), (u,))]:
         assert prog(expr, *ins) is None, expr
@@ -191,7 +192,8 @@ def test_programs_only_for_exact_operations():
     assert numpy_program((h + h).owner) is None
     for expr, ins in [(x + y, (x, y)), (T.maximum(x, y), (x, y)), (T.lt(i, j), (i, j)),
                       (T.cast(i, "float32"), (i,)), (T.cast(x, "int16"), (x,)),
-                      (T.switch(T.lt(x, y), x, y), (x, y))]:
+                      (T.switch(T.lt(x, y), x, y), (x, y)), (T.exp(x), (x,)),
+                      (T.tanh(x), (x,)), (T.nnet.softplus(x), (x,))]:
         assert prog(expr, *ins) is not None, expr
 
 
@@ -221,3 +223,50 @@ def test_reshapes_run_as_numpy_with_the_kernels_values_and_errors(glue, kernel_c
     assert tier_numpy.run_reshape(prog2, flat, np.array([-1, 4])).shape == (3, 4)
     for bad in ([5, -1], [-1, -1], [-2, 6], [0, -1], [2, 6, 1], [2, 5]):
         assert tier_numpy.run_reshape(prog2, flat, np.array(bad)) is None, bad
+
+
+def _wide(dtype, n=4000):
+    """Values of every magnitude the functions meet (and beyond: their overflow and
+    underflow edges), both signs, with the special values."""
+    rng = np.random.default_rng(11)
+    top = 88.0 if dtype == "float32" else 709.0
+    mags = np.concatenate([np.exp(rng.uniform(np.log(1e-30), np.log(top * 1.2), n)),
+                           rng.uniform(0, 12, n)])
+    signs = rng.choice([-1.0, 1.0], mags.size)
+    return np.concatenate([mags * signs, _special(dtype).astype("float64")]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_transcendental_steps_give_the_kernels_bits(dtype, glue, kernel_calls):
+    """exp, log, log1p, expm1, tanh, sin, cos, sigmoid and softplus (alone, fused with
+    arithmetic, and the gradients of sigmoid, tanh and softplus) over 8,000 values of
+    every magnitude and the special values: the tier's numpy steps with the functions'
+    compiled loops (``tier_math.py``) give the compiled glue's bytes (a NaN's sign
+    aside), and no kernel is compiled for the first call."""
+    x = T.vector("x", dtype=dtype)
+    s = T.nnet.sigmoid(x)
+    outs = [T.exp(x), T.log(x), T.log1p(x), T.expm1(x), T.tanh(x), T.sin(x), T.cos(x), s,
+            T.nnet.softplus(x), T.exp(x) * 0.5 + T.tanh(x * 3.0), T.log(abs(x) + 1.0) / x,
+            T.grad(T.sum(s * x), x), T.grad(T.sum(T.tanh(x) ** 2), x),
+            T.grad(T.sum(T.nnet.softplus(x) * 2.0), x)]
+    v = _wide(dtype)
+    for fuse in (True, False):
+        mode = None if fuse else Mode(excluding=["fuse"])
+        glue("tiered")
+        f = _tiered(symgraph.function([x], outs, mode=mode))
+        got = f(v)
+        assert _numpy_nodes(f) and not kernel_calls
+        glue("compiled")
+        # (NaN inputs: a fused gradient multiplies two NaNs of opposite signs, whose
+        # product's sign is the compiler's choice of operand order: ``any_nan``)
+        assert_same_bits(got, symgraph.function([x], outs, mode=mode)(v), any_nan=True)
+
+
+def test_math_loops_bind_the_kernels_functions():
+    """``tier_math`` calls the functions a generated kernel module binds, by name."""
+    from symgraph.link.numba import cache, tier_math
+    from symgraph.link.numba.linker import HEADER
+
+    module = cache.load_module("\n".join(HEADER) + "\n")
+    for name in tier_math.FUNCTIONS:
+        assert getattr(tier_math, f"_sg_{name}") is getattr(module, f"_sg_{name}"), name
