@@ -211,6 +211,7 @@ class _Plan:
                     heapq.heappush(self.ready, u)
 
     def compile_here(self, j) -> None:
+        progress.busy()
         if not load_or_compile(self.nodes[j][0], self.argtys(j)):
             progress.tick()
         self.resolve(j)
@@ -318,6 +319,7 @@ class _Plan:
                       (None, None))
         if job is None:
             return
+        progress.busy()
         if self.waited is None or self.waited[0] != j:
             self.waited = (j, time.monotonic())
         job.event.wait(min(0.2, WAIT_LIMIT))
