@@ -12,6 +12,7 @@ reported once and rebuilt (see ``cache.py`` for the cache's rules).
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 
@@ -116,12 +117,33 @@ def _inline_straight(code, opts, args, outs, prefix):
     straight-line code with default options and nothing around it; else None."""
     if not INLINE or opts != _jit_defaults() or code.externs:
         return None
-    rest, main = split_main(code.src, KERNEL)
+    template = _inline_template(code.src, len(args), len(outs))
+    if template is None:
+        return None
+    names = {"A": args, "O": outs}
+    return _PLACEHOLDER.sub(
+        lambda m: prefix if m[1] == "P" else names[m[1]][int(m[2])], template)
+
+
+#: the names an inlining template stands for: argument k, output k, the local prefix
+_PLACEHOLDER = re.compile(r"__sg([AOP])(\d*)__")
+
+
+@functools.lru_cache(maxsize=4096)
+def _inline_template(src: str, n_args: int, n_outs: int):
+    """``_inline_straight``'s lines for node source ``src`` with placeholders for the
+    argument and output names and the prefix of its locals, or None.
+
+    Why: graphs share most node sources (a layer library's 200 functions are built from a
+    few dozen), and parsing, checking and unparsing one was most of a new graph's code
+    generation (docs/benchmarks.md, stop 42): done once per source, then filled in."""
+    rest, main = split_main(src, KERNEL)
     if main is None or any(isinstance(s, (ast.FunctionDef, ast.ClassDef)) for s in rest):
         return None
     if any(isinstance(x, (ast.For, ast.While)) for x in ast.walk(main)):
         return None
-    return inline_body(main, args, outs, prefix)
+    return inline_body(main, [f"__sgA{k}__" for k in range(n_args)],
+                       [f"__sgO{k}__" for k in range(n_outs)], "__sgP__")
 
 
 _protected: list = []
