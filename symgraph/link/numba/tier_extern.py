@@ -20,8 +20,10 @@ qualify (a ``Dot``'s typed C or F: ``blas_ready`` is then the operand itself; a
 typed 'A', a shape the wrapper refuses (its error is its own), or Numba's public path
 (where the wrapper links the callee in) runs the compiled wrapper instead.
 
-The neural-network ops (softmax, cross-entropy, convolution, pooling), whose kernels are
-checks around one call as well, are described and run by ``tier_nnet.py`` through the
+Random draws (uniform and normal: ``impl/random.py``'s loops, Philox streams whose state
+the node returns) are the same kind of wrapper, and run so too. The neural-network ops
+(softmax, cross-entropy, convolution, pooling), whose kernels are checks around one call
+as well, are described and run by ``tier_nnet.py`` through the
 same :class:`ExternNode` (a program of kind "nnet").
 """
 from __future__ import annotations
@@ -37,17 +39,26 @@ _BLAS = ("float32", "float64", "complex64", "complex128")
 
 def extern_program(node):
     """A description of ``node`` (plain values) for :class:`ExternNode`, or None: a
-    ``Dot`` of BLAS dtypes (1-d or 2-d operands), a ``Gemm``, or a float sum over
-    leading and/or trailing axes (``impl/reduce.py``'s call of ``helpers.sum_lmr``)."""
+    ``Dot`` of BLAS dtypes (1-d or 2-d operands), a ``Gemm``, a float sum over
+    leading and/or trailing axes (``impl/reduce.py``'s call of ``helpers.sum_lmr``), a
+    uniform or normal ``RandomDraw`` (its loop: ``impl/random.uniform_f32`` ...), or a
+    neural-network op (``tier_nnet.py``)."""
     from symgraph.link.numba.impl.reduce import float_sum_plan
     from symgraph.link.numba.tier_nnet import nnet_program
     from symgraph.tensor.dot import Dot, Gemm
     from symgraph.tensor.math import Reduce
+    from symgraph.tensor.random import RandomDraw
 
     prog = nnet_program(node)   # softmax, cross-entropy, conv, pooling (``tier_nnet.py``)
     if prog is not None:
         return prog
     op = node.op
+    if type(op) is RandomDraw and op.dist in ("uniform", "normal"):
+        from symgraph.link.numba.impl.random import _FUNCS
+
+        return {"kind": "random", "callee": _FUNCS[(op.dist, op.dtype)],
+                "dim_lens": list(op.dim_lens), "bcast": [bool(b) for b in op.bcast],
+                "dtype": op.dtype}
     dt = node.outputs[0].type.dtype
     if type(op) is Reduce:
         plan = float_sum_plan(op, node)
@@ -74,6 +85,10 @@ def _callee(name: str):
         from symgraph.link.numba.tier_nnet import resolve_callee
 
         return resolve_callee(name)
+    if name.startswith(("uniform_", "normal_")):
+        from symgraph.link.numba.impl import random
+
+        return getattr(random, name)
     if name == "sum_lmr":
         from symgraph.link.numba import helpers
 
@@ -117,6 +132,8 @@ class ExternNode(StandIn):
             from symgraph.link.numba.tier_nnet import nnet_entry
 
             return nnet_entry(self, argtys, kernel) or self._compiled(argtys)
+        if self.prog["kind"] == "random":
+            return self._random(argtys, kernel)
         if self.prog["kind"] == "dot":
             return self._dot(argtys, kernel)
         if self.prog["kind"] == "sum":
@@ -180,6 +197,9 @@ class ExternNode(StandIn):
 
         return Compiled(entry, tout)
 
+    def _random(self, argtys, kernel):
+        return _random_entry(self, argtys, kernel)
+
     def _sum(self, argtys):
         """The wrapper: ``x`` made C-contiguous (a copy only when it is not) and viewed
         as (leading, kept, trailing), ``sum_lmr`` on that with the accumulator's zero,
@@ -209,6 +229,55 @@ class ExternNode(StandIn):
                 tuple(x.shape[d] for d in kept))
 
         return Compiled(entry, new_value_type(prog["out"], len(kept)))
+
+
+def _random_entry(self, argtys, kernel):
+    """A ``RandomDraw``'s wrapper (``impl/random.numba_random_draw``): the sizes read and
+    checked as it reads them (int64), the draw of their product by its loop
+    (``uniform_f32`` ...), the flat sample viewed with the sizes (a 0-d one: its first
+    value)."""
+    from numba import types
+
+    prog = self.prog
+    lens = prog["dim_lens"]
+    ok = (len(argtys) == 1 + len(lens) and isinstance(argtys[0], types.Array)
+          and all((isinstance(t, types.Integer) and t.signed) if ln is None else
+                  (isinstance(t, types.Array) and t.ndim == 1 and isinstance(t.dtype, types.Integer)
+                   and t.dtype.signed)
+                  for t, ln in zip(argtys[1:], lens)))
+    if not ok:
+        return self._compiled(argtys)
+    cres = self._overload(prog["callee"], (argtys[0], types.int64))
+    if cres is None:
+        return self._compiled(argtys)
+    run = cres.entry_point
+    bcast = prog["bcast"]
+    t_state, t_flat = cres.signature.return_type
+    nd = len(bcast)
+    t_out = (t_flat.dtype if nd == 0 else
+             types.Array(t_flat.dtype, nd, "C", readonly=not t_flat.mutable,
+                         aligned=t_flat.aligned))
+    ret = types.BaseTuple.from_types([t_state, t_out])
+
+    def entry(state, *sizes):
+        dims = []
+        for d, ln in zip(sizes, lens):
+            if ln is None:
+                dims.append(int(d))
+            elif d.shape[0] != ln:
+                return kernel(state, *sizes)
+            else:
+                dims.extend(int(v) for v in d[:ln])
+        total = 1
+        for v in dims:
+            total *= v
+        if (any(v < 0 for v in dims) or any(v != 1 for v, b in zip(dims, bcast) if b)
+                or total >= 1 << 63):   # (the kernel's errors; an int64 product overflows)
+            return kernel(state, *sizes)
+        new, flat = run(state, total)
+        return new, (flat[0] if nd == 0 else flat.reshape(tuple(dims)))
+
+    return Compiled(entry, ret)
 
 
 def _lmr(shape, lead, trail):

@@ -153,3 +153,36 @@ def test_callees_are_checked_against_the_sources_before_they_load(glue, monkeypa
     f.executable.hold_python_tier()
     f(np.ones((2, 3)), np.ones((3, 4)))
     assert dot.dot in checked
+
+
+@pytest.mark.skipif(not numba_internals(), reason="the public path runs the wrappers")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_random_draws_call_their_loop_with_the_glues_bits(dtype, glue, wrapper_calls,
+                                                         same_error):
+    """Uniform, normal and binomial draws (a dropout mask) of sizes given as a shape, a
+    scalar and a constant, and a 0-d draw: over three calls (the stream's state moves
+    on) the tier calls the draws' loops with no wrapper compiled and gives the compiled
+    glue's bytes; a negative size raises the wrapper's error."""
+    from symgraph.tensor.shared_randomstreams import RandomStreams
+
+    def make():
+        x, n = T.matrix("x", dtype=dtype), T.lscalar("n")
+        srng = RandomStreams(7)
+        outs = [x * srng.binomial(x.shape, p=0.8, dtype=dtype),
+                srng.normal((n, 3), dtype=dtype), srng.uniform((2,), dtype=dtype),
+                srng.uniform((), dtype=dtype)]
+        return x, n, outs
+
+    args = (np.ones((4, 5), dtype), 6)
+    results = []
+    for mode in ("compiled", "tiered"):
+        glue(mode)
+        x, n, outs = make()
+        f = symgraph.function([x, n], outs)
+        if mode == "tiered":
+            f.executable.hold_python_tier()
+        results.append([f(*args) for _ in range(3)])
+    assert {d.prog["kind"] for d in _extern_nodes(f)} >= {"random"}
+    assert not wrapper_calls
+    assert_same_bits(results[1], results[0])
+    same_error(f, outs, [x, n], (args[0], -1))
