@@ -356,6 +356,8 @@ def generate_module(fgraph, input_vars, shared_vars):
                 tier["numpy"][f"_sgk{k}"] = prog
             elif (ext := extern_program(node)) is not None:   # (``tier_extern.py``)
                 tier["extern"][f"_sgk{k}"] = ext
+            elif _python_view(node, code):   # a transposing view (``tier_steps.py``)
+                tier["views"][f"_sgk{k}"] = list(code.views)
             if code.loop is not None:   # a loop the tier runs itself (``tier_loop.py``)
                 tier.setdefault("loops", {})[f"_sgk{k}"] = code.loop
             continue
@@ -382,6 +384,12 @@ def generate_module(fgraph, input_vars, shared_vars):
     out_dtypes = [o.type.dtype for o in fgraph.outputs]
     out_scalar = [_is_scalar(o) for o in fgraph.outputs]
     return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar, node_consts)
+
+
+def _python_view(node, code) -> bool:
+    from symgraph.link.numba.tier_steps import python_view
+
+    return python_view(node, code)
 
 
 def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:

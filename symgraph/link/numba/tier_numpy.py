@@ -150,9 +150,11 @@ def _steps_of(sop, in_dtypes, out_dtypes):
 
 
 def numpy_program(node):
-    """A description of ``node`` (:func:`elemwise_program`, :func:`reshape_program`) the
-    tier runs as numpy, or None."""
-    return elemwise_program(node) or reshape_program(node)
+    """A description of ``node`` (:func:`elemwise_program`, :func:`reshape_program`,
+    ``tier_data.data_program``) the tier runs as numpy, or None."""
+    from symgraph.link.numba.tier_data import data_program
+
+    return elemwise_program(node) or reshape_program(node) or data_program(node)
 
 
 def reshape_program(node):
@@ -466,6 +468,10 @@ class NumpyNode(StandIn):
         from numba.np.numpy_support import as_dtype
 
         argtys = tuple(argtys)
+        if self.prog["kind"] in _DATA_KINDS:   # (``tier_data.py``)
+            from symgraph.link.numba.tier_data import data_entry
+
+            return data_entry(self, argtys) or self._compiled(argtys)
         if not self._fits(argtys):
             return self._compiled(argtys)
         prog = self.prog
@@ -505,6 +511,9 @@ class NumpyNode(StandIn):
                 return outs[0] if single else tuple(outs)
 
         return Compiled(entry, ret)
+
+
+_DATA_KINDS = ("specify_shape", "join", "alloc")
 
 
 def _tuple_type(rets):

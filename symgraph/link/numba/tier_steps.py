@@ -180,6 +180,10 @@ def python_exact(node) -> bool:
     return True
 
 
+#: helpers a view's kernel calls by symbol that ``tiered.PythonNode`` runs as numpy
+PYTHON_EXTERNS = {"symgraph.link.numba.helpers:transpose"}
+
+
 def python_view(node, code) -> bool:
     """Whether the Python tier may run ``node`` as its kernel's Python source on numpy
     arrays, its results typed by Numba's typing of the view steps the generator declares
@@ -189,9 +193,11 @@ def python_view(node, code) -> bool:
     the same memory for these; an LSTM's graph has about forty of them, some fifteen
     distinct kernels, each a compile of 0.05-0.19 s on a new cache dir
     (docs/benchmarks.md), while the compiled glue has them inline and compiles none.
-    Not: a dimshuffle through a helper (``_sg_transpose``, an extern, compiled for the
-    types it is called with)."""
-    if not isinstance(node.op, (Subtensor, DimShuffle)) or code.externs:
+    A dimshuffle that permutes axes calls ``helpers.transpose`` by symbol: in Python
+    that is numpy's ``transpose`` (``tiered.PythonNode``), the same view, typed as Numba
+    types ``array.transpose(axes)``: layout 'A' (its view step ``("A",)``)."""
+    if not isinstance(node.op, (Subtensor, DimShuffle)) or any(
+            path not in PYTHON_EXTERNS for _, path in code.externs):
         return False
     if not node.inputs or node.inputs[0].type.ndim == 0:
         return False

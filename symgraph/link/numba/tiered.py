@@ -115,7 +115,9 @@ class PythonNode(StandIn):
         if views is None:
             self._ret = _one_or_tuple([new_value_type(d, nd) for d, nd in outputs])
         f = dispatcher.py_func
-        env = dict(f.__globals__, _sg_helpers=_NumpyAllocators())
+        # (``_sg_transpose``: ``helpers.transpose`` by symbol, ``tier_steps.PYTHON_EXTERNS``)
+        env = dict(f.__globals__, _sg_helpers=_NumpyAllocators(),
+                   _sg_transpose=np.transpose)
         self._run = pytypes.FunctionType(f.__code__, env, f.__name__, f.__defaults__,
                                          f.__closure__)
 
@@ -240,6 +242,13 @@ class PythonTier:
                     disp = self._inline[ref] = (
                         tier_numpy.NumpyNode(kernel, prog) if prog is not None
                         else tier_extern.ExternNode(kernel, ext))
+                return disp
+            views = self.spec.get("views", {}).get(ref)
+            if views is not None:   # a view through a helper (``tier_steps.python_view``)
+                disp = self._inline.get(ref)
+                if disp is None:
+                    disp = self._inline[ref] = PythonNode(getattr(self.module, ref),
+                                                          views=views)
                 return disp
             if loop is None or not tier_loop.ENABLED:
                 return getattr(self.module, ref)
