@@ -99,6 +99,12 @@ class StandIn:
     def __contains__(self, argtys) -> bool:
         return True
 
+    def runs_without_kernel(self, argtys) -> bool:
+        """Whether the node runs for ``argtys`` without its compiled kernel. When not, a
+        plan compiles the kernel as any other (``_Plan.load_ready``): on the worker
+        too."""
+        return True
+
     def _compiled(self, argtys):
         load_or_compile(self.dispatcher, argtys)
         return self.dispatcher.overloads[argtys]
@@ -238,6 +244,7 @@ class _Plan:
         while self.ready:
             j = heapq.heappop(self.ready)
             argtys = self.argtys(j)
+            self._kernel_if_needed(j, argtys)
             job, guessed = self.guesses.pop(j, (None, None))
             if job is not None:
                 if guessed == argtys and not job.done:
@@ -253,6 +260,15 @@ class _Plan:
             else:
                 bisect.insort(self.misses, j)
         return loaded
+
+    def _kernel_if_needed(self, j, argtys) -> None:
+        """Plan node ``j``'s kernel as any other's when its stand-in cannot run without it
+        for ``argtys`` (a callee not compiled yet, on an empty cache): it is then loaded,
+        compiled here or sent to the worker, guessed too, instead of compiled by the
+        stand-in when first called."""
+        disp = self.nodes[j][0]
+        if isinstance(disp, StandIn) and not disp.runs_without_kernel(argtys):
+            self.nodes[j] = (disp.dispatcher,) + tuple(self.nodes[j][1:])
 
     def _submit(self, j, argtys, guess: bool):
         """Queue node ``j``'s kernel for ``argtys``; nodes with the same kernel and
@@ -299,6 +315,7 @@ class _Plan:
                                for a in self.nodes[j][1])
             except (KeyError, TypeError, ValueError, NotImplementedError):
                 continue   # no guess for a value (an unusual dtype)
+            self._kernel_if_needed(j, argtys)
             job = self._submit(j, argtys, True)
             if job is not None:
                 self.guesses[j] = (job, argtys)

@@ -98,6 +98,10 @@ def _callee(name: str):
     return getattr(dot, name)
 
 
+class _NeedsKernel(Exception):
+    """Raised while probing whether an ``ExternNode`` needs its compiled kernel."""
+
+
 class ExternNode(StandIn):
     """Stands in for a product's or a sum's kernel in a Python-tier plan (see the
     module docstring)."""
@@ -105,6 +109,34 @@ class ExternNode(StandIn):
     def __init__(self, dispatcher, prog):
         super().__init__(dispatcher)
         self.prog = prog
+        self._probing = False
+        self._probed: dict = {}   # argument types -> its Compiled, or False (a kernel)
+
+    def runs_without_kernel(self, argtys) -> bool:
+        """Whether the callee is compiled (in memory or on disk) for the types these
+        arguments give it: when not, the plan compiles the node's kernel as any other
+        (which compiles the callee), on the worker too, instead of this node compiling
+        it in this process when first called (a first run on an empty cache compiled
+        the heavy kernels, conv and pooling, one after another here)."""
+        argtys = tuple(argtys)
+        found = self._probed.get(argtys)
+        if found is None:
+            self._probing = True
+            try:
+                found = self[argtys]
+            except _NeedsKernel:
+                found = False
+            finally:
+                self._probing = False
+            self._probed[argtys] = found
+        return found is not False
+
+    def _needs_kernel(self, argtys):
+        """The compiled wrapper (a fallback of ``__getitem__``); while probing
+        (:meth:`runs_without_kernel`), the answer that it is needed."""
+        if self._probing:
+            raise _NeedsKernel
+        return self._compiled(argtys)
 
     def _overload(self, name: str, argtys):
         """The callee's overload for ``argtys`` when it is in memory or in the disk cache,
@@ -125,13 +157,16 @@ class ExternNode(StandIn):
         from symgraph.numba_compat import numba_internals
 
         argtys = tuple(argtys)
+        found = self._probed.get(argtys)
+        if found:   # (probed, and runs without its kernel)
+            return found
         if not numba_internals():
-            return self._compiled(argtys)
+            return self._needs_kernel(argtys)
         kernel = self._compiled_entry(argtys)
         if self.prog["kind"] == "nnet":
             from symgraph.link.numba.tier_nnet import nnet_entry
 
-            return nnet_entry(self, argtys, kernel) or self._compiled(argtys)
+            return nnet_entry(self, argtys, kernel) or self._needs_kernel(argtys)
         if self.prog["kind"] == "random":
             return self._random(argtys, kernel)
         if self.prog["kind"] == "dot":
@@ -154,10 +189,10 @@ class ExternNode(StandIn):
         # copy: its type changes, and the wrapper runs)
         if len(argtys) != 2 or not all(isinstance(t, types.Array) and t.layout in "CF"
                                        for t in argtys):
-            return self._compiled(argtys)
+            return self._needs_kernel(argtys)
         cres = self._overload("dot", argtys)
         if cres is None:
-            return self._compiled(argtys)
+            return self._needs_kernel(argtys)
         run = cres.entry_point
         ia = self.prog["ndim"][0] - 1   # the wrapper's check: a's last axis, b's first
 
@@ -172,7 +207,7 @@ class ExternNode(StandIn):
         from numba import types
 
         if len(argtys) != 5 or not isinstance(argtys[0], types.Array):
-            return self._compiled(argtys)
+            return self._needs_kernel(argtys)
         tz, talpha, tx, ty, tbeta = argtys
         inplace = self.prog["inplace"]
         dt = self.prog["dtype"]
@@ -180,7 +215,7 @@ class ExternNode(StandIn):
         cres = (self._overload("gemm_inplace", (talpha, tx, ty, tbeta, tz)) if inplace
                 else self._overload("gemm_to", (talpha, tx, ty, tbeta, tz, tout)))
         if cres is None:
-            return self._compiled(argtys)
+            return self._needs_kernel(argtys)
         run = cres.entry_point
 
         def entry(z, alpha, x, y, beta):
@@ -211,12 +246,12 @@ class ExternNode(StandIn):
         (tx,) = argtys if len(argtys) == 1 else (None,)
         if not (isinstance(tx, types.Array) and tx.ndim >= 1
                 and str(tx.dtype) == prog["in"]):
-            return self._compiled(argtys)
+            return self._needs_kernel(argtys)
         acc = np.dtype(prog["acc"]).type(0)
         t3 = types.Array(tx.dtype, 3, "C", aligned=tx.aligned)   # ascontiguousarray, reshape_c
         cres = self._overload("sum_lmr", (t3, from_dtype(np.dtype(prog["acc"]))))
         if cres is None:
-            return self._compiled(argtys)
+            return self._needs_kernel(argtys)
         run = cres.entry_point
         kept, lead, trail = prog["kept"], prog["lead"], prog["trail"]
         out = np.dtype(prog["out"])
@@ -246,10 +281,10 @@ def _random_entry(self, argtys, kernel):
                    and t.dtype.signed)
                   for t, ln in zip(argtys[1:], lens)))
     if not ok:
-        return self._compiled(argtys)
+        return self._needs_kernel(argtys)
     cres = self._overload(prog["callee"], (argtys[0], types.int64))
     if cres is None:
-        return self._compiled(argtys)
+        return self._needs_kernel(argtys)
     run = cres.entry_point
     bcast = prog["bcast"]
     t_state, t_flat = cres.signature.return_type

@@ -8,18 +8,27 @@ import pytest
 def compiled_calls(monkeypatch):
     """``compiled_calls(cls)``: a list that collects the argument types for which a node
     the Python tier runs without its kernel (``cls``: ``tier_numpy.NumpyNode``,
-    ``tier_extern.ExternNode``) asked for its compiled kernel (empty when it never did).
-    Kernel modules are shared per process, so their overload counts depend on earlier
-    tests; asking is what tells."""
+    ``tier_extern.ExternNode``) asked for its compiled kernel, or told a plan that it
+    needs it (``runs_without_kernel``: the plan then compiles it as any other); empty
+    when it never did. Kernel modules are shared per process, so their overload counts
+    depend on earlier tests; asking is what tells."""
     def watch(cls):
         calls = []
         real = cls._compiled
+        real_runs = cls.runs_without_kernel
 
         def spy(self, argtys):
             calls.append(argtys)
             return real(self, argtys)
 
+        def runs_spy(self, argtys):
+            runs = real_runs(self, argtys)
+            if not runs:
+                calls.append(tuple(argtys))
+            return runs
+
         monkeypatch.setattr(cls, "_compiled", spy)
+        monkeypatch.setattr(cls, "runs_without_kernel", runs_spy)
         return calls
 
     return watch

@@ -18,6 +18,14 @@ from symgraph.compile.mode import Mode
 from symgraph.link.numba import parallel
 
 
+@pytest.fixture(autouse=True)
+def compiled_glue(monkeypatch):
+    """The compiled kernels' parallel loops are what is tested: a new graph's first
+    calls would run on the Python tier (numpy, ``tiered.py``) until its glue is
+    compiled, or from the start when an earlier run cached it."""
+    monkeypatch.setattr(symgraph.config, "numba_glue", "compiled")
+
+
 @pytest.fixture
 def small_threshold(monkeypatch):
     monkeypatch.setattr(parallel, "PARALLEL_MIN", 1000)

@@ -293,8 +293,9 @@ hs, _ = symgraph.scan(lambda x_t, h: T.tanh(T.dot(x_t, Wx) + T.dot(h, Wh)),
                       sequences=xs, outputs_info=h0)
 g = T.grad(T.sum(hs[-1] ** 2), Wx)
 # transcendentals before the loop and on slices of its results: kernels the tier compiles
-# (its exact arithmetic, products, exp, tanh... need none), guessed while the first compiles
-f = symgraph.function([xs], [hs, g, T.sinh(xs).sum(axis=0),
+# (its exact arithmetic, products, exp, tanh... need none); the arctan of a sum of the
+# first's results is guessed while the first compiles
+f = symgraph.function([xs], [hs, g, T.arctan(T.sinh(xs).sum(axis=0)),
                              T.arctan(hs[1:, :, ::2]).sum(axis=0)])
 data = np.linspace(-1, 1, 30).reshape(5, 2, 3)
 """

@@ -186,3 +186,24 @@ def test_random_draws_call_their_loop_with_the_glues_bits(dtype, glue, wrapper_c
     assert not wrapper_calls
     assert_same_bits(results[1], results[0])
     same_error(f, outs, [x, n], (args[0], -1))
+
+
+def test_a_callee_not_compiled_yet_leaves_the_kernel_to_the_plan(glue, monkeypatch):
+    """A callee with no compiled overload for its types (an empty cache): the node does
+    not compile its wrapper itself when first called; it tells the plan, which compiles
+    or loads the kernel as any other (on the worker too: a first run's heavy kernels,
+    conv and pooling, went one after another through this process)."""
+    asked = []
+    monkeypatch.setattr(ExternNode, "_overload", lambda self, name, argtys: None)
+    monkeypatch.setattr(ExternNode, "_compiled",
+                        lambda self, argtys: asked.append(argtys))
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    out = T.dot(a, b).sum(axis=0)
+    glue("tiered")
+    f = symgraph.function([a, b], out)
+    f.executable.hold_python_tier()
+    x, y = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(f(x, y), (x @ y).sum(axis=0))
+    assert _extern_nodes(f) and not asked
+    assert all(d.runs_without_kernel(k) is False for d in _extern_nodes(f)
+               for k in d._probed)
