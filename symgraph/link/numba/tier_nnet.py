@@ -191,28 +191,22 @@ def _conv(node, argtys, kernel, i64, boolean):
         return Compiled(entry, cres.signature.return_type)
     if len(argtys) != 3:
         return None
-    if op == "Conv2dGradInputs":   # the wrapper's (w, g, x) -> the kernel's (g, w, H, W, ...)
-        cres = node._overload(prog["callee"], (argtys[1], argtys[0]) + ints)
-        if cres is None:
-            return None
-        run = cres.entry_point
-
-        def entry(w, g, x):
-            ph, pw = _pads(prog, w.shape)
-            if not _grad_shapes_ok(prog, x.shape, w.shape, g.shape, ph, pw):
-                return kernel(w, g, x)
-            return run(g, w, x.shape[2], x.shape[3], ph, pw, sh, sw, flip)
-        return Compiled(entry, cres.signature.return_type)
-    # Conv2dGradWeights: the wrapper's (x, g, w) -> the kernel's (x, g, KH, KW, ...)
-    cres = node._overload(prog["callee"], (argtys[0], argtys[1]) + ints)
+    # the gradients. Inputs: the wrapper's (w, g, x) -> the kernel's (g, w, H, W, ...);
+    # weights: the wrapper's (x, g, w) -> the kernel's (x, g, KH, KW, ...)
+    wrt_inputs = op == "Conv2dGradInputs"
+    first = (argtys[1], argtys[0]) if wrt_inputs else (argtys[0], argtys[1])
+    cres = node._overload(prog["callee"], first + ints)
     if cres is None:
         return None
     run = cres.entry_point
 
-    def entry(x, g, w):
+    def entry(a, g, b):
+        w, x = (a, b) if wrt_inputs else (b, a)
         ph, pw = _pads(prog, w.shape)
         if not _grad_shapes_ok(prog, x.shape, w.shape, g.shape, ph, pw):
-            return kernel(x, g, w)
+            return kernel(a, g, b)
+        if wrt_inputs:
+            return run(g, w, x.shape[2], x.shape[3], ph, pw, sh, sw, flip)
         return run(x, g, w.shape[2], w.shape[3], ph, pw, sh, sw, flip)
     return Compiled(entry, cres.signature.return_type)
 

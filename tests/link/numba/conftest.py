@@ -35,6 +35,34 @@ def compiled_calls(monkeypatch):
 
 
 @pytest.fixture
+def glue():
+    """``glue(v)``: set ``config.numba_glue`` for one test (restored after)."""
+    import symgraph
+
+    old = symgraph.config.numba_glue
+    yield lambda v: setattr(symgraph.config, "numba_glue", v)
+    symgraph.config.numba_glue = old
+
+
+@pytest.fixture
+def kernel_calls(compiled_calls):
+    """The argument types of every compiled kernel a ``tier_numpy.NumpyNode`` asked for
+    (none when numpy ran all of its calls)."""
+    from symgraph.link.numba.tier_numpy import NumpyNode
+
+    return compiled_calls(NumpyNode)
+
+
+@pytest.fixture
+def wrapper_calls(compiled_calls):
+    """The argument types for which a ``tier_extern.ExternNode`` needed its compiled
+    wrapper."""
+    from symgraph.link.numba.tier_extern import ExternNode
+
+    return compiled_calls(ExternNode)
+
+
+@pytest.fixture
 def same_error(monkeypatch):
     """``same_error(tiered_fn, outputs, inputs, args)``: ``tiered_fn(*args)`` raises a
     ValueError, and a function of ``outputs`` compiled with the compiled glue raises the

@@ -16,16 +16,6 @@ from symgraph.testing import assert_same_bits
 _RAW = Mode(excluding=["fuse"])
 
 
-@pytest.fixture
-def glue():
-    old = symgraph.config.numba_glue
-    yield lambda v: setattr(symgraph.config, "numba_glue", v)
-    symgraph.config.numba_glue = old
-
-
-@pytest.fixture
-def kernel_calls(compiled_calls):
-    return compiled_calls(NumpyNode)
 
 
 def _graph(dtype):

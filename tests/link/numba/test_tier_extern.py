@@ -13,19 +13,6 @@ from symgraph.numba_compat import numba_internals
 from symgraph.testing import assert_same_bits
 
 
-@pytest.fixture
-def glue():
-    old = symgraph.config.numba_glue
-    yield lambda v: setattr(symgraph.config, "numba_glue", v)
-    symgraph.config.numba_glue = old
-
-
-@pytest.fixture
-def wrapper_calls(compiled_calls):
-    """The argument types for which an ``ExternNode`` needed its compiled wrapper."""
-    return compiled_calls(ExternNode)
-
-
 def _extern_nodes(f):
     tier = f.executable.graph_fn.tier
     return [d for d in tier._inline.values() if isinstance(d, ExternNode)]

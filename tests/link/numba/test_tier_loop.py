@@ -15,13 +15,6 @@ from symgraph.scan_module import until
 from symgraph.testing import assert_same_bits
 
 
-@pytest.fixture
-def glue():
-    old = symgraph.config.numba_glue
-    yield lambda v: setattr(symgraph.config, "numba_glue", v)
-    symgraph.config.numba_glue = old
-
-
 def _shared(rng, shape, dtype, name):
     return symgraph.shared((rng.standard_normal(shape) * 0.5).astype(dtype), name=name)
 

@@ -18,17 +18,6 @@ pytestmark = pytest.mark.skipif(not numba_internals(), reason="the public path l
                                 "the kernels into their wrappers: the tier runs the wrappers")
 
 
-@pytest.fixture
-def glue():
-    old = symgraph.config.numba_glue
-    yield lambda v: setattr(symgraph.config, "numba_glue", v)
-    symgraph.config.numba_glue = old
-
-
-@pytest.fixture
-def wrapper_calls(compiled_calls):
-    """The argument types for which an ``ExternNode`` needed its compiled wrapper."""
-    return compiled_calls(ExternNode)
 
 
 def _nnet_nodes(f):

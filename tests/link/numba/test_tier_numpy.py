@@ -15,13 +15,6 @@ from symgraph.tensor.elemwise import Elemwise
 from symgraph.testing import assert_same_bits
 
 
-@pytest.fixture
-def glue():
-    old = symgraph.config.numba_glue
-    yield lambda v: setattr(symgraph.config, "numba_glue", v)
-    symgraph.config.numba_glue = old
-
-
 def _special(dtype):
     fi = np.finfo(dtype)
     return np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1.5, 2.5, 3.0, 1e-3, 7.0, -7.5,
@@ -80,12 +73,6 @@ def test_numpy_nodes_give_the_kernels_bits_on_special_values(dtype, fuse, glue):
     g = _build(dtype, fuse)
     assert_same_bits(tier_out, g(*args))
 
-
-@pytest.fixture
-def kernel_calls(compiled_calls):
-    """The argument types of every compiled kernel a ``NumpyNode`` asked for (none when
-    numpy ran all of its calls)."""
-    return compiled_calls(NumpyNode)
 
 
 def test_a_numpy_node_needs_no_kernel_on_the_first_call(glue, kernel_calls):

@@ -19,14 +19,6 @@ from symgraph.tensor.signal import pool
 from symgraph.testing import assert_same_bits
 
 
-@pytest.fixture
-def glue(request):
-    """Set ``config.numba_glue`` for one test (restored after)."""
-    old = symgraph.config.numba_glue
-    yield lambda v: setattr(symgraph.config, "numba_glue", v)
-    symgraph.config.numba_glue = old
-
-
 def _mlp(rng, dtype, n_in=12, n_hid=7, n_out=3, depth=2):
     """An MLP training step with L2, momentum-free SGD; views (transpose, dimshuffle,
     reshape, slicing by a scalar index), scalar inputs and several outputs."""
