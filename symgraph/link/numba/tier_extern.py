@@ -103,8 +103,8 @@ class _NeedsKernel(Exception):
 
 
 class ExternNode(StandIn):
-    """Stands in for a product's or a sum's kernel in a Python-tier plan (see the
-    module docstring)."""
+    """Stands in for a product's, a sum's, a random draw's or a neural-network op's
+    kernel in a Python-tier plan (see the module docstring and ``tier_nnet.py``)."""
 
     def __init__(self, dispatcher, prog):
         super().__init__(dispatcher)
