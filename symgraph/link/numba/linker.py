@@ -33,6 +33,7 @@ from symgraph.link.numba.fastload import load_or_compile
 from symgraph.link.numba.inline import inline_body, split_main
 from symgraph.link.numba.tier_extern import extern_program
 from symgraph.link.numba.tier_numpy import numpy_program
+from symgraph.link.numba.tier_steps import python_exact, python_view, scalar_steps
 from symgraph.numba_compat import jit_options, numba_internals
 from symgraph.tensor import scalar_ops as ts
 from symgraph.tensor.type import ARGUMENT_CONSTANT_DTYPES, DTYPES, TensorType
@@ -351,13 +352,9 @@ def generate_module(fgraph, input_vars, shared_vars):
             body.append(f"# {label}")
             body.append(f"{lhs} = _sgx{k}({', '.join(arg_names)})")
             tier["nodes"].append((f"_sgk{k}", arg_names, outs))
-            prog = numpy_program(node)
-            if prog is not None:   # run as numpy on the tier (``tier_numpy.py``)
-                tier["numpy"][f"_sgk{k}"] = prog
-            elif (ext := extern_program(node)) is not None:   # (``tier_extern.py``)
-                tier["extern"][f"_sgk{k}"] = ext
-            elif _python_view(node, code):   # a transposing view (``tier_steps.py``)
-                tier["views"][f"_sgk{k}"] = list(code.views)
+            stand_in = _stand_in(node, code)
+            if stand_in is not None:   # the tier runs it without its kernel
+                tier[stand_in[0]][f"_sgk{k}"] = stand_in[1]
             if code.loop is not None:   # a loop the tier runs itself (``tier_loop.py``)
                 tier.setdefault("loops", {})[f"_sgk{k}"] = code.loop
             continue
@@ -386,10 +383,18 @@ def generate_module(fgraph, input_vars, shared_vars):
     return src, const_args, (in_scalar, sh_scalar, out_dtypes, out_scalar, node_consts)
 
 
-def _python_view(node, code) -> bool:
-    from symgraph.link.numba.tier_steps import python_view
-
-    return python_view(node, code)
+def _stand_in(node, code):
+    """``(table, entry)`` of ``_sg_tier`` for a node the Python tier runs without its
+    kernel, or None: a view run as numpy (``"views"``: ``tier_steps.python_view``), a
+    program numpy evaluates (``"numpy"``: ``tier_numpy.py``) or a callee called directly
+    (``"extern"``: ``tier_extern.py``). (No node is more than one of these.)"""
+    if python_view(node, code):
+        return "views", list(code.views)
+    prog = numpy_program(node)
+    if prog is not None:
+        return "numpy", prog
+    ext = extern_program(node)
+    return None if ext is None else ("extern", ext)
 
 
 def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
@@ -400,25 +405,16 @@ def _tier_inline(tier, n, node, code, deco, arg_names, outs) -> None:
     (``tier["python"]``: node -> its outputs' dtypes and ranks), and for a view, the
     same with its results typed by Numba's typing of its view steps (``tier["views"]``:
     node -> its ``NumbaCode.views``)."""
-    from symgraph.link.numba.tier_steps import python_exact, python_view, scalar_steps
-
     exact = python_exact(node)
-    view = not exact and python_view(node, code)
-    prog = None if exact or view else numpy_program(node)
-    ext = None if exact or view or prog is not None else extern_program(node)
-    steps = None if exact or view or prog is not None or ext is not None \
-        else scalar_steps(node)
+    stand_in = None if exact else _stand_in(node, code)
+    steps = None if exact or stand_in is not None else scalar_steps(node)
     if steps is None:
         tier["inline"][n] = kernel_source(code, deco)
         tier["nodes"].append((n, arg_names, outs))
-        if prog is not None:   # run as numpy (``tier_numpy.py``)
-            tier["numpy"][n] = prog
-        elif ext is not None:   # its callee called directly (``tier_extern.py``)
-            tier["extern"][n] = ext
-        elif exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
+        if exact:   # run as its Python source, not compiled (``tier_steps.python_exact``)
             tier["python"][n] = [(o.type.dtype, o.type.ndim) for o in node.outputs]
-        elif view:   # the same, typed by Numba's typing (``tier_steps.python_view``)
-            tier["views"][n] = list(code.views)
+        elif stand_in is not None:   # a view, numpy, a callee (:func:`_stand_in`)
+            tier[stand_in[0]][n] = stand_in[1]
         return
     gen = numba_impl.find(type(node.op))
     names = []

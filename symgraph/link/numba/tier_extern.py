@@ -56,9 +56,9 @@ def extern_program(node):
     if type(op) is RandomDraw and op.dist in ("uniform", "normal"):
         from symgraph.link.numba.impl.random import _FUNCS
 
-        return {"kind": "random", "callee": _FUNCS[(op.dist, op.dtype)],
-                "dim_lens": list(op.dim_lens), "bcast": [bool(b) for b in op.bcast],
-                "dtype": op.dtype}
+        return {"kind": "random",
+                "callee": f"symgraph.link.numba.impl.random:{_FUNCS[(op.dist, op.dtype)]}",
+                "dim_lens": list(op.dim_lens), "bcast": [bool(b) for b in op.bcast]}
     dt = node.outputs[0].type.dtype
     if type(op) is Reduce:
         plan = float_sum_plan(op, node)
@@ -80,22 +80,15 @@ def extern_program(node):
     return None
 
 
-def _callee(name: str):
-    if ":" in name:   # a kernel of ``symgraph.kernels.cpu`` (``tier_nnet.py``)
-        from symgraph.link.numba.tier_nnet import resolve_callee
+_DOT = "symgraph.link.numba.impl.dot"
 
-        return resolve_callee(name)
-    if name.startswith(("uniform_", "normal_")):
-        from symgraph.link.numba.impl import random
 
-        return getattr(random, name)
-    if name == "sum_lmr":
-        from symgraph.link.numba import helpers
+def _callee(path: str):
+    """The compiled function ``"module:function"`` names (a program's callee)."""
+    import importlib
 
-        return helpers.sum_lmr
-    from symgraph.link.numba.impl import dot
-
-    return getattr(dot, name)
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class _NeedsKernel(Exception):
@@ -138,7 +131,7 @@ class ExternNode(StandIn):
             raise _NeedsKernel
         return self._compiled(argtys)
 
-    def _overload(self, name: str, argtys):
+    def _overload(self, path: str, argtys):
         """The callee's overload for ``argtys`` when it is in memory or in the disk cache,
         else None: then the wrapper is compiled here as before, which compiles the
         callee. (Compiling the callee here directly raced with the worker compiling the
@@ -147,7 +140,7 @@ class ExternNode(StandIn):
         from symgraph.link.numba.extern import check_stale
         from symgraph.link.numba.fastload import load_cached
 
-        callee = _callee(name)
+        callee = _callee(path)
         check_stale(callee)   # (what a link table does before it loads a callee)
         if not load_cached(callee, argtys):
             return None
@@ -190,7 +183,7 @@ class ExternNode(StandIn):
         if len(argtys) != 2 or not all(isinstance(t, types.Array) and t.layout in "CF"
                                        for t in argtys):
             return self._needs_kernel(argtys)
-        cres = self._overload("dot", argtys)
+        cres = self._overload(f"{_DOT}:dot", argtys)
         if cres is None:
             return self._needs_kernel(argtys)
         run = cres.entry_point
@@ -212,8 +205,9 @@ class ExternNode(StandIn):
         inplace = self.prog["inplace"]
         dt = self.prog["dtype"]
         tout = tz if inplace else new_value_type(dt, 2)
-        cres = (self._overload("gemm_inplace", (talpha, tx, ty, tbeta, tz)) if inplace
-                else self._overload("gemm_to", (talpha, tx, ty, tbeta, tz, tout)))
+        cres = (self._overload(f"{_DOT}:gemm_inplace", (talpha, tx, ty, tbeta, tz))
+                if inplace else
+                self._overload(f"{_DOT}:gemm_to", (talpha, tx, ty, tbeta, tz, tout)))
         if cres is None:
             return self._needs_kernel(argtys)
         run = cres.entry_point
@@ -233,7 +227,54 @@ class ExternNode(StandIn):
         return Compiled(entry, tout)
 
     def _random(self, argtys, kernel):
-        return _random_entry(self, argtys, kernel)
+        """A ``RandomDraw``'s wrapper (``impl/random.numba_random_draw``): the sizes read and
+        checked as it reads them (int64), the draw of their product by its loop
+        (``uniform_f32`` ...), the flat sample viewed with the sizes (a 0-d one: its first
+        value)."""
+        from numba import types
+
+        prog = self.prog
+        lens = prog["dim_lens"]
+        def signed_int(t):
+            return isinstance(t, types.Integer) and t.signed
+
+        ok = (len(argtys) == 1 + len(lens) and isinstance(argtys[0], types.Array)
+              and all(signed_int(t) if ln is None else
+                      isinstance(t, types.Array) and t.ndim == 1 and signed_int(t.dtype)
+                      for t, ln in zip(argtys[1:], lens)))
+        if not ok:
+            return self._needs_kernel(argtys)
+        cres = self._overload(prog["callee"], (argtys[0], types.int64))
+        if cres is None:
+            return self._needs_kernel(argtys)
+        run = cres.entry_point
+        bcast = prog["bcast"]
+        t_state, t_flat = cres.signature.return_type
+        nd = len(bcast)
+        t_out = (t_flat.dtype if nd == 0 else
+                 types.Array(t_flat.dtype, nd, "C", readonly=not t_flat.mutable,
+                             aligned=t_flat.aligned))
+        ret = types.BaseTuple.from_types([t_state, t_out])
+
+        def entry(state, *sizes):
+            dims = []
+            for d, ln in zip(sizes, lens):
+                if ln is None:
+                    dims.append(int(d))
+                elif d.shape[0] != ln:
+                    return kernel(state, *sizes)
+                else:
+                    dims.extend(int(v) for v in d[:ln])
+            total = 1
+            for v in dims:
+                total *= v
+            if (any(v < 0 for v in dims) or any(v != 1 for v, b in zip(dims, bcast) if b)
+                    or total >= 1 << 63):   # (the kernel's errors; an int64 product overflows)
+                return kernel(state, *sizes)
+            new, flat = run(state, total)
+            return new, (flat[0] if nd == 0 else flat.reshape(tuple(dims)))
+
+        return Compiled(entry, ret)
 
     def _sum(self, argtys):
         """The wrapper: ``x`` made C-contiguous (a copy only when it is not) and viewed
@@ -249,7 +290,8 @@ class ExternNode(StandIn):
             return self._needs_kernel(argtys)
         acc = np.dtype(prog["acc"]).type(0)
         t3 = types.Array(tx.dtype, 3, "C", aligned=tx.aligned)   # ascontiguousarray, reshape_c
-        cres = self._overload("sum_lmr", (t3, from_dtype(np.dtype(prog["acc"]))))
+        cres = self._overload("symgraph.link.numba.helpers:sum_lmr",
+                              (t3, from_dtype(np.dtype(prog["acc"]))))
         if cres is None:
             return self._needs_kernel(argtys)
         run = cres.entry_point
@@ -264,55 +306,6 @@ class ExternNode(StandIn):
                 tuple(x.shape[d] for d in kept))
 
         return Compiled(entry, new_value_type(prog["out"], len(kept)))
-
-
-def _random_entry(self, argtys, kernel):
-    """A ``RandomDraw``'s wrapper (``impl/random.numba_random_draw``): the sizes read and
-    checked as it reads them (int64), the draw of their product by its loop
-    (``uniform_f32`` ...), the flat sample viewed with the sizes (a 0-d one: its first
-    value)."""
-    from numba import types
-
-    prog = self.prog
-    lens = prog["dim_lens"]
-    ok = (len(argtys) == 1 + len(lens) and isinstance(argtys[0], types.Array)
-          and all((isinstance(t, types.Integer) and t.signed) if ln is None else
-                  (isinstance(t, types.Array) and t.ndim == 1 and isinstance(t.dtype, types.Integer)
-                   and t.dtype.signed)
-                  for t, ln in zip(argtys[1:], lens)))
-    if not ok:
-        return self._needs_kernel(argtys)
-    cres = self._overload(prog["callee"], (argtys[0], types.int64))
-    if cres is None:
-        return self._needs_kernel(argtys)
-    run = cres.entry_point
-    bcast = prog["bcast"]
-    t_state, t_flat = cres.signature.return_type
-    nd = len(bcast)
-    t_out = (t_flat.dtype if nd == 0 else
-             types.Array(t_flat.dtype, nd, "C", readonly=not t_flat.mutable,
-                         aligned=t_flat.aligned))
-    ret = types.BaseTuple.from_types([t_state, t_out])
-
-    def entry(state, *sizes):
-        dims = []
-        for d, ln in zip(sizes, lens):
-            if ln is None:
-                dims.append(int(d))
-            elif d.shape[0] != ln:
-                return kernel(state, *sizes)
-            else:
-                dims.extend(int(v) for v in d[:ln])
-        total = 1
-        for v in dims:
-            total *= v
-        if (any(v < 0 for v in dims) or any(v != 1 for v, b in zip(dims, bcast) if b)
-                or total >= 1 << 63):   # (the kernel's errors; an int64 product overflows)
-            return kernel(state, *sizes)
-        new, flat = run(state, total)
-        return new, (flat[0] if nd == 0 else flat.reshape(tuple(dims)))
-
-    return Compiled(entry, ret)
 
 
 def _lmr(shape, lead, trail):

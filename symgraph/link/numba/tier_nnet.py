@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from symgraph.link.numba.plan_compile import Compiled
 
-__all__ = ["nnet_program", "nnet_entry", "resolve_callee"]
+__all__ = ["nnet_program", "nnet_entry"]
 
 _SM = "symgraph.kernels.cpu.softmax"
 _CONV = "symgraph.kernels.cpu.conv"
@@ -79,14 +79,6 @@ def _hint_dims(hint):
     wrapper's arguments, not part of the program: the module of another batch size is
     then the same module (``impl/nnet._hint_src``)."""
     return [] if hint is None else [d for d, h in enumerate(hint) if h is not None]
-
-
-def resolve_callee(path: str):
-    """The kernel ``"module:function"`` names."""
-    import importlib
-
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def _labels_ok(x, y) -> bool:

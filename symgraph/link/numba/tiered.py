@@ -231,48 +231,38 @@ class PythonTier:
         (:class:`~.tier_numpy.NumpyNode`), or, for products, sums and the
         neural-network ops, their kernel's callee called directly
         (:class:`~.tier_extern.ExternNode`, ``tier_nnet.py``)."""
-        prog = self.spec.get("numpy", {}).get(ref)
-        ext = self.spec.get("extern", {}).get(ref)
-        if isinstance(ref, str):
-            loop = self.spec.get("loops", {}).get(ref)
-            if prog is not None or ext is not None:   # run without its kernel
-                disp = self._inline.get(ref)
-                if disp is None:
-                    kernel = getattr(self.module, ref)
-                    disp = self._inline[ref] = (
-                        tier_numpy.NumpyNode(kernel, prog) if prog is not None
-                        else tier_extern.ExternNode(kernel, ext))
-                return disp
-            views = self.spec.get("views", {}).get(ref)
-            if views is not None:   # a view through a helper (``tier_steps.python_view``)
-                disp = self._inline.get(ref)
-                if disp is None:
-                    disp = self._inline[ref] = PythonNode(getattr(self.module, ref),
-                                                          views=views)
-                return disp
-            if loop is None or not tier_loop.ENABLED:
-                return getattr(self.module, ref)
-            disp = self._inline.get(ref)
-            if disp is None:   # a scan's loop, run in Python (``tier_loop.py``)
-                disp = self._inline[ref] = tier_loop.PythonLoop(getattr(self.module, ref),
-                                                                loop)
-            return disp
         disp = self._inline.get(ref)
-        if disp is None:
+        if disp is not None:
+            return disp
+        if isinstance(ref, str):
+            kernel = getattr(self.module, ref)
+            disp = self._stand_in(ref, kernel)
+            if disp is kernel:
+                loop = self.spec.get("loops", {}).get(ref)
+                if loop is None or not tier_loop.ENABLED:
+                    return kernel
+                # a scan's loop, run in Python (``tier_loop.py``)
+                disp = tier_loop.PythonLoop(kernel, loop)
+        else:
             from symgraph.link.numba.cache import load_kernel
 
-            disp = load_kernel(self.spec["inline"][ref])
-            outputs = self.spec.get("python", {}).get(ref)
-            if prog is not None:
-                disp = tier_numpy.NumpyNode(disp, prog)
-            elif ext is not None:
-                disp = tier_extern.ExternNode(disp, ext)
-            elif outputs is not None:
-                disp = PythonNode(disp, outputs)
-            elif ref in self.spec.get("views", {}):
-                disp = PythonNode(disp, views=self.spec["views"][ref])
-            self._inline[ref] = disp
+            disp = self._stand_in(ref, load_kernel(self.spec["inline"][ref]))
+        self._inline[ref] = disp
         return disp
+
+    def _stand_in(self, ref, kernel):
+        """``kernel`` wrapped as the node the tier runs without it (``linker._stand_in``,
+        and ``tier["python"]``: ``tier_steps.python_exact``), or ``kernel`` itself."""
+        spec = self.spec
+        if ref in spec.get("numpy", {}):
+            return tier_numpy.NumpyNode(kernel, spec["numpy"][ref])
+        if ref in spec.get("extern", {}):
+            return tier_extern.ExternNode(kernel, spec["extern"][ref])
+        if ref in spec.get("python", {}):
+            return PythonNode(kernel, spec["python"][ref])
+        if ref in spec.get("views", {}):
+            return PythonNode(kernel, views=spec["views"][ref])
+        return kernel
 
     def signature(self, args) -> tuple:
         """The argument types ``graph_fn`` would be compiled for (Numba's ``typeof``).

@@ -191,6 +191,7 @@ def test_a_callee_not_compiled_yet_leaves_the_kernel_to_the_plan(glue, monkeypat
     f.executable.hold_python_tier()
     x, y = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
     np.testing.assert_array_equal(f(x, y), (x @ y).sum(axis=0))
-    assert _extern_nodes(f) and not asked
-    assert all(d.runs_without_kernel(k) is False for d in _extern_nodes(f)
-               for k in d._probed)
+    nodes = _extern_nodes(f)
+    assert nodes and not asked
+    assert all(d._probed for d in nodes)   # each was asked, and said its kernel is needed
+    assert all(d.runs_without_kernel(k) is False for d in nodes for k in d._probed)
