@@ -45,6 +45,7 @@ from symgraph.numba_compat.dispatch import disable_disk_cache, is_dispatcher
 
 _loaded: dict = {}
 _lock = threading.RLock()
+_unchecked: list = []   # loaded generated modules whose imports are not checked yet
 
 #: packages generated code calls into; their whole source tree is hashed
 _PACKAGES = ("symgraph.kernels", "symgraph.link.numba", "symgraph.numba_compat")
@@ -231,6 +232,7 @@ def load_module(src: str):
             sys.modules.pop(name, None)
             raise
         protect_module(mod)
+        _unchecked.append(mod)
         mod._sg_source = src   # what a background compile is sent (glue_worker.py)
         mod._sg_healed = healed
         links = getattr(mod, "_sg_links", None)
@@ -240,6 +242,23 @@ def load_module(src: str):
                 _compile_in_memory(mod)
         _loaded[key] = mod
         return mod
+
+
+def check_imports_before_compiling() -> None:
+    """Check the library functions every generated module loaded so far imports by name
+    against symgraph's sources (``extern.check_module_stale``), once per module: called
+    before anything compiles (``fastload.load_or_compile``), since a compile is what
+    reads those functions' caches and writes them. A load from the cache needs none of
+    it (a generated module's name hashes the sources), so cached loads skip the check."""
+    if not _unchecked:
+        return
+    from symgraph.link.numba.extern import check_module_stale
+
+    with _lock:
+        mods = _unchecked[:]
+        del _unchecked[:]
+    for mod in mods:
+        check_module_stale(mod)
 
 
 def generated_imports(src: str, own: str | None = None) -> list:

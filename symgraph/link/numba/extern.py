@@ -167,6 +167,24 @@ def check_stale(dispatcher) -> None:
         _drop_stale_cache(dispatcher)
 
 
+def check_module_stale(module) -> None:
+    """:func:`check_stale` every Numba dispatcher at the top level of ``module``: for a
+    generated module, the library functions it imports by name, before anything
+    compiles against them (``cache.check_imports_before_compiling``).
+
+    Why: Numba checks a cache only against its own function's file. A loop of
+    ``impl/random.py`` that a draw's kernel imports would keep machine code older than
+    ``philox.py``, whose functions it calls; and a cache written by a compile that never
+    checked it carries no marker, which the Python tier, loading that loop directly,
+    reads as a cache nobody vouched for and empties (a CI run's random draws then
+    compiled their wrapper after all). Generated functions need no check."""
+    from symgraph.numba_compat.dispatch import is_dispatcher
+
+    for v in list(vars(module).values()):
+        if is_dispatcher(v) and getattr(v, "py_func", None) is not None:
+            check_stale(v)
+
+
 def _native_symbol(dispatcher, argtys, recorded: bool = False) -> tuple:
     """Compile (or load) ``dispatcher`` for ``argtys``; register its symbol and return
     ``(symbol, return type)`` (``numba_compat.bysymbol.register_native``: the symbol is

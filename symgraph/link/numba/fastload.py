@@ -27,12 +27,18 @@ __all__ = ["load_cached", "load_or_compile"]
 def load_or_compile(dispatcher, argtys) -> bool:
     """Make ``dispatcher`` hold an overload for ``argtys`` (a tuple of Numba types).
     Returns False when it had to be compiled (not in memory, nor in the disk cache)."""
+    from symgraph.link.numba.cache import check_imports_before_compiling
+
     args = tuple(argtys)
     if not numba_internals():
-        return args in dispatcher.overloads or compile_public(dispatcher, args)
+        if args in dispatcher.overloads:
+            return True
+        check_imports_before_compiling()   # (Numba may compile: it cannot say first)
+        return compile_public(dispatcher, args)
     with compiler_lock():   # re-entrant: held from the cache lookup through the compile
         if load_cached(dispatcher, args):
             return True
+        check_imports_before_compiling()
         dispatcher.compile(args)
         return False
 

@@ -3,6 +3,11 @@
 wrapper's own errors and fallbacks."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -195,3 +200,50 @@ def test_a_callee_not_compiled_yet_leaves_the_kernel_to_the_plan(glue, monkeypat
     assert nodes and not asked
     assert all(d._probed for d in nodes)   # each was asked, and said its kernel is needed
     assert all(d.runs_without_kernel(k) is False for d in nodes for k in d._probed)
+
+
+_DRAW = textwrap.dedent("""
+    import sys
+    import numpy as np, symgraph, symgraph.tensor as T
+    from symgraph.tensor.shared_randomstreams import RandomStreams
+    from symgraph.link.numba.tier_extern import ExternNode
+
+    needed = []
+    runs, compiled = ExternNode.runs_without_kernel, ExternNode._compiled
+    def runs_spy(self, argtys):
+        ok = runs(self, argtys)
+        if not ok:
+            needed.append(argtys)
+        return ok
+    def compiled_spy(self, argtys):
+        needed.append(argtys)
+        return compiled(self, argtys)
+    ExternNode.runs_without_kernel, ExternNode._compiled = runs_spy, compiled_spy
+    x = T.dvector("x")
+    f = symgraph.function([x], x + RandomStreams(3).uniform((4,)))
+    if sys.argv[1] == "tiered":
+        f.executable.hold_python_tier()
+    f(np.zeros(4))
+    print(len(needed))
+""")
+
+
+@pytest.mark.skipif(not numba_internals(), reason="the public path runs the wrappers")
+def test_a_loop_compiled_for_generated_code_loads_on_the_tier_in_a_new_process(tmp_path):
+    """A process compiles a random draw's kernel, which imports its loop by name (Numba
+    compiles and caches the loop with it); in the next process the tier loads that loop
+    from the cache and compiles no wrapper. The loop's cache had no marker when no
+    process had checked it, and the tier, which checks it before loading, emptied it as
+    a cache nobody vouched for (a CI run's failure): generated modules now check the
+    library functions they import (``extern.check_module_stale``)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+
+    def run(glue):
+        env["SYMGRAPH_FLAGS"] = f"cache_dir={tmp_path / 'c'},numba_glue={glue}"
+        r = subprocess.run([sys.executable, "-c", _DRAW, glue], capture_output=True,
+                           text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r.stdout.split()
+
+    run("compiled")
+    assert run("tiered") == ["0"]
