@@ -39,6 +39,7 @@ import threading
 
 from symgraph.link.numba import trust
 from symgraph.link.numba.cachefiles import warn_rebuilt, write_atomic
+from symgraph.link.numba.codecache import module_code
 from symgraph.link.numba.healing import protect_module
 from symgraph.numba_compat.cachefile import numba_cache_subdir
 from symgraph.numba_compat.dispatch import disable_disk_cache, is_dispatcher
@@ -227,7 +228,8 @@ def load_module(src: str):
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         try:
-            spec.loader.exec_module(mod)
+            # (what ``spec.loader.exec_module`` does, with a verified code cache)
+            exec(module_code(path, src), mod.__dict__)
         except Exception:
             sys.modules.pop(name, None)
             raise
