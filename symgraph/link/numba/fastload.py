@@ -27,20 +27,27 @@ __all__ = ["load_cached", "load_or_compile"]
 def load_or_compile(dispatcher, argtys) -> bool:
     """Make ``dispatcher`` hold an overload for ``argtys`` (a tuple of Numba types).
     Returns False when it had to be compiled (not in memory, nor in the disk cache)."""
-    from symgraph.link.numba.cache import check_imports_before_compiling
-
     args = tuple(argtys)
     if not numba_internals():
         if args in dispatcher.overloads:
             return True
-        check_imports_before_compiling()   # (Numba may compile: it cannot say first)
+        _before_compiling()   # (Numba may compile: it cannot say first)
         return compile_public(dispatcher, args)
     with compiler_lock():   # re-entrant: held from the cache lookup through the compile
         if load_cached(dispatcher, args):
             return True
-        check_imports_before_compiling()
+        _before_compiling()
         dispatcher.compile(args)
         return False
+
+
+def _before_compiling() -> None:
+    """The library functions that loaded generated modules import are checked against
+    symgraph's sources before a compile reads or writes their caches
+    (``cache.check_imports_before_compiling``)."""
+    from symgraph.link.numba.cache import check_imports_before_compiling
+
+    check_imports_before_compiling()
 
 
 def load_cached(dispatcher, argtys) -> bool:
