@@ -144,16 +144,20 @@ class Scan(Op):
             if v.type.ndim != inner.type.ndim or v.type.dtype != inner.type.dtype:
                 raise TypeError(f"{self.where('')}: non-sequence {k} has type {v.type}, the "
                                 f"inner graph expects {inner.type}")
+        # an output's rows keep the step value's broadcastable pattern (Theano's rule):
+        # a step returning a column (``m[:, None]``) gives a (steps, n, 1) output whose
+        # last axis broadcasts, so graphs built on its rows (a gradient's backward step
+        # reading the forward's stored values) see the type the step had
         outs = []
         for i, x0 in enumerate(inits):
             t = self.inner_outputs[i].type
             if self.store_last[i]:
-                outs.append(TensorType(t.dtype, (False,) * t.ndim).make_variable())
+                outs.append(TensorType(t.dtype, t.broadcastable).make_variable())
             else:
-                outs.append(TensorType(t.dtype, (False,) * (t.ndim + 1)).make_variable())
+                outs.append(TensorType(t.dtype, (False,) + t.broadcastable).make_variable())
         for j in range(self.n_nitsot):
             t = self.inner_outputs[self.n_states + j].type
-            outs.append(TensorType(t.dtype, (False,) * (t.ndim + 1)).make_variable())
+            outs.append(TensorType(t.dtype, (False,) + t.broadcastable).make_variable())
         return Apply(self, [n_steps] + inputs, outs)
 
     def infer_shape(self, fgraph, node, input_shapes):

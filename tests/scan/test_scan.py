@@ -374,6 +374,33 @@ def test_rnn_and_lstm_gradients_against_numpy_finite_differences(rnn_lstm_fns):
 
 
 # ----------------------------------------------------------------- bad inputs
+@pytest.mark.parametrize("mode", ["py", None])
+def test_a_masked_rnn_as_the_tutorials_write_it(mode):
+    """The Deep Learning Tutorials' LSTM masks each step with ``m_[:, None]``: the
+    gradient's backward step reads the forward's stored columns, and a scan output used
+    to drop the step value's broadcastable pattern, so that step failed with "input
+    dimension mismatch along axis 1" (column against matrix). Outputs keep it now
+    (Theano's rule), and the gradient matches finite differences."""
+    m = T.dmatrix("m")
+    assert theano.scan(lambda m_: m_[:, None], sequences=m)[0].broadcastable == (
+        False, False, True)
+
+    def fun(xs, h0, U):
+        def step(m_, x_, h_, U):
+            h = T.tanh(T.dot(h_, U) + x_)
+            return m_[:, None] * h + (1.0 - m_)[:, None] * h_
+
+        hs, _ = theano.scan(step, sequences=[theano.shared(mask), xs], outputs_info=[h0],
+                            non_sequences=U)
+        return hs[-1]
+
+    rng = np.random.default_rng(3)
+    mask = np.ones((5, 3))
+    mask[3:, 1] = 0.0   # the second sequence ends after three steps
+    verify_grad(fun, [rng.normal(size=(5, 3, 4)), rng.normal(size=(3, 4)),
+                      rng.normal(size=(4, 4)) * 0.3], mode=mode)
+
+
 def test_sequences_of_different_lengths():
     """Theano's rule: without n_steps, as many steps as the shortest sequence (the
     tutorial's polynomial scans its coefficients beside arange(10000)); an n_steps longer
