@@ -35,5 +35,6 @@ from symgraph import scan_module, ifelse  # noqa: F401,E402
 from symgraph.scan_module import scan, map, reduce, foldl, foldr  # noqa: F401,E402,A004
 from symgraph.graph.compare import clone_with_replace as clone  # noqa: F401,E402
 from symgraph import sandbox  # noqa: F401,E402  (theano.sandbox.rng_mrg)
+from symgraph import scalar  # noqa: F401,E402  (theano.scalar)
 
 __version__ = "0.1.0"
