@@ -50,6 +50,11 @@ def pp(var) -> str:
     return rec(var)
 
 
+#: Theano's name for the default pretty-printer (``theano.printing.pprint(var)``; ``pp``
+#: is ``theano.pp``)
+pprint = pp
+
+
 def debugprint(obj, file=None, print_type: bool = True, ids: str = "CHAR", depth: int = -1,
                print_shape: bool = True):
     """Print a graph one node per line, children indented; shared subgraphs shown once.

@@ -138,3 +138,25 @@ def test_jacobian_in_default_mode():
     assert f.maker.mode.linker == "numba"
     v = np.array([1.0, -2.0, 0.5])
     np.testing.assert_allclose(f(v), np.diag(2 * v + [1.0, 2.0, 3.0]))
+
+
+def test_small_theano_names():
+    """Names Theano programs use that symgraph lacked: ``T.stacklists``, the
+    ``advanced_*_subtensor1`` functions in ``T``'s namespace, ``x.nonzero()``,
+    ``theano.printing.pprint``."""
+    a, b, c, d = T.dscalars("a", "b", "c", "d")
+    m = T.stacklists([[a, b], [c, d]])
+    assert m.ndim == 2
+    np.testing.assert_array_equal(theano.function([a, b, c, d], m)(1, 2, 3, 4),
+                                  [[1.0, 2.0], [3.0, 4.0]])
+    x, i = T.dmatrix("x"), T.lvector("i")
+    f = theano.function([x, i], [T.advanced_inc_subtensor1(x, T.ones_like(x[i]), i),
+                                 T.advanced_set_subtensor1(x, T.zeros_like(x[i]), i),
+                                 *x.nonzero()])
+    v = np.arange(6.0).reshape(2, 3)
+    inc, put, rows, cols = f(v, np.array([1, 1]))
+    np.testing.assert_array_equal(inc, [[0, 1, 2], [5, 6, 7]])
+    np.testing.assert_array_equal(put, [[0, 1, 2], [0, 0, 0]])
+    np.testing.assert_array_equal(rows, np.nonzero(v)[0])
+    np.testing.assert_array_equal(cols, np.nonzero(v)[1])
+    assert theano.printing.pprint(T.tanh(x) + 1) == theano.pp(T.tanh(x) + 1)

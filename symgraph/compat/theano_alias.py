@@ -40,7 +40,7 @@ ALIASES = {
     "theano.ifelse": "symgraph.ifelse",
     "theano.shared_randomstreams": "symgraph.tensor.shared_randomstreams",
     "theano.tensor.nnet.nnet": "symgraph.tensor.nnet.basic",
-    "theano.tensor.nnet.abstract_conv": "symgraph.tensor.nnet.conv",
+    "theano.tensor.nnet.abstract_conv": "symgraph.tensor.nnet.abstract_conv",
     "theano.compile.sharedvalue": "symgraph.compile.shared",
     "theano.sandbox": "symgraph.sandbox",
     "theano.sandbox.rng_mrg": "symgraph.sandbox.rng_mrg",

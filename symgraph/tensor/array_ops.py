@@ -47,7 +47,8 @@ from symgraph.tensor.type import DISCRETE_DTYPES, FLOAT_DTYPES, TensorType, upca
 
 __all__ = [
     "Join", "Split", "Alloc", "ARange", "Eye", "Flip", "Repeat",
-    "concatenate", "join", "stack", "horizontal_stack", "vertical_stack", "split", "alloc",
+    "concatenate", "join", "stack", "stacklists", "horizontal_stack", "vertical_stack",
+    "split", "alloc",
     "zeros", "ones", "arange", "eye", "identity_like", "tile", "repeat", "flip",
 ]
 
@@ -285,6 +286,21 @@ def stack(*tensors, **kwargs):
     if len(padded) == 1:
         return padded[0]
     return Join(ax)(*padded)
+
+
+def stacklists(arg):
+    """Stack nested lists of tensors into one tensor of the same nesting (Theano's
+    ``stacklists``): ``stacklists([[a, b], [c, d]])`` of four scalars is a 2 x 2 matrix.
+
+    Example::
+
+        >>> a, b, c, d = T.scalars('abcd')
+        >>> T.stacklists([[a, b], [c, d]]).ndim
+        2
+    """
+    if isinstance(arg, (tuple, list)):
+        return stack([stacklists(a) for a in arg])
+    return arg
 
 
 def horizontal_stack(*args):

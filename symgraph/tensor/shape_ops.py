@@ -37,7 +37,7 @@ __all__ = [
     "shape", "reshape", "flatten", "transpose", "swapaxes", "dimshuffle", "get_vector_length",
     "shape_padleft", "shape_padright", "shape_padaxis", "addbroadcast", "unbroadcast",
     "patternbroadcast",
-    "squeeze", "specify_shape", "concatenate", "join", "stack", "horizontal_stack",
+    "squeeze", "specify_shape", "concatenate", "join", "stack", "stacklists", "horizontal_stack",
     "vertical_stack", "split", "alloc", "zeros", "ones", "arange", "eye", "identity_like",
     "tile", "repeat", "flip",
 ]
@@ -808,6 +808,7 @@ from symgraph.tensor.array_ops import (  # noqa: E402,F401
     repeat,
     split,
     stack,
+    stacklists,
     tile,
     vertical_stack,
     zeros,

@@ -54,7 +54,8 @@ from symgraph.tensor.subtensor_index import (  # noqa: F401  (adv_layout, slice_
 from symgraph.tensor.type import INT_DTYPES, TensorType
 
 __all__ = ["set_subtensor", "inc_subtensor", "take", "nonzero", "flatnonzero",
-           "nonzero_values"]
+           "nonzero_values", "advanced_subtensor1", "advanced_inc_subtensor1",
+           "advanced_set_subtensor1"]
 
 _GRAD_DTYPES = ("float32", "float64", "complex64", "complex128")
 

@@ -188,6 +188,9 @@ class _TensorMixin:
         out.name = name
         return out
 
+    def nonzero(self, return_matrix=False):
+        return _T().nonzero(self, return_matrix)
+
     def nonzero_values(self):
         return self.flatten()[_T().flatnonzero(self)]
 

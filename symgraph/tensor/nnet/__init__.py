@@ -20,6 +20,7 @@ from symgraph.tensor.nnet.conv import (  # noqa: F401
     abstract_conv2d,
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
+    conv2d_transpose,
     get_conv_output_shape,
 )
 from symgraph.tensor.nnet.conv_ext import (  # noqa: F401,E402
@@ -27,3 +28,4 @@ from symgraph.tensor.nnet.conv_ext import (  # noqa: F401,E402
 )
 from symgraph.tensor.nnet import bn  # noqa: F401,E402
 from symgraph.tensor.nnet.bn import batch_normalization  # noqa: F401,E402
+from symgraph.tensor.nnet import abstract_conv  # noqa: F401,E402

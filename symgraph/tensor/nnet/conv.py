@@ -455,23 +455,75 @@ def conv2d(input, filters, image_shape=None, filter_shape=None, border_mode="val
 
 
 def conv2d_grad_wrt_inputs(output_grad, filters, input_shape, filter_shape=None,
-                           border_mode="valid", subsample=(1, 1), filter_flip=True, **kwargs):
+                           border_mode="valid", subsample=(1, 1), filter_flip=True,
+                           filter_dilation=(1, 1), num_groups=1, unshared=False, **kwargs):
     """Gradient of ``conv2d`` wrt its input (a 'transposed convolution').
 
     ``input_shape`` is the shape of the input: a tuple of 4 ints (or a 4-D tensor whose
-    shape it is).
+    shape it is). ``filter_dilation``: the gradient of the dilated convolution (its
+    filters spread out with zeros, as ``conv2d`` does).
     """
+    _no_groups(num_groups, unshared, "conv2d_grad_wrt_inputs")
+    filters, filter_shape = _dilated(filters, filter_shape, filter_dilation)
     like = input_shape if isinstance(input_shape, Variable) else _zeros_like_shape(
         input_shape, output_grad)
     return Conv2dGradInputs(border_mode, subsample, filter_flip)(filters, output_grad, like)
 
 
 def conv2d_grad_wrt_weights(input, output_grad, filter_shape, input_shape=None,
-                            border_mode="valid", subsample=(1, 1), filter_flip=True, **kwargs):
-    """Gradient of ``conv2d`` wrt its filters; ``filter_shape`` is a tuple of 4 ints."""
+                            border_mode="valid", subsample=(1, 1), filter_flip=True,
+                            filter_dilation=(1, 1), num_groups=1, unshared=False, **kwargs):
+    """Gradient of ``conv2d`` wrt its filters; ``filter_shape`` is a tuple of 4 ints.
+    ``filter_dilation``: the gradient wrt the taps of the dilated filters."""
+    from symgraph.tensor.nnet.conv_ext import _dilated_hint, _ints
+
+    _no_groups(num_groups, unshared, "conv2d_grad_wrt_weights")
+    dil = _ints(filter_dilation, 2, "conv2d_grad_wrt_weights: filter_dilation")
+    if dil != (1, 1):
+        if isinstance(filter_shape, Variable):
+            raise NotImplementedError("conv2d_grad_wrt_weights: with filter_dilation, give "
+                                      "filter_shape as 4 ints")
+        grad = conv2d_grad_wrt_weights(input, output_grad, _dilated_hint(filter_shape, dil),
+                                       input_shape, border_mode, subsample, filter_flip)
+        return grad[:, :, ::dil[0], ::dil[1]]
     like = filter_shape if isinstance(filter_shape, Variable) else _zeros_like_shape(
         filter_shape, input)
     return Conv2dGradWeights(border_mode, subsample, filter_flip)(input, output_grad, like)
+
+
+def _no_groups(num_groups, unshared, what):
+    if num_groups != 1 or unshared:
+        raise NotImplementedError(f"{what}: grouped and unshared convolutions are not "
+                                  f"supported")
+
+
+def _dilated(filters, filter_shape, filter_dilation):
+    """``(filters, filter_shape)`` of the dilated convolution (unchanged for (1, 1))."""
+    from symgraph.tensor.nnet.conv_ext import _dilated_hint, _ints, dilate_filters
+
+    dil = _ints(filter_dilation, 2, "conv2d: filter_dilation")
+    if dil == (1, 1):
+        return filters, filter_shape
+    filters = as_tensor_variable(filters)
+    return dilate_filters(filters, dil), _dilated_hint(filter_shape, dil)
+
+
+def conv2d_transpose(input, filters, output_shape, filter_shape=None, border_mode="valid",
+                     input_dilation=(1, 1), filter_flip=True, filter_dilation=(1, 1),
+                     num_groups=1, unshared=False):
+    """Theano's ``T.nnet.conv2d_transpose``: the transpose of ``conv2d`` (its gradient wrt
+    its input), a 'deconvolution' producing ``output_shape`` (4 ints, or a 4-D tensor
+    whose shape it is); ``input_dilation`` is the forward convolution's ``subsample``.
+
+    Example::
+
+        >>> x, w = T.tensor4('x'), T.tensor4('w')
+        >>> up = T.nnet.conv2d_transpose(x, w, output_shape=(8, 3, 10, 10),
+        ...                              input_dilation=(2, 2), border_mode='half')
+    """
+    return conv2d_grad_wrt_inputs(input, filters, output_shape, filter_shape, border_mode,
+                                  input_dilation, filter_flip, filter_dilation, num_groups,
+                                  unshared)
 
 
 def _zeros_like_shape(shape, like):

@@ -133,3 +133,98 @@ def test_abstract_conv_grad_ops_theano_names():
     res = check_op(grads, [x, w, g], grad=False, check_shape=False)
     np.testing.assert_allclose(res["py"][0], 0, atol=1e-12)
     np.testing.assert_allclose(res["py"][1], 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["py", None])
+@pytest.mark.parametrize("border,stride,dil", [("valid", (1, 1), (1, 1)),
+                                               ("half", (2, 2), (1, 1)),
+                                               ("full", (1, 2), (2, 1)),
+                                               ((1, 2), (2, 1), (2, 2))])
+def test_conv2d_transpose_is_the_gradient_of_conv2d(mode, border, stride, dil):
+    """``T.nnet.conv2d_transpose`` (Theano 1.0's 'deconvolution'): the gradient of
+    ``conv2d`` wrt its input, ``input_dilation`` being the forward's subsample; with
+    ``filter_dilation`` the dilated convolution's, which ``conv2d_grad_wrt_inputs`` and
+    ``conv2d_grad_wrt_weights`` used to accept and ignore (keyword arguments)."""
+    import symgraph
+
+    shape = (2, 3, 9, 8)
+    w = RNG.normal(size=(4, 3, 3, 2))
+    x = RNG.normal(size=shape)
+    xs, ws = T.dtensor4("x"), T.dtensor4("w")
+    y = conv2d(xs, ws, border_mode=border, subsample=stride, filter_dilation=dil)
+    g = RNG.normal(size=symgraph.function([xs, ws], y, mode="py")(x, w).shape)
+    gs = T.dtensor4("g")
+    want_x, want_w = T.grad((y * gs).sum(), [xs, ws])
+    got_x = T.nnet.conv2d_transpose(gs, ws, output_shape=shape, filter_shape=w.shape,
+                                    border_mode=border, input_dilation=stride,
+                                    filter_dilation=dil)
+    got_w = T.nnet.conv2d_grad_wrt_weights(xs, gs, filter_shape=w.shape, input_shape=shape,
+                                           border_mode=border, subsample=stride,
+                                           filter_dilation=dil)
+    f = symgraph.function([xs, ws, gs], [got_x, want_x, got_w, want_w], mode=mode)
+    gx, wx, gw, ww = f(x, w, g)
+    assert gx.shape == shape and gw.shape == w.shape
+    np.testing.assert_allclose(gx, wx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, ww, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_transpose_gradient_and_errors():
+    w = RNG.normal(size=(2, 3, 3, 3))
+    verify_grad(lambda a, b: T.nnet.conv2d_transpose(a, b, output_shape=(1, 3, 7, 7),
+                                                     border_mode="half",
+                                                     input_dilation=(2, 2)),
+                [RNG.normal(size=(1, 2, 4, 4)), w], mode="py", n_tests=1)
+    x = T.dtensor4("x")
+    with pytest.raises(NotImplementedError, match="grouped"):
+        T.nnet.conv2d_transpose(x, x, output_shape=(1, 4, 5, 5), num_groups=2)
+
+
+def _bilinear_reference(img, r):
+    """Bilinear interpolation of a 2-D image at rows/cols ``(i + s) / r - 0.5`` clamped to
+    the image, ``s`` = 0.5 for an odd ratio (pixel centres) and 1 for an even one: Theano's
+    note, "when the upsampling ratio is even, the last row and column is repeated one
+    extra time compared to the first row and column"."""
+    s = 0.5 if r % 2 else 1.0
+
+    def coords(n):
+        c = np.clip((np.arange(n * r) + s) / r - 0.5, 0, n - 1)
+        lo = np.floor(c).astype(int)
+        return lo, np.minimum(lo + 1, n - 1), c - lo
+
+    (rl, rh, rt), (cl, ch, ct) = coords(img.shape[0]), coords(img.shape[1])
+    top = img[rl][:, cl] * (1 - ct) + img[rl][:, ch] * ct
+    bottom = img[rh][:, cl] * (1 - ct) + img[rh][:, ch] * ct
+    return top * (1 - rt)[:, None] + bottom * rt[:, None]
+
+
+@pytest.mark.parametrize("mode", ["py", None])
+def test_bilinear_upsampling(mode):
+    """``abstract_conv.bilinear_upsampling`` (Theano 1.0): 1-D and 2-D kernels agree,
+    values are bilinear interpolation with the edges repeated (and Theano's asymmetry for
+    even ratios), gradients match finite differences; ``T.nnet.abstract_conv`` is the
+    module Theano code imports (its ``conv2d`` the current interface)."""
+    import symgraph
+    from symgraph.tensor.nnet import abstract_conv
+
+    assert T.nnet.abstract_conv is abstract_conv and abstract_conv.conv2d is conv2d
+    x = T.dtensor4("x")
+    a = RNG.normal(size=(2, 3, 4, 5))
+    for r in (1, 2, 3, 4):
+        f = symgraph.function([x], [abstract_conv.bilinear_upsampling(x, r),
+                                    abstract_conv.bilinear_upsampling(
+                                        x, ratio=r, use_1D_kernel=False)], mode=mode)
+        one_d, two_d = f(a)
+        want = np.array([[_bilinear_reference(a[i, j], r) for j in range(3)]
+                         for i in range(2)])
+        assert one_d.shape == (2, 3, 4 * r, 5 * r)
+        np.testing.assert_allclose(one_d, want, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(two_d, want, rtol=0, atol=1e-13)
+    np.testing.assert_array_equal(
+        symgraph.function([x], abstract_conv.bilinear_upsampling(x, 2), mode=mode)(
+            np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))[0, 0, 0], [1.0, 1.5, 2.0, 2.0])
+    verify_grad(lambda v: abstract_conv.bilinear_upsampling(v, 3), [a[:1, :2, :3, :3]],
+                mode="py", n_tests=1)
+    with pytest.raises(NotImplementedError, match="frac_ratio"):
+        abstract_conv.bilinear_upsampling(x, frac_ratio=((3, 2), (3, 2)))
+    with pytest.raises(ValueError, match="ratio"):
+        abstract_conv.bilinear_upsampling(x, 1.5)
