@@ -29,3 +29,6 @@ from symgraph.tensor.nnet.conv_ext import (  # noqa: F401,E402
 from symgraph.tensor.nnet import bn  # noqa: F401,E402
 from symgraph.tensor.nnet.bn import batch_normalization  # noqa: F401,E402
 from symgraph.tensor.nnet import abstract_conv  # noqa: F401,E402
+from symgraph.tensor.nnet.hsoftmax import h_softmax  # noqa: F401,E402
+from symgraph.tensor.nnet import neighbours  # noqa: F401,E402
+from symgraph.tensor.nnet.neighbours import images2neibs, neibs2images  # noqa: F401,E402

@@ -345,3 +345,45 @@ def test_gradient_of_softmax_grad_second_order():
 
     check_op(f, [x])
     verify_grad(lambda a: LogSoftmax()(a), [x], mode="py")
+
+
+@pytest.mark.parametrize("mode", ["py", None])
+def test_h_softmax(mode):
+    """Theano's two-level hierarchical softmax: without a target every output's
+    probability (a distribution when the classes tile the outputs exactly), with one the
+    target's probability, the same values; gradients match finite differences."""
+    import symgraph
+    from symgraph.gradient import verify_grad
+
+    rng = np.random.default_rng(5)
+    batch, n_in, n_classes, per_class = 4, 6, 3, 4
+    W1 = rng.normal(size=(n_in, n_classes))
+    b1 = rng.normal(size=n_classes)
+    W2 = rng.normal(size=(n_classes, n_in, per_class))
+    b2 = rng.normal(size=(n_classes, per_class))
+    xv = rng.normal(size=(batch, n_in))
+    tv = np.array([0, 5, 11, 7])
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    want = (softmax(xv @ W1 + b1)[:, :, None]
+            * softmax(np.einsum("bi,cio->bco", xv, W2) + b2)).reshape(batch, -1)
+    x, t = T.dmatrix("x"), T.lvector("t")
+    args = [T.constant(v) for v in (W1, b1, W2, b2)]
+    f = symgraph.function([x, t], [
+        T.nnet.h_softmax(x, batch, 12, n_classes, per_class, *args),
+        T.nnet.h_softmax(x, batch, 10, n_classes, per_class, *args),
+        T.nnet.h_softmax(x, batch, 12, n_classes, per_class, *args, target=t)], mode=mode)
+    full, cut, picked = f(xv, tv)
+    np.testing.assert_allclose(full, want, rtol=1e-12)
+    np.testing.assert_allclose(full.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(cut, full[:, :10])
+    np.testing.assert_allclose(picked, want[np.arange(batch), tv], rtol=1e-12)
+    verify_grad(lambda xs, w1, w2: T.nnet.h_softmax(xs, batch, 12, n_classes, per_class,
+                                                    w1, b1, w2, b2, target=tv),
+                [xv, W1, W2], mode="py", n_tests=1)
+    verify_grad(lambda xs, w2: T.nnet.h_softmax(xs, batch, 12, n_classes, per_class,
+                                                W1, b1, w2, b2), [xv, W2], mode="py",
+                n_tests=1)
