@@ -36,5 +36,11 @@ from symgraph.scan_module import scan, map, reduce, foldl, foldr  # noqa: F401,E
 from symgraph.graph.compare import clone_with_replace as clone  # noqa: F401,E402
 from symgraph import sandbox  # noqa: F401,E402  (theano.sandbox.rng_mrg)
 from symgraph import scalar  # noqa: F401,E402  (theano.scalar)
+# ``theano.gof`` and the IR classes Theano's package namespace carries (``theano.Variable``,
+# ``isinstance(x, theano.gof.Variable)`` in layer libraries such as Lasagne)
+from symgraph.compat import gof  # noqa: F401,E402
+from symgraph.compat.gof import (  # noqa: F401,E402
+    Apply, Constant, FunctionGraph, Op, Type, Variable,
+)
 
 __version__ = "0.1.0"

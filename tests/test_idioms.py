@@ -160,3 +160,17 @@ def test_small_theano_names():
     np.testing.assert_array_equal(rows, np.nonzero(v)[0])
     np.testing.assert_array_equal(cols, np.nonzero(v)[1])
     assert theano.printing.pprint(T.tanh(x) + 1) == theano.pp(T.tanh(x) + 1)
+
+
+def test_theano_package_names_layer_libraries_use():
+    """``theano.gof`` without importing it, the IR classes at the package's top level and
+    ``theano.scan_module.scan_utils.equal_computations`` (Lasagne 0.1's library and test
+    suite use all three; 48 of its tests failed on the first)."""
+    from symgraph.scan_module.scan_utils import equal_computations
+
+    x = T.dvector("x")
+    assert isinstance(x, theano.gof.Variable) and theano.Variable is theano.gof.Variable
+    assert theano.Apply is theano.gof.Apply and theano.Op is theano.gof.Op
+    assert isinstance(theano.gof.graph.inputs([x * 2])[0], theano.Variable)
+    assert equal_computations([T.exp(x) + 1], [T.exp(x) + 1])
+    assert not equal_computations([T.exp(x) + 1], [T.exp(x) + 2])
