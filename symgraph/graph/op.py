@@ -18,9 +18,24 @@ from symgraph.config import config
 
 
 class Op:
-    """Base class of all operations. Subclasses set ``__props__`` to their parameters."""
+    """Base class of all operations. Subclasses set ``__props__`` to their parameters.
+
+    ``perform`` may also be written Theano's way, ``perform(self, node, inputs,
+    output_storage[, params])`` storing each output in ``output_storage[i][0]`` (Theano's
+    "Creating a new Op" tutorial): such a subclass gets it wrapped so that
+    ``perform(node, inputs)`` returns the outputs, as every backend calls it
+    (:func:`_storage_perform`)."""
 
     __props__: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        perform = cls.__dict__.get("perform")
+        if perform is not None and _writes_storage(perform):
+            cls.perform = _storage_perform(perform)
+        infer_shape = cls.__dict__.get("infer_shape")
+        if infer_shape is not None and _positional_count(infer_shape) == 3:
+            cls.infer_shape = _without_fgraph(infer_shape)
 
     def _props(self) -> tuple:
         return tuple(getattr(self, p) for p in self.__props__)
@@ -77,3 +92,78 @@ class Op:
 
 class ShapeNotImplemented(NotImplementedError):
     """Raised by ``infer_shape`` when shapes must be computed at run time."""
+
+
+def _positional_count(fn) -> int:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return -1
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+
+
+def _without_fgraph(theano_infer_shape):
+    """Theano's ``infer_shape(self, node, input_shapes)`` called as symgraph calls it,
+    ``infer_shape(fgraph, node, input_shapes)``."""
+    import functools
+
+    @functools.wraps(theano_infer_shape)
+    def infer_shape(self, fgraph, node, input_shapes=None):
+        if input_shapes is None:   # called Theano's way: (node, input_shapes)
+            return theano_infer_shape(self, fgraph, node)
+        return theano_infer_shape(self, node, input_shapes)
+
+    return infer_shape
+
+
+def _writes_storage(perform) -> bool:
+    """Whether ``perform`` is Theano-style: ``(self, node, inputs, output_storage[,
+    params])``, its outputs stored rather than returned."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(perform).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if getattr(perform, "_sg_storage_adapter", False):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 4 and positional[3].default is inspect.Parameter.empty
+
+
+def _storage_perform(theano_perform):
+    """``perform(node, inputs)`` returning the outputs of a Theano-style ``perform`` (each
+    value as an array of its output's dtype); called with ``output_storage`` it runs the
+    original unchanged."""
+    import functools
+    import inspect
+
+    import numpy as np
+
+    n_positional = len([p for p in inspect.signature(theano_perform).parameters.values()
+                        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+    takes_params = n_positional >= 5
+
+    @functools.wraps(theano_perform)
+    def perform(self, node, inputs, output_storage=None, params=None):
+        if params is None and takes_params:
+            get_params = getattr(self, "get_params", None)
+            params = get_params(node) if get_params is not None else None
+        extra = (params,) if takes_params else ()
+        if output_storage is not None:
+            return theano_perform(self, node, inputs, output_storage, *extra)
+        storage = [[None] for _ in node.outputs]
+        theano_perform(self, node, list(inputs), storage, *extra)
+        outs = []
+        for (value,), out in zip(storage, node.outputs):
+            if value is None:
+                raise ValueError(f"{self}.perform stored no value for output "
+                                 f"{node.outputs.index(out)} (output_storage[i][0])")
+            dtype = getattr(out.type, "dtype", None)
+            outs.append(np.asarray(value, dtype=dtype) if dtype is not None else value)
+        return outs
+
+    perform._sg_storage_adapter = True
+    return perform

@@ -34,6 +34,7 @@ from symgraph.link.executable import Executable
 from symgraph.link.numba import cache, progress, runtime
 from symgraph.link.numba.linker import (
     PARALLEL_MARKERS,
+    NoNumbaImplementation,
     _register_impls,
     generate_module,
     preload_signatures,
@@ -131,6 +132,28 @@ class NumbaExecutable(Executable):
         return self._entry
 
 
+_warned_ops: set = set()
+
+
+def _on_py_backend(missing, fgraph, inputs, shared, updates, **opts):
+    """The function linked by the py backend, for a graph holding an op with no Numba
+    implementation (a user's op written Theano's way, with only a Python ``perform``):
+    it runs, as Theano ran such ops, in Python; warned once per op class."""
+    import warnings
+
+    from symgraph.graph.utils import user_stacklevel
+    from symgraph.link import get_linker
+
+    kind = type(missing.op)
+    if kind not in _warned_ops:
+        _warned_ops.add(kind)
+        warnings.warn(f"symgraph: {missing.op} has no Numba implementation, so a function "
+                      f"holding it runs on the py backend (numpy, node by node). Register "
+                      f"one with symgraph.link.numba.dispatch.numba_impl to compile it.",
+                      RuntimeWarning, stacklevel=user_stacklevel())
+    return get_linker("py").link(fgraph, inputs, shared, updates, **opts)
+
+
 class NumbaLinker:
     """The Numba CPU backend: ``link`` returns a :class:`NumbaExecutable`."""
 
@@ -139,7 +162,10 @@ class NumbaLinker:
     def link(self, fgraph, inputs, shared, updates, **opts) -> NumbaExecutable:
         NumbaExecutable.prepare()
         _register_impls()
-        src, const_args, meta = generate_module(fgraph, fgraph.inputs, shared)
+        try:
+            src, const_args, meta = generate_module(fgraph, fgraph.inputs, shared)
+        except NoNumbaImplementation as e:
+            return _on_py_backend(e, fgraph, inputs, shared, updates, **opts)
         module = cache.load_module(src)
         progress.start(module)   # a counter while new kernels compile (progress.py)
         preload_signatures(module)

@@ -147,6 +147,15 @@ def _inline_template(src: str, n_args: int, n_outs: int):
                        [f"__sgO{k}__" for k in range(n_outs)], "__sgP__")
 
 
+class NoNumbaImplementation(NotImplementedError):
+    """A graph (or an inner graph) holds an op the Numba backend has no generator for; the
+    linker then runs the function on the py backend (``executable.NumbaLinker``)."""
+
+    def __init__(self, op, message):
+        super().__init__(message)
+        self.op = op
+
+
 _protected: list = []
 
 
@@ -302,7 +311,7 @@ def generate_module(fgraph, input_vars, shared_vars):
                 const_name(v)
         gen = numba_impl.find(type(node.op))
         if gen is None:
-            raise NotImplementedError(
+            raise NoNumbaImplementation(node.op,
                 f"the numba backend has no implementation of {node.op} "
                 f"({type(node.op).__module__}.{type(node.op).__qualname__}); use mode='py' "
                 f"or register one with symgraph.link.numba.dispatch.numba_impl")
