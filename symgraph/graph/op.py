@@ -34,7 +34,7 @@ class Op:
         if perform is not None and _writes_storage(perform):
             cls.perform = _storage_perform(perform)
         infer_shape = cls.__dict__.get("infer_shape")
-        if infer_shape is not None and _positional_count(infer_shape) == 3:
+        if infer_shape is not None and len(_positional(infer_shape)) == 3:
             cls.infer_shape = _without_fgraph(infer_shape)
 
     def _props(self) -> tuple:
@@ -94,14 +94,15 @@ class ShapeNotImplemented(NotImplementedError):
     """Raised by ``infer_shape`` when shapes must be computed at run time."""
 
 
-def _positional_count(fn) -> int:
+def _positional(fn) -> list:
+    """``fn``'s positional parameters (none when its signature cannot be read)."""
     import inspect
 
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
-        return -1
-    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+        return []
+    return [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 def _without_fgraph(theano_infer_shape):
@@ -120,16 +121,11 @@ def _without_fgraph(theano_infer_shape):
 
 def _writes_storage(perform) -> bool:
     """Whether ``perform`` is Theano-style: ``(self, node, inputs, output_storage[,
-    params])``, its outputs stored rather than returned."""
+    params])``, its outputs stored rather than returned (the wrapper below gives
+    ``output_storage`` a default, so it never counts as one)."""
     import inspect
 
-    try:
-        params = list(inspect.signature(perform).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    if getattr(perform, "_sg_storage_adapter", False):
-        return False
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    positional = _positional(perform)
     return len(positional) >= 4 and positional[3].default is inspect.Parameter.empty
 
 
@@ -138,13 +134,10 @@ def _storage_perform(theano_perform):
     value as an array of its output's dtype); called with ``output_storage`` it runs the
     original unchanged."""
     import functools
-    import inspect
 
     import numpy as np
 
-    n_positional = len([p for p in inspect.signature(theano_perform).parameters.values()
-                        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
-    takes_params = n_positional >= 5
+    takes_params = len(_positional(theano_perform)) >= 5
 
     @functools.wraps(theano_perform)
     def perform(self, node, inputs, output_storage=None, params=None):
@@ -157,13 +150,12 @@ def _storage_perform(theano_perform):
         storage = [[None] for _ in node.outputs]
         theano_perform(self, node, list(inputs), storage, *extra)
         outs = []
-        for (value,), out in zip(storage, node.outputs):
+        for k, ((value,), out) in enumerate(zip(storage, node.outputs)):
             if value is None:
-                raise ValueError(f"{self}.perform stored no value for output "
-                                 f"{node.outputs.index(out)} (output_storage[i][0])")
+                raise ValueError(f"{self}.perform stored no value for output {k} "
+                                 f"(output_storage[{k}][0])")
             dtype = getattr(out.type, "dtype", None)
             outs.append(np.asarray(value, dtype=dtype) if dtype is not None else value)
         return outs
 
-    perform._sg_storage_adapter = True
     return perform

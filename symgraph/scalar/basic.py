@@ -81,15 +81,9 @@ from symgraph.tensor.scalar_ops import (  # noqa: F401
     xor,
 )
 from symgraph.tensor.scalar_ops import pow_ as pow  # noqa: F401,A001
-from symgraph.tensor.type import upcast as _upcast
-from symgraph.tensor.type import upgrade_to_float  # noqa: F401
 
-
-def upcast(dtype, *dtypes) -> str:
-    """The dtype of a value combining values of these dtypes: numpy's promotion
-    (``upcast('int8', 'float32') == 'float32'``, ``upcast('int64', 'float32') ==
-    'float64'``), as Theano's default ``cast_policy`` gives it."""
-    return _upcast(dtype, *dtypes)
-
+# ``upcast``: numpy's promotion (``upcast('int64', 'float32') == 'float64'``), as Theano's
+# default ``cast_policy`` gives it
+from symgraph.tensor.type import upcast, upgrade_to_float  # noqa: F401
 
 __all__ = sorted(n for n in dir() if not n.startswith("_") and n != "annotations")

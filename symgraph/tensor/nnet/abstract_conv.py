@@ -29,6 +29,7 @@ from symgraph.tensor.nnet.conv_ext import (  # noqa: F401
     AbstractConv2d,
     AbstractConv2d_gradInputs,
     AbstractConv2d_gradWeights,
+    _T,
     conv2d,
     conv3d,
 )
@@ -37,12 +38,6 @@ __all__ = ["conv2d", "conv3d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weight
            "conv2d_transpose", "get_conv_output_shape", "AbstractConv2d",
            "AbstractConv2d_gradInputs", "AbstractConv2d_gradWeights", "bilinear_kernel_1D",
            "bilinear_kernel_2D", "bilinear_upsampling"]
-
-
-def _T():
-    import symgraph.tensor as T
-
-    return T
 
 
 def _ratio(ratio) -> int:
