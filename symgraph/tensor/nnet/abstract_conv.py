@@ -26,10 +26,10 @@ from symgraph.tensor.nnet.conv import (  # noqa: F401
     get_conv_output_shape,
 )
 from symgraph.tensor.nnet.conv_ext import (  # noqa: F401
+    _T,
     AbstractConv2d,
     AbstractConv2d_gradInputs,
     AbstractConv2d_gradWeights,
-    _T,
     conv2d,
     conv3d,
 )
